@@ -1,0 +1,83 @@
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "io.h"
+
+int vs_timeout_ms = 30000;
+
+int
+vs_wait(int fd, short events, const char *what)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r;
+
+	do
+		r = poll(&p, 1, vs_timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "poll");
+	if (r == 0)
+		return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for %s",
+			       vs_timeout_ms / 1000.0, what);
+	return p.revents;
+}
+
+ssize_t
+vs_read_wait(int fd, void *buf, size_t len, const char *name, const char *what)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", name);
+		if (vs_wait(fd, POLLIN, what) < 0)
+			return -1;
+	}
+}
+
+int
+vs_write_all(int fd, const void *buf, size_t len, const char *name, bool deadline)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n > 0) {
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			if (deadline) {
+				if (vs_wait(fd, POLLOUT, name) < 0)
+					return -1;
+			} else if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+				return vs_fail(VS_EXIT_FAIL, errno, "poll");
+			}
+			continue;
+		}
+		return vs_fail(VS_EXIT_FAIL, n < 0 ? errno : EIO, "%s: write", name);
+	}
+	return 0;
+}
+
+int
+vs_set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "fcntl");
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* Waiting with a deadline.  Every wait on a socket or pipe goes through
+ * vs_wait(), so a silent peer always ends in a timeout that names what
+ * we were waiting for. */
+#ifndef VS_IO_H
+#define VS_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Inactivity limit for one wait, in milliseconds; < 0 waits forever. */
+extern int vs_timeout_ms;
+
+/* Wait until fd has one of events.  what names the awaited thing for the
+ * timeout message ("the reply to CHECK_DEVICE_STATE").  Returns the
+ * revents, or -1 with the error set (VS_EXIT_TIMEOUT on timeout). */
+int vs_wait(int fd, short events, const char *what);
+
+/* read() that waits (with the deadline) when fd would block; retries
+ * EINTR.  Returns bytes read, 0 at EOF, -1 with the error set. */
+ssize_t vs_read_wait(int fd, void *buf, size_t len, const char *name, const char *what);
+/* Write all of buf, waiting for space; EPIPE is returned as errno with
+ * the error set.  Returns 0 or -1. */
+int vs_write_all(int fd, const void *buf, size_t len, const char *name, bool deadline);
+
+/* fcntl helpers */
+int vs_set_nonblock(int fd, bool on);
+
+#endif

@@ -1,0 +1,197 @@
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "output.h"
+
+/* Paths a signal handler must unlink.  Fixed storage, so the handler never
+ * touches memory that may be freed under it. */
+#define VS_CLEANUP_SLOTS 4
+static char cleanup_paths[VS_CLEANUP_SLOTS][PATH_MAX];
+static volatile sig_atomic_t cleanup_used[VS_CLEANUP_SLOTS];
+
+int
+vs_cleanup_register(const char *path)
+{
+	for (int i = 0; i < VS_CLEANUP_SLOTS; i++) {
+		if (cleanup_used[i] || strlen(path) >= PATH_MAX)
+			continue;
+		strcpy(cleanup_paths[i], path);
+		cleanup_used[i] = 1;
+		return i;
+	}
+	return -1;
+}
+
+void
+vs_cleanup_unregister(int slot)
+{
+	if (slot >= 0 && slot < VS_CLEANUP_SLOTS)
+		cleanup_used[slot] = 0;
+}
+
+void
+vs_cleanup_run(void)
+{
+	for (int i = 0; i < VS_CLEANUP_SLOTS; i++)
+		if (cleanup_used[i])
+			unlink(cleanup_paths[i]);
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, r = 0;
+
+	if (!copy)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		r = vs_fail(VS_EXIT_FAIL, errno, "%s: cannot sync its directory", path);
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return r;
+}
+
+static int
+open_atomic(struct vs_output *out, const char *path, const struct stat *old)
+{
+	char *dir_copy = NULL, *base_copy = NULL;
+	mode_t mask;
+
+	/* Replace what a symlink points to, not the link itself. */
+	out->path = old ? realpath(path, NULL) : strdup(path);
+	if (!out->path)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
+	dir_copy = strdup(out->path);
+	base_copy = strdup(out->path);
+	if (!dir_copy || !base_copy ||
+	    asprintf(&out->tmp_path, "%s/.%s.XXXXXX", dirname(dir_copy), basename(base_copy)) < 0) {
+		out->tmp_path = NULL;
+		free(dir_copy);
+		free(base_copy);
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	}
+	free(dir_copy);
+	free(base_copy);
+
+	out->fd = mkostemp(out->tmp_path, O_CLOEXEC);
+	if (out->fd < 0) {
+		int e = errno;
+		free(out->tmp_path);
+		out->tmp_path = NULL;
+		return vs_fail(VS_EXIT_FAIL, e, "%s: cannot create a temporary file beside it", path);
+	}
+	out->cleanup_slot = vs_cleanup_register(out->tmp_path);
+	/* mkostemp makes 0600; give the file the mode a plain open would. */
+	mask = umask(0);
+	umask(mask);
+	fchmod(out->fd, old ? (old->st_mode & 07777) : (0666 & ~mask));
+	return 0;
+}
+
+int
+vs_output_open(struct vs_output *out, const char *path, unsigned flags)
+{
+	struct stat st;
+	bool exists;
+
+	memset(out, 0, sizeof *out);
+	out->fd = -1;
+	out->cleanup_slot = -1;
+
+	if (!path || strcmp(path, "-") == 0) {
+		out->name = "stdout";
+		out->fd = STDOUT_FILENO;
+		if ((flags & VS_OUTPUT_BINARY) && !(flags & VS_OUTPUT_FORCE) && isatty(STDOUT_FILENO))
+			return vs_fail(VS_EXIT_USAGE, 0,
+				       "refusing to write binary state to a terminal (use -o FILE, a pipe, or -f)");
+		return 0;
+	}
+
+	out->name = path;
+	exists = stat(path, &st) == 0;
+	if (!exists && errno != ENOENT)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
+	if (exists && S_ISDIR(st.st_mode))
+		return vs_fail(VS_EXIT_FAIL, EISDIR, "%s", path);
+	if (exists && !S_ISREG(st.st_mode)) {
+		/* Devices and FIFOs are written in place: never replace /dev/null. */
+		if ((flags & VS_OUTPUT_BINARY) && !(flags & VS_OUTPUT_FORCE) && S_ISCHR(st.st_mode)) {
+			int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+			bool tty = fd >= 0 && isatty(fd);
+			if (fd >= 0)
+				close(fd);
+			if (tty)
+				return vs_fail(VS_EXIT_USAGE, 0,
+					       "%s: refusing to write binary state to a terminal (use -f)", path);
+		}
+		out->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (out->fd < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
+		return 0;
+	}
+	if (exists && !(flags & VS_OUTPUT_FORCE))
+		return vs_fail(VS_EXIT_USAGE, 0, "%s: file exists (use -f to overwrite)", path);
+	return open_atomic(out, path, exists ? &st : NULL);
+}
+
+int
+vs_output_commit(struct vs_output *out)
+{
+	int r = 0;
+
+	if (out->tmp_path) {
+		if (fsync(out->fd) < 0) {
+			r = vs_fail(VS_EXIT_FAIL, errno, "%s: cannot sync", out->name);
+		} else if (rename(out->tmp_path, out->path) < 0) {
+			r = vs_fail(VS_EXIT_FAIL, errno, "%s: cannot rename the temporary file into place",
+				    out->name);
+		} else {
+			vs_cleanup_unregister(out->cleanup_slot);
+			free(out->tmp_path);
+			out->tmp_path = NULL;
+			r = fsync_dir_of(out->path);
+		}
+		if (close(out->fd) < 0 && r == 0)
+			r = vs_fail(VS_EXIT_FAIL, errno, "%s", out->name);
+		out->fd = -1;
+	} else if (out->fd > STDERR_FILENO) {
+		if (close(out->fd) < 0)
+			r = vs_fail(VS_EXIT_FAIL, errno, "%s", out->name);
+		out->fd = -1;
+	}
+	if (r < 0)
+		vs_output_abort(out);
+	free(out->path);
+	out->path = NULL;
+	return r;
+}
+
+void
+vs_output_abort(struct vs_output *out)
+{
+	if (out->tmp_path) {
+		unlink(out->tmp_path);
+		vs_cleanup_unregister(out->cleanup_slot);
+		free(out->tmp_path);
+		out->tmp_path = NULL;
+	}
+	if (out->fd > STDERR_FILENO)
+		close(out->fd);
+	out->fd = -1;
+	free(out->path);
+	out->path = NULL;
+}

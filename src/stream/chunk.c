@@ -1,0 +1,201 @@
+#include <config.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "error.h"
+
+static int
+emit(struct vs_chunk_writer *w, const void *data, uint32_t len)
+{
+	uint32_t be = htonl(len);
+	struct iovec iov[2] = { { &be, 4 }, { (void *)data, len } };
+
+	if (vs_sink_writev(w->sink, iov, len ? 2 : 1) < 0)
+		return -1;
+	if (len)
+		w->chunks++;
+	return 0;
+}
+
+int
+vs_chunk_writer_init(struct vs_chunk_writer *w, struct vs_sink *sink)
+{
+	memset(w, 0, sizeof *w);
+	w->sink = sink;
+	w->buf = malloc(VS_CHUNK_SIZE);
+	if (!w->buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	return 0;
+}
+
+int
+vs_chunk_writer_write(struct vs_chunk_writer *w, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	w->payload += len;
+	while (len > 0) {
+		/* Whole chunks straight from the caller's buffer: no copy. */
+		if (w->fill == 0 && len >= VS_CHUNK_SIZE) {
+			if (emit(w, p, VS_CHUNK_SIZE) < 0)
+				return -1;
+			p += VS_CHUNK_SIZE;
+			len -= VS_CHUNK_SIZE;
+			continue;
+		}
+		size_t n = VS_CHUNK_SIZE - w->fill;
+		if (n > len)
+			n = len;
+		memcpy(w->buf + w->fill, p, n);
+		w->fill += n;
+		p += n;
+		len -= n;
+		if (w->fill == VS_CHUNK_SIZE) {
+			if (emit(w, w->buf, VS_CHUNK_SIZE) < 0)
+				return -1;
+			w->fill = 0;
+		}
+	}
+	return 0;
+}
+
+int
+vs_chunk_writer_end(struct vs_chunk_writer *w)
+{
+	if (w->fill && emit(w, w->buf, w->fill) < 0)
+		return -1;
+	w->fill = 0;
+	if (emit(w, NULL, 0) < 0)
+		return -1;
+	return vs_sink_finish(w->sink);
+}
+
+void
+vs_chunk_writer_free(struct vs_chunk_writer *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+}
+
+void
+vs_chunk_reader_init(struct vs_chunk_reader *r, struct vs_source *src, const struct vs_chunk_limits *lim)
+{
+	memset(r, 0, sizeof *r);
+	r->src = src;
+	r->lim = *lim;
+	if (!r->lim.max_chunk)
+		r->lim.max_chunk = VS_CHUNK_MAX_DEFAULT;
+	if (!r->lim.max_total)
+		r->lim.max_total = UINT64_MAX;
+}
+
+/* Read exactly len bytes unless the input ends; returns bytes read. */
+static ssize_t
+read_upto(struct vs_chunk_reader *r, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = vs_source_read(r->src, (char *)buf + got, len - got);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+static int
+next_header(struct vs_chunk_reader *r)
+{
+	unsigned char b[4];
+	ssize_t n = read_upto(r, b, 4);
+	uint32_t len;
+
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: malformed state stream: it ends at offset %" PRIu64
+			       " without the terminating zero-length chunk",
+			       r->src->name, r->offset);
+	if (n < 4)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: malformed state stream: it ends at offset %" PRIu64
+			       " inside a chunk length (expected 4 bytes, got %zd)",
+			       r->src->name, r->offset, n);
+	len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	if (len > r->lim.max_chunk)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: malformed state stream: the chunk at offset %" PRIu64 " declares %" PRIu32
+			       " bytes, more than the %" PRIu64 "-byte chunk limit",
+			       r->src->name, r->offset, len, r->lim.max_chunk);
+	if (len > r->lim.max_total - r->payload)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: the state is larger than --max-size (%" PRIu64 " bytes): the chunk at offset %" PRIu64
+			       " brings it to %" PRIu64 " bytes",
+			       r->src->name, r->lim.max_total, r->offset, r->payload + len);
+	r->offset += 4;
+	if (len == 0) {
+		r->ended = true;
+		return 0;
+	}
+	if (r->chunks == 0 || len < r->min_chunk)
+		r->min_chunk = len;
+	if (len > r->max_chunk)
+		r->max_chunk = len;
+	r->chunks++;
+	r->left = len;
+	return 0;
+}
+
+ssize_t
+vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (r->ended || len == 0)
+		return 0;
+	while (r->left == 0) {
+		if (next_header(r) < 0)
+			return -1;
+		if (r->ended)
+			return 0;
+	}
+	if (len > r->left)
+		len = r->left;
+	n = read_upto(r, buf, len);
+	if (n < 0)
+		return -1;
+	r->offset += n;
+	if ((size_t)n < len)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: malformed state stream: it ends at offset %" PRIu64
+			       " inside a chunk (expected %" PRIu64 " more bytes)",
+			       r->src->name, r->offset, r->left - n);
+	r->left -= n;
+	r->payload += n;
+	return n;
+}
+
+int
+vs_chunk_reader_expect_eof(struct vs_chunk_reader *r)
+{
+	unsigned char b;
+	ssize_t n = read_upto(r, &b, 1);
+
+	if (n < 0)
+		return -1;
+	if (n > 0)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: malformed state stream: trailing data at offset %" PRIu64
+			       " after the terminating zero-length chunk",
+			       r->src->name, r->offset);
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* QEMU's back-end state encoding: repeated be32 length + bytes, ended by
+ * a zero length (vhost-user.md §5.7/5.8). */
+#ifndef VS_CHUNK_H
+#define VS_CHUNK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sink.h"
+#include "source.h"
+
+/* Our writer's chunk size: full chunks, only the last one short, so the
+ * same state always gives the same bytes whatever the pipe timing. */
+#define VS_CHUNK_SIZE (1u << 20)
+/* Readers refuse larger chunks unless told otherwise. */
+#define VS_CHUNK_MAX_DEFAULT (64u << 20)
+
+struct vs_chunk_writer {
+	struct vs_sink *sink;
+	unsigned char *buf;
+	size_t fill;
+	uint64_t payload; /* payload bytes accepted */
+	uint64_t chunks;  /* non-terminating chunks written */
+};
+
+int vs_chunk_writer_init(struct vs_chunk_writer *w, struct vs_sink *sink);
+int vs_chunk_writer_write(struct vs_chunk_writer *w, const void *data, size_t len);
+/* Write the last short chunk and the terminator. */
+int vs_chunk_writer_end(struct vs_chunk_writer *w);
+void vs_chunk_writer_free(struct vs_chunk_writer *w);
+
+struct vs_chunk_limits {
+	uint64_t max_chunk; /* largest single chunk */
+	uint64_t max_total; /* largest payload */
+};
+
+struct vs_chunk_reader {
+	struct vs_source *src;
+	struct vs_chunk_limits lim;
+	uint64_t offset;  /* stream bytes consumed */
+	uint64_t left;	  /* payload left in the current chunk */
+	uint64_t payload; /* payload bytes returned */
+	uint64_t chunks;  /* non-terminating chunks seen */
+	uint32_t min_chunk, max_chunk;
+	bool ended;	  /* terminator consumed */
+};
+
+void vs_chunk_reader_init(struct vs_chunk_reader *r, struct vs_source *src,
+			  const struct vs_chunk_limits *lim);
+/* Payload bytes, crossing chunk boundaries; 0 once the terminator is
+ * read; -1 with the error set (VS_EXIT_DATAERR names the offset). */
+ssize_t vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len);
+/* After the terminator: the input must end (no trailing bytes). */
+int vs_chunk_reader_expect_eof(struct vs_chunk_reader *r);
+
+#endif

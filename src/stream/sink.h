@@ -1,0 +1,39 @@
+/* Where bytes at rest go: one interface, many endpoints (plain fd now;
+ * zstd and tar members plug in through the same ops). */
+#ifndef VS_SINK_H
+#define VS_SINK_H
+
+#include <stddef.h>
+#include <sys/uio.h>
+
+struct vs_sink;
+
+struct vs_sink_ops {
+	/* Write every byte of iov; -1 with the error set. */
+	int (*writev)(struct vs_sink *s, const struct iovec *iov, int iovcnt);
+	/* Flush what is buffered; the endpoint itself is the caller's. */
+	int (*finish)(struct vs_sink *s);
+};
+
+struct vs_sink {
+	const struct vs_sink_ops *ops;
+	const char *name;
+	int fd;
+};
+
+/* A sink that writes straight to fd (regular file, pipe, device). */
+void vs_sink_fd_init(struct vs_sink *s, int fd, const char *name);
+
+static inline int
+vs_sink_writev(struct vs_sink *s, const struct iovec *iov, int iovcnt)
+{
+	return s->ops->writev(s, iov, iovcnt);
+}
+
+static inline int
+vs_sink_finish(struct vs_sink *s)
+{
+	return s->ops->finish ? s->ops->finish(s) : 0;
+}
+
+#endif

@@ -1,0 +1,139 @@
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "io.h"
+#include "source.h"
+
+#define VS_SOURCE_BUF (256 * 1024)
+
+int
+vs_source_open(struct vs_source *s, const char *path)
+{
+	struct stat st;
+
+	memset(s, 0, sizeof *s);
+	s->tee_fd = -1;
+	if (!path || strcmp(path, "-") == 0) {
+		s->fd = STDIN_FILENO;
+		s->name = "stdin";
+	} else {
+		s->name = path;
+		s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (s->fd < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
+		s->owned = true;
+	}
+	if (fstat(s->fd, &st) < 0) {
+		int e = errno;
+		vs_source_close(s);
+		return vs_fail(VS_EXIT_FAIL, e, "%s", path);
+	}
+	if (S_ISDIR(st.st_mode)) {
+		vs_source_close(s);
+		return vs_fail(VS_EXIT_FAIL, EISDIR, "%s", path);
+	}
+	s->seekable = S_ISREG(st.st_mode);
+	s->cap = VS_SOURCE_BUF;
+	s->buf = malloc(s->cap);
+	if (!s->buf) {
+		vs_source_close(s);
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+void
+vs_source_close(struct vs_source *s)
+{
+	if (s->owned && s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	free(s->buf);
+	s->buf = NULL;
+}
+
+static ssize_t
+raw_read(struct vs_source *s, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (s->seekable) {
+		do
+			n = read(s->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", s->name);
+	} else {
+		char what[128];
+		snprintf(what, sizeof what, "input on %s", s->name);
+		n = vs_read_wait(s->fd, buf, len, s->name, what);
+		if (n < 0)
+			return -1;
+	}
+	if (n > 0 && s->tee_fd >= 0 && vs_write_all(s->tee_fd, buf, n, "spool file", false) < 0)
+		return -1;
+	return n;
+}
+
+ssize_t
+vs_source_read(struct vs_source *s, void *buf, size_t len)
+{
+	if (s->pos == s->len) {
+		/* Large reads bypass the buffer. */
+		if (len >= s->cap)
+			return raw_read(s, buf, len);
+		ssize_t n = raw_read(s, s->buf, s->cap);
+		if (n <= 0)
+			return n;
+		s->pos = 0;
+		s->len = n;
+	}
+	if (len > s->len - s->pos)
+		len = s->len - s->pos;
+	memcpy(buf, s->buf + s->pos, len);
+	s->pos += len;
+	return len;
+}
+
+int
+vs_source_rewind(struct vs_source *s)
+{
+	if (!s->seekable || lseek(s->fd, 0, SEEK_SET) < 0)
+		return vs_fail(VS_EXIT_FAIL, s->seekable ? errno : ESPIPE, "%s: cannot rewind", s->name);
+	s->pos = s->len = 0;
+	return 0;
+}
+
+int
+vs_spool_create(const char *purpose)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/var/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	/* Filesystems without O_TMPFILE: create and unlink at once. */
+	if (asprintf(&path, "%s/vhost-state-%s.XXXXXX", dir, purpose) < 0)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(path);
+		return vs_fail(VS_EXIT_FAIL, e, "cannot create a spool file in %s", dir);
+	}
+	unlink(path);
+	free(path);
+	return fd;
+}

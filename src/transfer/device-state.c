@@ -1,0 +1,229 @@
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "device-state.h"
+#include "error.h"
+#include "io.h"
+
+bool
+vs_supports_device_state(const struct vs_vu *vu)
+{
+	return vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_DEVICE_STATE);
+}
+
+/* Wait for the transfer pipe, watching the socket too so a back-end that
+ * dies mid-transfer is reported as such, not as a timeout. */
+static int
+wait_pipe(struct vs_vu *vu, int fd, short events, const char *dir, uint64_t done)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = vu->conn.fd, .events = POLLRDHUP } };
+	int r;
+
+	do
+		r = poll(p, 2, vs_timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "poll");
+	if (r == 0)
+		return vs_fail(VS_EXIT_TIMEOUT, 0,
+			       "timed out after %g s waiting for the back-end to %s state data (%s transfer of "
+			       "SET_DEVICE_STATE_FD, %" PRIu64 " bytes so far)",
+			       vs_timeout_ms / 1000.0, events == POLLIN ? "send" : "take", dir, done);
+	if (!p[0].revents && p[1].revents) {
+		vu->broken = true;
+		return vs_fail(VS_EXIT_UNAVAILABLE, 0,
+			       "the back-end closed the connection during the %s transfer (after %" PRIu64 " bytes)",
+			       dir, done);
+	}
+	return 0;
+}
+
+static int
+open_channel(struct vs_vu *vu, uint32_t direction, int *our_end)
+{
+	int p[2], theirs, reply_fd;
+	bool save = direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE;
+
+	/* Refuse before creating anything: request 42 must never reach a
+	 * back-end that did not negotiate DEVICE_STATE. */
+	if (!vs_supports_device_state(vu))
+		return vs_fail(VS_EXIT_UNAVAILABLE, 0,
+			       "the back-end does not support DEVICE_STATE (protocol feature bit 19%s); "
+			       "SET_DEVICE_STATE_FD not sent",
+			       vs_vu_has_feature(vu, VHOST_USER_F_PROTOCOL_FEATURES) ? " not offered"
+										 : ", no protocol features at all");
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "pipe");
+	fcntl(p[0], F_SETPIPE_SZ, VS_CHUNK_SIZE); /* best effort: fewer wakeups */
+	*our_end = save ? p[0] : p[1];
+	theirs = save ? p[1] : p[0];
+
+	/* The end we hand over stays blocking: O_NONBLOCK lives in the open
+	 * file description, and virtiofsd treats EAGAIN as fatal. */
+	if (vs_vu_set_device_state_fd(vu, direction, VHOST_USER_TRANSFER_STATE_PHASE_STOPPED, theirs,
+				      &reply_fd) < 0) {
+		close(*our_end);
+		return -1;
+	}
+	if (reply_fd >= 0) {
+		close(*our_end);
+		*our_end = reply_fd;
+	}
+	if (vs_set_nonblock(*our_end, true) < 0) {
+		close(*our_end);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check(struct vs_vu *vu, const char *dir, uint64_t *value)
+{
+	if (vs_vu_check_device_state(vu, value) < 0) {
+		vs_error_prefix("after the %s transfer", dir);
+		return -1;
+	}
+	return 0;
+}
+
+int
+vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn consume, void *opaque,
+		      uint64_t *bytes)
+{
+	unsigned char *buf;
+	size_t fill = 0;
+	uint64_t total = 0, result;
+	int fd;
+
+	*bytes = 0;
+	buf = malloc(VS_CHUNK_SIZE);
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	if (open_channel(vu, VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE, &fd) < 0) {
+		free(buf);
+		return -1;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + fill, VS_CHUNK_SIZE - fill);
+		if (n > 0) {
+			total += n;
+			fill += n;
+			if (total > max_size) {
+				vs_error_set(VS_EXIT_FAIL, 0,
+					     "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
+					     max_size);
+				goto fail;
+			}
+			if (fill == VS_CHUNK_SIZE) {
+				if (consume(opaque, buf, fill) < 0)
+					goto fail;
+				fill = 0;
+			}
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			vs_error_set(VS_EXIT_FAIL, errno, "reading the SAVE transfer");
+			goto fail;
+		}
+		if (wait_pipe(vu, fd, POLLIN, "SAVE", total) < 0)
+			goto fail;
+	}
+	if (fill && consume(opaque, buf, fill) < 0)
+		goto fail;
+	close(fd);
+	free(buf);
+	*bytes = total;
+	/* Only after EOF: virtiofsd's CHECK handler joins its writer thread. */
+	if (check(vu, "SAVE", &result) < 0)
+		return -1;
+	if (result != 0)
+		return vs_fail(VS_EXIT_FAIL, 0,
+			       "CHECK_DEVICE_STATE returned %" PRIu64
+			       " after SAVE: the back-end failed to produce its state (its own log says why)",
+			       result);
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -1;
+}
+
+int
+vs_load_backend_state(struct vs_vu *vu, vs_produce_fn produce, void *opaque, uint64_t *bytes)
+{
+	unsigned char *buf;
+	uint64_t total = 0, result;
+	bool closed_early = false;
+	int fd;
+
+	*bytes = 0;
+	buf = malloc(VS_CHUNK_SIZE);
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	if (open_channel(vu, VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD, &fd) < 0) {
+		free(buf);
+		return -1;
+	}
+	while (!closed_early) {
+		ssize_t len = produce(opaque, buf, VS_CHUNK_SIZE);
+		size_t off = 0;
+		if (len < 0)
+			goto fail;
+		if (len == 0)
+			break;
+		while (off < (size_t)len) {
+			ssize_t n = write(fd, buf + off, len - off);
+			if (n > 0) {
+				off += n;
+				total += n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EPIPE) {
+				closed_early = true; /* CHECK will tell why */
+				break;
+			}
+			if (n < 0 && errno == EAGAIN) {
+				if (wait_pipe(vu, fd, POLLOUT, "LOAD", total) < 0)
+					goto fail;
+				continue;
+			}
+			vs_error_set(VS_EXIT_FAIL, n < 0 ? errno : EIO, "writing the LOAD transfer");
+			goto fail;
+		}
+	}
+	/* EOF for the back-end's reader: only then may CHECK be sent. */
+	close(fd);
+	free(buf);
+	*bytes = total;
+	if (check(vu, "LOAD", &result) < 0)
+		return -1;
+	if (closed_early)
+		return vs_fail(VS_EXIT_FAIL, 0,
+			       "the back-end stopped reading the state after %" PRIu64
+			       " bytes; CHECK_DEVICE_STATE returned %" PRIu64,
+			       total, result);
+	if (result != 0)
+		return vs_fail(VS_EXIT_FAIL, 0,
+			       "CHECK_DEVICE_STATE returned %" PRIu64
+			       " after LOAD: the back-end did not accept the state (its own log says why)",
+			       result);
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -1;
+}

@@ -1,0 +1,373 @@
+/* A small vhost-user back-end for tests: it speaks enough of the protocol
+ * for the handshake and the device-state transfer, produces a seeded
+ * state of any size, and misbehaves on request (--fault).
+ *
+ *   fake-backend --socket PATH [--log FILE] [--state-size N] [--seed S]
+ *                [--no-device-state] [--no-protocol-features]
+ *                [--fault KIND] [--at REQUEST]
+ *
+ * Faults, applied to the first request named by --at (default
+ * GET_FEATURES): silent (never answer), close (hang up), wrong-code,
+ * wrong-size, wrong-flags, extra-fd (an fd the reply must not carry).
+ * --log records one line per request received, so tests can assert what
+ * was (not) sent. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vu-proto.h"
+
+static FILE *log_file;
+static uint64_t state_size = 10, seed = 1;
+static bool offer_device_state = true, offer_protocol = true;
+static const char *fault, *fault_at = "GET_FEATURES";
+static bool fault_done;
+
+/* What SAVE produces: what was loaded last, else the seeded state. */
+static int loaded_fd = -1;
+static uint64_t loaded_size;
+
+static uint64_t protocol_acked;
+static bool seen_get_features, seen_get_protocol;
+
+static pthread_t worker;
+static bool worker_running;
+static int worker_fd = -1, worker_dir;
+static uint64_t worker_result;
+
+static uint64_t
+next_rand(uint64_t *s)
+{
+	/* xorshift64*: cheap, and both ends can regenerate it */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "fake-backend: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void *
+transfer(void *arg)
+{
+	static unsigned char buf[1 << 16];
+	(void)arg;
+
+	worker_result = 0;
+	if (worker_dir == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE) {
+		if (loaded_fd >= 0) {
+			uint64_t left = loaded_size;
+			lseek(loaded_fd, 0, SEEK_SET);
+			while (left) {
+				ssize_t n = read(loaded_fd, buf, left < sizeof buf ? left : sizeof buf);
+				if (n <= 0 || write_all(worker_fd, buf, n) < 0) {
+					worker_result = 1;
+					break;
+				}
+				left -= n;
+			}
+		} else {
+			uint64_t s = seed ? seed : 1, left = state_size;
+			while (left) {
+				size_t n = left < sizeof buf ? left : sizeof buf;
+				for (size_t i = 0; i < n; i += 8) {
+					uint64_t v = next_rand(&s);
+					memcpy(buf + i, &v, n - i < 8 ? n - i : 8);
+				}
+				if (write_all(worker_fd, buf, n) < 0) {
+					worker_result = 1;
+					break;
+				}
+				left -= n;
+			}
+		}
+	} else {
+		int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		uint64_t total = 0;
+		ssize_t n;
+		if (fd < 0)
+			die("O_TMPFILE");
+		while ((n = read(worker_fd, buf, sizeof buf)) > 0) {
+			if (write_all(fd, buf, n) < 0)
+				die("spool");
+			total += n;
+		}
+		if (n < 0) {
+			worker_result = 1;
+			close(fd);
+		} else {
+			if (loaded_fd >= 0)
+				close(loaded_fd);
+			loaded_fd = fd;
+			loaded_size = total;
+		}
+	}
+	close(worker_fd);
+	worker_fd = -1;
+	return NULL;
+}
+
+static void
+send_reply(int conn, uint32_t request, const void *payload, uint32_t size, int fd)
+{
+	struct vs_vu_header h = { request, VHOST_USER_VERSION | VHOST_USER_REPLY_MASK, size };
+	unsigned char msg[VS_VU_HDR_SIZE + 64];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int extra = -1;
+	bool faulty = fault && !fault_done && strcmp(vs_vu_request_name(request), fault_at) == 0;
+
+	if (faulty) {
+		fault_done = true;
+		if (strcmp(fault, "silent") == 0) {
+			pause();
+			exit(0);
+		}
+		if (strcmp(fault, "close") == 0)
+			exit(0);
+		if (strcmp(fault, "wrong-code") == 0)
+			h.request = request + 1;
+		else if (strcmp(fault, "wrong-flags") == 0)
+			h.flags = 2 | VHOST_USER_REPLY_MASK;
+		else if (strcmp(fault, "wrong-size") == 0)
+			h.size = size + 4;
+		else if (strcmp(fault, "extra-fd") == 0 && fd < 0)
+			fd = extra = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	memcpy(msg, &h, VS_VU_HDR_SIZE);
+	memcpy(msg + VS_VU_HDR_SIZE, payload, size);
+	iov.iov_base = msg;
+	iov.iov_len = VS_VU_HDR_SIZE + (h.size > size ? h.size : size);
+	if (h.size > size)
+		memset(msg + VS_VU_HDR_SIZE + size, 0, h.size - size);
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+		memset(&ctl, 0, sizeof ctl);
+		m.msg_control = ctl.buf;
+		m.msg_controllen = sizeof ctl.buf;
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	}
+	if (sendmsg(conn, &m, MSG_NOSIGNAL) < 0)
+		exit(0);
+	if (extra >= 0)
+		close(extra);
+}
+
+static void
+reply_u64(int conn, uint32_t request, uint64_t v)
+{
+	send_reply(conn, request, &v, sizeof v, -1);
+}
+
+/* rust-vmm vhost 0.13 semantics: acks only once both GETs were seen and
+ * REPLY_ACK was acked. */
+static void
+maybe_ack(int conn, const struct vs_vu_header *h, uint64_t v)
+{
+	if ((h->flags & VHOST_USER_NEED_REPLY_MASK) && seen_get_features && seen_get_protocol &&
+	    (protocol_acked & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)))
+		reply_u64(conn, h->request, v);
+}
+
+static void
+serve(int conn)
+{
+	for (;;) {
+		struct vs_vu_header h;
+		unsigned char payload[4096];
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 8)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { &h, VS_VU_HDR_SIZE };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				    .msg_controllen = sizeof ctl.buf };
+		int fds[8], nfds = 0;
+		ssize_t n = recvmsg(conn, &m, MSG_WAITALL | MSG_CMSG_CLOEXEC);
+
+		if (n == 0)
+			return;
+		if (n != VS_VU_HDR_SIZE) {
+			fprintf(stderr, "fake-backend: short header\n");
+			return;
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+				nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
+			}
+		if (h.size > sizeof payload || (h.flags & VHOST_USER_VERSION_MASK) != 1) {
+			fprintf(stderr, "fake-backend: bad header (size %u flags 0x%x)\n", h.size, h.flags);
+			return;
+		}
+		if (h.size && recv(conn, payload, h.size, MSG_WAITALL) != (ssize_t)h.size)
+			return;
+		if (log_file) {
+			fprintf(log_file, "%s flags=0x%x size=%u fds=%d\n", vs_vu_request_name(h.request), h.flags,
+				h.size, nfds);
+			fflush(log_file);
+		}
+
+		uint64_t u64 = 0;
+		if (h.size >= 8)
+			memcpy(&u64, payload, 8);
+		switch (h.request) {
+		case VHOST_USER_GET_FEATURES:
+			seen_get_features = true;
+			reply_u64(conn, h.request,
+				  (1ull << VIRTIO_F_VERSION_1) |
+					  (offer_protocol ? 1ull << VHOST_USER_F_PROTOCOL_FEATURES : 0));
+			break;
+		case VHOST_USER_GET_PROTOCOL_FEATURES:
+			seen_get_protocol = true;
+			reply_u64(conn, h.request,
+				  (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+					  (offer_device_state ? 1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE : 0));
+			break;
+		case VHOST_USER_SET_PROTOCOL_FEATURES:
+			protocol_acked = u64;
+			maybe_ack(conn, &h, 0);
+			break;
+		case VHOST_USER_GET_QUEUE_NUM:
+			reply_u64(conn, h.request, 1);
+			break;
+		case VHOST_USER_SET_OWNER:
+			maybe_ack(conn, &h, 0);
+			break;
+		case VHOST_USER_SET_DEVICE_STATE_FD: {
+			struct vs_vu_transfer_device_state t;
+			if (nfds != 1 || h.size != sizeof t) {
+				fprintf(stderr, "fake-backend: bad SET_DEVICE_STATE_FD\n");
+				return;
+			}
+			memcpy(&t, payload, sizeof t);
+			if (worker_running) {
+				pthread_join(worker, NULL);
+				worker_running = false;
+			}
+			worker_fd = fds[0];
+			worker_dir = t.direction;
+			nfds = 0;
+			reply_u64(conn, h.request, VHOST_USER_VRING_NOFD_MASK);
+			if (pthread_create(&worker, NULL, transfer, NULL) != 0)
+				die("pthread_create");
+			worker_running = true;
+			break;
+		}
+		case VHOST_USER_CHECK_DEVICE_STATE:
+			if (worker_running) {
+				pthread_join(worker, NULL);
+				worker_running = false;
+			}
+			reply_u64(conn, h.request, worker_result);
+			break;
+		default:
+			/* Like most real back-ends: an unknown request ends it. */
+			fprintf(stderr, "fake-backend: unhandled request %s\n", vs_vu_request_name(h.request));
+			return;
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "state-size", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "no-device-state", no_argument, NULL, 'D' },
+		{ "no-protocol-features", no_argument, NULL, 'P' },
+		{ "fault", required_argument, NULL, 'F' },
+		{ "at", required_argument, NULL, 'a' },
+		{ 0 }
+	};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = NULL;
+	int c, lfd, conn;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': path = optarg; break;
+		case 'l':
+			log_file = fopen(optarg, "we");
+			if (!log_file)
+				die(optarg);
+			break;
+		case 'n': state_size = strtoull(optarg, NULL, 0); break;
+		case 'S': seed = strtoull(optarg, NULL, 0); break;
+		case 'D': offer_device_state = false; break;
+		case 'P': offer_protocol = false; break;
+		case 'F': fault = optarg; break;
+		case 'a': fault_at = optarg; break;
+		default:
+			fprintf(stderr, "usage: fake-backend --socket PATH [options]\n");
+			return 2;
+		}
+	}
+	if (!path || strlen(path) >= sizeof sa.sun_path) {
+		fprintf(stderr, "fake-backend: --socket PATH is required\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 1) < 0)
+		die(path);
+	/* One front-end, like virtiofsd. */
+	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (conn < 0)
+		die("accept");
+	close(lfd);
+	unlink(path);
+	serve(conn);
+	if (worker_running)
+		pthread_join(worker, NULL);
+	return 0;
+}
