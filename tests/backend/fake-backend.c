@@ -5,12 +5,14 @@
  *   fake-backend --socket PATH [--log FILE] [--state-size N] [--seed S]
  *                [--no-device-state] [--no-protocol-features]
  *                [--fault KIND] [--at REQUEST]
+ *   fake-backend --emit [--state-size N] [--seed S]
  *
  * Faults, applied to the first request named by --at (default
  * GET_FEATURES): silent (never answer), close (hang up), wrong-code,
  * wrong-size, wrong-flags, extra-fd (an fd the reply must not carry).
  * --log records one line per request received, so tests can assert what
- * was (not) sent. */
+ * was (not) sent.  --emit prints the seeded state on stdout, so a test
+ * can compare it with what a dump carried. */
 #include <config.h>
 
 #include <errno.h>
@@ -81,6 +83,26 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* The seeded state: state_size bytes of xorshift output from seed. */
+static int
+write_seeded(int fd)
+{
+	static unsigned char buf[1 << 16];
+	uint64_t s = seed ? seed : 1, left = state_size;
+
+	while (left) {
+		size_t n = left < sizeof buf ? left : sizeof buf;
+		for (size_t i = 0; i < n; i += 8) {
+			uint64_t v = next_rand(&s);
+			memcpy(buf + i, &v, n - i < 8 ? n - i : 8);
+		}
+		if (write_all(fd, buf, n) < 0)
+			return -1;
+		left -= n;
+	}
+	return 0;
+}
+
 static void *
 transfer(void *arg)
 {
@@ -100,20 +122,8 @@ transfer(void *arg)
 				}
 				left -= n;
 			}
-		} else {
-			uint64_t s = seed ? seed : 1, left = state_size;
-			while (left) {
-				size_t n = left < sizeof buf ? left : sizeof buf;
-				for (size_t i = 0; i < n; i += 8) {
-					uint64_t v = next_rand(&s);
-					memcpy(buf + i, &v, n - i < 8 ? n - i : 8);
-				}
-				if (write_all(worker_fd, buf, n) < 0) {
-					worker_result = 1;
-					break;
-				}
-				left -= n;
-			}
+		} else if (write_seeded(worker_fd) < 0) {
+			worker_result = 1;
 		}
 	} else {
 		int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -325,10 +335,12 @@ main(int argc, char **argv)
 		{ "no-protocol-features", no_argument, NULL, 'P' },
 		{ "fault", required_argument, NULL, 'F' },
 		{ "at", required_argument, NULL, 'a' },
+		{ "emit", no_argument, NULL, 'E' },
 		{ 0 }
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = NULL;
+	bool emit = false;
 	int c, lfd, conn;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -345,11 +357,14 @@ main(int argc, char **argv)
 		case 'P': offer_protocol = false; break;
 		case 'F': fault = optarg; break;
 		case 'a': fault_at = optarg; break;
+		case 'E': emit = true; break;
 		default:
 			fprintf(stderr, "usage: fake-backend --socket PATH [options]\n");
 			return 2;
 		}
 	}
+	if (emit)
+		return write_seeded(STDOUT_FILENO) < 0 ? 1 : 0;
 	if (!path || strlen(path) >= sizeof sa.sun_path) {
 		fprintf(stderr, "fake-backend: --socket PATH is required\n");
 		return 2;

@@ -140,8 +140,8 @@ main(void)
 	{
 		size_t total = 2 * VS_CHUNK_SIZE + 12345;
 		unsigned char *data = malloc(total);
-		unsigned char *a, *b;
-		size_t alen, blen;
+		unsigned char *a = NULL, *b = NULL;
+		size_t alen = 0, blen = 0;
 		for (size_t i = 0; i < total; i++)
 			data[i] = (unsigned char)(i * 7 + (i >> 11));
 		for (int pass = 0; pass < 2; pass++) {

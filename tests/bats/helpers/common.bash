@@ -1,0 +1,82 @@
+# Shared by every .bats file: assertions, paths, small helpers.
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+: "${VHOST_STATE:?run the tests through make check (VHOST_STATE unset)}"
+: "${FAKE_BACKEND:?run the tests through make check (FAKE_BACKEND unset)}"
+
+# Socket paths must fit sun_path (108 bytes): keep them short and private.
+# Sets VS_SOCKDIR (call it directly, not in $(...), or it is forgotten).
+vs_sockdir() {
+	if [ -z "${VS_SOCKDIR:-}" ]; then
+		VS_SOCKDIR=$(mktemp -d /tmp/vst.XXXXXX)
+	fi
+}
+
+# raw_stream HEX... — write QEMU's framing around each hex chunk, then the
+# terminator, to stdout.
+raw_stream() {
+	local chunk len
+	for chunk in "$@"; do
+		len=$((${#chunk} / 2))
+		printf '%08x%s' "$len" "$chunk" | xxd -r -p
+	done
+	printf '00000000' | xxd -r -p
+}
+
+hexof() {
+	xxd -p "$1" | tr -d '\n'
+}
+
+# Wait until a unix socket exists (a freshly started back-end).
+wait_for_socket() {
+	local sock=$1 pid=${2:-} i
+	for i in $(seq 1 100); do
+		[ -S "$sock" ] && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			echo "back-end $pid exited before creating $sock" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "no socket at $sock after 5 s" >&2
+	return 1
+}
+
+# start_fake NAME [fake-backend options] — sets FAKE_SOCK, FAKE_LOG, FAKE_PID.
+start_fake() {
+	local name=$1
+	shift
+	vs_sockdir
+	FAKE_SOCK=$VS_SOCKDIR/$name.sock
+	FAKE_LOG=$BATS_TEST_TMPDIR/$name.requests
+	: >"$FAKE_LOG"
+	"$FAKE_BACKEND" --socket "$FAKE_SOCK" --log "$FAKE_LOG" "$@" 2>"$BATS_TEST_TMPDIR/$name.stderr" &
+	FAKE_PID=$!
+	VS_PIDS="${VS_PIDS:-} $FAKE_PID"
+	wait_for_socket "$FAKE_SOCK" "$FAKE_PID"
+}
+
+# Kill whatever a test started; remove its sockets.
+vs_teardown() {
+	local pid
+	for pid in ${VS_PIDS:-}; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in ${VS_PIDS:-}; do
+		wait "$pid" 2>/dev/null || true
+	done
+	VS_PIDS=
+	if [ -n "${VS_SOCKDIR:-}" ]; then
+		rm -rf "$VS_SOCKDIR"
+		VS_SOCKDIR=
+	fi
+}
+
+# Run a command and record how long it took, in whole seconds, in $elapsed.
+timed_run() {
+	local t0=$SECONDS
+	run "$@"
+	elapsed=$((SECONDS - t0))
+}

@@ -1,0 +1,46 @@
+# Real back-ends for tests.  A missing peer skips the test, unless
+# VHOST_STATE_REQUIRE_PEERS is set (CI): then it fails.
+
+require_peer_failed() {
+	if [ -n "${VHOST_STATE_REQUIRE_PEERS:-}" ]; then
+		echo "required peer unavailable: $1 (VHOST_STATE_REQUIRE_PEERS is set)" >&2
+		return 1
+	fi
+	skip "$1 unavailable"
+}
+
+# Fetch (or find in the cache) virtiofsd; sets VIRTIOFSD_ROOT.  Call from
+# setup_file so the lookup happens once per file.
+virtiofsd_fetch() {
+	VIRTIOFSD_ROOT=$("$VS_SRCDIR/tests/peers/fetch-trixie.sh" virtiofsd 2>"${BATS_FILE_TMPDIR:-/tmp}/fetch.err") ||
+		VIRTIOFSD_ROOT=
+	export VIRTIOFSD_ROOT
+}
+
+require_virtiofsd() {
+	if [ -z "${VIRTIOFSD_ROOT:-}" ] || [ ! -x "$VIRTIOFSD_ROOT/root/usr/libexec/virtiofsd" ]; then
+		require_peer_failed "virtiofsd ($(cat "${BATS_FILE_TMPDIR:-/tmp}/fetch.err" 2>/dev/null | tail -n1))"
+	fi
+}
+
+virtiofsd_version() {
+	cat "$VIRTIOFSD_ROOT/version"
+}
+
+# start_virtiofsd NAME [virtiofsd options] — a fresh instance sharing
+# $BATS_TEST_TMPDIR/NAME.share; sets VFS_SOCK, VFS_LOG, VFS_PID, VFS_SHARE.
+start_virtiofsd() {
+	local name=$1 r=$VIRTIOFSD_ROOT/root
+	shift
+	vs_sockdir
+	VFS_SOCK=$VS_SOCKDIR/$name.sock
+	VFS_LOG=$BATS_TEST_TMPDIR/$name.virtiofsd.log
+	VFS_SHARE=${VFS_SHARE_DIR:-$BATS_TEST_TMPDIR/$name.share}
+	mkdir -p "$VFS_SHARE"
+	"$r/usr/lib64/ld-linux-x86-64.so.2" --library-path "$r/usr/lib/x86_64-linux-gnu" \
+		"$r/usr/libexec/virtiofsd" --socket-path="$VFS_SOCK" --shared-dir="$VFS_SHARE" \
+		--sandbox=none --seccomp=none "$@" >"$VFS_LOG" 2>&1 &
+	VFS_PID=$!
+	VS_PIDS="${VS_PIDS:-} $VFS_PID"
+	wait_for_socket "$VFS_SOCK" "$VFS_PID"
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bats
+# Raw streams at rest: every input is checked whole before a back-end is
+# contacted; outputs appear complete or not at all.
+
+load helpers/common
+
+teardown() {
+	vs_teardown
+}
+
+# restore_refused FILE STATUS MESSAGE — restore must fail before connecting:
+# the fake back-end's log stays empty.
+restore_refused() {
+	start_fake idle --state-size 4
+	run "$VHOST_STATE" restore "$FAKE_SOCK" -i "$1"
+	assert_failure "$2"
+	assert_output --partial "$3"
+	[ ! -s "$FAKE_LOG" ]
+	# it is still waiting for its first front-end: nothing reached it
+	kill -0 "$FAKE_PID"
+}
+
+@test "stream: trailing bytes after the terminator exit 65 with the offset; nothing is sent" {
+	{ raw_stream 0102; printf 'x'; } >"$BATS_TEST_TMPDIR/s.vhs"
+	restore_refused "$BATS_TEST_TMPDIR/s.vhs" 65 "trailing data at offset 10 after the terminating zero-length chunk"
+}
+
+@test "stream: a missing terminator exits 65; nothing is sent" {
+	raw_stream 0102 | head -c 6 >"$BATS_TEST_TMPDIR/s.vhs"
+	restore_refused "$BATS_TEST_TMPDIR/s.vhs" 65 "ends at offset 6 without the terminating zero-length chunk"
+}
+
+@test "stream: a chunk over the 64 MiB limit exits 65 before its bytes are read; nothing is sent" {
+	printf '\x04\x00\x00\x01abc' >"$BATS_TEST_TMPDIR/s.vhs"
+	restore_refused "$BATS_TEST_TMPDIR/s.vhs" 65 "declares 67108865 bytes, more than the 67108864-byte chunk limit"
+}
+
+@test "stream: a state over --max-size exits 65; nothing is sent" {
+	start_fake idle --state-size 4
+	raw_stream 0102030405 >"$BATS_TEST_TMPDIR/s.vhs"
+	run "$VHOST_STATE" --max-size 4 restore "$FAKE_SOCK" -i "$BATS_TEST_TMPDIR/s.vhs"
+	assert_failure 65
+	assert_output --partial "larger than --max-size (4 bytes)"
+	[ ! -s "$FAKE_LOG" ]
+}
+
+@test "stream: an empty file is malformed (65), not an empty state" {
+	: >"$BATS_TEST_TMPDIR/empty.vhs"
+	restore_refused "$BATS_TEST_TMPDIR/empty.vhs" 65 "ends at offset 0 without the terminating zero-length chunk"
+}
+
+@test "stream: a directory as input exits 1 with a clear error; nothing is sent" {
+	restore_refused "$BATS_TEST_TMPDIR" 1 "$BATS_TEST_TMPDIR: Is a directory"
+}
+
+@test "stream: an unreadable input exits 1; nothing is sent" {
+	restore_refused "$BATS_TEST_TMPDIR/missing.vhs" 1 "missing.vhs: No such file or directory"
+}
+
+@test "stream: a stdin pipe is checked whole before connecting, then loaded from the spool" {
+	start_fake rt --state-size 4
+	run bash -c "{ '$BATS_TEST_DIRNAME/helpers/emit.sh' 0a0b 0c; sleep 0.3; printf z; } | '$VHOST_STATE' restore '$FAKE_SOCK'"
+	assert_failure 65
+	assert_output --partial "stdin: malformed state stream: trailing data at offset 15"
+	[ ! -s "$FAKE_LOG" ]
+	run bash -c "'$BATS_TEST_DIRNAME/helpers/emit.sh' 0a0b 0c | '$VHOST_STATE' verify '$FAKE_SOCK' -"
+	assert_success
+	assert_output --partial "holds the 3-byte state"
+}
+
+@test "stream: the empty state (00 00 00 00) round-trips" {
+	start_fake rt
+	raw_stream >"$BATS_TEST_TMPDIR/empty.vhs"
+	[ "$(hexof "$BATS_TEST_TMPDIR/empty.vhs")" = 00000000 ]
+	run "$VHOST_STATE" verify "$FAKE_SOCK" "$BATS_TEST_TMPDIR/empty.vhs"
+	assert_success
+	assert_output --partial "holds the 0-byte state"
+}
+
+@test "stream: dump refuses to replace an existing file without -f, before connecting" {
+	start_fake a --state-size 4
+	echo precious >"$BATS_TEST_TMPDIR/out.vhs"
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 64
+	assert_output --partial "file exists (use -f to overwrite)"
+	[ "$(cat "$BATS_TEST_TMPDIR/out.vhs")" = precious ]
+	[ ! -s "$FAKE_LOG" ]
+	run "$VHOST_STATE" -f dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_success
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/out.vhs")" -eq 12 ]
+}
+
+@test "stream: a failed dump keeps the old file intact with -f (atomic replace)" {
+	start_fake bye --state-size 4 --fault close --at CHECK_DEVICE_STATE
+	echo precious >"$BATS_TEST_TMPDIR/out.vhs"
+	run "$VHOST_STATE" -f dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 69
+	[ "$(cat "$BATS_TEST_TMPDIR/out.vhs")" = precious ]
+	[ "$(ls -A "$BATS_TEST_TMPDIR" | grep -c 'out.vhs')" -eq 1 ]
+}
+
+@test "stream: a dump that fails while streaming to stdout never writes the terminator" {
+	start_fake bye --state-size 100 --fault close --at CHECK_DEVICE_STATE
+	run bash -c "'$VHOST_STATE' dump '$FAKE_SOCK' >'$BATS_TEST_TMPDIR/partial.vhs'"
+	assert_failure 69
+	# the payload chunk may be there, the terminator is not
+	run "$BATS_TEST_DIRNAME/helpers/chunks.py" payload <"$BATS_TEST_TMPDIR/partial.vhs"
+	assert_failure
+}
+
+@test "stream: dump writes into a FIFO or /dev/null directly, never replacing it" {
+	start_fake a --state-size 4
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o /dev/null
+	assert_success
+	[ -c /dev/null ]
+	start_fake b --state-size 4
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	cat "$BATS_TEST_TMPDIR/fifo" >"$BATS_TEST_TMPDIR/from-fifo" &
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/fifo"
+	assert_success
+	wait
+	[ -p "$BATS_TEST_TMPDIR/fifo" ]
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/from-fifo")" -eq 12 ]
+}
+
+@test "stream: dump to /dev/full fails with exit 1 and a clear error" {
+	start_fake a --state-size 4
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o /dev/full
+	assert_failure 1
+	assert_output --partial "/dev/full: write: No space left on device"
+}
+
+@test "stream: a new output file gets the usual mode, not the temp file's 0600" {
+	start_fake a --state-size 4
+	(umask 022 && "$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/new.vhs")
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/new.vhs")" = 644 ]
+}

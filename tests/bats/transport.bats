@@ -1,0 +1,172 @@
+#!/usr/bin/env bats
+# The transport against the fault-injecting fake back-end: connect,
+# handshake rules, reply validation, deadlines, and multi-chunk transfers.
+
+load helpers/common
+
+CHUNKS=$BATS_TEST_DIRNAME/helpers/chunks.py
+
+teardown() {
+	vs_teardown
+}
+
+@test "transport: no listener at the path exits 69 naming the socket" {
+	timed_run "$VHOST_STATE" dump "$BATS_TEST_TMPDIR/none.sock" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 69
+	assert_output --partial "cannot connect to $BATS_TEST_TMPDIR/none.sock: no such socket"
+	[ "$elapsed" -le 3 ]
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR" | grep -v '^none' || true)" ]
+}
+
+@test "transport: a socket nobody listens on exits 69 (connection refused)" {
+	vs_sockdir
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$VS_SOCKDIR/dead.sock"
+	[ -S "$VS_SOCKDIR/dead.sock" ]
+	run "$VHOST_STATE" info "$VS_SOCKDIR/dead.sock"
+	assert_failure 69
+	assert_output --partial "Connection refused"
+}
+
+@test "transport: a socket path longer than sun_path is a usage error (64)" {
+	long=/tmp/$(printf 'x%.0s' $(seq 1 120)).sock
+	run "$VHOST_STATE" info "$long"
+	assert_failure 64
+	assert_output --partial "longer than the 107 a unix socket address holds"
+}
+
+@test "transport: a back-end that never answers times out (75) within --timeout, naming the request" {
+	start_fake silent --fault silent --at GET_FEATURES
+	timed_run "$VHOST_STATE" -t 1 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 75
+	assert_output --partial "timed out after 1 s waiting for the reply to GET_FEATURES"
+	[ "$elapsed" -le 3 ]
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
+}
+
+@test "transport: a silent CHECK_DEVICE_STATE times out (75) naming it" {
+	start_fake silent --state-size 100 --fault silent --at CHECK_DEVICE_STATE
+	timed_run "$VHOST_STATE" -t 1 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 75
+	assert_output --partial "waiting for the reply to CHECK_DEVICE_STATE"
+	[ "$elapsed" -le 3 ]
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+}
+
+@test "transport: a back-end without DEVICE_STATE exits 69 and never receives request 42" {
+	start_fake nods --no-device-state
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 69
+	assert_output --partial "does not support DEVICE_STATE (protocol feature bit 19 not offered); SET_DEVICE_STATE_FD not sent"
+	wait "$FAKE_PID" || true
+	grep -q '^SET_OWNER' "$FAKE_LOG"
+	run grep -E '^(SET_DEVICE_STATE_FD|CHECK_DEVICE_STATE)' "$FAKE_LOG"
+	assert_failure
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+}
+
+@test "transport: restore into a back-end without protocol features exits 69 before request 42" {
+	raw_stream 0102 >"$BATS_TEST_TMPDIR/s.vhs"
+	start_fake nopf --no-protocol-features
+	run "$VHOST_STATE" restore "$FAKE_SOCK" -i "$BATS_TEST_TMPDIR/s.vhs"
+	assert_failure 69
+	assert_output --partial "no protocol features at all"
+	wait "$FAKE_PID" || true
+	run grep -E '^(GET_PROTOCOL_FEATURES|SET_PROTOCOL_FEATURES|SET_DEVICE_STATE_FD)' "$FAKE_LOG"
+	assert_failure
+}
+
+@test "transport: info on a back-end without DEVICE_STATE succeeds and says so" {
+	start_fake nods --no-device-state
+	run "$VHOST_STATE" info "$FAKE_SOCK"
+	assert_success
+	assert_line --regexp '^device state: +not supported'
+}
+
+@test "transport: NEED_REPLY only after both GETs and the REPLY_ACK ack; never RESET_*" {
+	start_fake quirk
+	run "$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_success
+	wait "$FAKE_PID" || true
+	run cat "$FAKE_LOG"
+	assert_line --index 0 'GET_FEATURES flags=0x1 size=0 fds=0'
+	assert_line --index 1 'GET_PROTOCOL_FEATURES flags=0x1 size=0 fds=0'
+	# acked: only what was offered AND we implement (MQ, REPLY_ACK, DEVICE_STATE)
+	assert_line --index 2 'SET_PROTOCOL_FEATURES flags=0x1 size=8 fds=0'
+	assert_line --index 3 'GET_QUEUE_NUM flags=0x1 size=0 fds=0'
+	assert_line --index 4 'SET_OWNER flags=0x9 size=0 fds=0'
+	assert_line --index 5 'SET_DEVICE_STATE_FD flags=0x1 size=8 fds=1'
+	assert_line --index 6 'CHECK_DEVICE_STATE flags=0x1 size=0 fds=0'
+	refute_output --partial RESET
+	refute_output --partial GET_MAX_MEM_SLOTS
+}
+
+@test "transport: a reply with the wrong request code exits 76 naming the request" {
+	start_fake bad --fault wrong-code --at GET_PROTOCOL_FEATURES
+	run "$VHOST_STATE" info "$FAKE_SOCK"
+	assert_failure 76
+	assert_output --partial "protocol error: the reply to GET_PROTOCOL_FEATURES carries request code 16 (SET_PROTOCOL_FEATURES)"
+}
+
+@test "transport: a reply with wrong flags exits 76" {
+	start_fake bad --fault wrong-flags --at GET_FEATURES
+	run "$VHOST_STATE" info "$FAKE_SOCK"
+	assert_failure 76
+	assert_output --partial "the reply to GET_FEATURES has flags 0x6, expected 0x5"
+}
+
+@test "transport: a reply with the wrong size exits 76" {
+	start_fake bad --state-size 5 --fault wrong-size --at CHECK_DEVICE_STATE
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 76
+	assert_output --partial "the reply to CHECK_DEVICE_STATE has a 12-byte payload, expected 8"
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+}
+
+@test "transport: a reply with an unexpected fd exits 76" {
+	start_fake bad --fault extra-fd --at GET_QUEUE_NUM
+	run "$VHOST_STATE" info "$FAKE_SOCK"
+	assert_failure 76
+	assert_output --partial "the reply to GET_QUEUE_NUM has 1 unexpected fd attached"
+}
+
+@test "transport: a back-end that hangs up instead of replying exits 69 naming the request" {
+	start_fake bye --fault close --at SET_DEVICE_STATE_FD
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 69
+	assert_output --partial "closed the connection while we waited for the reply to SET_DEVICE_STATE_FD"
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
+}
+
+@test "transport: a 5 MiB + 3 state is framed as full 1 MiB chunks, last one short, payload intact" {
+	size=$((5 * 1048576 + 3))
+	start_fake big --state-size $size --seed 42
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
+	assert_success
+	assert_output --partial "dumped $size bytes of state (6 chunks)"
+	run "$CHUNKS" sizes <"$BATS_TEST_TMPDIR/big.vhs"
+	assert_output "$(printf '1048576\n%.0s' 1 2 3 4 5)
+3
+0"
+	"$FAKE_BACKEND" --emit --state-size $size --seed 42 >"$BATS_TEST_TMPDIR/expected.bin"
+	"$CHUNKS" frame <"$BATS_TEST_TMPDIR/expected.bin" >"$BATS_TEST_TMPDIR/expected.vhs"
+	cmp "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/expected.vhs"
+}
+
+@test "transport: restore then verify of a multi-chunk state on one connection round-trips" {
+	"$FAKE_BACKEND" --emit --state-size 3000000 --seed 7 | "$CHUNKS" frame 65536 >"$BATS_TEST_TMPDIR/s.vhs"
+	start_fake rt --state-size 10
+	run "$VHOST_STATE" verify "$FAKE_SOCK" "$BATS_TEST_TMPDIR/s.vhs"
+	assert_success
+	assert_output --partial "holds the 3000000-byte state"
+}
+
+@test "transport: --max-size refuses a larger state from the back-end and leaves no file" {
+	start_fake big --state-size 2000000
+	run "$VHOST_STATE" --max-size 1M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 1
+	assert_output --partial "larger than --max-size (1048576 bytes)"
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+}
