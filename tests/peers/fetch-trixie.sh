@@ -20,7 +20,7 @@ passt) deps="libc6" ;;
 *) echo "fetch-trixie.sh: unknown package '$pkg'" >&2; exit 2 ;;
 esac
 
-cache=${VHOST_STATE_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vhost-state/peers}
+cache=${VHOST_STATE_PEER_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vhost-state/peers}
 apt_dir=$cache/apt
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/empty"
 
