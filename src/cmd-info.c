@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
+#include "output.h"
 #include "vu-frontend.h"
 
 struct info_args {
@@ -155,7 +156,7 @@ vs_cmd_info(int argc, char **argv)
 	char cmdline[512];
 
 	argp_parse(&info_argp, argc, argv, 0, NULL, &a);
-	if (vs_vu_open(&vu, a.socket) < 0)
+	if (vs_check_stdout() < 0 || vs_vu_open(&vu, a.socket) < 0)
 		return vs_report_error("info");
 	peer_cmdline(vu.conn.peer_pid, cmdline, sizeof cmdline);
 	if (vs_opt.json)

@@ -30,16 +30,16 @@ vs_wait(int fd, short events, const char *what)
 ssize_t
 vs_read_wait(int fd, void *buf, size_t len, const char *name, const char *what)
 {
+	/* Poll first: a blocking pipe would otherwise wait forever. */
 	for (;;) {
-		ssize_t n = read(fd, buf, len);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", name);
+		ssize_t n;
 		if (vs_wait(fd, POLLIN, what) < 0)
 			return -1;
+		n = read(fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR && errno != EAGAIN)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", name);
 	}
 }
 

@@ -16,8 +16,9 @@ extern int vs_timeout_ms;
  * revents, or -1 with the error set (VS_EXIT_TIMEOUT on timeout). */
 int vs_wait(int fd, short events, const char *what);
 
-/* read() that waits (with the deadline) when fd would block; retries
- * EINTR.  Returns bytes read, 0 at EOF, -1 with the error set. */
+/* read() after waiting (with the deadline) for fd to be readable, so
+ * even a blocking pipe cannot stall us.  Returns bytes read, 0 at EOF,
+ * -1 with the error set. */
 ssize_t vs_read_wait(int fd, void *buf, size_t len, const char *name, const char *what);
 /* Write all of buf, waiting for space; EPIPE is returned as errno with
  * the error set.  Returns 0 or -1. */

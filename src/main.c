@@ -6,6 +6,7 @@
 #include <archive.h>
 #include <argp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <json.h>
 #include <signal.h>
@@ -171,6 +172,22 @@ on_signal(int sig)
 	_exit(128 + sig);
 }
 
+/* With fd 0, 1 or 2 closed, the next socket or pipe would take its
+ * number, and the state written to "stdout" would go to the back-end. */
+static void
+reserve_stdio(void)
+{
+	int fd;
+
+	vs_stdout_was_closed = fcntl(STDOUT_FILENO, F_GETFD) < 0;
+	do
+		fd = open("/dev/null", O_RDWR | O_NOCTTY);
+	while (fd >= 0 && fd <= STDERR_FILENO);
+	if (fd < 0)
+		_exit(VS_EXIT_FAIL);
+	close(fd);
+}
+
 static void
 setup_signals(void)
 {
@@ -223,6 +240,7 @@ main(int argc, char **argv)
 	const char *dbg = getenv("VHOST_STATE_DEBUG");
 	int rc = VS_EXIT_USAGE;
 
+	reserve_stdio();
 	setup_signals();
 	if (dbg && *dbg && strcmp(dbg, "0") != 0)
 		vs_opt.verbose = vs_vu_verbose = true;

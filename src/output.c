@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "io.h"
 #include "output.h"
 
 /* Paths a signal handler must unlink.  Fixed storage, so the handler never
@@ -48,21 +50,23 @@ vs_cleanup_run(void)
 			unlink(cleanup_paths[i]);
 }
 
-static int
+/* After the rename the file is complete and in place; a directory that
+ * cannot be synced only weakens durability, so it is a warning. */
+static void
 fsync_dir_of(const char *path)
 {
 	char *copy = strdup(path);
-	int fd, r = 0;
+	int fd;
 
 	if (!copy)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		return;
 	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0)
-		r = vs_fail(VS_EXIT_FAIL, errno, "%s: cannot sync its directory", path);
+		fprintf(stderr, "%s: warning: %s: cannot sync its directory: %s\n",
+			program_invocation_short_name, path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	free(copy);
-	return r;
 }
 
 static int
@@ -102,6 +106,38 @@ open_atomic(struct vs_output *out, const char *path, const struct stat *old)
 	return 0;
 }
 
+/* A FIFO blocks open() until a reader comes: wait for one, with the
+ * deadline, before anything is asked of the back-end. */
+static int
+open_fifo(struct vs_output *out, const char *path)
+{
+	struct timespec step = { 0, 50 * 1000000L };
+	long waited = 0;
+
+	for (;;) {
+		out->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (out->fd >= 0)
+			return vs_set_nonblock(out->fd, false);
+		if (errno != ENXIO)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
+		if (vs_timeout_ms >= 0 && waited >= vs_timeout_ms)
+			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for a reader on the FIFO %s",
+				       vs_timeout_ms / 1000.0, path);
+		nanosleep(&step, NULL);
+		waited += 50;
+	}
+}
+
+bool vs_stdout_was_closed;
+
+int
+vs_check_stdout(void)
+{
+	if (vs_stdout_was_closed)
+		return vs_fail(VS_EXIT_FAIL, EBADF, "stdout is closed");
+	return 0;
+}
+
 int
 vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 {
@@ -115,6 +151,8 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 	if (!path || strcmp(path, "-") == 0) {
 		out->name = "stdout";
 		out->fd = STDOUT_FILENO;
+		if (vs_check_stdout() < 0)
+			return -1;
 		if ((flags & VS_OUTPUT_BINARY) && !(flags & VS_OUTPUT_FORCE) && isatty(STDOUT_FILENO))
 			return vs_fail(VS_EXIT_USAGE, 0,
 				       "refusing to write binary state to a terminal (use -o FILE, a pipe, or -f)");
@@ -138,6 +176,8 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 				return vs_fail(VS_EXIT_USAGE, 0,
 					       "%s: refusing to write binary state to a terminal (use -f)", path);
 		}
+		if (S_ISFIFO(st.st_mode))
+			return open_fifo(out, path);
 		out->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 		if (out->fd < 0)
 			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
@@ -163,7 +203,7 @@ vs_output_commit(struct vs_output *out)
 			vs_cleanup_unregister(out->cleanup_slot);
 			free(out->tmp_path);
 			out->tmp_path = NULL;
-			r = fsync_dir_of(out->path);
+			fsync_dir_of(out->path);
 		}
 		if (close(out->fd) < 0 && r == 0)
 			r = vs_fail(VS_EXIT_FAIL, errno, "%s", out->name);

@@ -26,6 +26,11 @@ int vs_output_commit(struct vs_output *out);
 /* Throw a partial output away; a direct output is only closed. */
 void vs_output_abort(struct vs_output *out);
 
+/* Set when fd 1 was closed at start-up (main.c then parks /dev/null on
+ * it); writing "stdout" is refused instead of silently lost. */
+extern bool vs_stdout_was_closed;
+int vs_check_stdout(void);
+
 /* Remove every registered temp file; async-signal-safe. */
 void vs_cleanup_run(void);
 /* Register a path to unlink if a signal arrives; returns a slot or -1. */

@@ -50,6 +50,11 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 		in->src.owned = true;
 		in->src.seekable = true;
 		in->src.tee_fd = -1;
+		if (fstat(spool, &in->src.st) < 0) {
+			vs_error_set(VS_EXIT_FAIL, errno, "spool file");
+			vs_source_close(&in->src);
+			return -1;
+		}
 	}
 	return 0;
 fail:

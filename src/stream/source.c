@@ -17,8 +17,6 @@
 int
 vs_source_open(struct vs_source *s, const char *path)
 {
-	struct stat st;
-
 	memset(s, 0, sizeof *s);
 	s->tee_fd = -1;
 	if (!path || strcmp(path, "-") == 0) {
@@ -31,16 +29,18 @@ vs_source_open(struct vs_source *s, const char *path)
 			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
 		s->owned = true;
 	}
-	if (fstat(s->fd, &st) < 0) {
+	if (fstat(s->fd, &s->st) < 0) {
 		int e = errno;
+		vs_error_set(VS_EXIT_FAIL, e, "%s", s->name);
 		vs_source_close(s);
-		return vs_fail(VS_EXIT_FAIL, e, "%s", path);
+		return -1;
 	}
-	if (S_ISDIR(st.st_mode)) {
+	if (S_ISDIR(s->st.st_mode)) {
+		vs_error_set(VS_EXIT_FAIL, EISDIR, "%s", s->name);
 		vs_source_close(s);
-		return vs_fail(VS_EXIT_FAIL, EISDIR, "%s", path);
+		return -1;
 	}
-	s->seekable = S_ISREG(st.st_mode);
+	s->seekable = S_ISREG(s->st.st_mode);
 	s->cap = VS_SOURCE_BUF;
 	s->buf = malloc(s->cap);
 	if (!s->buf) {
@@ -106,8 +106,15 @@ vs_source_read(struct vs_source *s, void *buf, size_t len)
 int
 vs_source_rewind(struct vs_source *s)
 {
+	struct stat now;
+
 	if (!s->seekable || lseek(s->fd, 0, SEEK_SET) < 0)
 		return vs_fail(VS_EXIT_FAIL, s->seekable ? errno : ESPIPE, "%s: cannot rewind", s->name);
+	if (fstat(s->fd, &now) < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", s->name);
+	if (now.st_size != s->st.st_size || now.st_mtim.tv_sec != s->st.st_mtim.tv_sec ||
+	    now.st_mtim.tv_nsec != s->st.st_mtim.tv_nsec || now.st_ino != s->st.st_ino)
+		return vs_fail(VS_EXIT_FAIL, 0, "%s: the file changed while it was being used", s->name);
 	s->pos = s->len = 0;
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct vs_source {
@@ -15,6 +16,7 @@ struct vs_source {
 	bool owned;	 /* close fd on vs_source_close */
 	bool seekable;	 /* regular file: can rewind */
 	int tee_fd;	 /* if >= 0, every byte read is copied here */
+	struct stat st;	 /* at open: a rewind checks the file is unchanged */
 	unsigned char *buf;
 	size_t cap, pos, len;
 };
@@ -25,7 +27,8 @@ int vs_source_open(struct vs_source *s, const char *path);
 void vs_source_close(struct vs_source *s);
 /* Read up to len bytes; 0 at EOF. */
 ssize_t vs_source_read(struct vs_source *s, void *buf, size_t len);
-/* Back to the start (seekable sources only). */
+/* Back to the start (seekable sources only); fails if the file changed
+ * since it was opened, so what was checked is what gets replayed. */
 int vs_source_rewind(struct vs_source *s);
 
 /* An anonymous temp file on disk ($TMPDIR or /var/tmp), unlinked. */

@@ -38,10 +38,11 @@ wait_pipe(struct vs_vu *vu, int fd, short events, const char *dir, uint64_t done
 			       "SET_DEVICE_STATE_FD, %" PRIu64 " bytes so far)",
 			       vs_timeout_ms / 1000.0, events == POLLIN ? "send" : "take", dir, done);
 	if (!p[0].revents && p[1].revents) {
-		vu->broken = true;
-		return vs_fail(VS_EXIT_UNAVAILABLE, 0,
-			       "the back-end closed the connection during the %s transfer (after %" PRIu64 " bytes)",
-			       dir, done);
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0,
+			     "the back-end closed the connection during the %s transfer (after %" PRIu64 " bytes)",
+			     dir, done);
+		vs_vu_mark_broken(vu);
+		return -1;
 	}
 	return 0;
 }
@@ -70,6 +71,7 @@ open_channel(struct vs_vu *vu, uint32_t direction, int *our_end)
 	 * file description, and virtiofsd treats EAGAIN as fatal. */
 	if (vs_vu_set_device_state_fd(vu, direction, VHOST_USER_TRANSFER_STATE_PHASE_STOPPED, theirs,
 				      &reply_fd) < 0) {
+		/* theirs is closed: sent or not, it is never ours again */
 		close(*our_end);
 		return -1;
 	}
@@ -223,6 +225,11 @@ vs_load_backend_state(struct vs_vu *vu, vs_produce_fn produce, void *opaque, uin
 			       result);
 	return 0;
 fail:
+	/* The protocol has no abort, and closing the pipe now would look like
+	 * a complete (short) state: hang up first so the back-end sees the
+	 * transfer fail instead. */
+	vs_vu_mark_broken(vu);
+	vs_conn_close(&vu->conn);
 	close(fd);
 	free(buf);
 	return -1;

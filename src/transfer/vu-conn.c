@@ -197,12 +197,12 @@ vs_conn_recv(struct vs_vu_conn *c, void *buf, size_t len, int *fds, size_t *nfds
 					goto fail;
 				continue;
 			}
+			/* A failed recvmsg leaves the control buffer untouched:
+			 * never look at it. */
 			if (errno == ECONNRESET)
-				n = 0;
-			else {
-				vs_error_set(VS_EXIT_FAIL, errno, "%s: receive", what);
-				goto fail;
-			}
+				goto closed;
+			vs_error_set(VS_EXIT_FAIL, errno, "%s: receive", what);
+			goto fail;
 		}
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
 			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -222,16 +222,15 @@ vs_conn_recv(struct vs_vu_conn *c, void *buf, size_t len, int *fds, size_t *nfds
 				     what);
 			goto fail;
 		}
-		if (n == 0) {
-			vs_error_set(VS_EXIT_UNAVAILABLE, 0,
-				     "the back-end closed the connection while we waited for the reply to %s",
-				     what);
-			goto fail;
-		}
+		if (n == 0)
+			goto closed;
 		p += n;
 		len -= n;
 	}
 	return 0;
+closed:
+	vs_error_set(VS_EXIT_UNAVAILABLE, 0,
+		     "the back-end closed the connection while we waited for the reply to %s", what);
 fail:
 	close_fds(fds, *nfds);
 	*nfds = 0;

@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +39,15 @@ log_msg(const char *dir, const struct vs_vu_header *h, size_t nfds, enum vs_vu_p
 	fprintf(stderr, "%s: %s %s flags=0x%" PRIx32 " size=%" PRIu32 " fds=%zu%s\n",
 		program_invocation_short_name, dir, vs_vu_request_name(h->request), h->flags, h->size,
 		nfds, detail);
+}
+
+void
+vs_vu_mark_broken(struct vs_vu *vu)
+{
+	if (!vu->broken) {
+		vu->broken = true;
+		vu->broken_exit = vs_error_get()->exit_code ? vs_error_get()->exit_code : VS_EXIT_PROTOCOL;
+	}
 }
 
 bool
@@ -84,10 +94,11 @@ check_gate(const struct vs_vu *vu, const struct vs_vu_request_info *info)
 /* Send one request and, where the table says one comes, read and
  * validate its reply.  reply/reply_size: the expected reply body (for
  * ACK requests a u64 is read when NEED_REPLY was set).  reply_fd: where
- * a single fd attached to the reply may go; NULL means none is allowed. */
+ * a single fd attached to the reply may go; NULL means none is allowed.
+ * give_fds: the fds are the back-end's now, closed once sent (or not). */
 static int
-vu_request(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t size, const int *fds,
-	   size_t nfds, void *reply, uint32_t reply_size, int *reply_fd)
+vu_request(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t size, int *fds,
+	   size_t nfds, bool give_fds, void *reply, uint32_t reply_size, int *reply_fd)
 {
 	const struct vs_vu_request_info *info = vs_vu_request_info(code);
 	struct vs_vu_header h = { .request = code, .flags = VHOST_USER_VERSION, .size = size };
@@ -97,16 +108,21 @@ vu_request(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t size, 
 	size_t nrfds = 0;
 	uint64_t ack;
 	bool want_ack = false;
+	int rc;
 
 	if (reply_fd)
 		*reply_fd = -1;
-	if (vu->broken)
-		return vs_fail(VS_EXIT_PROTOCOL, 0, "%s not sent: the connection is unusable after an earlier error",
-			       info->name);
-	if (check_gate(vu, info) < 0)
+	if (vu->broken || check_gate(vu, info) < 0 || nfds > info->max_fds) {
+		if (vu->broken)
+			vs_error_set(vu->broken_exit, 0,
+				     "%s not sent: the connection is unusable after an earlier error", info->name);
+		else if (nfds > info->max_fds)
+			vs_error_set(VS_EXIT_FAIL, EINVAL, "%s: too many fds", info->name);
+		if (give_fds)
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
 		return -1;
-	if (nfds > info->max_fds)
-		return vs_fail(VS_EXIT_FAIL, EINVAL, "%s: too many fds", info->name);
+	}
 
 	if (info->reply == VS_PL_ACK && can_need_reply(vu)) {
 		h.flags |= VHOST_USER_NEED_REPLY_MASK;
@@ -115,7 +131,13 @@ vu_request(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t size, 
 		reply_size = sizeof ack;
 	}
 	log_msg("->", &h, nfds, info->payload, payload);
-	if (vs_conn_send(&vu->conn, iov, size ? 2 : 1, fds, nfds, info->name) < 0)
+	rc = vs_conn_send(&vu->conn, iov, size ? 2 : 1, fds, nfds, info->name);
+	/* Our copies must go at once: a pipe's reader sees EOF only when
+	 * every copy of the write end is closed. */
+	if (give_fds)
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+	if (rc < 0)
 		goto broken;
 	if (info->reply == VS_PL_ACK && !want_ack)
 		return 0;
@@ -169,14 +191,14 @@ broken_fds:
 	for (size_t i = 0; i < nrfds; i++)
 		close(rfds[i]);
 broken:
-	vu->broken = true;
+	vs_vu_mark_broken(vu);
 	return -1;
 }
 
 static int
 get_u64(struct vs_vu *vu, uint32_t code, uint64_t *out)
 {
-	return vu_request(vu, code, NULL, 0, NULL, 0, out, sizeof *out, NULL);
+	return vu_request(vu, code, NULL, 0, NULL, 0, false, out, sizeof *out, NULL);
 }
 
 int
@@ -198,8 +220,8 @@ vs_vu_set_protocol_features(struct vs_vu *vu, uint64_t features)
 {
 	/* Never ack a bit the back-end did not offer (DPDK disconnects). */
 	features &= vu->protocol_offered;
-	if (vu_request(vu, VHOST_USER_SET_PROTOCOL_FEATURES, &features, sizeof features, NULL, 0, NULL, 0,
-		       NULL) < 0)
+	if (vu_request(vu, VHOST_USER_SET_PROTOCOL_FEATURES, &features, sizeof features, NULL, 0, false, NULL,
+		       0, NULL) < 0)
 		return -1;
 	vu->protocol_features = features;
 	return 0;
@@ -223,7 +245,7 @@ vs_vu_set_owner(struct vs_vu *vu)
 	/* A second SET_OWNER makes rust-vmm back-ends hang up. */
 	if (vu->owner_set)
 		return 0;
-	if (vu_request(vu, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, NULL, 0, NULL) < 0)
+	if (vu_request(vu, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, false, NULL, 0, NULL) < 0)
 		return -1;
 	vu->owner_set = true;
 	return 0;
@@ -269,49 +291,55 @@ int
 vs_vu_set_device_state_fd(struct vs_vu *vu, uint32_t direction, uint32_t phase, int fd, int *reply_fd)
 {
 	struct vs_vu_transfer_device_state p = { .direction = direction, .phase = phase };
-	const char *dir = direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE ? "SAVE" : "LOAD";
+	bool save = direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE;
+	const char *dir = save ? "SAVE" : "LOAD";
 	uint64_t r;
-	int rfd, rc;
+	int rfd, mode;
+	struct stat st;
 
 	*reply_fd = -1;
-	rc = vu_request(vu, VHOST_USER_SET_DEVICE_STATE_FD, &p, sizeof p, &fd, 1, &r, sizeof r, &rfd);
-	/* Our copy of the back-end's end must go at once, or EOF never comes. */
-	close(fd);
-	if (rc < 0)
+	if (vu_request(vu, VHOST_USER_SET_DEVICE_STATE_FD, &p, sizeof p, &fd, 1, true, &r, sizeof r, &rfd) < 0)
 		return -1;
 	if (r & VHOST_USER_DEVICE_STATE_ERROR_MASK) {
-		if (rfd >= 0) {
-			close(rfd);
-			vu->broken = true;
-			return vs_fail(VS_EXIT_PROTOCOL, 0,
-				       "protocol error: SET_DEVICE_STATE_FD (%s) returned error 0x%" PRIx64
-				       " together with an fd", dir, r);
-		}
-		return vs_fail(VS_EXIT_FAIL, 0,
-			       "the back-end refused SET_DEVICE_STATE_FD (%s, STOPPED): reply 0x%" PRIx64, dir, r);
+		if (rfd < 0)
+			return vs_fail(VS_EXIT_FAIL, 0,
+				       "the back-end refused SET_DEVICE_STATE_FD (%s, STOPPED): reply 0x%" PRIx64, dir,
+				       r);
+		vs_error_set(VS_EXIT_PROTOCOL, 0,
+			     "protocol error: SET_DEVICE_STATE_FD (%s) returned error 0x%" PRIx64 " together with an fd",
+			     dir, r);
+		goto broken;
 	}
-	if (!(r & VHOST_USER_VRING_NOFD_MASK)) {
-		struct stat st;
-		if (rfd < 0) {
-			vu->broken = true;
-			return vs_fail(VS_EXIT_PROTOCOL, 0,
-				       "protocol error: SET_DEVICE_STATE_FD reply 0x%" PRIx64
-				       " announces an fd but none is attached", r);
-		}
-		if (fstat(rfd, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-			close(rfd);
-			vu->broken = true;
-			return vs_fail(VS_EXIT_PROTOCOL, 0,
-				       "protocol error: the fd returned by SET_DEVICE_STATE_FD is not a pipe or socket");
-		}
-		*reply_fd = rfd;
-	} else if (rfd >= 0) {
-		close(rfd);
-		vu->broken = true;
-		return vs_fail(VS_EXIT_PROTOCOL, 0,
-			       "protocol error: SET_DEVICE_STATE_FD reply 0x%" PRIx64 " says no fd but one is attached", r);
+	if (r & VHOST_USER_VRING_NOFD_MASK) {
+		if (rfd < 0)
+			return 0;
+		vs_error_set(VS_EXIT_PROTOCOL, 0,
+			     "protocol error: SET_DEVICE_STATE_FD reply 0x%" PRIx64 " says no fd but one is attached", r);
+		goto broken;
 	}
+	if (rfd < 0) {
+		vs_error_set(VS_EXIT_PROTOCOL, 0,
+			     "protocol error: SET_DEVICE_STATE_FD reply 0x%" PRIx64 " announces an fd but none is attached",
+			     r);
+		goto broken;
+	}
+	/* The back-end's own channel: a pipe or socket we can use our way. */
+	mode = fcntl(rfd, F_GETFL);
+	if (fstat(rfd, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) || mode < 0 ||
+	    (mode & O_ACCMODE) == (save ? O_WRONLY : O_RDONLY)) {
+		vs_error_set(VS_EXIT_PROTOCOL, 0,
+			     "protocol error: the fd returned by SET_DEVICE_STATE_FD (%s) is not a pipe or socket "
+			     "we can %s",
+			     dir, save ? "read" : "write");
+		goto broken;
+	}
+	*reply_fd = rfd;
 	return 0;
+broken:
+	if (rfd >= 0)
+		close(rfd);
+	vs_vu_mark_broken(vu);
+	return -1;
 }
 
 int

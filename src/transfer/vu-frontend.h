@@ -19,6 +19,7 @@
 struct vs_vu {
 	struct vs_vu_conn conn;
 	bool broken;
+	int broken_exit;	     /* exit class of the error that broke it */
 	bool sent_get_features;
 	bool sent_get_protocol_features;
 	bool owner_set;
@@ -35,6 +36,10 @@ extern bool vs_vu_verbose;
 /* Connect and negotiate in QEMU's order (vhost-user.md §6.1). */
 int vs_vu_open(struct vs_vu *vu, const char *path);
 void vs_vu_close(struct vs_vu *vu);
+
+/* After an error that leaves the conversation in an unknown state: every
+ * later request fails at once, with the same exit class. */
+void vs_vu_mark_broken(struct vs_vu *vu);
 
 bool vs_vu_has_feature(const struct vs_vu *vu, unsigned bit);
 bool vs_vu_has_protocol_feature(const struct vs_vu *vu, unsigned bit);

@@ -8,8 +8,12 @@
  *   fake-backend --emit [--state-size N] [--seed S]
  *
  * Faults, applied to the first request named by --at (default
- * GET_FEATURES): silent (never answer), close (hang up), wrong-code,
- * wrong-size, wrong-flags, extra-fd (an fd the reply must not carry).
+ * GET_FEATURES): silent (never answer), close (hang up), close-unread
+ * (hang up once the next request sits unread: the front-end sees
+ * ECONNRESET), wrong-code, wrong-size, wrong-flags, extra-fd (an fd the
+ * reply must not carry); for SET_DEVICE_STATE_FD also own-fd (reply 0
+ * with the back-end's own pipe end, as the spec allows) and wrong-end-fd
+ * (its own pipe, but the end we would use).
  * --log records one line per request received, so tests can assert what
  * was (not) sent.  --emit prints the seeded state on stdout, so a test
  * can compare it with what a dump carried. */
@@ -38,6 +42,16 @@ static bool offer_device_state = true, offer_protocol = true;
 static const char *fault, *fault_at = "GET_FEATURES";
 static bool fault_done;
 
+/* Whether the fault applies to this request now (then it is used up). */
+static bool
+fault_here(uint32_t request, const char *kind)
+{
+	if (!fault || fault_done || strcmp(fault, kind) != 0 || strcmp(vs_vu_request_name(request), fault_at) != 0)
+		return false;
+	fault_done = true;
+	return true;
+}
+
 /* What SAVE produces: what was loaded last, else the seeded state. */
 static int loaded_fd = -1;
 static uint64_t loaded_size;
@@ -48,7 +62,9 @@ static bool seen_get_features, seen_get_protocol;
 static pthread_t worker;
 static bool worker_running;
 static int worker_fd = -1, worker_dir;
-static uint64_t worker_result;
+/* Like virtiofsd: CHECK without a transfer fails. */
+static uint64_t worker_result = 1;
+static bool got_nonblocking_fd;
 
 static uint64_t
 next_rand(uint64_t *s)
@@ -109,7 +125,14 @@ transfer(void *arg)
 	static unsigned char buf[1 << 16];
 	(void)arg;
 
-	worker_result = 0;
+	/* virtiofsd's transfer threads treat EAGAIN as fatal: a front-end
+	 * that hands over a non-blocking end must fail, every time. */
+	worker_result = got_nonblocking_fd ? 1 : 0;
+	if (got_nonblocking_fd) {
+		close(worker_fd);
+		worker_fd = -1;
+		return NULL;
+	}
 	if (worker_dir == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE) {
 		if (loaded_fd >= 0) {
 			uint64_t left = loaded_size;
@@ -173,6 +196,7 @@ send_reply(int conn, uint32_t request, const void *payload, uint32_t size, int f
 		}
 		if (strcmp(fault, "close") == 0)
 			exit(0);
+
 		if (strcmp(fault, "wrong-code") == 0)
 			h.request = request + 1;
 		else if (strcmp(fault, "wrong-flags") == 0)
@@ -260,6 +284,13 @@ serve(int conn)
 			fflush(log_file);
 		}
 
+		if (fault_here(h.request, "close-unread")) {
+			/* let the front-end's next request arrive, then hang up
+			 * with it unread: the front-end gets ECONNRESET */
+			usleep(200 * 1000);
+			exit(0);
+		}
+
 		uint64_t u64 = 0;
 		if (h.size >= 8)
 			memcpy(&u64, payload, 8);
@@ -293,6 +324,15 @@ serve(int conn)
 				return;
 			}
 			memcpy(&t, payload, sizeof t);
+			/* virtiofsd and passt hang up on anything else */
+			if (t.direction > VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD ||
+			    t.phase != VHOST_USER_TRANSFER_STATE_PHASE_STOPPED) {
+				fprintf(stderr, "fake-backend: bad direction %u / phase %u\n", t.direction, t.phase);
+				return;
+			}
+			got_nonblocking_fd = fcntl(fds[0], F_GETFL) & O_NONBLOCK;
+			if (got_nonblocking_fd)
+				fprintf(stderr, "fake-backend: the front-end handed over a non-blocking fd\n");
 			if (worker_running) {
 				pthread_join(worker, NULL);
 				worker_running = false;
@@ -300,7 +340,23 @@ serve(int conn)
 			worker_fd = fds[0];
 			worker_dir = t.direction;
 			nfds = 0;
-			reply_u64(conn, h.request, VHOST_USER_VRING_NOFD_MASK);
+			bool own = fault_here(h.request, "own-fd"), wrong = !own && fault_here(h.request, "wrong-end-fd");
+			if (own || wrong) {
+				/* Our own channel instead of the front-end's. */
+				int p[2];
+				bool save = t.direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE;
+				uint64_t zero = 0;
+				if (pipe2(p, O_CLOEXEC) < 0)
+					die("pipe");
+				close(worker_fd);
+				int give = (save != wrong) ? p[0] : p[1], keep = give == p[0] ? p[1] : p[0];
+				worker_fd = keep;
+				got_nonblocking_fd = false;
+				send_reply(conn, h.request, &zero, sizeof zero, give);
+				close(give);
+			} else {
+				reply_u64(conn, h.request, VHOST_USER_VRING_NOFD_MASK);
+			}
 			if (pthread_create(&worker, NULL, transfer, NULL) != 0)
 				die("pthread_create");
 			worker_running = true;

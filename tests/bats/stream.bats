@@ -135,3 +135,26 @@ restore_refused() {
 	(umask 022 && "$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/new.vhs")
 	[ "$(stat -c %a "$BATS_TEST_TMPDIR/new.vhs")" = 644 ]
 }
+
+@test "stream: a FIFO with no reader times out (75) before the back-end is contacted" {
+	start_fake a --state-size 4
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	timed_run "$VHOST_STATE" -t 0.5 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/fifo"
+	assert_failure 75
+	assert_output --partial "waiting for a reader on the FIFO"
+	[ "$elapsed" -le 3 ]
+	[ ! -s "$FAKE_LOG" ]
+}
+
+@test "stream: a stalled stdin pipe times out (75) and nothing is sent" {
+	start_fake a --state-size 4
+	# a pipe whose writer stays open and silent
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec {holder}<>"$BATS_TEST_TMPDIR/in"
+	timed_run "$VHOST_STATE" -t 0.5 restore "$FAKE_SOCK" <"$BATS_TEST_TMPDIR/in"
+	exec {holder}>&-
+	assert_failure 75
+	assert_output --partial "waiting for input on stdin"
+	[ "$elapsed" -le 3 ]
+	[ ! -s "$FAKE_LOG" ]
+}

@@ -170,3 +170,56 @@ teardown() {
 	assert_output --partial "larger than --max-size (1048576 bytes)"
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 }
+
+@test "transport: a back-end's own channel in the SET_DEVICE_STATE_FD reply is used for SAVE" {
+	start_fake own --state-size 1500000 --seed 9 --fault own-fd --at SET_DEVICE_STATE_FD
+	run "$VHOST_STATE" -v dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
+	assert_success
+	assert_line 'vhost-state: <- SET_DEVICE_STATE_FD flags=0x5 size=8 fds=1 u64=0x0'
+	"$FAKE_BACKEND" --emit --state-size 1500000 --seed 9 | "$CHUNKS" frame >"$BATS_TEST_TMPDIR/expected.vhs"
+	cmp "$BATS_TEST_TMPDIR/s.vhs" "$BATS_TEST_TMPDIR/expected.vhs"
+}
+
+@test "transport: a back-end's own channel is used for LOAD (verify round-trips through it)" {
+	"$FAKE_BACKEND" --emit --state-size 2000000 --seed 5 | "$CHUNKS" frame >"$BATS_TEST_TMPDIR/s.vhs"
+	start_fake own --fault own-fd --at SET_DEVICE_STATE_FD
+	run "$VHOST_STATE" verify "$FAKE_SOCK" "$BATS_TEST_TMPDIR/s.vhs"
+	assert_success
+	assert_output --partial "holds the 2000000-byte state"
+}
+
+@test "transport: a returned channel end we cannot read is a protocol error (76)" {
+	start_fake wrong --state-size 100 --fault wrong-end-fd --at SET_DEVICE_STATE_FD
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
+	assert_failure 76
+	assert_output --partial "the fd returned by SET_DEVICE_STATE_FD (SAVE) is not a pipe or socket we can read"
+	[ ! -e "$BATS_TEST_TMPDIR/s.vhs" ]
+}
+
+@test "transport: the pipe end handed to the back-end is blocking (the fake fails CHECK otherwise)" {
+	start_fake strict --state-size 3000000
+	run "$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
+	assert_success
+	run grep -q "non-blocking" "$BATS_TEST_TMPDIR/strict.stderr"
+	assert_failure
+}
+
+@test "transport: a reset connection (ECONNRESET) exits 69 naming the request" {
+	start_fake rst --fault close-unread --at SET_PROTOCOL_FEATURES
+	run "$VHOST_STATE" info "$FAKE_SOCK"
+	assert_failure 69
+	assert_output --partial "closed the connection while we waited for the reply to GET_QUEUE_NUM"
+}
+
+@test "transport: with stdout closed, dump refuses before connecting instead of writing elsewhere" {
+	# a valgrind wrapper would itself occupy fd 1: run the binary directly
+	vs=${VS_REAL_BINARY:-$VHOST_STATE}
+	start_fake a --state-size 4
+	run bash -c "'$vs' dump '$FAKE_SOCK' >&-"
+	assert_failure 1
+	assert_output --partial "stdout is closed"
+	[ ! -s "$FAKE_LOG" ]
+	run bash -c "'$vs' info '$FAKE_SOCK' >&-"
+	assert_failure 1
+	[ ! -s "$FAKE_LOG" ]
+}
