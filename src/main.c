@@ -195,9 +195,15 @@ setup_signals(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	/* An inherited "ignore" (nohup, a background job) is the caller's
+	 * wish: keep it. */
+	static const int polite[] = { SIGINT, SIGHUP };
+	for (size_t i = 0; i < sizeof polite / sizeof *polite; i++) {
+		struct sigaction old;
+		if (sigaction(polite[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(polite[i], &sa, NULL);
+	}
 }
 
 int

@@ -5,6 +5,7 @@
  *   fake-backend --socket PATH [--log FILE] [--state-size N] [--seed S]
  *                [--no-device-state] [--no-protocol-features]
  *                [--fault KIND] [--at REQUEST]
+ *                [--slow-ms MS]
  *   fake-backend --emit [--state-size N] [--seed S]
  *
  * Faults, applied to the first request named by --at (default
@@ -15,7 +16,9 @@
  * with the back-end's own pipe end, as the spec allows) and wrong-end-fd
  * (its own pipe, but the end we would use).
  * --log records one line per request received, so tests can assert what
- * was (not) sent.  --emit prints the seeded state on stdout, so a test
+ * was (not) sent.  --slow-ms makes SAVE pause that long after each
+ * 64 KiB and LOAD after each read, for tests that must catch a transfer
+ * in the middle.  --emit prints the seeded state on stdout, so a test
  * can compare it with what a dump carried. */
 #include <config.h>
 
@@ -38,6 +41,7 @@
 
 static FILE *log_file;
 static uint64_t state_size = 10, seed = 1;
+static unsigned slow_ms;
 static bool offer_device_state = true, offer_protocol = true;
 static const char *fault, *fault_at = "GET_FEATURES";
 static bool fault_done;
@@ -115,6 +119,8 @@ write_seeded(int fd)
 		if (write_all(fd, buf, n) < 0)
 			return -1;
 		left -= n;
+		if (slow_ms)
+			usleep(slow_ms * 1000);
 	}
 	return 0;
 }
@@ -158,6 +164,8 @@ transfer(void *arg)
 			if (write_all(fd, buf, n) < 0)
 				die("spool");
 			total += n;
+			if (slow_ms)
+				usleep(slow_ms * 1000);
 		}
 		if (n < 0) {
 			worker_result = 1;
@@ -392,6 +400,7 @@ main(int argc, char **argv)
 		{ "fault", required_argument, NULL, 'F' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "emit", no_argument, NULL, 'E' },
+		{ "slow-ms", required_argument, NULL, 'W' },
 		{ 0 }
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -414,6 +423,7 @@ main(int argc, char **argv)
 		case 'F': fault = optarg; break;
 		case 'a': fault_at = optarg; break;
 		case 'E': emit = true; break;
+		case 'W': slow_ms = strtoul(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: fake-backend --socket PATH [options]\n");
 			return 2;

@@ -158,3 +158,31 @@ restore_refused() {
 	[ "$elapsed" -le 3 ]
 	[ ! -s "$FAKE_LOG" ]
 }
+
+# signal_mid_dump SIGNAL STATUS — a dump to a file, interrupted while the
+# state streams: no output, no temp file, exit 128+N.
+signal_mid_dump() {
+	start_fake slow --state-size 20000000 --slow-ms 20
+	# background jobs inherit an ignored SIGINT; give it back its default
+	env --default-signal=INT "$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs" &
+	pid=$!
+	for _ in $(seq 1 100); do
+		[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*' -size +0)" ] && break
+		sleep 0.05
+	done
+	[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*' -size +0)" ]
+	kill -"$1" "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" "$2"
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
+}
+
+@test "stream: SIGTERM mid-dump removes the temp file and exits 143" {
+	signal_mid_dump TERM 143
+}
+
+@test "stream: SIGINT mid-dump removes the temp file and exits 130" {
+	signal_mid_dump INT 130
+}
