@@ -1,15 +1,22 @@
 /* vhost-state dump SOCKET [-o FILE]: save the back-end's state. */
 #include <config.h>
 
+#include <errno.h>
 #include <inttypes.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "chunk.h"
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
+#include "identity.h"
 #include "output.h"
+#include "payload.h"
 #include "vu-frontend.h"
+#include "writer.h"
 
 struct dump_args {
 	const char *socket;
@@ -17,7 +24,7 @@ struct dump_args {
 };
 
 static const struct argp_option options[] = {
-	{ "output", 'o', "FILE", 0, "Write the stream to FILE (default, or -: stdout)", 0 },
+	{ "output", 'o', "FILE", 0, "Write the state to FILE (default, or -: stdout)", 0 },
 	{ 0 }
 };
 
@@ -43,20 +50,57 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp dump_argp = {
 	options, parse, "SOCKET",
-	"Save a vhost-user back-end's internal state (SET_DEVICE_STATE_FD, SAVE) as QEMU's raw "
-	"stream: be32 length + bytes per chunk, ended by a zero length.  The terminator is written "
-	"only after CHECK_DEVICE_STATE returned 0, and a FILE appears only complete."
+	"Save a vhost-user back-end's internal state (SET_DEVICE_STATE_FD, SAVE).  Raw format: "
+	"QEMU's stream, be32 length + bytes per chunk, ended by a zero length, written only after "
+	"CHECK_DEVICE_STATE returned 0.  Archive format: a tar with manifest.json (identity, sizes, "
+	"SHA-256) and that stream.  A FILE appears only complete."
 	VS_DIRECT_MODE_NOTE,
 	children, NULL, NULL
 };
 
+/* The payload goes to the chunk writer; its digest and first bytes are
+ * kept for the manifest. */
+struct dump_ctx {
+	struct vs_chunk_writer w;
+	struct sha256_ctx sha;
+	unsigned char sniff[4096];
+	size_t sniffed;
+};
+
 static int
-consume(void *w, const void *buf, size_t len)
+consume(void *opaque, const void *buf, size_t len)
 {
-	return vs_chunk_writer_write(w, buf, len);
+	struct dump_ctx *d = opaque;
+
+	sha256_update(&d->sha, len, buf);
+	if (d->sniffed < sizeof d->sniff) {
+		size_t k = len < sizeof d->sniff - d->sniffed ? len : sizeof d->sniff - d->sniffed;
+		memcpy(d->sniff + d->sniffed, buf, k);
+		d->sniffed += k;
+	}
+	if (vs_chunk_writer_write(&d->w, buf, len) < 0)
+		return -1;
+	vs_progress_update(d->w.payload);
+	return 0;
+}
+
+static void
+fill_manifest(struct vs_manifest *m, struct dump_ctx *d, struct json_object *backend)
+{
+	unsigned char digest[SHA256_DIGEST_SIZE];
+
+	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
+	m->backend = backend;
+	m->payload_size = d->w.payload;
+	m->chunks = d->w.chunks;
+	snprintf(m->kind, sizeof m->kind, "%s",
+		 vs_payload_kind_name(vs_payload_sniff(d->sniff, d->sniffed, d->w.payload)));
+	sha256_digest(&d->sha, sizeof digest, digest);
+	for (size_t i = 0; i < sizeof digest; i++)
+		sprintf(m->sha256 + 2 * i, "%02x", digest[i]);
 }
 
 int
@@ -64,33 +108,65 @@ vs_cmd_dump(int argc, char **argv)
 {
 	struct dump_args a = { 0 };
 	struct vs_output out;
-	struct vs_sink sink;
-	struct vs_chunk_writer w = { 0 };
+	struct vs_state_writer sw;
+	struct dump_ctx *d = NULL;
+	struct vs_manifest m = { 0 };
 	struct vs_vu vu;
 	uint64_t bytes;
-	bool connected = false;
+	bool connected = false, writer = false;
 
 	argp_parse(&dump_argp, argc, argv, 0, NULL, &a);
-	/* Refuse a bad output before the connection consumes the back-end. */
-	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	vs_format_from_name(a.output);
+	vs_setup_progress();
+	/* Everything that can be refused is refused before the connection
+	 * consumes the back-end. */
+	if (vs_manifest_now(&m.created) < 0 ||
+	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		return vs_report_error("dump");
-	vs_sink_fd_init(&sink, out.fd, out.name);
-	if (vs_chunk_writer_init(&w, &sink) < 0 || vs_vu_open(&vu, a.socket) < 0)
+	d = calloc(1, sizeof *d);
+	if (!d) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		goto fail;
+	}
+	sha256_init(&d->sha);
+	if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
+		goto fail;
+	writer = true;
+	if (vs_chunk_writer_init(&d->w, vs_state_writer_raw(&sw)) < 0 || vs_vu_open(&vu, a.socket) < 0)
 		goto fail;
 	connected = true;
-	if (vs_save_backend_state(&vu, vs_opt.max_size, consume, &w, &bytes) < 0 ||
-	    vs_chunk_writer_end(&w) < 0 || vs_output_commit(&out) < 0)
+	vs_progress_start("dump", 0);
+	if (vs_save_backend_state(&vu, vs_opt.max_size, consume, d, &bytes) < 0)
 		goto fail;
-	vs_vu_close(&vu);
-	vs_chunk_writer_free(&w);
+	vs_progress_end();
+	if (vs_chunk_writer_end(&d->w) < 0)
+		goto fail;
+	if (vs_fmt.archive == 1) {
+		fill_manifest(&m, d, vs_identity_json(&vu, a.socket, false));
+		if (vs_state_writer_finish(&sw, &m) < 0)
+			goto fail;
+	}
+	if (vs_output_commit(&out) < 0)
+		goto fail;
 	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: dumped %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) from %s to %s\n",
-			program_invocation_short_name, bytes, w.chunks, w.chunks == 1 ? "" : "s", a.socket,
-			out.name);
+		fprintf(stderr, "%s: dumped %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) from %s to %s%s\n",
+			program_invocation_short_name, bytes, d->w.chunks, d->w.chunks == 1 ? "" : "s", a.socket,
+			out.name, vs_fmt.archive == 1 ? " (archive)" : "");
+	vs_vu_close(&vu);
+	vs_chunk_writer_free(&d->w);
+	vs_state_writer_close(&sw);
+	vs_manifest_free(&m);
+	free(d);
 	return 0;
 fail:
+	vs_progress_end();
 	vs_output_abort(&out);
-	vs_chunk_writer_free(&w);
+	if (d)
+		vs_chunk_writer_free(&d->w);
+	free(d);
+	if (writer)
+		vs_state_writer_close(&sw);
+	vs_manifest_free(&m);
 	if (connected)
 		vs_vu_close(&vu);
 	return vs_report_error("dump");

@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
+#include "identity.h"
 #include "output.h"
 #include "vu-frontend.h"
 
@@ -53,75 +54,6 @@ static const struct argp info_argp = {
 };
 
 static void
-peer_cmdline(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	FILE *f;
-	size_t n = 0;
-
-	buf[0] = '\0';
-	if (pid <= 0)
-		return;
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	for (size_t i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	while (n > 0 && buf[n - 1] == ' ')
-		n--;
-	buf[n] = '\0';
-}
-
-static struct json_object *
-json_mask(uint64_t mask, const char *(*name)(unsigned))
-{
-	struct json_object *o = json_object_new_object(), *names = json_object_new_array();
-	char hex[24];
-
-	snprintf(hex, sizeof hex, "0x%" PRIx64, mask);
-	json_object_object_add(o, "hex", json_object_new_string(hex));
-	for (unsigned bit = 0; bit < 64; bit++) {
-		char unknown[16];
-		if (!(mask & (1ull << bit)))
-			continue;
-		snprintf(unknown, sizeof unknown, "bit%u", bit);
-		json_object_array_add(names, json_object_new_string(name(bit) ? name(bit) : unknown));
-	}
-	json_object_object_add(o, "names", names);
-	return o;
-}
-
-static void
-print_json(const struct vs_vu *vu, const char *socket, const char *cmdline)
-{
-	struct json_object *doc = json_object_new_object(), *proto = json_object_new_object();
-	bool has_pf = vs_vu_has_feature(vu, VHOST_USER_F_PROTOCOL_FEATURES);
-
-	json_object_object_add(doc, "socket", json_object_new_string(socket));
-	if (vu->conn.peer_pid > 0) {
-		struct json_object *peer = json_object_new_object();
-		json_object_object_add(peer, "pid", json_object_new_int(vu->conn.peer_pid));
-		json_object_object_add(peer, "cmdline", json_object_new_string(cmdline));
-		json_object_object_add(doc, "peer", peer);
-	}
-	json_object_object_add(doc, "features", json_mask(vu->features, vs_vu_feature_name));
-	json_object_object_add(proto, "offered",
-			       has_pf ? json_mask(vu->protocol_offered, vs_vu_protocol_feature_name) : NULL);
-	json_object_object_add(proto, "acked",
-			       has_pf ? json_mask(vu->protocol_features, vs_vu_protocol_feature_name) : NULL);
-	json_object_object_add(doc, "protocol_features", proto);
-	json_object_object_add(doc, "queues", json_object_new_int64(vu->queue_num));
-	json_object_object_add(doc, "memory_slots", json_object_new_int64(vu->max_mem_slots));
-	json_object_object_add(doc, "device_state", json_object_new_boolean(vs_supports_device_state(vu)));
-	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(doc);
-}
-
-static void
 print_text(const struct vs_vu *vu, const char *socket, const char *cmdline)
 {
 	printf("socket:             %s\n", socket);
@@ -153,16 +85,19 @@ vs_cmd_info(int argc, char **argv)
 {
 	struct info_args a = { 0 };
 	struct vs_vu vu;
-	char cmdline[512];
+	char cmdline[2048];
 
 	argp_parse(&info_argp, argc, argv, 0, NULL, &a);
 	if (vs_check_stdout() < 0 || vs_vu_open(&vu, a.socket) < 0)
 		return vs_report_error("info");
-	peer_cmdline(vu.conn.peer_pid, cmdline, sizeof cmdline);
-	if (vs_opt.json)
-		print_json(&vu, a.socket, cmdline);
-	else
+	if (vs_opt.json) {
+		struct json_object *doc = vs_identity_json(&vu, a.socket, true);
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	} else {
+		vs_peer_cmdline(vu.conn.peer_pid, cmdline, sizeof cmdline);
 		print_text(&vu, a.socket, cmdline);
+	}
 	vs_vu_close(&vu);
 	return 0;
 }

@@ -9,6 +9,8 @@
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
+#include "identity.h"
+#include "output.h"
 #include "input.h"
 #include "vu-frontend.h"
 
@@ -47,16 +49,41 @@ parse(int key, char *arg, struct argp_state *state)
 static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
 static const struct argp restore_argp = {
 	options, parse, "SOCKET",
-	"Load a state stream into a vhost-user back-end (SET_DEVICE_STATE_FD, LOAD) and confirm it "
-	"with CHECK_DEVICE_STATE.  The whole input is checked first; a malformed stream is refused "
-	"before the back-end is contacted." VS_DIRECT_MODE_NOTE,
+	"Load a state into a vhost-user back-end (SET_DEVICE_STATE_FD, LOAD) and confirm it "
+	"with CHECK_DEVICE_STATE.  The input may be a raw stream, a .vhsnap archive, or either "
+	"compressed with zstd.  All of it is checked first (framing, digest): a malformed state "
+	"is refused before the back-end is contacted.  A fs state is not loaded into a net "
+	"back-end or the reverse, unless -f." VS_DIRECT_MODE_NOTE,
 	children, NULL, NULL
 };
 
 static ssize_t
-produce(void *r, void *buf, size_t len)
+produce(void *opaque, void *buf, size_t len)
 {
-	return vs_chunk_read(r, buf, len);
+	struct vs_chunk_reader *r = opaque;
+	ssize_t n = vs_chunk_read(r, buf, len);
+
+	vs_progress_update(r->payload);
+	return n;
+}
+
+/* A net state into a fs back-end (or the reverse) is refused unless
+ * forced: the back-end would reject it at best. */
+static int
+check_kind(const struct vs_vu *vu, const struct vs_state_input *in, const char *socket)
+{
+	char name[256];
+	const char *backend, *state;
+
+	vs_peer_name(vu->conn.peer_pid, name, sizeof name);
+	backend = vs_backend_kind(name);
+	state = in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind);
+	if (vs_opt.force || !backend || strcmp(state, "unknown") == 0 || strcmp(state, backend) == 0)
+		return 0;
+	return vs_fail(VS_EXIT_FAIL, 0,
+		       "the state is a %s state but %s is a %s back-end (%s); nothing was sent (use -f to load it "
+		       "anyway)",
+		       state, socket, backend, name);
 }
 
 int
@@ -64,7 +91,7 @@ vs_cmd_restore(int argc, char **argv)
 {
 	struct restore_args a = { 0 };
 	struct vs_chunk_limits lim = { .max_total = 0 };
-	struct vs_state_input in;
+	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
 	struct vs_vu vu;
 	uint64_t bytes;
@@ -81,11 +108,16 @@ vs_cmd_restore(int argc, char **argv)
 		vs_state_input_close(&in);
 		return vs_report_error("restore");
 	}
-	if (vs_state_input_rewind(&in, &r) < 0 || vs_load_backend_state(&vu, produce, &r, &bytes) < 0) {
+	vs_setup_progress();
+	vs_progress_start("restore", in.payload);
+	if (check_kind(&vu, &in, a.socket) < 0 || vs_state_input_rewind(&in, &r) < 0 ||
+	    vs_load_backend_state(&vu, produce, &r, &bytes) < 0) {
+		vs_progress_end();
 		vs_vu_close(&vu);
 		vs_state_input_close(&in);
 		return vs_report_error("restore");
 	}
+	vs_progress_end();
 	vs_vu_close(&vu);
 	vs_state_input_close(&in);
 	if (!vs_opt.quiet)

@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <inttypes.h>
+#include <json.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
+#include "output.h"
 #include "input.h"
 #include "vu-frontend.h"
 
@@ -19,12 +21,18 @@ struct verify_args {
 	const char *file;
 };
 
+static const struct argp_option options[] = {
+	{ "json", 'j', NULL, 0, "Print one JSON document", 0 },
+	{ 0 }
+};
+
 static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct verify_args *a = state->input;
 
 	switch (key) {
+	case 'j': vs_opt.json = true; break;
 	case ARGP_KEY_ARG:
 		if (!a->socket)
 			a->socket = arg;
@@ -45,7 +53,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
 static const struct argp verify_argp = {
-	NULL, parse, "SOCKET FILE",
+	options, parse, "SOCKET FILE",
 	"Pre-flight check of a snapshot: load FILE into the back-end, save the state again on the "
 	"same connection, and compare the two payloads.  Exit 0: the back-end holds exactly FILE's "
 	"state; 2: it kept a different one (for example a state that loads but loses inodes)."
@@ -86,6 +94,7 @@ consume(void *opaque, const void *data, size_t len)
 		p += n;
 		len -= n;
 	}
+	vs_progress_update(c->offset);
 	return 0;
 }
 
@@ -100,7 +109,7 @@ vs_cmd_verify(int argc, char **argv)
 {
 	struct verify_args a = { 0 };
 	struct vs_chunk_limits lim = { 0 };
-	struct vs_state_input in;
+	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
 	struct compare *cmp = NULL;
 	struct vs_vu vu;
@@ -120,6 +129,8 @@ vs_cmd_verify(int argc, char **argv)
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto fail;
 	}
+	vs_setup_progress();
+	vs_progress_start("verify", in.payload);
 	if (vs_state_input_rewind(&in, &r) < 0 || vs_load_backend_state(&vu, produce, &r, &loaded) < 0) {
 		vs_error_prefix("loading %s", a.file);
 		goto fail;
@@ -133,8 +144,22 @@ vs_cmd_verify(int argc, char **argv)
 	}
 	if (cmp->first_diff == UINT64_MAX && saved < in.payload)
 		cmp->first_diff = saved;
+	vs_progress_end();
 	vs_vu_close(&vu);
 	vs_state_input_close(&in);
+	if (vs_opt.json) {
+		struct json_object *doc = json_object_new_object();
+		bool same = cmp->first_diff == UINT64_MAX;
+		json_object_object_add(doc, "socket", json_object_new_string(a.socket));
+		json_object_object_add(doc, "file", json_object_new_string(a.file));
+		json_object_object_add(doc, "same", json_object_new_boolean(same));
+		json_object_object_add(doc, "file_payload_bytes", json_object_new_int64((int64_t)in.payload));
+		json_object_object_add(doc, "backend_payload_bytes", json_object_new_int64((int64_t)saved));
+		json_object_object_add(doc, "first_difference",
+				       same ? NULL : json_object_new_int64((int64_t)cmp->first_diff));
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY));
+		json_object_put(doc);
+	}
 	if (cmp->first_diff == UINT64_MAX) {
 		rc = 0;
 		if (!vs_opt.quiet)
@@ -151,6 +176,7 @@ vs_cmd_verify(int argc, char **argv)
 	free(cmp);
 	return rc;
 fail:
+	vs_progress_end();
 	free(cmp);
 	vs_vu_close(&vu);
 	vs_state_input_close(&in);

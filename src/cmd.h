@@ -11,9 +11,25 @@ struct vs_common_opts {
 	bool quiet;
 	bool force;
 	bool json; /* set by the verbs that offer --json */
+	bool progress;	 /* --progress: human progress even off a terminal */
+	int progress_fd; /* --progress=FD, or -1 */
 	uint64_t max_size;
 };
 extern struct vs_common_opts vs_opt;
+
+/* --format, --zstd, --threads: how dump and convert write. */
+struct vs_format_opts {
+	int archive;	/* -1: not given, 0: raw, 1: archive */
+	int zstd_level; /* -1: no zstd */
+	int threads;	/* zstd workers; 0 = single-threaded */
+};
+extern struct vs_format_opts vs_fmt;
+extern const struct argp vs_format_argp;
+#define VS_FORMAT_CHILD { &vs_format_argp, 0, "Output format:", 5 }
+/* Fill in what was not given from the output's name (.vhsnap, .zst). */
+void vs_format_from_name(const char *path);
+/* The zstd level used by a bare --zstd. */
+#define VS_ZSTD_DEFAULT_LEVEL 3
 
 /* -t -v -q -f --max-size, as an argp child of every verb. */
 extern const struct argp vs_common_argp;
@@ -27,6 +43,8 @@ extern const struct argp vs_common_argp;
 /* Print the current error (and a JSON error document with --json);
  * returns the exit status to use. */
 int vs_report_error(const char *verb);
+/* After option parsing: progress on a terminal, or as asked. */
+void vs_setup_progress(void);
 /* "  NAME NAME ..." for the set bits of a mask. */
 void vs_print_feature_names(uint64_t mask, const char *(*name)(unsigned));
 
@@ -34,5 +52,8 @@ int vs_cmd_info(int argc, char **argv);
 int vs_cmd_dump(int argc, char **argv);
 int vs_cmd_restore(int argc, char **argv);
 int vs_cmd_verify(int argc, char **argv);
+int vs_cmd_inspect(int argc, char **argv);
+int vs_cmd_convert(int argc, char **argv);
+int vs_cmd_diff(int argc, char **argv);
 
 #endif

@@ -15,18 +15,42 @@
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
+#include <nettle/version.h>
 
 #include "cmd.h"
 #include "error.h"
 #include "io.h"
 #include "output.h"
+#include "sink.h"
 #include "vu-frontend.h"
 
 /* 16 GiB: large enough for any real back-end, small enough that a
  * runaway one cannot fill a disk unnoticed. */
 #define VS_MAX_SIZE_DEFAULT (16ull << 30)
 
-struct vs_common_opts vs_opt = { .max_size = VS_MAX_SIZE_DEFAULT };
+struct vs_common_opts vs_opt = { .max_size = VS_MAX_SIZE_DEFAULT, .progress_fd = -1 };
+
+static const char *
+nettle_version(void)
+{
+	static char v[24];
+	snprintf(v, sizeof v, "%d.%d", nettle_version_major(), nettle_version_minor());
+	return v;
+}
+
+static void
+print_version_json(void)
+{
+	struct json_object *doc = json_object_new_object();
+
+	json_object_object_add(doc, PACKAGE_NAME, json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(doc, "libarchive", json_object_new_string(archive_version_string() + strlen("libarchive ")));
+	json_object_object_add(doc, "zstd", json_object_new_string(ZSTD_versionString()));
+	json_object_object_add(doc, "json-c", json_object_new_string(json_c_version()));
+	json_object_object_add(doc, "nettle", json_object_new_string(nettle_version()));
+	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY));
+	json_object_put(doc);
+}
 
 static void
 print_version(FILE *f, struct argp_state *state)
@@ -35,12 +59,13 @@ print_version(FILE *f, struct argp_state *state)
 	fprintf(f, "%s\n", archive_version_details());
 	fprintf(f, "zstd %s\n", ZSTD_versionString());
 	fprintf(f, "json-c %s\n", json_c_version());
+	fprintf(f, "nettle %s\n", nettle_version());
 }
 void (*argp_program_version_hook)(FILE *, struct argp_state *) = print_version;
 const char *argp_program_bug_address = NULL;
 error_t argp_err_exit_status = VS_EXIT_USAGE;
 
-enum { OPT_MAX_SIZE = 0x100 };
+enum { OPT_MAX_SIZE = 0x100, OPT_PROGRESS };
 
 static const struct argp_option common_options[] = {
 	{ "timeout", 't', "SECONDS", 0,
@@ -50,6 +75,9 @@ static const struct argp_option common_options[] = {
 	{ "force", 'f', NULL, 0, "Overwrite existing files; allow binary data on a terminal", 0 },
 	{ "max-size", OPT_MAX_SIZE, "BYTES", 0,
 	  "Refuse a state larger than BYTES (suffixes K, M, G, T; default 16G)", 0 },
+	{ "progress", OPT_PROGRESS, "FD", OPTION_ARG_OPTIONAL,
+	  "Show progress on stderr even when it is not a terminal; with FD, write machine-readable "
+	  "progress lines there instead", 0 },
 	{ 0 }
 };
 
@@ -93,6 +121,17 @@ parse_common(int key, char *arg, struct argp_state *state)
 	case 'v': vs_opt.verbose = vs_vu_verbose = true; break;
 	case 'q': vs_opt.quiet = true; break;
 	case 'f': vs_opt.force = true; break;
+	case OPT_PROGRESS:
+		if (arg) {
+			char *end;
+			long fd = strtol(arg, &end, 10);
+			if (*end || end == arg || fd < 0 || fd > 1023 || fcntl((int)fd, F_GETFD) < 0)
+				argp_error(state, "--progress=FD takes an open file descriptor: '%s'", arg);
+			vs_opt.progress_fd = (int)fd;
+		} else {
+			vs_opt.progress = true;
+		}
+		break;
 	case OPT_MAX_SIZE:
 		if (parse_size(arg, &vs_opt.max_size) < 0 || vs_opt.max_size == 0)
 			argp_error(state, "--max-size takes a positive byte count such as 64M: '%s'", arg);
@@ -105,6 +144,76 @@ parse_common(int key, char *arg, struct argp_state *state)
 
 const struct argp vs_common_argp = { common_options, parse_common, NULL, NULL, NULL, NULL, NULL };
 
+struct vs_format_opts vs_fmt = { .archive = -1, .zstd_level = -1 };
+
+enum { OPT_FORMAT = 0x200, OPT_ZSTD, OPT_THREADS };
+static const struct argp_option format_options[] = {
+	{ "format", OPT_FORMAT, "raw|archive", 0,
+	  "raw: QEMU's stream; archive: the .vhsnap container (default: archive for *.vhsnap "
+	  "names, else raw)", 0 },
+	{ "zstd", OPT_ZSTD, "LEVEL", OPTION_ARG_OPTIONAL,
+	  "Compress with zstd (default level 3; also implied by a *.zst name)", 0 },
+	{ "threads", OPT_THREADS, "N", 0, "zstd worker threads (0: none, the default; -1: one per core)", 0 },
+	{ 0 }
+};
+
+static error_t
+parse_format(int key, char *arg, struct argp_state *state)
+{
+	char *end;
+	long v;
+
+	switch (key) {
+	case OPT_FORMAT:
+		if (strcmp(arg, "raw") == 0)
+			vs_fmt.archive = 0;
+		else if (strcmp(arg, "archive") == 0)
+			vs_fmt.archive = 1;
+		else
+			argp_error(state, "--format is raw or archive, not '%s'", arg);
+		break;
+	case OPT_ZSTD:
+		vs_fmt.zstd_level = VS_ZSTD_DEFAULT_LEVEL;
+		if (arg) {
+			v = strtol(arg, &end, 10);
+			if (*end || end == arg || v < vs_zstd_min_level() || v > vs_zstd_max_level())
+				argp_error(state, "--zstd=LEVEL takes %d to %d: '%s'", vs_zstd_min_level(),
+					   vs_zstd_max_level(), arg);
+			vs_fmt.zstd_level = (int)v;
+		}
+		break;
+	case OPT_THREADS:
+		v = strtol(arg, &end, 10);
+		if (*end || end == arg || v < -1 || v > 256)
+			argp_error(state, "--threads takes -1 to 256: '%s'", arg);
+		vs_fmt.threads = v == -1 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : (int)v;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp vs_format_argp = { format_options, parse_format, NULL, NULL, NULL, NULL, NULL };
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+void
+vs_format_from_name(const char *path)
+{
+	bool zst = path && ends_with(path, ".zst");
+
+	if (vs_fmt.archive < 0)
+		vs_fmt.archive = path && (ends_with(path, ".vhsnap") || ends_with(path, ".vhsnap.zst"));
+	if (vs_fmt.zstd_level < 0 && zst)
+		vs_fmt.zstd_level = VS_ZSTD_DEFAULT_LEVEL;
+}
+
 struct verb {
 	const char *name;
 	int (*run)(int, char **);
@@ -114,6 +223,9 @@ static const struct verb verbs[] = {
 	{ "dump", vs_cmd_dump },
 	{ "restore", vs_cmd_restore },
 	{ "verify", vs_cmd_verify },
+	{ "inspect", vs_cmd_inspect },
+	{ "convert", vs_cmd_convert },
+	{ "diff", vs_cmd_diff },
 };
 
 static const char top_doc[] =
@@ -125,6 +237,9 @@ static const char top_doc[] =
 	"  dump SOCKET [-o FILE]     save the state as a QEMU-compatible stream\n"
 	"  restore SOCKET [-i FILE]  load a state stream into the back-end\n"
 	"  verify SOCKET FILE        load FILE, save again, compare the payloads\n"
+	"  inspect FILE              what a state file holds (no back-end needed)\n"
+	"  convert IN OUT            raw <-> archive, zstd or not, losslessly\n"
+	"  diff A B                  compare two states' payloads\n"
 	"\n"
 	"`vhost-state COMMAND --help` describes each one.  The tool is a\n"
 	"vhost-user front-end that connects to the back-end's unix socket.\n"
@@ -134,9 +249,9 @@ static const char top_doc[] =
 	"Exit status:\n"
 	"   0  success (verify: the back-end holds the same state)\n"
 	"   1  the operation failed: refused, CHECK non-zero, I/O error\n"
-	"   2  verify: the back-end holds a different state\n"
+	"   2  verify: the back-end holds a different state; diff: they differ\n"
 	"  64  usage error\n"
-	"  65  malformed input stream\n"
+	"  65  malformed input (stream, archive, manifest, digest)\n"
 	"  69  back-end unavailable, closed the connection, or lacks DEVICE_STATE\n"
 	"  75  timed out waiting for the back-end\n"
 	"  76  the back-end broke the protocol\n"
@@ -155,7 +270,7 @@ parse_top(int key, char *arg, struct argp_state *state)
 		state->next = state->argc; /* the verb parses the rest */
 		return 0;
 	case ARGP_KEY_NO_ARGS:
-		argp_error(state, "a command is required (info, dump, restore, verify)");
+		argp_error(state, "a command is required (info, dump, restore, verify, inspect, convert, diff)");
 		return 0;
 	}
 	return ARGP_ERR_UNKNOWN;
@@ -228,6 +343,14 @@ vs_report_error(const char *verb)
 }
 
 void
+vs_setup_progress(void)
+{
+	bool human = vs_opt.progress || (!vs_opt.quiet && vs_opt.progress_fd < 0 && isatty(STDERR_FILENO));
+
+	vs_progress_config(human && vs_opt.progress_fd < 0, vs_opt.progress_fd);
+}
+
+void
 vs_print_feature_names(uint64_t mask, const char *(*name)(unsigned))
 {
 	for (unsigned bit = 0; bit < 64; bit++) {
@@ -251,7 +374,19 @@ main(int argc, char **argv)
 	if (dbg && *dbg && strcmp(dbg, "0") != 0)
 		vs_opt.verbose = vs_vu_verbose = true;
 
+	/* argp acts on --version as soon as it sees it, so look ahead for
+	 * --json (only before the command, as for every common option) */
+	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			for (int k = 1; k < argc && argv[k][0] == '-'; k++)
+				if (strcmp(argv[k], "--version") == 0 || strcmp(argv[k], "-V") == 0) {
+					print_version_json();
+					return fflush(stdout) == 0 ? 0 : VS_EXIT_FAIL;
+				}
+	}
 	argp_parse(&top_argp, argc, argv, ARGP_IN_ORDER, NULL, NULL);
+	/* progress is configured when the verb's options are known: see
+	 * vs_setup_progress() */
 	for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++) {
 		if (strcmp(argv[verb_index], verbs[i].name) == 0) {
 			char *name = NULL;

@@ -5,6 +5,7 @@
 #define VS_OUTPUT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum {
 	VS_OUTPUT_FORCE = 1 << 0,  /* overwrite; allow binary on a terminal */
@@ -30,6 +31,14 @@ void vs_output_abort(struct vs_output *out);
  * it); writing "stdout" is refused instead of silently lost. */
 extern bool vs_stdout_was_closed;
 int vs_check_stdout(void);
+
+/* Progress of a long transfer.  Human form (\r-updated line) on stderr
+ * when it is a terminal or forced; machine form (one line per update:
+ * "progress OP bytes=N total=N elapsed_ms=N") on fd >= 0. */
+void vs_progress_config(bool human, int machine_fd);
+void vs_progress_start(const char *op, uint64_t total);
+void vs_progress_update(uint64_t bytes);
+void vs_progress_end(void);
 
 /* Remove every registered temp file; async-signal-safe. */
 void vs_cleanup_run(void);

@@ -141,6 +141,8 @@ next_header(struct vs_chunk_reader *r)
 			       "%s: the state is larger than --max-size (%" PRIu64 " bytes): the chunk at offset %" PRIu64
 			       " brings it to %" PRIu64 " bytes",
 			       r->src->name, r->lim.max_total, r->offset, r->payload + len);
+	if (r->on_chunk)
+		r->on_chunk(r->on_chunk_ctx, r->offset, len);
 	r->offset += 4;
 	if (len == 0) {
 		r->ended = true;

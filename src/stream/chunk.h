@@ -44,6 +44,10 @@ struct vs_chunk_reader {
 	uint64_t chunks;  /* non-terminating chunks seen */
 	uint32_t min_chunk, max_chunk;
 	bool ended;	  /* terminator consumed */
+	/* set after init if wanted: told of every chunk (the stream offset of
+	 * its length field, and the length) */
+	void (*on_chunk)(void *ctx, uint64_t offset, uint32_t len);
+	void *on_chunk_ctx;
 };
 
 void vs_chunk_reader_init(struct vs_chunk_reader *r, struct vs_source *src,

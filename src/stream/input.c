@@ -1,82 +1,232 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "input.h"
+#include "io.h"
+
+static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+
+const char *
+vs_input_format_name(enum vs_input_format f)
+{
+	switch (f) {
+	case VS_FORMAT_RAW: return "raw";
+	case VS_FORMAT_RAW_ZSTD: return "raw+zstd";
+	case VS_FORMAT_ARCHIVE: return "archive";
+	case VS_FORMAT_ARCHIVE_ZSTD: return "archive+zstd";
+	}
+	return "?";
+}
+
+static void
+hex(const unsigned char *d, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* Which reader the first bytes call for. */
+static int
+detect(struct vs_state_input *in, bool *via_archive)
+{
+	const unsigned char *p;
+	ssize_t n = vs_source_peek(&in->base, 512, &p);
+
+	if (n < 0)
+		return -1;
+	if (n >= 4 && memcmp(p, "QEVM", 4) == 0)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: this is a QEMU migration stream, not a state stream (taking the back-end "
+			       "state out of it is not supported yet)",
+			       in->base.name);
+	*via_archive = (n >= 4 && memcmp(p, zstd_magic, 4) == 0) ||
+		       (n >= 262 && memcmp(p + 257, "ustar", 5) == 0);
+	return 0;
+}
 
 int
 vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs_chunk_limits *lim)
 {
+	struct vs_source *stream;
 	struct vs_chunk_reader r;
-	unsigned char *scratch = NULL;
+	struct sha256_ctx sha;
+	unsigned char *scratch = NULL, *sniff = NULL, digest[SHA256_DIGEST_SIZE];
+	size_t sniffed = 0;
+	bool via_archive = false;
 	ssize_t n;
 	int spool = -1;
 
-	memset(in, 0, sizeof *in);
 	in->lim = *lim;
-	if (vs_source_open(&in->src, path) < 0)
+	in->spool.fd = -1;
+	if (vs_source_open(&in->base, path) < 0)
 		return -1;
-	if (!in->src.seekable) {
-		spool = vs_spool_create("input");
-		if (spool < 0)
+	if (detect(in, &via_archive) < 0)
+		goto fail;
+	stream = &in->base;
+	if (via_archive) {
+		if (vs_container_open(&in->cr, &in->base) < 0 ||
+		    vs_source_init_decoder(&in->decoded, in->base.name, vs_container_read, &in->cr) < 0)
 			goto fail;
-		in->src.tee_fd = spool;
+		in->format = in->cr.is_tar ? (in->cr.compressed ? VS_FORMAT_ARCHIVE_ZSTD : VS_FORMAT_ARCHIVE)
+					   : VS_FORMAT_RAW_ZSTD;
+		in->have_manifest = in->cr.have_manifest;
+		stream = &in->decoded;
 	}
+	if (via_archive || !in->base.seekable) {
+		spool = vs_spool_create("input");
+		if (spool < 0 || vs_source_set_tee(stream, spool) < 0)
+			goto fail;
+	}
+
 	scratch = malloc(VS_CHUNK_SIZE);
-	if (!scratch) {
+	sniff = malloc(VS_SNIFF_BYTES);
+	if (!scratch || !sniff) {
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto fail;
 	}
-	vs_chunk_reader_init(&r, &in->src, &in->lim);
-	while ((n = vs_chunk_read(&r, scratch, VS_CHUNK_SIZE)) > 0)
-		;
-	if (n < 0 || vs_chunk_reader_expect_eof(&r) < 0)
+	sha256_init(&sha);
+	vs_chunk_reader_init(&r, stream, &in->lim);
+	r.on_chunk = in->on_chunk;
+	r.on_chunk_ctx = in->on_chunk_ctx;
+	while ((n = vs_chunk_read(&r, scratch, VS_CHUNK_SIZE)) > 0) {
+		sha256_update(&sha, n, scratch);
+		if (sniffed < VS_SNIFF_BYTES) {
+			size_t k = (size_t)n < VS_SNIFF_BYTES - sniffed ? (size_t)n : VS_SNIFF_BYTES - sniffed;
+			memcpy(sniff + sniffed, scratch, k);
+			sniffed += k;
+		}
+	}
+	if (n < 0 || vs_chunk_reader_expect_eof(&r) < 0 || (via_archive && vs_container_finish(&in->cr) < 0))
 		goto fail;
-	free(scratch);
-	scratch = NULL;
+	sha256_digest(&sha, sizeof digest, digest);
+	hex(digest, sizeof digest, in->sha256);
 	in->payload = r.payload;
 	in->chunks = r.chunks;
+	in->min_chunk = r.min_chunk;
+	in->max_chunk = r.max_chunk;
 	in->stream_bytes = r.offset;
+	in->kind = vs_payload_sniff(sniff, sniffed, in->payload);
+
+	/* The manifest must describe exactly what was read, before any of
+	 * it may go to a back-end. */
+	if (in->have_manifest) {
+		const struct vs_manifest *m = &in->cr.manifest;
+		if (strcmp(m->sha256, in->sha256) != 0) {
+			vs_error_set(VS_EXIT_DATAERR, 0,
+				     "%s: digest mismatch: the manifest says sha256 %s, the payload is %s", in->base.name,
+				     m->sha256, in->sha256);
+			goto fail;
+		}
+		if (m->payload_size != in->payload || m->chunks != in->chunks) {
+			vs_error_set(VS_EXIT_DATAERR, 0,
+				     "%s: the manifest says %" PRIu64 " bytes in %" PRIu64 " chunks, the stream has %" PRIu64
+				     " in %" PRIu64,
+				     in->base.name, m->payload_size, m->chunks, in->payload, in->chunks);
+			goto fail;
+		}
+		in->manifest = in->cr.manifest; /* moved: the reader no longer owns it */
+		in->cr.have_manifest = false;
+	}
+	free(scratch);
+	free(sniff);
+	scratch = sniff = NULL;
 
 	if (spool >= 0) {
-		/* Replay from the spool from now on. */
-		if (in->src.owned)
-			close(in->src.fd);
-		in->src.fd = spool;
-		in->src.owned = true;
-		in->src.seekable = true;
-		in->src.tee_fd = -1;
-		if (fstat(spool, &in->src.st) < 0) {
-			vs_error_set(VS_EXIT_FAIL, errno, "spool file");
-			vs_source_close(&in->src);
-			return -1;
-		}
+		stream->tee_fd = -1;
+		n = vs_source_from_fd(&in->spool, spool, in->base.name);
+		spool = -1; /* the spool source owns it, even on failure */
+		if (n < 0)
+			goto fail;
+		in->replay = &in->spool;
+	} else {
+		in->replay = &in->base;
 	}
 	return 0;
 fail:
 	free(scratch);
+	free(sniff);
 	if (spool >= 0)
 		close(spool);
-	in->src.tee_fd = -1;
-	vs_source_close(&in->src);
+	vs_state_input_close(in);
 	return -1;
 }
 
 int
 vs_state_input_rewind(struct vs_state_input *in, struct vs_chunk_reader *r)
 {
-	if (vs_source_rewind(&in->src) < 0)
+	if (vs_source_rewind(in->replay) < 0)
 		return -1;
-	vs_chunk_reader_init(r, &in->src, &in->lim);
+	vs_chunk_reader_init(r, in->replay, &in->lim);
 	return 0;
+}
+
+int
+vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, size_t *len)
+{
+	struct vs_chunk_reader r;
+	size_t got = 0;
+	ssize_t n;
+
+	*buf = NULL;
+	*len = 0;
+	if (in->payload > max)
+		return 1;
+	if (vs_state_input_rewind(in, &r) < 0)
+		return -1;
+	*buf = malloc(in->payload ? in->payload : 1);
+	if (!*buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	while (got < in->payload && (n = vs_chunk_read(&r, *buf + got, in->payload - got)) > 0)
+		got += n;
+	if (got != in->payload) {
+		free(*buf);
+		*buf = NULL;
+		return vs_fail(VS_EXIT_FAIL, 0, "%s: the state changed while it was read", in->base.name);
+	}
+	*len = got;
+	return 0;
+}
+
+int
+vs_state_input_copy_raw(struct vs_state_input *in, int fd, const char *name)
+{
+	unsigned char *buf;
+	ssize_t n;
+
+	if (vs_source_rewind(in->replay) < 0)
+		return -1;
+	buf = malloc(VS_CHUNK_SIZE);
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	while ((n = vs_source_read(in->replay, buf, VS_CHUNK_SIZE)) > 0) {
+		if (vs_write_all(fd, buf, n, name, false) < 0) {
+			free(buf);
+			return -1;
+		}
+	}
+	free(buf);
+	return n < 0 ? -1 : 0;
 }
 
 void
 vs_state_input_close(struct vs_state_input *in)
 {
-	vs_source_close(&in->src);
+	vs_container_close(&in->cr);
+	if (in->decoded.buf)
+		vs_source_close(&in->decoded);
+	vs_source_close(&in->spool);
+	vs_source_close(&in->base);
+	if (in->have_manifest)
+		vs_manifest_free(&in->manifest);
+	in->have_manifest = false;
+	in->replay = NULL;
 }

@@ -1,26 +1,57 @@
-/* A raw state stream checked end to end before anything is sent to a
- * back-end (the protocol has no abort), then replayed.  Non-seekable
- * input (stdin, pipes) is spooled to an unlinked temp file on disk as it
- * is checked, so memory stays flat whatever the size. */
+/* A state checked end to end before anything is sent to a back-end (the
+ * protocol has no abort), then replayed as a raw stream.  Formats are
+ * detected: raw, zstd-compressed raw, and the .vhsnap container (tar,
+ * optionally zstd).  Anything that is not a seekable raw file is spooled,
+ * as the raw stream, to an unlinked temp file on disk while it is
+ * checked, so memory stays flat whatever the size. */
 #ifndef VS_INPUT_H
 #define VS_INPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "chunk.h"
+#include "container.h"
+#include "manifest.h"
+#include "payload.h"
 #include "source.h"
 
+enum vs_input_format { VS_FORMAT_RAW, VS_FORMAT_RAW_ZSTD, VS_FORMAT_ARCHIVE, VS_FORMAT_ARCHIVE_ZSTD };
+
 struct vs_state_input {
-	struct vs_source src;
+	struct vs_source base;		/* the file or stdin */
+	struct vs_source decoded;	/* the raw stream out of a container */
+	struct vs_container_reader cr;
+	struct vs_source spool;		/* the raw stream, when spooled */
+	struct vs_source *replay;	/* base or spool */
 	struct vs_chunk_limits lim;
-	uint64_t payload;      /* de-chunked size */
+	enum vs_input_format format;
+	bool have_manifest;
+	struct vs_manifest manifest;	/* valid when have_manifest */
+	uint64_t payload;		/* de-chunked size */
 	uint64_t chunks;
-	uint64_t stream_bytes; /* framed size, terminator included */
+	uint32_t min_chunk, max_chunk;
+	uint64_t stream_bytes;		/* raw stream size, terminator included */
+	char sha256[65];		/* of the payload, hex */
+	enum vs_payload_kind kind;	/* sniffed from the payload */
+	/* optional: told of every chunk while checking (inspect -v) */
+	void (*on_chunk)(void *ctx, uint64_t offset, uint32_t len);
+	void *on_chunk_ctx;
 };
 
+const char *vs_input_format_name(enum vs_input_format f);
+
+/* in: zeroed by the caller, or with on_chunk set. */
 int vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs_chunk_limits *lim);
 /* Start a reader over the payload from the beginning. */
 int vs_state_input_rewind(struct vs_state_input *in, struct vs_chunk_reader *r);
+/* Payloads up to this size are decoded for hints (inspect, diff). */
+#define VS_DECODE_MAX (64u << 20)
+/* The whole payload in memory (caller frees *buf), or 1 if it is larger
+ * than max (nothing loaded). */
+int vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, size_t *len);
+/* Copy the raw stream (framing as stored) to fd. */
+int vs_state_input_copy_raw(struct vs_state_input *in, int fd, const char *name);
 void vs_state_input_close(struct vs_state_input *in);
 
 #endif

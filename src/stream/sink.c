@@ -1,8 +1,10 @@
 #include <config.h>
 
 #include <errno.h>
+#include <string.h>
 #include <poll.h>
 #include <sys/uio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -50,4 +52,97 @@ vs_sink_fd_init(struct vs_sink *s, int fd, const char *name)
 	s->ops = &fd_ops;
 	s->fd = fd;
 	s->name = name;
+}
+
+/* zstd: compress what arrives, hand full output buffers on. */
+static int
+zstd_pump(struct vs_sink_zstd *z, ZSTD_inBuffer *in, ZSTD_EndDirective mode)
+{
+	for (;;) {
+		ZSTD_outBuffer out = { z->out, z->out_cap, 0 };
+		size_t left = ZSTD_compressStream2(z->cctx, &out, in, mode);
+		if (ZSTD_isError(left))
+			return vs_fail(VS_EXIT_FAIL, 0, "zstd: %s", ZSTD_getErrorName(left));
+		if (out.pos) {
+			struct iovec iov = { z->out, out.pos };
+			if (vs_sink_writev(z->next, &iov, 1) < 0)
+				return -1;
+		}
+		/* continue: until the input is taken; end: until flushed */
+		if (mode == ZSTD_e_continue ? in->pos == in->size : left == 0)
+			return 0;
+	}
+}
+
+static int
+zstd_writev(struct vs_sink *s, const struct iovec *iov, int iovcnt)
+{
+	struct vs_sink_zstd *z = (struct vs_sink_zstd *)s;
+
+	for (int i = 0; i < iovcnt; i++) {
+		ZSTD_inBuffer in = { iov[i].iov_base, iov[i].iov_len, 0 };
+		if (in.size && zstd_pump(z, &in, ZSTD_e_continue) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+zstd_finish(struct vs_sink *s)
+{
+	struct vs_sink_zstd *z = (struct vs_sink_zstd *)s;
+	ZSTD_inBuffer in = { NULL, 0, 0 };
+
+	if (zstd_pump(z, &in, ZSTD_e_end) < 0)
+		return -1;
+	return vs_sink_finish(z->next);
+}
+
+static const struct vs_sink_ops zstd_ops = { .writev = zstd_writev, .finish = zstd_finish };
+
+int
+vs_sink_zstd_init(struct vs_sink_zstd *z, struct vs_sink *next, int level, int workers)
+{
+	memset(z, 0, sizeof *z);
+	z->base.ops = &zstd_ops;
+	z->base.name = next->name;
+	z->base.fd = -1;
+	z->next = next;
+	z->cctx = ZSTD_createCCtx();
+	z->out_cap = ZSTD_CStreamOutSize();
+	z->out = malloc(z->out_cap);
+	if (!z->cctx || !z->out) {
+		vs_sink_zstd_free(z);
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	}
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1))) {
+		vs_sink_zstd_free(z);
+		return vs_fail(VS_EXIT_USAGE, 0, "zstd: level %d is not supported", level);
+	}
+	/* A libzstd built without threads refuses workers: stay single. */
+	if (workers > 0)
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, workers);
+	return 0;
+}
+
+void
+vs_sink_zstd_free(struct vs_sink_zstd *z)
+{
+	ZSTD_freeCCtx(z->cctx);
+	free(z->out);
+	z->cctx = NULL;
+	z->out = NULL;
+}
+
+int
+vs_zstd_min_level(void)
+{
+	return ZSTD_minCLevel();
+}
+
+int
+vs_zstd_max_level(void)
+{
+	return ZSTD_maxCLevel();
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <sys/uio.h>
+#include <zstd.h>
 
 struct vs_sink;
 
@@ -23,6 +24,22 @@ struct vs_sink {
 
 /* A sink that writes straight to fd (regular file, pipe, device). */
 void vs_sink_fd_init(struct vs_sink *s, int fd, const char *name);
+
+/* A sink that zstd-compresses into another one (one frame, ended by
+ * finish).  workers > 0 uses zstd's own threads. */
+struct vs_sink_zstd {
+	struct vs_sink base; /* first: the ops receive &base */
+	struct vs_sink *next;
+	ZSTD_CCtx *cctx;
+	unsigned char *out;
+	size_t out_cap;
+};
+int vs_sink_zstd_init(struct vs_sink_zstd *z, struct vs_sink *next, int level, int workers);
+void vs_sink_zstd_free(struct vs_sink_zstd *z);
+
+/* Levels zstd accepts, for option parsing. */
+int vs_zstd_min_level(void);
+int vs_zstd_max_level(void);
 
 static inline int
 vs_sink_writev(struct vs_sink *s, const struct iovec *iov, int iovcnt)

@@ -14,24 +14,15 @@
 
 #define VS_SOURCE_BUF (256 * 1024)
 
-int
-vs_source_open(struct vs_source *s, const char *path)
+static int
+init_fd(struct vs_source *s, int fd, const char *name, bool owned)
 {
-	memset(s, 0, sizeof *s);
+	s->fd = fd;
+	s->name = name;
+	s->owned = owned;
 	s->tee_fd = -1;
-	if (!path || strcmp(path, "-") == 0) {
-		s->fd = STDIN_FILENO;
-		s->name = "stdin";
-	} else {
-		s->name = path;
-		s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (s->fd < 0)
-			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
-		s->owned = true;
-	}
 	if (fstat(s->fd, &s->st) < 0) {
-		int e = errno;
-		vs_error_set(VS_EXIT_FAIL, e, "%s", s->name);
+		vs_error_set(VS_EXIT_FAIL, errno, "%s", s->name);
 		vs_source_close(s);
 		return -1;
 	}
@@ -50,6 +41,27 @@ vs_source_open(struct vs_source *s, const char *path)
 	return 0;
 }
 
+int
+vs_source_open(struct vs_source *s, const char *path)
+{
+	int fd;
+
+	memset(s, 0, sizeof *s);
+	if (!path || strcmp(path, "-") == 0)
+		return init_fd(s, STDIN_FILENO, "stdin", false);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
+	return init_fd(s, fd, path, true);
+}
+
+int
+vs_source_from_fd(struct vs_source *s, int fd, const char *name)
+{
+	memset(s, 0, sizeof *s);
+	return init_fd(s, fd, name, true);
+}
+
 void
 vs_source_close(struct vs_source *s)
 {
@@ -65,7 +77,11 @@ raw_read(struct vs_source *s, void *buf, size_t len)
 {
 	ssize_t n;
 
-	if (s->seekable) {
+	if (s->read_fn) {
+		n = s->read_fn(s, buf, len);
+		if (n < 0)
+			return -1;
+	} else if (s->seekable) {
 		do
 			n = read(s->fd, buf, len);
 		while (n < 0 && errno == EINTR);
@@ -101,6 +117,53 @@ vs_source_read(struct vs_source *s, void *buf, size_t len)
 	memcpy(buf, s->buf + s->pos, len);
 	s->pos += len;
 	return len;
+}
+
+ssize_t
+vs_source_peek(struct vs_source *s, size_t want, const unsigned char **data)
+{
+	if (want > s->cap)
+		want = s->cap;
+	if (s->len - s->pos < want) {
+		memmove(s->buf, s->buf + s->pos, s->len - s->pos);
+		s->len -= s->pos;
+		s->pos = 0;
+		while (s->len < want) {
+			ssize_t n = raw_read(s, s->buf + s->len, s->cap - s->len);
+			if (n < 0)
+				return -1;
+			if (n == 0)
+				break;
+			s->len += n;
+		}
+	}
+	*data = s->buf + s->pos;
+	return s->len - s->pos < want ? s->len - s->pos : want;
+}
+
+int
+vs_source_set_tee(struct vs_source *s, int fd)
+{
+	if (s->len > s->pos && vs_write_all(fd, s->buf + s->pos, s->len - s->pos, "spool file", false) < 0)
+		return -1;
+	s->tee_fd = fd;
+	return 0;
+}
+
+int
+vs_source_init_decoder(struct vs_source *s, const char *name, vs_source_read_fn fn, void *ctx)
+{
+	memset(s, 0, sizeof *s);
+	s->fd = -1;
+	s->tee_fd = -1;
+	s->name = name;
+	s->read_fn = fn;
+	s->ctx = ctx;
+	s->cap = VS_SOURCE_BUF;
+	s->buf = malloc(s->cap);
+	if (!s->buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	return 0;
 }
 
 int

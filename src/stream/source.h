@@ -10,8 +10,15 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+struct vs_source;
+/* A decoder in front of the bytes (zstd, a tar member): fills buf with up
+ * to len decoded bytes; 0 at the end, -1 with the error set. */
+typedef ssize_t (*vs_source_read_fn)(struct vs_source *s, void *buf, size_t len);
+
 struct vs_source {
 	int fd;
+	vs_source_read_fn read_fn; /* if set, bytes come from here, not fd */
+	void *ctx;		   /* the decoder's state */
 	const char *name;
 	bool owned;	 /* close fd on vs_source_close */
 	bool seekable;	 /* regular file: can rewind */
@@ -24,9 +31,19 @@ struct vs_source {
 /* path "-" or NULL: stdin.  A directory or unreadable path fails with
  * VS_EXIT_FAIL. */
 int vs_source_open(struct vs_source *s, const char *path);
+/* A source over an fd we own from now on (closed by vs_source_close). */
+int vs_source_from_fd(struct vs_source *s, int fd, const char *name);
 void vs_source_close(struct vs_source *s);
 /* Read up to len bytes; 0 at EOF. */
 ssize_t vs_source_read(struct vs_source *s, void *buf, size_t len);
+/* Make the first `want` unread bytes (fewer at EOF) visible without
+ * consuming them; *data points at them.  Returns how many, or -1. */
+ssize_t vs_source_peek(struct vs_source *s, size_t want, const unsigned char **data);
+/* From now on copy every byte read into fd, starting with the bytes
+ * already buffered (peeked) but not yet consumed. */
+int vs_source_set_tee(struct vs_source *s, int fd);
+/* A source that reads through fn (a decoder over another source). */
+int vs_source_init_decoder(struct vs_source *s, const char *name, vs_source_read_fn fn, void *ctx);
 /* Back to the start (seekable sources only); fails if the file changed
  * since it was opened, so what was checked is what gets replayed. */
 int vs_source_rewind(struct vs_source *s);

@@ -64,6 +64,9 @@ teardown() {
 	for verb in info dump restore verify; do
 		assert_output --regexp "  $verb SOCKET"
 	done
+	for verb in inspect convert diff; do
+		assert_output --regexp "  $verb [A-Z]"
+	done
 	assert_output --partial "consumes a one-shot back-end"
 	assert_output --partial "75  timed out"
 	run "$VHOST_STATE" dump --help
@@ -109,8 +112,11 @@ teardown() {
 	run mandoc -T lint -W warning "$VS_MAN"
 	assert_success
 	assert_output ""
-	for verb in info dump restore verify; do
+	for verb in info dump restore verify inspect convert diff; do
 		grep -q "^\\.B $verb" "$VS_MAN"
+	done
+	for opt in timeout verbose quiet force "max\\\\-size" progress format zstd threads output input json; do
+		grep -q -- "-\\\\-$opt" "$VS_MAN"
 	done
 	for code in 0 1 2 64 65 69 75 76; do
 		grep -q "^\\.B $code\$" "$VS_MAN"

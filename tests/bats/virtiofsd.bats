@@ -203,3 +203,65 @@ teardown() {
 	run grep -q "Client connected" "$VFS_LOG"
 	assert_failure
 }
+
+@test "virtiofsd: dump --format archive records identity; it restores and verifies in fresh instances" {
+	start_virtiofsd a
+	run "$VHOST_STATE" dump --format archive --zstd "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/s.bin"
+	assert_success
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/s.bin"
+	echo "$output" | jq -e '.format == "archive+zstd" and .kind == "fs" and .digest_checked'
+	echo "$output" | jq -e '.manifest.backend.peer.name == "virtiofsd"'
+	echo "$output" | jq -e '.manifest.backend.protocol_features.offered.hex == "0x8a42b"'
+	start_virtiofsd b
+	run "$VHOST_STATE" restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/s.bin"
+	assert_success
+	start_virtiofsd c
+	run "$VHOST_STATE" verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/s.bin"
+	assert_success
+}
+
+@test "virtiofsd: a populated state round-trips through an archive; inspect and diff read it" {
+	raw_stream 0102010200000201010105612e74787400030101020004020000000000 >"$BATS_TEST_TMPDIR/open.vhs"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/open.vhs" "$BATS_TEST_TMPDIR/open.vhsnap.zst"
+	VFS_SHARE_DIR=$BATS_TEST_TMPDIR/share
+	mkdir -p "$VFS_SHARE_DIR" && echo hello >"$VFS_SHARE_DIR/a.txt"
+	# the archive loads, and the back-end gives back exactly its payload
+	start_virtiofsd a
+	run --separate-stderr "$VHOST_STATE" verify --json "$VFS_SOCK" "$BATS_TEST_TMPDIR/open.vhsnap.zst"
+	assert_success
+	echo "$output" | jq -e '.same == true and .backend_payload_bytes == 29 and .first_difference == null'
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/open.vhsnap.zst"
+	assert_line "  inode 2: a.txt (refcount 1)"
+	assert_line "  handle 1: inode 2, open flags 02"
+	# the idle state differs from it exactly by the inode and the handle
+	start_virtiofsd d
+	"$VHOST_STATE" -q dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/idle.vhsnap"
+	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/idle.vhsnap" "$BATS_TEST_TMPDIR/open.vhsnap.zst"
+	assert_failure 2
+	assert_line "  inode 2: (absent) -> a.txt (refcount 1)"
+	assert_line "  handle 1: (absent) -> inode 2, flags 02"
+}
+
+@test "virtiofsd: a net (passt) state is refused before request 42 unless -f" {
+	raw_stream b1bb1d1b0bb1d1b0000000020000000200000000 >"$BATS_TEST_TMPDIR/net.vhs"
+	start_virtiofsd a
+	run "$VHOST_STATE" -v restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/net.vhs"
+	assert_failure 1
+	assert_output --partial "the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd); nothing was sent"
+	refute_output --partial SET_DEVICE_STATE_FD
+	start_virtiofsd b
+	run "$VHOST_STATE" -f restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/net.vhs"
+	assert_failure 1
+	assert_output --partial "CHECK_DEVICE_STATE returned 1 after LOAD"
+}
+
+@test "virtiofsd: SOURCE_DATE_EPOCH: two dumps of the same state are byte-identical archives" {
+	export SOURCE_DATE_EPOCH=1700000000
+	VFS_SHARE_DIR=$BATS_TEST_TMPDIR/share
+	for i in 1 2; do
+		start_virtiofsd same
+		"$VHOST_STATE" -q dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/$i.vhsnap"
+		wait "$VFS_PID" || true
+	done
+	cmp "$BATS_TEST_TMPDIR/1.vhsnap" "$BATS_TEST_TMPDIR/2.vhsnap"
+}

@@ -1,0 +1,153 @@
+/* vhost-state convert IN OUT: between raw, archive and their zstd forms,
+ * losslessly (the archive holds the raw stream unchanged). */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "error.h"
+#include "input.h"
+#include "output.h"
+#include "writer.h"
+
+struct convert_args {
+	const char *in, *out;
+};
+
+static error_t
+parse(int key, char *arg, struct argp_state *state)
+{
+	struct convert_args *a = state->input;
+
+	switch (key) {
+	case ARGP_KEY_ARG:
+		if (!a->in)
+			a->in = arg;
+		else if (!a->out)
+			a->out = arg;
+		else
+			argp_error(state, "too many arguments: '%s'", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!a->out)
+			argp_error(state, "IN and OUT are required (- for stdin/stdout)");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_COMMON_CHILD, { 0 } };
+static const struct argp convert_argp = {
+	NULL, parse, "IN OUT",
+	"Convert a state between the raw stream and the .vhsnap archive, each optionally "
+	"zstd-compressed.  IN is detected; OUT's format comes from --format/--zstd or its name "
+	"(*.vhsnap: archive, *.zst: zstd).  Lossless: the archive stores the raw stream byte for "
+	"byte, so raw -> archive -> raw gives back the same file, and an archive's manifest "
+	"(back-end identity, creation time) is kept.",
+	children, NULL, NULL
+};
+
+/* Everything the manifest needs that the input can tell. */
+static void
+manifest_for(struct vs_manifest *m, const struct vs_state_input *in)
+{
+	if (in->have_manifest) {
+		/* keep identity and creation time; the payload fields were
+		 * checked against the data */
+		m->created = in->manifest.created;
+		m->backend = json_object_get(in->manifest.backend);
+		snprintf(m->kind, sizeof m->kind, "%s", in->manifest.kind);
+		snprintf(m->tool, sizeof m->tool, "%s", in->manifest.tool);
+	} else {
+		snprintf(m->kind, sizeof m->kind, "%s", vs_payload_kind_name(in->kind));
+		snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
+	}
+	m->payload_size = in->payload;
+	m->chunks = in->chunks;
+	memcpy(m->sha256, in->sha256, sizeof m->sha256);
+}
+
+/* The raw stream, as stored, into the writer. */
+static int
+copy_raw(struct vs_state_input *in, struct vs_sink *sink)
+{
+	unsigned char *buf;
+	uint64_t done = 0;
+	ssize_t n;
+
+	if (vs_source_rewind(in->replay) < 0)
+		return -1;
+	buf = malloc(VS_CHUNK_SIZE);
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	while ((n = vs_source_read(in->replay, buf, VS_CHUNK_SIZE)) > 0) {
+		struct iovec iov = { buf, n };
+		if (vs_sink_writev(sink, &iov, 1) < 0) {
+			free(buf);
+			return -1;
+		}
+		done += n;
+		vs_progress_update(done);
+	}
+	free(buf);
+	return n < 0 ? -1 : vs_sink_finish(sink);
+}
+
+int
+vs_cmd_convert(int argc, char **argv)
+{
+	struct convert_args a = { 0 };
+	struct vs_state_input in = { 0 };
+	struct vs_chunk_limits lim = { 0 };
+	struct vs_output out;
+	struct vs_state_writer w;
+	struct vs_manifest m = { 0 };
+	bool out_open = false, writer = false;
+
+	argp_parse(&convert_argp, argc, argv, 0, NULL, &a);
+	vs_format_from_name(a.out);
+	vs_setup_progress();
+	lim.max_total = vs_opt.max_size;
+	if (vs_manifest_now(&m.created) < 0 || vs_state_input_open(&in, a.in, &lim) < 0)
+		goto fail;
+	if (vs_output_open(&out, a.out, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+		goto fail;
+	out_open = true;
+	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
+		goto fail;
+	writer = true;
+	vs_progress_start("convert", in.stream_bytes);
+	if (copy_raw(&in, vs_state_writer_raw(&w)) < 0)
+		goto fail;
+	vs_progress_end();
+	if (vs_fmt.archive == 1) {
+		manifest_for(&m, &in);
+		if (vs_state_writer_finish(&w, &m) < 0)
+			goto fail;
+	}
+	if (vs_output_commit(&out) < 0)
+		goto fail;
+	if (!vs_opt.quiet)
+		fprintf(stderr, "%s: converted %s (%s, %" PRIu64 "-byte payload) to %s (%s%s)\n",
+			program_invocation_short_name, a.in, vs_input_format_name(in.format), in.payload, out.name,
+			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level >= 0 ? "+zstd" : "");
+	vs_state_writer_close(&w);
+	vs_manifest_free(&m);
+	vs_state_input_close(&in);
+	return 0;
+fail:
+	vs_progress_end();
+	if (out_open)
+		vs_output_abort(&out);
+	if (writer)
+		vs_state_writer_close(&w);
+	vs_manifest_free(&m);
+	vs_state_input_close(&in);
+	return vs_report_error("convert");
+}

@@ -1,0 +1,42 @@
+/* The .vhsnap container: a pax tar (optionally zstd as a whole) holding
+ * manifest.json then state.vhs, the raw stream unchanged.  The reader
+ * also takes a zstd-compressed raw stream (libarchive's raw format). */
+#ifndef VS_CONTAINER_H
+#define VS_CONTAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "manifest.h"
+#include "sink.h"
+#include "source.h"
+
+#define VS_CONTAINER_MANIFEST "manifest.json"
+#define VS_CONTAINER_STATE "state.vhs"
+
+/* Write the container into out: the manifest, then raw_size bytes read
+ * from raw_fd (from its current offset). */
+int vs_container_write(struct vs_sink *out, const struct vs_manifest *m, int raw_fd, uint64_t raw_size);
+
+struct vs_container_reader {
+	struct archive *ar;
+	struct vs_source *base;
+	unsigned char *rbuf; /* what libarchive reads from base */
+	bool is_tar;	 /* else a compressed raw stream */
+	bool compressed; /* a zstd layer was found */
+	bool have_manifest;
+	struct vs_manifest manifest;
+	uint64_t state_size; /* the state.vhs member's size (tar only) */
+};
+
+/* Open base as zstd and/or tar; for a tar, read and check the manifest
+ * and stop at the state member.  Errors: VS_EXIT_DATAERR. */
+int vs_container_open(struct vs_container_reader *r, struct vs_source *base);
+/* vs_source_read_fn over the state bytes (ctx = the reader). */
+ssize_t vs_container_read(struct vs_source *s, void *buf, size_t len);
+/* After the state: nothing else may follow. */
+int vs_container_finish(struct vs_container_reader *r);
+void vs_container_close(struct vs_container_reader *r);
+
+#endif

@@ -1,0 +1,304 @@
+#include <config.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "payload.h"
+
+const char *
+vs_payload_kind_name(enum vs_payload_kind k)
+{
+	return k == VS_KIND_FS ? "fs" : k == VS_KIND_NET ? "net" : "unknown";
+}
+
+enum vs_payload_kind
+vs_payload_kind_parse(const char *name)
+{
+	return !strcmp(name, "fs") ? VS_KIND_FS : !strcmp(name, "net") ? VS_KIND_NET : VS_KIND_UNKNOWN;
+}
+
+bool
+vs_passt_header(const unsigned char *p, size_t len, struct vs_passt_header *h)
+{
+	uint64_t magic = 0;
+
+	if (len < 16)
+		return false;
+	for (int i = 0; i < 8; i++)
+		magic = magic << 8 | p[i];
+	if (magic != VS_PASST_MAGIC)
+		return false;
+	h->version = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11];
+	h->compat_version = (uint32_t)p[12] << 24 | (uint32_t)p[13] << 16 | (uint32_t)p[14] << 8 | p[15];
+	return true;
+}
+
+/* postcard: LEB128 varints, zigzag for signed, length-prefixed strings. */
+struct cursor {
+	const unsigned char *p;
+	size_t len, off;
+	bool short_input; /* ran out of bytes (a prefix), not malformed */
+	char *err;
+	size_t errlen;
+};
+
+static bool
+fail(struct cursor *c, const char *what)
+{
+	if (!c->short_input && c->err && !c->err[0])
+		snprintf(c->err, c->errlen, "%s at payload offset %zu", what, c->off);
+	return false;
+}
+
+static bool
+varint(struct cursor *c, uint64_t *out, unsigned max_bytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < max_bytes; i++) {
+		if (c->off >= c->len) {
+			c->short_input = true;
+			return false;
+		}
+		unsigned char b = c->p[c->off++];
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			*out = v;
+			return true;
+		}
+	}
+	return fail(c, "varint too long");
+}
+
+static bool
+u64(struct cursor *c, uint64_t *out)
+{
+	return varint(c, out, 10);
+}
+
+static bool
+boolean(struct cursor *c, bool *out)
+{
+	uint64_t v;
+
+	if (!varint(c, &v, 1))
+		return false;
+	if (v > 1)
+		return fail(c, "boolean other than 0/1");
+	*out = v;
+	return true;
+}
+
+/* A count of items that each take at least one byte cannot exceed what
+ * is left; more means the bytes end early.  This bounds every allocation
+ * by the input size. */
+static bool
+count(struct cursor *c, size_t *out)
+{
+	uint64_t n;
+
+	if (!u64(c, &n))
+		return false;
+	if (n > c->len - c->off) {
+		c->short_input = true;
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static bool
+string(struct cursor *c, char **out)
+{
+	uint64_t n;
+
+	if (!u64(c, &n))
+		return false;
+	if (n > 4096)
+		return fail(c, "string longer than 4096 bytes");
+	if (c->len - c->off < n) {
+		c->short_input = true;
+		return false;
+	}
+	if (memchr(c->p + c->off, 0, n))
+		return fail(c, "NUL inside a string");
+	*out = strndup((const char *)c->p + c->off, n);
+	c->off += n;
+	return *out != NULL;
+}
+
+static bool
+skip_file_handle(struct cursor *c)
+{
+	uint64_t mnt, type, n;
+
+	if (!u64(c, &mnt) || !varint(c, &type, 5) || !u64(c, &n))
+		return false;
+	if (n > 128)
+		return fail(c, "file handle longer than 128 bytes");
+	if (c->len - c->off < n) {
+		c->short_input = true;
+		return false;
+	}
+	c->off += n;
+	return true;
+}
+
+static bool
+inode(struct cursor *c, struct vs_vfs_inode *ino)
+{
+	uint64_t loc, opt;
+
+	if (!u64(c, &ino->id) || !u64(c, &ino->refcount) || !varint(c, &loc, 1))
+		return false;
+	switch (loc) {
+	case 0: ino->location = VS_LOC_ROOT; break;
+	case 1:
+		ino->location = VS_LOC_PATH;
+		if (!u64(c, &ino->parent) || !string(c, &ino->name))
+			return false;
+		break;
+	case 2: ino->location = VS_LOC_INVALID; break;
+	case 3:
+		ino->location = VS_LOC_FULL_PATH;
+		if (!string(c, &ino->name))
+			return false;
+		break;
+	case 4:
+		ino->location = VS_LOC_FILE_HANDLE;
+		if (!skip_file_handle(c))
+			return false;
+		break;
+	default:
+		return fail(c, "unknown inode location");
+	}
+	if (!varint(c, &opt, 1))
+		return false;
+	if (opt > 1)
+		return fail(c, "bad Option tag");
+	ino->file_handle = opt;
+	return !opt || skip_file_handle(c);
+}
+
+int
+vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char *err, size_t errlen)
+{
+	struct cursor c = { .p = p, .len = len, .err = err, .errlen = errlen };
+	uint64_t variant, src, zz;
+	bool ok = false;
+
+	memset(st, 0, sizeof *st);
+	if (err && errlen)
+		err[0] = '\0';
+	if (!varint(&c, &variant, 1))
+		goto out;
+	if (variant > 1) {
+		fail(&c, "unknown PassthroughFs version");
+		goto out;
+	}
+	st->variant = variant;
+	if (!count(&c, &st->ninodes))
+		goto out;
+	st->inodes = calloc(st->ninodes ? st->ninodes : 1, sizeof *st->inodes);
+	if (!st->inodes)
+		goto out;
+	for (size_t i = 0; i < st->ninodes; i++)
+		if (!inode(&c, &st->inodes[i]))
+			goto out;
+	if (!u64(&c, &st->next_inode) || !count(&c, &st->nhandles))
+		goto out;
+	st->handles = calloc(st->nhandles ? st->nhandles : 1, sizeof *st->handles);
+	if (!st->handles)
+		goto out;
+	for (size_t i = 0; i < st->nhandles; i++) {
+		struct vs_vfs_handle *h = &st->handles[i];
+		if (!u64(&c, &h->id) || !u64(&c, &h->inode) || !varint(&c, &src, 1))
+			goto out;
+		if (src != 0) {
+			fail(&c, "unknown handle source");
+			goto out;
+		}
+		if (!varint(&c, &zz, 5))
+			goto out;
+		h->flags = (int32_t)((zz >> 1) ^ -(zz & 1));
+	}
+	if (!u64(&c, &st->next_handle) || !boolean(&c, &st->writeback) ||
+	    !boolean(&c, &st->announce_submounts) || !boolean(&c, &st->posix_acl) ||
+	    !boolean(&c, &st->sup_group_extension))
+		goto out;
+	if (variant == 1) {
+		if (!count(&c, &st->nmounts))
+			goto out;
+		st->mounts = calloc(st->nmounts ? st->nmounts : 1, sizeof *st->mounts);
+		if (!st->mounts)
+			goto out;
+		for (size_t i = 0; i < st->nmounts; i++)
+			if (!u64(&c, &st->mounts[i].id) || !string(&c, &st->mounts[i].path))
+				goto out;
+	}
+	/* virtiofsd itself ignores trailing bytes; for a sniff they mean
+	 * "not exactly this". */
+	if (c.off != len) {
+		fail(&c, "trailing bytes after the state");
+		goto out;
+	}
+	ok = true;
+out:
+	if (ok)
+		return 0;
+	if (c.short_input && !(err && err[0]))
+		return 1;
+	vs_vfs_state_free(st);
+	return -1;
+}
+
+void
+vs_vfs_state_free(struct vs_vfs_state *st)
+{
+	for (size_t i = 0; st->inodes && i < st->ninodes; i++)
+		free(st->inodes[i].name);
+	for (size_t i = 0; st->mounts && i < st->nmounts; i++)
+		free(st->mounts[i].path);
+	free(st->inodes);
+	free(st->handles);
+	free(st->mounts);
+	memset(st, 0, sizeof *st);
+}
+
+void
+vs_vfs_describe_inode(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len)
+{
+	switch (ino->location) {
+	case VS_LOC_ROOT: snprintf(buf, len, "/ (root)"); return;
+	case VS_LOC_INVALID: snprintf(buf, len, "(invalid)"); return;
+	case VS_LOC_FILE_HANDLE: snprintf(buf, len, "(file handle)"); return;
+	case VS_LOC_FULL_PATH: snprintf(buf, len, "%s", ino->name); return;
+	case VS_LOC_PATH:
+		for (size_t i = 0; i < st->ninodes; i++)
+			if (st->inodes[i].id == ino->parent && st->inodes[i].location == VS_LOC_ROOT) {
+				snprintf(buf, len, "%s", ino->name);
+				return;
+			}
+		snprintf(buf, len, "#%" PRIu64 "/%s", ino->parent, ino->name);
+		return;
+	}
+}
+
+enum vs_payload_kind
+vs_payload_sniff(const unsigned char *p, size_t len, uint64_t total)
+{
+	struct vs_passt_header h;
+	struct vs_vfs_state st;
+	int r;
+
+	if (vs_passt_header(p, len, &h))
+		return VS_KIND_NET;
+	if (len == 0)
+		return VS_KIND_UNKNOWN;
+	r = vs_vfs_decode(p, len, &st, NULL, 0);
+	vs_vfs_state_free(&st);
+	/* a whole payload must decode exactly; a prefix must be consistent */
+	return r == 0 || (r == 1 && total > len) ? VS_KIND_FS : VS_KIND_UNKNOWN;
+}

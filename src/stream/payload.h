@@ -1,0 +1,68 @@
+/* What a payload is, read from its bytes.  These are hints: our own
+ * reading of a back-end's private format (virtiofsd 1.13's postcard
+ * serialisation, passt's migration header), never needed to move state. */
+#ifndef VS_PAYLOAD_H
+#define VS_PAYLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum vs_payload_kind { VS_KIND_UNKNOWN, VS_KIND_FS, VS_KIND_NET };
+
+/* Enough of the start of a payload to tell its kind. */
+#define VS_SNIFF_BYTES (1u << 20)
+
+/* p: the first len bytes of a payload of `total` bytes. */
+enum vs_payload_kind vs_payload_sniff(const unsigned char *p, size_t len, uint64_t total);
+const char *vs_payload_kind_name(enum vs_payload_kind k);
+enum vs_payload_kind vs_payload_kind_parse(const char *name);
+
+/* virtiofsd (PassthroughFs V1/V2) */
+enum vs_vfs_location { VS_LOC_ROOT, VS_LOC_PATH, VS_LOC_INVALID, VS_LOC_FULL_PATH, VS_LOC_FILE_HANDLE };
+
+struct vs_vfs_inode {
+	uint64_t id, refcount;
+	enum vs_vfs_location location;
+	uint64_t parent;   /* VS_LOC_PATH */
+	char *name;	   /* VS_LOC_PATH, VS_LOC_FULL_PATH */
+	bool file_handle;  /* a file handle was recorded too */
+};
+
+struct vs_vfs_handle {
+	uint64_t id, inode;
+	int32_t flags;
+};
+
+struct vs_vfs_mount {
+	uint64_t id;
+	char *path;
+};
+
+struct vs_vfs_state {
+	unsigned variant; /* 0 = V1, 1 = V2 */
+	size_t ninodes, nhandles, nmounts;
+	struct vs_vfs_inode *inodes;
+	struct vs_vfs_handle *handles;
+	struct vs_vfs_mount *mounts;
+	uint64_t next_inode, next_handle;
+	bool writeback, announce_submounts, posix_acl, sup_group_extension;
+};
+
+/* Decode a whole payload.  0: decoded exactly; 1: the bytes end early but
+ * what is there is consistent (a prefix); -1: not this format (err says
+ * where).  A decoded state is freed with vs_vfs_state_free. */
+int vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char *err, size_t errlen);
+void vs_vfs_state_free(struct vs_vfs_state *st);
+/* "a.txt" or "#2/a.txt" style description of where an inode points. */
+void vs_vfs_describe_inode(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf,
+			   size_t len);
+
+/* passt: be64 magic, be32 version, be32 compat version */
+#define VS_PASST_MAGIC 0xB1BB1D1B0BB1D1B0ull
+struct vs_passt_header {
+	uint32_t version, compat_version;
+};
+bool vs_passt_header(const unsigned char *p, size_t len, struct vs_passt_header *h);
+
+#endif

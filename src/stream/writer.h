@@ -1,0 +1,33 @@
+/* Writing a state in the format asked for: the raw stream, or the
+ * container; either optionally zstd-compressed.  The raw stream goes to
+ * vs_state_writer_raw(); for a container it is spooled to disk, since
+ * the manifest (first member) carries its size and digest. */
+#ifndef VS_WRITER_H
+#define VS_WRITER_H
+
+#include <stdbool.h>
+
+#include "manifest.h"
+#include "sink.h"
+
+struct vs_state_writer {
+	struct vs_sink fd_sink;
+	struct vs_sink_zstd zstd;
+	bool zstd_on;
+	struct vs_sink *out; /* the output chain */
+	bool archive;
+	int spool_fd;
+	struct vs_sink spool_sink;
+};
+
+/* zstd_level < 0: no compression.  workers: zstd threads (0 = none). */
+int vs_state_writer_open(struct vs_state_writer *w, int out_fd, const char *name, bool archive, int zstd_level,
+			 int workers);
+/* Where the raw stream goes.  Whoever writes it calls vs_sink_finish on
+ * it once the terminator is written. */
+struct vs_sink *vs_state_writer_raw(struct vs_state_writer *w);
+/* Archive: write the container with m (its payload fields filled in). */
+int vs_state_writer_finish(struct vs_state_writer *w, const struct vs_manifest *m);
+void vs_state_writer_close(struct vs_state_writer *w);
+
+#endif

@@ -1,0 +1,279 @@
+#!/usr/bin/env bats
+# Formats at rest: raw, raw+zstd, archive, archive+zstd; inspect, convert,
+# diff; manifests, digests, reproducibility.
+
+load helpers/common
+
+CHUNKS=$BATS_TEST_DIRNAME/helpers/chunks.py
+# virtiofsd 1.13 states (see virtiofsd.bats): idle, and one inode for a.txt
+IDLE=01000200000000000000
+ONE_FILE=0102010200000201010105612e747874000300000000000000
+# ... and a.txt open (handle 1, O_RDWR), next handle 2
+ONE_OPEN=0102010200000201010105612e74787400030101020004020000000000
+
+setup() {
+	export SOURCE_DATE_EPOCH=1700000000
+}
+
+teardown() {
+	vs_teardown
+}
+
+# make_all BASE — BASE.vhs (raw, 3 chunks) and its three other forms
+make_all() {
+	"$FAKE_BACKEND" --emit --state-size 2500000 --seed 11 | "$CHUNKS" frame 1000000 >"$1.vhs"
+	"$VHOST_STATE" -q convert "$1.vhs" "$1.vhs.zst"
+	"$VHOST_STATE" -q convert "$1.vhs" "$1.vhsnap"
+	"$VHOST_STATE" -q convert "$1.vhs" "$1.vhsnap.zst"
+}
+
+@test "formats: every format converts to every other and back, byte for byte" {
+	b=$BATS_TEST_TMPDIR/s
+	make_all "$b"
+	for from in vhs vhs.zst vhsnap vhsnap.zst; do
+		for to in vhs vhs.zst vhsnap vhsnap.zst; do
+			[ "$from" = "$to" ] && continue
+			"$VHOST_STATE" -q convert "$b.$from" "$BATS_TEST_TMPDIR/mid.$to"
+			"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/mid.$to" "$BATS_TEST_TMPDIR/back.$from"
+			cmp "$b.$from" "$BATS_TEST_TMPDIR/back.$from"
+			rm "$BATS_TEST_TMPDIR/mid.$to" "$BATS_TEST_TMPDIR/back.$from"
+		done
+	done
+}
+
+@test "formats: the forms really differ on disk and all hold the same payload" {
+	b=$BATS_TEST_TMPDIR/s
+	make_all "$b"
+	run cmp -s "$b.vhs" "$b.vhsnap"
+	assert_failure
+	for f in vhs.zst vhsnap vhsnap.zst; do
+		run "$VHOST_STATE" diff "$b.vhs" "$b.$f"
+		assert_success
+		assert_output --partial "hold the same 2500000-byte payload"
+	done
+	# the container is a tar with the manifest first and the raw stream unchanged
+	run tar tf "$b.vhsnap"
+	assert_output "manifest.json
+state.vhs"
+	tar xOf "$b.vhsnap" state.vhs | cmp - "$b.vhs"
+	zstd -t -q "$b.vhs.zst"
+}
+
+@test "formats: raw -> archive -> raw keeps an odd chunking exactly" {
+	raw_stream 01 0002 000000 >"$BATS_TEST_TMPDIR/odd.vhs"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/odd.vhs" "$BATS_TEST_TMPDIR/odd.vhsnap"
+	"$VHOST_STATE" -q convert --format raw "$BATS_TEST_TMPDIR/odd.vhsnap" - >"$BATS_TEST_TMPDIR/back.vhs"
+	cmp "$BATS_TEST_TMPDIR/odd.vhs" "$BATS_TEST_TMPDIR/back.vhs"
+}
+
+@test "formats: the manifest carries format, version, sizes, chunk count and the payload's SHA-256" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/one.vhs"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/one.vhs" "$BATS_TEST_TMPDIR/one.vhsnap"
+	m=$(tar xOf "$BATS_TEST_TMPDIR/one.vhsnap" manifest.json)
+	echo "$m" | jq -e '.format == "vhost-state-snapshot" and .version == "1.0"'
+	echo "$m" | jq -e '.created == "2023-11-14T22:13:20Z" and .backend == null'
+	echo "$m" | jq -e '.payload.kind == "fs" and .payload.size == 25 and .payload.chunks == 1'
+	sha=$(echo "$ONE_FILE" | xxd -r -p | sha256sum | cut -d' ' -f1)
+	echo "$m" | jq -e --arg s "$sha" '.payload.sha256 == $s'
+}
+
+@test "formats: an archive whose manifest digest is wrong exits 65 naming both digests; nothing is sent" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/one.vhs"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/one.vhs" "$BATS_TEST_TMPDIR/one.vhsnap"
+	sha=$(echo "$ONE_FILE" | xxd -r -p | sha256sum | cut -d' ' -f1)
+	bad=$(printf '0%.0s' $(seq 1 64))
+	python3 -c 'import sys; p=sys.argv[1]; d=open(p,"rb").read(); open(p,"wb").write(d.replace(sys.argv[2].encode(), sys.argv[3].encode()))' \
+		"$BATS_TEST_TMPDIR/one.vhsnap" "$sha" "$bad"
+	start_fake a --state-size 4
+	run "$VHOST_STATE" restore "$FAKE_SOCK" -i "$BATS_TEST_TMPDIR/one.vhsnap"
+	assert_failure 65
+	assert_output --partial "digest mismatch: the manifest says sha256 $bad, the payload is $sha"
+	[ ! -s "$FAKE_LOG" ]
+}
+
+@test "formats: an unknown major manifest version is refused (65)" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/one.vhs"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/one.vhs" "$BATS_TEST_TMPDIR/one.vhsnap"
+	python3 -c 'import sys; p=sys.argv[1]; d=open(p,"rb").read(); open(p,"wb").write(d.replace(b"\"version\":\"1.0\"", b"\"version\":\"2.0\""))' \
+		"$BATS_TEST_TMPDIR/one.vhsnap"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/one.vhsnap"
+	assert_failure 65
+	assert_output --partial "snapshot format version 2.0 is not supported (this tool reads 1.x)"
+}
+
+@test "formats: an archive corrupted in the middle exits 65 and writes nothing" {
+	b=$BATS_TEST_TMPDIR/s
+	make_all "$b"
+	for f in vhsnap vhsnap.zst vhs.zst; do
+		cp "$b.$f" "$BATS_TEST_TMPDIR/bad.$f"
+		size=$(stat -c %s "$BATS_TEST_TMPDIR/bad.$f")
+		printf '\xff\x00\xff' | dd of="$BATS_TEST_TMPDIR/bad.$f" bs=1 seek=$((size / 2)) conv=notrunc status=none
+		run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/bad.$f" "$BATS_TEST_TMPDIR/out.vhs"
+		assert_failure 65
+		[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+		[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
+	done
+}
+
+@test "formats: a truncated archive exits 65" {
+	b=$BATS_TEST_TMPDIR/s
+	make_all "$b"
+	head -c 3000 "$b.vhsnap" >"$BATS_TEST_TMPDIR/cut.vhsnap"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/cut.vhsnap"
+	assert_failure 65
+}
+
+@test "formats: a QEMU migration file is recognised and refused clearly (65)" {
+	printf 'QEVM\x00\x00\x00\x03' >"$BATS_TEST_TMPDIR/mig.bin"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/mig.bin"
+	assert_failure 65
+	assert_output --partial "this is a QEMU migration stream"
+}
+
+@test "formats: inspect shows format, chunk table (offsets with -v), digest and fs hints" {
+	# ONE_OPEN split into two chunks: 4 bytes, then the rest
+	raw_stream "${ONE_OPEN:0:8}" "${ONE_OPEN:8}" >"$BATS_TEST_TMPDIR/open.vhs"
+	run "$VHOST_STATE" -v inspect "$BATS_TEST_TMPDIR/open.vhs"
+	assert_success
+	assert_line "format:      raw"
+	assert_line --regexp '^chunks: +2 \(smallest 4, largest 25\), payload 29 bytes, stream 41 bytes$'
+	assert_line "  chunk at offset 0: 4 bytes"
+	assert_line "  chunk at offset 8: 25 bytes"
+	assert_line "  chunk at offset 37: 0 bytes (terminator)"
+	assert_line "kind:        fs (sniffed from the payload)"
+	assert_line --partial "virtiofsd state V2: 2 inodes, 1 handle, next inode 3, next handle 2"
+	assert_line "  inode 2: a.txt (refcount 1)"
+	assert_line "  handle 1: inode 2, open flags 02"
+}
+
+@test "formats: inspect --json is one document; hints for passt's header" {
+	raw_stream b1bb1d1b0bb1d1b0000000020000000200000000 >"$BATS_TEST_TMPDIR/net.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/net.vhs"
+	assert_success
+	echo "$output" | jq -e '.format == "raw" and .kind == "net" and .chunks.count == 1'
+	echo "$output" | jq -e '.hints.backend == "passt" and .hints.version == 2'
+	raw_stream "$ONE_OPEN" >"$BATS_TEST_TMPDIR/open.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/open.vhs"
+	echo "$output" | jq -e '.hints.inodes[1].path == "a.txt" and .hints.handles[0].inode == 2'
+}
+
+@test "formats: inspect of malformed input exits 65 with the offset, also as JSON" {
+	raw_stream 0102 | head -c 5 >"$BATS_TEST_TMPDIR/cut.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/cut.vhs"
+	assert_failure 65
+	echo "$output" | jq -e '.error.exit_code == 65 and (.error.message | test("offset 5"))'
+}
+
+@test "formats: diff lists the differing inodes and handles of two virtiofsd states" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/a.vhs"
+	raw_stream "$ONE_OPEN" >"$BATS_TEST_TMPDIR/b.vhs"
+	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
+	assert_failure 2
+	assert_line --partial "differ at offset 18"
+	assert_line "  next_handle: 0 -> 2"
+	assert_line "  handle 1: (absent) -> inode 2, flags 02"
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
+	assert_failure 2
+	echo "$output" | jq -e '.same == false and .first_difference == 18 and .kind == "fs"'
+	echo "$output" | jq -e '[.differences[].what] == ["next_handle", "handle 1"]'
+}
+
+@test "formats: diff of the same payload in different framings and containers exits 0" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/a.vhs"
+	raw_stream "${ONE_FILE:0:2}" "${ONE_FILE:2}" | zstd -q >"$BATS_TEST_TMPDIR/b.vhs.zst"
+	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs.zst"
+	assert_success
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs.zst"
+	echo "$output" | jq -e '.same == true and .first_difference == null'
+}
+
+@test "formats: diff of unknown payloads names the first differing offset" {
+	raw_stream 00112233 >"$BATS_TEST_TMPDIR/a.vhs"
+	raw_stream 0011ff33aa >"$BATS_TEST_TMPDIR/b.vhs"
+	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
+	assert_failure 2
+	assert_output --partial "differ at offset 2 ("
+}
+
+@test "formats: stdin and stdout work like files for inspect, convert and diff" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/a.vhs"
+	"$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/a.vhs" | sed 1d >"$BATS_TEST_TMPDIR/file.txt"
+	"$VHOST_STATE" inspect - <"$BATS_TEST_TMPDIR/a.vhs" | sed 1d >"$BATS_TEST_TMPDIR/stdin.txt"
+	cmp "$BATS_TEST_TMPDIR/file.txt" "$BATS_TEST_TMPDIR/stdin.txt"
+	cat "$BATS_TEST_TMPDIR/a.vhs" | "$VHOST_STATE" -q convert --format archive --zstd - - >"$BATS_TEST_TMPDIR/a.vhsnap.zst"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhsnap.zst"
+	cmp "$BATS_TEST_TMPDIR/a.vhsnap.zst" "$BATS_TEST_TMPDIR/b.vhsnap.zst"
+	run bash -c "'$VHOST_STATE' diff - '$BATS_TEST_TMPDIR/a.vhsnap.zst' <'$BATS_TEST_TMPDIR/a.vhs'"
+	assert_success
+}
+
+@test "formats: SOURCE_DATE_EPOCH makes the same state give byte-identical archives" {
+	for i in 1 2; do
+		start_fake same --state-size 300000 --seed 4
+		"$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/$i.vhsnap.zst"
+		wait "$FAKE_PID" || true
+	done
+	cmp "$BATS_TEST_TMPDIR/1.vhsnap.zst" "$BATS_TEST_TMPDIR/2.vhsnap.zst"
+	# and the creation time is the one given
+	zstd -dcq "$BATS_TEST_TMPDIR/1.vhsnap.zst" | tar xOf - manifest.json | jq -e '.created == "2023-11-14T22:13:20Z"'
+}
+
+@test "formats: a dump to an archive records the back-end's identity" {
+	start_fake ident --state-size 100
+	"$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhsnap"
+	m=$(tar xOf "$BATS_TEST_TMPDIR/s.vhsnap" manifest.json)
+	echo "$m" | jq -e --arg s "$FAKE_SOCK" '.backend.socket == $s and .backend.peer.name == "fake-backend"'
+	echo "$m" | jq -e '.backend.features.names | index("PROTOCOL_FEATURES")'
+	echo "$m" | jq -e '.backend.protocol_features.acked.names | index("DEVICE_STATE")'
+	echo "$m" | jq -e '.backend.queues == 1 and .payload.size == 100 and (.backend.peer | has("pid") | not)'
+}
+
+@test "formats: --format and --zstd override the output name; bad values are usage errors" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/a.vhs"
+	"$VHOST_STATE" -q convert --format archive "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/a.bin"
+	run tar tf "$BATS_TEST_TMPDIR/a.bin"
+	assert_success
+	"$VHOST_STATE" -q convert --zstd=19 "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/a.z"
+	zstd -dcq "$BATS_TEST_TMPDIR/a.z" | cmp - "$BATS_TEST_TMPDIR/a.vhs"
+	run "$VHOST_STATE" convert --format tar "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/x"
+	assert_failure 64
+	run "$VHOST_STATE" convert --zstd=99 "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/x"
+	assert_failure 64
+	run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/a.vhs"
+	assert_failure 64
+}
+
+@test "formats: --progress=FD writes machine-readable progress lines; none by default off a terminal" {
+	start_fake p --state-size 3000000
+	run bash -c "'$VHOST_STATE' -q --progress=5 dump '$FAKE_SOCK' -o '$BATS_TEST_TMPDIR/s.vhs' 5>'$BATS_TEST_TMPDIR/progress'"
+	assert_success
+	run tail -n1 "$BATS_TEST_TMPDIR/progress"
+	assert_output --regexp '^progress dump bytes=3000000 total=0 elapsed_ms=[0-9]+ done$'
+	start_fake q --state-size 3000000
+	run --separate-stderr "$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/t.vhs"
+	assert_success
+	[ -z "$stderr" ]
+}
+
+@test "formats: --version --json is one JSON document with every library version" {
+	run "$VHOST_STATE" --version --json
+	assert_success
+	echo "$output" | jq -e '.["vhost-state"] and .libarchive and .zstd and .["json-c"] and .nettle'
+}
+
+@test "formats: SIGTERM during a slow convert leaves no output and no temp file (143)" {
+	head -c 40000000 /dev/urandom | "$CHUNKS" frame >"$BATS_TEST_TMPDIR/big.vhs"
+	"$VHOST_STATE" -q convert --zstd=19 "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/out.vhsnap" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhsnap.*' -size +0)" ] && break
+		sleep 0.05
+	done
+	[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhsnap.*')" ]
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 143
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhsnap" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhsnap.*')" ]
+}
