@@ -13,3 +13,20 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	jq xxd zstd python3 mandoc bsdutils util-linux procps \
 	ca-certificates debian-archive-keyring \
 	valgrind >/dev/null
+
+# qemu-storage-daemon 10 (a real back-end without DEVICE_STATE) from
+# bookworm-backports, through a private copy of the apt sources so that
+# nothing under /etc/apt changes.
+if ! command -v qemu-storage-daemon >/dev/null; then
+	P=$(mktemp -d)
+	cp /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources "$P"/ 2>/dev/null || true
+	MIRROR=$(apt-get indextargets --no-release-info --format '$(REPO_URI)' \
+		'Identifier: Packages' 'Release: bookworm' | head -n1)
+	[ -n "$MIRROR" ] || { echo "install-deps: no bookworm apt source to derive a mirror from" >&2; exit 1; }
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bookworm-backports main" \
+		>"$P/backports.list"
+	$SUDO apt-get -o Dir::Etc::SourceParts="$P" update -qq
+	$SUDO apt-get -o Dir::Etc::SourceParts="$P" install -y -qq --no-install-recommends \
+		-t bookworm-backports qemu-utils >/dev/null
+	rm -rf "$P"
+fi

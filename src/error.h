@@ -16,6 +16,7 @@ enum vs_exit {
 	VS_EXIT_UNAVAILABLE = 69, /* cannot connect, closed, lacks DEVICE_STATE */
 	VS_EXIT_TIMEOUT = 75,
 	VS_EXIT_PROTOCOL = 76,	 /* back-end broke the protocol */
+	VS_EXIT_SOFTWARE = 70,	 /* internal error: only from debug checks (fd leaks) */
 };
 
 struct vs_error {

@@ -287,6 +287,44 @@ on_signal(int sig)
 	_exit(128 + sig);
 }
 
+/* VHOST_STATE_CHECK_FDS=1 (the test suite sets it): every fd open at exit
+ * must have been open at start, or the run fails with a list of leaks.
+ * valgrind's own fd tracking cannot fail a run; this can. */
+#define VS_FD_CHECK_MAX 1024
+static unsigned char fds_at_start[VS_FD_CHECK_MAX / 8];
+static bool fd_check;
+
+static void
+fd_snapshot(unsigned char *set)
+{
+	memset(set, 0, VS_FD_CHECK_MAX / 8);
+	for (int fd = 0; fd < VS_FD_CHECK_MAX; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			set[fd / 8] |= 1 << (fd % 8);
+}
+
+static int
+fd_leaks(void)
+{
+	unsigned char now[VS_FD_CHECK_MAX / 8];
+	int leaks = 0;
+
+	fd_snapshot(now);
+	for (int fd = 0; fd < VS_FD_CHECK_MAX; fd++) {
+		char link[64], target[256] = "?";
+		ssize_t n;
+		if (!(now[fd / 8] & (1 << (fd % 8))) || (fds_at_start[fd / 8] & (1 << (fd % 8))))
+			continue;
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof target - 1);
+		target[n > 0 ? n : 1] = '\0';
+		fprintf(stderr, "%s: fd leak: fd %d (%s) is still open at exit\n", program_invocation_short_name, fd,
+			target);
+		leaks++;
+	}
+	return leaks;
+}
+
 /* With fd 0, 1 or 2 closed, the next socket or pipe would take its
  * number, and the state written to "stdout" would go to the back-end. */
 static void
@@ -369,7 +407,10 @@ main(int argc, char **argv)
 	const char *dbg = getenv("VHOST_STATE_DEBUG");
 	int rc = VS_EXIT_USAGE;
 
+	fd_check = getenv("VHOST_STATE_CHECK_FDS") && strcmp(getenv("VHOST_STATE_CHECK_FDS"), "0") != 0;
 	reserve_stdio();
+	if (fd_check)
+		fd_snapshot(fds_at_start);
 	setup_signals();
 	if (dbg && *dbg && strcmp(dbg, "0") != 0)
 		vs_opt.verbose = vs_vu_verbose = true;
@@ -410,5 +451,7 @@ out:
 			rc = VS_EXIT_FAIL;
 		}
 	}
+	if (fd_check && fd_leaks() > 0)
+		rc = VS_EXIT_SOFTWARE;
 	return rc;
 }

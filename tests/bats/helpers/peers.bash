@@ -44,3 +44,21 @@ start_virtiofsd() {
 	VS_PIDS="${VS_PIDS:-} $VFS_PID"
 	wait_for_socket "$VFS_SOCK" "$VFS_PID"
 }
+
+require_qsd() {
+	command -v qemu-storage-daemon >/dev/null || require_peer_failed "qemu-storage-daemon"
+}
+
+# start_qsd NAME — a vhost-user-blk export on a null device; sets QSD_SOCK,
+# QSD_LOG, QSD_PID.
+start_qsd() {
+	vs_sockdir
+	QSD_SOCK=$VS_SOCKDIR/$1.sock
+	QSD_LOG=$BATS_TEST_TMPDIR/$1.qsd.log
+	qemu-storage-daemon --blockdev driver=null-co,node-name=null0,size=67108864 \
+		--export type=vhost-user-blk,id=exp0,node-name=null0,addr.type=unix,addr.path="$QSD_SOCK",writable=on,num-queues=1 \
+		>"$QSD_LOG" 2>&1 &
+	QSD_PID=$!
+	VS_PIDS="${VS_PIDS:-} $QSD_PID"
+	wait_for_socket "$QSD_SOCK" "$QSD_PID"
+}
