@@ -14,10 +14,12 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	ca-certificates debian-archive-keyring \
 	valgrind >/dev/null
 
-# qemu-storage-daemon 10 (a real back-end without DEVICE_STATE) from
-# bookworm-backports, through a private copy of the apt sources so that
-# nothing under /etc/apt changes.
-if ! command -v qemu-storage-daemon >/dev/null; then
+# QEMU 10 from bookworm-backports: the front-end whose migration files
+# carry back-end state, and qemu-storage-daemon (a real back-end without
+# DEVICE_STATE).  Through a private copy of the apt sources, so nothing
+# under /etc/apt changes.
+if ! command -v qemu-storage-daemon >/dev/null || ! command -v qemu-system-x86_64 >/dev/null ||
+	! qemu-system-x86_64 --version | grep -q 'version 1[0-9]'; then
 	P=$(mktemp -d)
 	cp /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources "$P"/ 2>/dev/null || true
 	MIRROR=$(apt-get indextargets --no-release-info --format '$(REPO_URI)' \
@@ -27,6 +29,6 @@ if ! command -v qemu-storage-daemon >/dev/null; then
 		>"$P/backports.list"
 	$SUDO apt-get -o Dir::Etc::SourceParts="$P" update -qq
 	$SUDO apt-get -o Dir::Etc::SourceParts="$P" install -y -qq --no-install-recommends \
-		-t bookworm-backports qemu-utils >/dev/null
+		-t bookworm-backports qemu-utils qemu-system-x86 >/dev/null
 	rm -rf "$P"
 fi
