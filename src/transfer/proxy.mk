@@ -1,0 +1,1 @@
+# Makefile fragment, included by Makefile.am (one non-recursive make).
