@@ -73,32 +73,6 @@ manifest_for(struct vs_manifest *m, const struct vs_state_input *in)
 	memcpy(m->sha256, in->sha256, sizeof m->sha256);
 }
 
-/* The raw stream, as stored, into the writer. */
-static int
-copy_raw(struct vs_state_input *in, struct vs_sink *sink)
-{
-	unsigned char *buf;
-	uint64_t done = 0;
-	ssize_t n;
-
-	if (vs_source_rewind(in->replay) < 0)
-		return -1;
-	buf = malloc(VS_CHUNK_SIZE);
-	if (!buf)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	while ((n = vs_source_read(in->replay, buf, VS_CHUNK_SIZE)) > 0) {
-		struct iovec iov = { buf, n };
-		if (vs_sink_writev(sink, &iov, 1) < 0) {
-			free(buf);
-			return -1;
-		}
-		done += n;
-		vs_progress_update(done);
-	}
-	free(buf);
-	return n < 0 ? -1 : vs_sink_finish(sink);
-}
-
 int
 vs_cmd_convert(int argc, char **argv)
 {
@@ -123,7 +97,7 @@ vs_cmd_convert(int argc, char **argv)
 		goto fail;
 	writer = true;
 	vs_progress_start("convert", in.stream_bytes);
-	if (copy_raw(&in, vs_state_writer_raw(&w)) < 0)
+	if (vs_state_input_copy_raw(&in, vs_state_writer_raw(&w), vs_progress_update) < 0)
 		goto fail;
 	vs_progress_end();
 	if (vs_fmt.archive == 1) {

@@ -18,18 +18,12 @@ struct diff_args {
 	const char *a, *b;
 };
 
-static const struct argp_option options[] = {
-	{ "json", 'j', NULL, 0, "Print one JSON document", 0 },
-	{ 0 }
-};
-
 static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct diff_args *a = state->input;
 
 	switch (key) {
-	case 'j': vs_opt.json = true; break;
 	case ARGP_KEY_ARG:
 		if (!a->a)
 			a->a = arg;
@@ -48,9 +42,9 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp diff_argp = {
-	options, parse, "A B",
+	NULL, parse, "A B",
 	"Compare two states offline, payload against payload (framing, compression and container "
 	"do not matter).  Exit 0: the same; 2: different.  virtiofsd states are compared field "
 	"by field (inodes, handles, counters); other kinds report the first differing offset.",
@@ -180,24 +174,6 @@ diff_vfs(struct differ *d, const struct vs_vfs_state *a, const struct vs_vfs_sta
 	diff_handles(d, a, b);
 }
 
-/* As many payload bytes as fit (fewer only at the end), so that the two
- * sides line up whatever their chunking. */
-static ssize_t
-fill(struct vs_chunk_reader *r, unsigned char *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = vs_chunk_read(r, buf + got, len - got);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += n;
-	}
-	return got;
-}
-
 /* First differing payload offset, streaming; UINT64_MAX if equal. */
 static int
 first_difference(struct vs_state_input *a, struct vs_state_input *b, uint64_t *at)
@@ -215,7 +191,9 @@ first_difference(struct vs_state_input *a, struct vs_state_input *b, uint64_t *a
 	if (vs_state_input_rewind(a, &ra) < 0 || vs_state_input_rewind(b, &rb) < 0)
 		goto out;
 	for (;;) {
-		ssize_t na = fill(&ra, ba, 65536), nb = fill(&rb, bb, 65536);
+		/* full buffers on both sides, so the comparison lines up
+		 * whatever the chunking */
+		ssize_t na = vs_chunk_read_full(&ra, ba, 65536), nb = vs_chunk_read_full(&rb, bb, 65536);
 		if (na < 0 || nb < 0)
 			goto out;
 		ssize_t k = na < nb ? na : nb;

@@ -17,18 +17,12 @@ struct info_args {
 	const char *socket;
 };
 
-static const struct argp_option options[] = {
-	{ "json", 'j', NULL, 0, "Print one JSON document", 0 },
-	{ 0 }
-};
-
 static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct info_args *a = state->input;
 
 	switch (key) {
-	case 'j': vs_opt.json = true; break;
 	case ARGP_KEY_ARG:
 		if (a->socket)
 			argp_error(state, "too many arguments: '%s'", arg);
@@ -44,9 +38,9 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp info_argp = {
-	options, parse, "SOCKET",
+	NULL, parse, "SOCKET",
 	"Connect to a vhost-user back-end, negotiate as QEMU does, and show its virtio and "
 	"protocol features, queue count, memory slots and whether it can move its state "
 	"(DEVICE_STATE)." VS_DIRECT_MODE_NOTE,

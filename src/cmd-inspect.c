@@ -17,18 +17,12 @@ struct inspect_args {
 	const char *file;
 };
 
-static const struct argp_option options[] = {
-	{ "json", 'j', NULL, 0, "Print one JSON document", 0 },
-	{ 0 }
-};
-
 static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct inspect_args *a = state->input;
 
 	switch (key) {
-	case 'j': vs_opt.json = true; break;
 	case ARGP_KEY_ARG:
 		if (a->file)
 			argp_error(state, "too many arguments: '%s'", arg);
@@ -44,9 +38,9 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp inspect_argp = {
-	options, parse, "FILE",
+	NULL, parse, "FILE",
 	"Describe a state file without any back-end: its format, chunk table (offsets with -v), "
 	"manifest, digest check, and hints decoded from the payload (virtiofsd: version, inodes, "
 	"handles and the paths they name; passt: magic and version).  Hints are vhost-state's own "
@@ -153,7 +147,7 @@ vs_cmd_inspect(int argc, char **argv)
 	struct vs_state_input in = { 0 };
 	struct chunk_list chunks = { 0 };
 	struct vs_chunk_limits lim = { 0 };
-	struct json_object *doc = json_object_new_object(), *jc = json_object_new_object(), *hints = NULL;
+	struct json_object *doc = json_object_new_object(), *jc, *hints = NULL;
 	unsigned char *payload = NULL;
 	size_t plen = 0;
 	struct vs_passt_header ph;
@@ -209,6 +203,8 @@ vs_cmd_inspect(int argc, char **argv)
 			}
 		}
 	}
+	jc = json_object_new_object();
+	json_object_object_add(doc, "chunks", jc);
 	json_object_object_add(jc, "count", json_object_new_int64((int64_t)in.chunks));
 	json_object_object_add(jc, "min", json_object_new_int64(in.min_chunk));
 	json_object_object_add(jc, "max", json_object_new_int64(in.max_chunk));
@@ -231,7 +227,6 @@ vs_cmd_inspect(int argc, char **argv)
 		}
 		json_object_object_add(jc, "list", list);
 	}
-	json_object_object_add(doc, "chunks", jc);
 	json_object_object_add(doc, "sha256", json_object_new_string(in.sha256));
 	json_object_object_add(doc, "digest_checked", json_object_new_boolean(in.have_manifest));
 	json_object_object_add(doc, "kind", json_object_new_string(vs_payload_kind_name(in.kind)));

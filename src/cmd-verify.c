@@ -21,18 +21,12 @@ struct verify_args {
 	const char *file;
 };
 
-static const struct argp_option options[] = {
-	{ "json", 'j', NULL, 0, "Print one JSON document", 0 },
-	{ 0 }
-};
-
 static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct verify_args *a = state->input;
 
 	switch (key) {
-	case 'j': vs_opt.json = true; break;
 	case ARGP_KEY_ARG:
 		if (!a->socket)
 			a->socket = arg;
@@ -51,9 +45,9 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp verify_argp = {
-	options, parse, "SOCKET FILE",
+	NULL, parse, "SOCKET FILE",
 	"Pre-flight check of a snapshot: load FILE into the back-end, save the state again on the "
 	"same connection, and compare the two payloads.  Exit 0: the back-end holds exactly FILE's "
 	"state; 2: it kept a different one (for example a state that loads but loses inodes)."

@@ -31,6 +31,10 @@ void vs_format_from_name(const char *path);
 /* The zstd level used by a bare --zstd. */
 #define VS_ZSTD_DEFAULT_LEVEL 3
 
+/* --json, as an argp child of the verbs that offer it. */
+extern const struct argp vs_json_argp;
+#define VS_JSON_CHILD { &vs_json_argp, 0, NULL, 0 }
+
 /* -t -v -q -f --max-size, as an argp child of every verb. */
 extern const struct argp vs_common_argp;
 #define VS_COMMON_CHILD { &vs_common_argp, 0, "Common options:", 10 }

@@ -144,6 +144,24 @@ parse_common(int key, char *arg, struct argp_state *state)
 
 const struct argp vs_common_argp = { common_options, parse_common, NULL, NULL, NULL, NULL, NULL };
 
+/* --json, for the verbs that print a result */
+enum { OPT_JSON = 0x300 };
+static const struct argp_option json_options[] = {
+	{ "json", OPT_JSON, NULL, 0, "Print one JSON document on stdout (failures too)", 0 },
+	{ 0 }
+};
+
+static error_t
+parse_json(int key, char *arg, struct argp_state *state)
+{
+	if (key != OPT_JSON)
+		return ARGP_ERR_UNKNOWN;
+	vs_opt.json = true;
+	return 0;
+}
+
+const struct argp vs_json_argp = { json_options, parse_json, NULL, NULL, NULL, NULL, NULL };
+
 struct vs_format_opts vs_fmt = { .archive = -1, .zstd_level = -1 };
 
 enum { OPT_FORMAT = 0x200, OPT_ZSTD, OPT_THREADS };
@@ -237,6 +255,7 @@ static const char top_doc[] =
 	"  dump SOCKET [-o FILE]     save the state as a QEMU-compatible stream\n"
 	"  restore SOCKET [-i FILE]  load a state stream into the back-end\n"
 	"  verify SOCKET FILE        load FILE, save again, compare the payloads\n"
+	"  run SOCKET STEP...        start, stop, save, load, verify, info, reset on one connection\n"
 	"  inspect FILE              what a state file holds (no back-end needed)\n"
 	"  convert IN OUT            raw <-> archive, zstd or not, losslessly\n"
 	"  diff A B                  compare two states' payloads\n"

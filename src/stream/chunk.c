@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chunk.h"
 #include "error.h"
@@ -111,11 +112,31 @@ read_upto(struct vs_chunk_reader *r, void *buf, size_t len)
 	return got;
 }
 
+/* The same from the file at the stream offset, past the source's buffer
+ * (for vs_chunk_span, which leaves the source untouched). */
+static ssize_t
+pread_upto(struct vs_chunk_reader *r, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(r->src->fd, (char *)buf + got, len - got, r->offset + got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", r->src->name);
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
 static int
-next_header(struct vs_chunk_reader *r)
+next_header(struct vs_chunk_reader *r, bool direct)
 {
 	unsigned char b[4];
-	ssize_t n = read_upto(r, b, 4);
+	ssize_t n = direct ? pread_upto(r, b, 4) : read_upto(r, b, 4);
 	uint32_t len;
 
 	if (n < 0)
@@ -165,7 +186,7 @@ vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len)
 	if (r->ended || len == 0)
 		return 0;
 	while (r->left == 0) {
-		if (next_header(r) < 0)
+		if (next_header(r, false) < 0)
 			return -1;
 		if (r->ended)
 			return 0;
@@ -184,6 +205,53 @@ vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len)
 	r->left -= n;
 	r->payload += n;
 	return n;
+}
+
+bool
+vs_chunk_reader_can_span(const struct vs_chunk_reader *r)
+{
+	const struct vs_source *s = r->src;
+
+	/* Stream offsets are file offsets only from the file's start, with
+	 * nothing read through the source yet. */
+	return !s->read_fn && s->seekable && s->tee_fd < 0 && s->pos == s->len && r->offset == 0 && !r->ended &&
+	       lseek(s->fd, 0, SEEK_CUR) == 0;
+}
+
+ssize_t
+vs_chunk_span(struct vs_chunk_reader *r, uint64_t *offset)
+{
+	while (!r->ended && r->left == 0)
+		if (next_header(r, true) < 0)
+			return -1;
+	if (r->ended)
+		return 0;
+	*offset = r->offset;
+	return r->left;
+}
+
+void
+vs_chunk_spanned(struct vs_chunk_reader *r, size_t n)
+{
+	r->offset += n;
+	r->left -= n;
+	r->payload += n;
+}
+
+ssize_t
+vs_chunk_read_full(struct vs_chunk_reader *r, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = vs_chunk_read(r, (char *)buf + got, len - got);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return got;
 }
 
 int

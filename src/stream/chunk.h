@@ -55,6 +55,19 @@ void vs_chunk_reader_init(struct vs_chunk_reader *r, struct vs_source *src,
 /* Payload bytes, crossing chunk boundaries; 0 once the terminator is
  * read; -1 with the error set (VS_EXIT_DATAERR names the offset). */
 ssize_t vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len);
+/* The payload without copying it through us (splice(2)), for a reader
+ * over a plain file that starts at the file's beginning and has read
+ * nothing yet (vs_chunk_reader_can_span).  vs_chunk_span checks the next
+ * chunk length when the current chunk is used up, like vs_chunk_read,
+ * and gives the file offset of the payload bytes that follow and how
+ * many the chunk still holds (0 once the terminator is read, -1 with the
+ * error set); vs_chunk_spanned(n) records that the caller moved n of
+ * them.  A reader is used this way or with vs_chunk_read, not both. */
+bool vs_chunk_reader_can_span(const struct vs_chunk_reader *r);
+ssize_t vs_chunk_span(struct vs_chunk_reader *r, uint64_t *offset);
+void vs_chunk_spanned(struct vs_chunk_reader *r, size_t n);
+/* Like vs_chunk_read, but fills buf unless the payload ends first. */
+ssize_t vs_chunk_read_full(struct vs_chunk_reader *r, void *buf, size_t len);
 /* After the terminator: the input must end (no trailing bytes). */
 int vs_chunk_reader_expect_eof(struct vs_chunk_reader *r);
 

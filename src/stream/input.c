@@ -173,8 +173,7 @@ int
 vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, size_t *len)
 {
 	struct vs_chunk_reader r;
-	size_t got = 0;
-	ssize_t n;
+	ssize_t got;
 
 	*buf = NULL;
 	*len = 0;
@@ -185,11 +184,12 @@ vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, 
 	*buf = malloc(in->payload ? in->payload : 1);
 	if (!*buf)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	while (got < in->payload && (n = vs_chunk_read(&r, *buf + got, in->payload - got)) > 0)
-		got += n;
-	if (got != in->payload) {
+	got = vs_chunk_read_full(&r, *buf, in->payload);
+	if (got < 0 || (uint64_t)got != in->payload) {
 		free(*buf);
 		*buf = NULL;
+		if (got < 0)
+			return -1;
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: the state changed while it was read", in->base.name);
 	}
 	*len = got;
@@ -197,9 +197,10 @@ vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, 
 }
 
 int
-vs_state_input_copy_raw(struct vs_state_input *in, int fd, const char *name)
+vs_state_input_copy_raw(struct vs_state_input *in, struct vs_sink *sink, void (*progress)(uint64_t))
 {
 	unsigned char *buf;
+	uint64_t done = 0;
 	ssize_t n;
 
 	if (vs_source_rewind(in->replay) < 0)
@@ -208,13 +209,17 @@ vs_state_input_copy_raw(struct vs_state_input *in, int fd, const char *name)
 	if (!buf)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	while ((n = vs_source_read(in->replay, buf, VS_CHUNK_SIZE)) > 0) {
-		if (vs_write_all(fd, buf, n, name, false) < 0) {
+		struct iovec iov = { buf, n };
+		if (vs_sink_writev(sink, &iov, 1) < 0) {
 			free(buf);
 			return -1;
 		}
+		done += n;
+		if (progress)
+			progress(done);
 	}
 	free(buf);
-	return n < 0 ? -1 : 0;
+	return n < 0 ? -1 : vs_sink_finish(sink);
 }
 
 void

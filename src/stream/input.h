@@ -14,6 +14,7 @@
 #include "container.h"
 #include "manifest.h"
 #include "payload.h"
+#include "sink.h"
 #include "source.h"
 
 enum vs_input_format { VS_FORMAT_RAW, VS_FORMAT_RAW_ZSTD, VS_FORMAT_ARCHIVE, VS_FORMAT_ARCHIVE_ZSTD };
@@ -50,8 +51,9 @@ int vs_state_input_rewind(struct vs_state_input *in, struct vs_chunk_reader *r);
 /* The whole payload in memory (caller frees *buf), or 1 if it is larger
  * than max (nothing loaded). */
 int vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, size_t *len);
-/* Copy the raw stream (framing as stored) to fd. */
-int vs_state_input_copy_raw(struct vs_state_input *in, int fd, const char *name);
+/* Copy the raw stream (framing as stored) into sink and finish it;
+ * progress (may be NULL) is told the bytes copied so far. */
+int vs_state_input_copy_raw(struct vs_state_input *in, struct vs_sink *sink, void (*progress)(uint64_t));
 void vs_state_input_close(struct vs_state_input *in);
 
 #endif

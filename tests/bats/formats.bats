@@ -265,15 +265,8 @@ state.vhs"
 	head -c 40000000 /dev/urandom | "$CHUNKS" frame >"$BATS_TEST_TMPDIR/big.vhs"
 	"$VHOST_STATE" -q convert --zstd=19 "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/out.vhsnap" &
 	pid=$!
-	for _ in $(seq 1 200); do
-		[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhsnap.*' -size +0)" ] && break
-		sleep 0.05
-	done
-	[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhsnap.*')" ]
-	kill -TERM "$pid"
-	rc=0
-	wait "$pid" || rc=$?
+	wait_for_temp "$BATS_TEST_TMPDIR" out.vhsnap
+	signal_status "$pid" TERM
 	assert_equal "$rc" 143
-	[ ! -e "$BATS_TEST_TMPDIR/out.vhsnap" ]
-	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhsnap.*')" ]
+	no_output "$BATS_TEST_TMPDIR" out.vhsnap
 }

@@ -166,17 +166,10 @@ signal_mid_dump() {
 	# background jobs inherit an ignored SIGINT; give it back its default
 	env --default-signal=INT "$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs" &
 	pid=$!
-	for _ in $(seq 1 100); do
-		[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*' -size +0)" ] && break
-		sleep 0.05
-	done
-	[ -n "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*' -size +0)" ]
-	kill -"$1" "$pid"
-	rc=0
-	wait "$pid" || rc=$?
+	wait_for_temp "$BATS_TEST_TMPDIR" out.vhs
+	signal_status "$pid" "$1"
 	assert_equal "$rc" "$2"
-	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
-	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
+	no_output "$BATS_TEST_TMPDIR" out.vhs
 }
 
 @test "stream: SIGTERM mid-dump removes the temp file and exits 143" {

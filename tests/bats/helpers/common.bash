@@ -80,3 +80,27 @@ timed_run() {
 	run "$@"
 	elapsed=$((SECONDS - t0))
 }
+
+# wait_for_temp DIR NAME — until the temp file an output NAME is written
+# through (.NAME.XXXXXX) exists in DIR and has data; 10 s at most.
+wait_for_temp() {
+	local i
+	for i in $(seq 1 200); do
+		[ -n "$(find "$1" -maxdepth 1 -name ".$2.*" -size +0)" ] && return 0
+		sleep 0.05
+	done
+	echo "no temp file .$2.* in $1 after 10 s" >&2
+	return 1
+}
+
+# no_output DIR NAME — neither NAME nor a temp file for it exists in DIR.
+no_output() {
+	[ ! -e "$1/$2" ] && [ -z "$(find "$1" -maxdepth 1 -name ".$2.*")" ]
+}
+
+# signal_status PID SIGNAL — send it, wait for PID; the exit status in $rc.
+signal_status() {
+	kill -"$2" "$1"
+	rc=0
+	wait "$1" || rc=$?
+}
