@@ -155,8 +155,11 @@ next_header(struct vs_chunk_reader *r, bool direct)
 	if (len > r->lim.max_chunk)
 		return vs_fail(VS_EXIT_DATAERR, 0,
 			       "%s: malformed state stream: the chunk at offset %" PRIu64 " declares %" PRIu32
-			       " bytes, more than the %" PRIu64 "-byte chunk limit",
-			       r->src->name, r->offset, len, r->lim.max_chunk);
+			       " bytes, more than the %" PRIu64 "-byte chunk limit%s",
+			       r->src->name, r->offset, len, r->lim.max_chunk,
+			       r->offset == 0 ? " (is it a state file? expected a raw stream, a .vhsnap archive, "
+						"or either compressed with zstd)"
+					      : "");
 	if (len > r->lim.max_total - r->payload)
 		return vs_fail(VS_EXIT_DATAERR, 0,
 			       "%s: the state is larger than --max-size (%" PRIu64 " bytes): the chunk at offset %" PRIu64

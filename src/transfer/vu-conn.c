@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@ vs_conn_connect(struct vs_vu_conn *c, const char *path)
 	long start = now_ms();
 	long retry_ms = vs_timeout_ms >= 0 && vs_timeout_ms < VS_CONNECT_RETRY_MS ? vs_timeout_ms
 										  : VS_CONNECT_RETRY_MS;
+	struct stat st;
 	int fd, e;
 
 	c->fd = -1;
@@ -65,6 +67,12 @@ vs_conn_connect(struct vs_vu_conn *c, const char *path)
 				break;
 		}
 		close(fd);
+		/* no use retrying a path that is there but is no socket */
+		if (e == ECONNREFUSED && stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return vs_fail(VS_EXIT_UNAVAILABLE, 0,
+				       "cannot connect to %s: it is not a unix socket (expected the back-end's "
+				       "vhost-user socket)",
+				       path);
 		if ((e == ECONNREFUSED || e == ENOENT || e == EAGAIN) &&
 		    now_ms() - start < (e == EAGAIN ? vs_timeout_ms : retry_ms)) {
 			struct timespec step = { 0, VS_CONNECT_STEP_MS * 1000000L };

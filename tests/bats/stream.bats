@@ -179,3 +179,10 @@ signal_mid_dump() {
 @test "stream: SIGINT mid-dump removes the temp file and exits 130" {
 	signal_mid_dump INT 130
 }
+
+@test "stream: a file that is no state at all is refused with a hint about what was expected" {
+	echo "hello, world" >"$BATS_TEST_TMPDIR/text.vhs"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/text.vhs"
+	assert_failure 65
+	assert_output --partial "is it a state file? expected a raw stream, a .vhsnap archive"
+}

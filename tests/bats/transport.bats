@@ -223,3 +223,11 @@ teardown() {
 	assert_failure 1
 	[ ! -s "$FAKE_LOG" ]
 }
+
+@test "transport: a path that is not a socket fails at once (69) and says so" {
+	echo x >"$BATS_TEST_TMPDIR/file"
+	timed_run "$VHOST_STATE" info "$BATS_TEST_TMPDIR/file"
+	assert_failure 69
+	assert_output --partial "it is not a unix socket"
+	[ "$elapsed" -le 1 ]
+}
