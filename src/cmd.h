@@ -42,7 +42,8 @@ extern const struct argp vs_common_argp;
 /* The direct-mode caveat every verb's --help repeats. */
 #define VS_DIRECT_MODE_NOTE \
 	"\vConnecting consumes a one-shot back-end: virtiofsd serves one front-end " \
-	"and exits when it leaves, so each command needs a fresh instance."
+	"and exits when it leaves, so each command needs a fresh instance (`run` " \
+	"takes several steps on one connection)."
 
 /* Print the current error (and a JSON error document with --json);
  * returns the exit status to use. */
@@ -56,6 +57,7 @@ int vs_cmd_info(int argc, char **argv);
 int vs_cmd_dump(int argc, char **argv);
 int vs_cmd_restore(int argc, char **argv);
 int vs_cmd_verify(int argc, char **argv);
+int vs_cmd_run(int argc, char **argv);
 int vs_cmd_inspect(int argc, char **argv);
 int vs_cmd_convert(int argc, char **argv);
 int vs_cmd_diff(int argc, char **argv);

@@ -241,6 +241,7 @@ static const struct verb verbs[] = {
 	{ "dump", vs_cmd_dump },
 	{ "restore", vs_cmd_restore },
 	{ "verify", vs_cmd_verify },
+	{ "run", vs_cmd_run },
 	{ "inspect", vs_cmd_inspect },
 	{ "convert", vs_cmd_convert },
 	{ "diff", vs_cmd_diff },
@@ -255,7 +256,7 @@ static const char top_doc[] =
 	"  dump SOCKET [-o FILE]     save the state as a QEMU-compatible stream\n"
 	"  restore SOCKET [-i FILE]  load a state stream into the back-end\n"
 	"  verify SOCKET FILE        load FILE, save again, compare the payloads\n"
-	"  run SOCKET STEP...        start, stop, save, load, verify, info, reset on one connection\n"
+	"  run SOCKET STEP...        steps on one connection: start, stop, save...\n"
 	"  inspect FILE              what a state file holds (no back-end needed)\n"
 	"  convert IN OUT            raw <-> archive, zstd or not, losslessly\n"
 	"  diff A B                  compare two states' payloads\n"
@@ -289,7 +290,7 @@ parse_top(int key, char *arg, struct argp_state *state)
 		state->next = state->argc; /* the verb parses the rest */
 		return 0;
 	case ARGP_KEY_NO_ARGS:
-		argp_error(state, "a command is required (info, dump, restore, verify, inspect, convert, diff)");
+		argp_error(state, "a command is required (`vhost-state --help` lists them)");
 		return 0;
 	}
 	return ARGP_ERR_UNKNOWN;

@@ -1,1 +1,28 @@
 # Makefile fragment, included by Makefile.am (one non-recursive make).
+# The vhost_dev model (QEMU's vhost.h), the run verb, and the virtio-fs
+# test client that gives virtiofsd real state.
+
+libvhoststate_a_SOURCES += \
+	src/transfer/vring.c src/transfer/vring.h \
+	src/transfer/vhost-dev.c src/transfer/vhost-dev.h \
+	src/run-steps.c src/run-steps.h
+
+vhost_state_SOURCES += src/cmd-run.c
+# the back-end channel has its own thread (in libc since glibc 2.34)
+vhost_state_LDADD += -lpthread
+
+check_PROGRAMS += tests/fuse-client/fuse-client tests/unit/test-vring tests/unit/test-run-steps \
+	tests/unit/test-backend-channel
+tests_fuse_client_fuse_client_SOURCES = tests/fuse-client/fuse-client.c
+tests_fuse_client_fuse_client_LDADD = $(LIBS_ALL) -lpthread
+tests_unit_test_vring_SOURCES = tests/unit/test-vring.c
+tests_unit_test_vring_LDADD = $(LIBS_ALL)
+tests_unit_test_run_steps_SOURCES = tests/unit/test-run-steps.c
+tests_unit_test_run_steps_LDADD = $(LIBS_ALL)
+tests_unit_test_backend_channel_SOURCES = tests/unit/test-backend-channel.c
+tests_unit_test_backend_channel_LDADD = $(LIBS_ALL) -lpthread
+
+# TESTS already lists $(BATS_TESTS), and EXTRA_DIST distributes them.
+BATS_TESTS += tests/bats/vhost-dev.bats tests/bats/run.bats tests/bats/fuse.bats
+TESTS += tests/unit/test-vring tests/unit/test-run-steps tests/unit/test-backend-channel
+EXTRA_DIST += tests/bats/helpers/fuse.bash

@@ -30,11 +30,27 @@ struct vs_vu {
 	uint64_t max_mem_slots;	     /* GET_MAX_MEM_SLOTS, or 8 without it */
 };
 
+/* How vs_vu_open_with negotiates. */
+struct vs_vu_open_opts {
+	uint64_t protocol_features; /* what we may ack (only what was offered is) */
+	int backend_req_fd;	    /* handed over by SET_BACKEND_REQ_FD when BACKEND_REQ
+				     * is negotiated, else closed; -1 for none */
+};
+
 /* -v: log every message on stderr. */
 extern bool vs_vu_verbose;
 
 /* Connect and negotiate in QEMU's order (vhost-user.md §6.1). */
 int vs_vu_open(struct vs_vu *vu, const char *path);
+/* The same on a socket that is already connected (a socketpair, an
+ * inherited fd), named name in messages.  Takes fd: it is closed on
+ * failure and by vs_vu_close. */
+int vs_vu_open_fd(struct vs_vu *vu, int fd, const char *name);
+/* The same with a choice of protocol features and a back-end channel
+ * (NULL: the defaults of vs_vu_open).  opts->backend_req_fd is always
+ * closed (or given away). */
+int vs_vu_open_with(struct vs_vu *vu, const char *path, const struct vs_vu_open_opts *opts);
+int vs_vu_open_fd_with(struct vs_vu *vu, int fd, const char *name, const struct vs_vu_open_opts *opts);
 void vs_vu_close(struct vs_vu *vu);
 
 /* After an error that leaves the conversation in an unknown state: every
@@ -56,5 +72,38 @@ int vs_vu_set_owner(struct vs_vu *vu);
 int vs_vu_set_device_state_fd(struct vs_vu *vu, uint32_t direction, uint32_t phase, int fd,
 			      int *reply_fd);
 int vs_vu_check_device_state(struct vs_vu *vu, uint64_t *result);
+
+/* The requests of a vhost_dev.  Each is gated on what was negotiated
+ * and, when REPLY_ACK is on, waited for (NEED_REPLY).  fds are lent:
+ * the caller keeps and closes them, except where noted. */
+/* Without REPLY_ACK, make sure the back-end has processed what was sent
+ * (QEMU's vhost_user_write_sync: a GET_FEATURES round trip). */
+int vs_vu_barrier(struct vs_vu *vu);
+int vs_vu_set_features(struct vs_vu *vu, uint64_t features);
+int vs_vu_set_mem_table(struct vs_vu *vu, const struct vhost_user_memory_region *regions, const int *fds,
+			unsigned n);
+int vs_vu_add_mem_reg(struct vs_vu *vu, const struct vhost_user_memory_region *region, int fd);
+int vs_vu_rem_mem_reg(struct vs_vu *vu, const struct vhost_user_memory_region *region);
+int vs_vu_set_vring_num(struct vs_vu *vu, unsigned index, uint32_t num);
+int vs_vu_set_vring_base(struct vs_vu *vu, unsigned index, uint32_t base);
+int vs_vu_get_vring_base(struct vs_vu *vu, unsigned index, uint32_t *base);
+int vs_vu_set_vring_addr(struct vs_vu *vu, const struct vhost_vring_addr *addr);
+/* fd -1 sends the "no fd" bit. */
+int vs_vu_set_vring_kick(struct vs_vu *vu, unsigned index, int fd);
+int vs_vu_set_vring_call(struct vs_vu *vu, unsigned index, int fd);
+int vs_vu_set_vring_err(struct vs_vu *vu, unsigned index, int fd);
+int vs_vu_set_vring_enable(struct vs_vu *vu, unsigned index, bool enable);
+/* Gives fd away (closed once sent). */
+int vs_vu_set_backend_req_fd(struct vs_vu *vu, int fd);
+int vs_vu_set_log_base(struct vs_vu *vu, uint64_t mmap_size, uint64_t mmap_offset, int fd);
+int vs_vu_get_config(struct vs_vu *vu, uint32_t offset, void *buf, uint32_t size);
+int vs_vu_set_config(struct vs_vu *vu, uint32_t offset, const void *buf, uint32_t size, uint32_t flags);
+/* *fd: the back-end's area (ours to close), -1 when mmap_size is 0. */
+int vs_vu_get_inflight_fd(struct vs_vu *vu, uint16_t num_queues, uint16_t queue_size,
+			  struct vhost_user_inflight *inflight, int *fd);
+int vs_vu_set_inflight_fd(struct vs_vu *vu, const struct vhost_user_inflight *inflight, int fd);
+int vs_vu_reset_device(struct vs_vu *vu);
+int vs_vu_set_status(struct vs_vu *vu, uint8_t status);
+int vs_vu_get_status(struct vs_vu *vu, uint8_t *status);
 
 #endif

@@ -52,6 +52,28 @@ vs_vu_request_name(uint32_t code)
 	return buf;
 }
 
+static const char *const backend_requests[VHOST_USER_BACKEND_MAX] = {
+	[VHOST_USER_BACKEND_IOTLB_MSG] = "BACKEND_IOTLB_MSG",
+	[VHOST_USER_BACKEND_CONFIG_CHANGE_MSG] = "BACKEND_CONFIG_CHANGE_MSG",
+	[VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG] = "BACKEND_VRING_HOST_NOTIFIER_MSG",
+	[VHOST_USER_BACKEND_VRING_CALL] = "BACKEND_VRING_CALL",
+	[VHOST_USER_BACKEND_VRING_ERR] = "BACKEND_VRING_ERR",
+	[VHOST_USER_BACKEND_SHARED_OBJECT_ADD] = "BACKEND_SHARED_OBJECT_ADD",
+	[VHOST_USER_BACKEND_SHARED_OBJECT_REMOVE] = "BACKEND_SHARED_OBJECT_REMOVE",
+	[VHOST_USER_BACKEND_SHARED_OBJECT_LOOKUP] = "BACKEND_SHARED_OBJECT_LOOKUP",
+};
+
+const char *
+vs_vu_backend_request_name(uint32_t code)
+{
+	static __thread char buf[32];
+
+	if (code < VHOST_USER_BACKEND_MAX && backend_requests[code])
+		return backend_requests[code];
+	snprintf(buf, sizeof buf, "BACKEND_REQUEST_%u", code);
+	return buf;
+}
+
 static const char *const feature_names[64] = {
 	[VHOST_F_LOG_ALL] = "LOG_ALL",
 	[27] = "ANY_LAYOUT",
@@ -107,3 +129,13 @@ vs_vu_protocol_feature_name(unsigned bit)
 {
 	return bit < 64 ? protocol_feature_names[bit] : NULL;
 }
+
+/* The wire layouts of vhost-user.md §4, checked where they are defined. */
+_Static_assert(sizeof(struct vhost_vring_state) == 8, "vring state");
+_Static_assert(sizeof(struct vhost_vring_addr) == 40, "vring address");
+_Static_assert(sizeof(struct vhost_user_memory_region) == 32, "memory region");
+_Static_assert(sizeof(struct vhost_user_mem_reg) == 40, "single region");
+_Static_assert(sizeof(struct vhost_user_log) == 16, "log description");
+_Static_assert(sizeof(struct vhost_user_inflight) == 24, "inflight description");
+_Static_assert(sizeof(struct vhost_user_config) == VHOST_USER_CONFIG_HDR_SIZE + VHOST_USER_MAX_CONFIG_SIZE,
+	       "config space");

@@ -76,6 +76,97 @@ struct vs_vu_transfer_device_state {
 #define VHOST_USER_DEVICE_STATE_ERROR_MASK 0xffu
 #define VHOST_USER_VRING_NOFD_MASK (1u << 8)
 
+/* SET_VRING_KICK/CALL/ERR u64: ring index, and "no fd attached" */
+#define VHOST_USER_VRING_IDX_MASK 0xffu
+
+/* Vring state (SET_VRING_NUM/BASE/ENABLE, GET_VRING_BASE) (§4.2) */
+struct vhost_vring_state {
+	uint32_t index;
+	uint32_t num;
+};
+
+/* Vring address (SET_VRING_ADDR) (§4.4): front-end user addresses */
+#define VHOST_VRING_F_LOG 0
+struct vhost_vring_addr {
+	uint32_t index;
+	uint32_t flags;
+	uint64_t desc_user_addr;
+	uint64_t used_user_addr;
+	uint64_t avail_user_addr;
+	uint64_t log_guest_addr;
+};
+
+/* Memory region (§4.5), table (§4.6) and single region (§4.7) */
+#define VHOST_MEMORY_BASELINE_NREGIONS 8
+struct vhost_user_memory_region {
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t mmap_offset;
+};
+struct vhost_user_memory {
+	uint32_t nregions;
+	uint32_t padding;
+	struct vhost_user_memory_region regions[VHOST_MEMORY_BASELINE_NREGIONS];
+};
+struct vhost_user_mem_reg {
+	uint64_t padding;
+	struct vhost_user_memory_region region;
+};
+
+/* SET_LOG_BASE (§4.8): one bit per VHOST_LOG_PAGE of guest memory */
+#define VHOST_LOG_PAGE 0x1000u
+#define VHOST_LOG_CHUNK (VHOST_LOG_PAGE * 64u) /* what one u64 of the log covers */
+struct vhost_user_log {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+};
+
+/* GET/SET_CONFIG (§4.10) */
+#define VHOST_USER_MAX_CONFIG_SIZE 256u
+#define VHOST_USER_CONFIG_HDR_SIZE 12u
+enum vhost_set_config_type {
+	VHOST_SET_CONFIG_TYPE_FRONTEND = 0,
+	VHOST_SET_CONFIG_TYPE_MIGRATION = 1,
+};
+struct vhost_user_config {
+	uint32_t offset;
+	uint32_t size;
+	uint32_t flags;
+	uint8_t region[VHOST_USER_MAX_CONFIG_SIZE];
+};
+
+/* GET/SET_INFLIGHT_FD (§4.12): 24 bytes on the wire */
+struct vhost_user_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	uint32_t padding;
+};
+
+/* SET/GET_STATUS: the virtio device-status byte */
+#define VIRTIO_CONFIG_S_ACKNOWLEDGE 1u
+#define VIRTIO_CONFIG_S_DRIVER 2u
+#define VIRTIO_CONFIG_S_DRIVER_OK 4u
+#define VIRTIO_CONFIG_S_FEATURES_OK 8u
+
+/* Back-end → front-end requests on the back-end channel (§2.2) */
+enum vhost_user_backend_request {
+	VHOST_USER_BACKEND_NONE = 0,
+	VHOST_USER_BACKEND_IOTLB_MSG = 1,
+	VHOST_USER_BACKEND_CONFIG_CHANGE_MSG = 2,
+	VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG = 3,
+	VHOST_USER_BACKEND_VRING_CALL = 4,
+	VHOST_USER_BACKEND_VRING_ERR = 5,
+	VHOST_USER_BACKEND_SHARED_OBJECT_ADD = 6,
+	VHOST_USER_BACKEND_SHARED_OBJECT_REMOVE = 7,
+	VHOST_USER_BACKEND_SHARED_OBJECT_LOOKUP = 8,
+	VHOST_USER_BACKEND_MAX
+};
+/* Name of a back-end request code, or "BACKEND_REQUEST_<n>" (static buffer). */
+const char *vs_vu_backend_request_name(uint32_t code);
+
 /* Payload kinds, used by the request table and the -v log. */
 enum vs_vu_payload {
 	VS_PL_NONE,

@@ -10,7 +10,7 @@ teardown() {
 @test "cli: no command is a usage error (64)" {
 	run "$VHOST_STATE"
 	assert_failure 64
-	assert_output --partial "a command is required"
+	assert_output --partial "a command is required (\`vhost-state --help\` lists them)"
 }
 
 @test "cli: an unknown command is a usage error (64)" {
@@ -61,7 +61,7 @@ teardown() {
 @test "cli: --help lists every verb, the exit codes, and the one-shot back-end caveat" {
 	run "$VHOST_STATE" --help
 	assert_success
-	for verb in info dump restore verify; do
+	for verb in info dump restore verify run; do
 		assert_output --regexp "  $verb SOCKET"
 	done
 	for verb in inspect convert diff; do
@@ -112,7 +112,7 @@ teardown() {
 	run mandoc -T lint -W warning "$VS_MAN"
 	assert_success
 	assert_output ""
-	for verb in info dump restore verify inspect convert diff; do
+	for verb in info dump restore verify run inspect convert diff; do
 		grep -q "^\\.B $verb" "$VS_MAN"
 	done
 	for opt in timeout verbose quiet force "max\\\\-size" progress format zstd threads output input json; do

@@ -1,0 +1,523 @@
+/* vhost-state run SOCKET STEP...: several steps on one connection, through
+ * the vhost_dev model: start, stop, save FILE, load FILE, verify FILE,
+ * info, reset, log-start, log-stop. */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "cmd.h"
+#include "error.h"
+#include "input.h"
+#include "output.h"
+#include "run-steps.h"
+#include "vhost-dev.h"
+
+struct run_args {
+	const char *socket;
+	char **words;
+	int nwords;
+	struct vs_vhost_dev_opts dev;
+	uint32_t config_size;
+};
+
+enum {
+	OPT_MEMORY = 0x200,
+	OPT_REGIONS,
+	OPT_QUEUES,
+	OPT_QUEUE_SIZE,
+	OPT_MEM_TABLE,
+	OPT_CONFIG_SIZE,
+};
+
+static const struct argp_option options[] = {
+	{ NULL, 0, NULL, 0, "Device:", 1 },
+	{ "memory", OPT_MEMORY, "SIZE", 0, "Guest memory shared with the back-end (suffixes K, M, G; default 4M)", 1 },
+	{ "regions", OPT_REGIONS, "N", 0, "Split guest memory into N memfd regions (default 1)", 1 },
+	{ "queues", OPT_QUEUES, "LIST", 0, "Rings that start, e.g. 0,1 (default: all the back-end has)", 1 },
+	{ "queue-size", OPT_QUEUE_SIZE, "N", 0, "Ring size, a power of 2 up to 32768 (default 128)", 1 },
+	{ "mem-table", OPT_MEM_TABLE, NULL, 0,
+	  "Send memory with one SET_MEM_TABLE: do not negotiate CONFIGURE_MEM_SLOTS (ADD_MEM_REG)", 1 },
+	{ "config-size", OPT_CONFIG_SIZE, "BYTES", 0,
+	  "Bytes of config space the info step reads when CONFIG is negotiated (default 40, 0: none)", 1 },
+	{ 0 }
+};
+
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int
+parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno || end == s || *end || *s == '-' || *out > max ? -1 : 0;
+}
+
+static error_t
+parse(int key, char *arg, struct argp_state *state)
+{
+	struct run_args *a = state->input;
+	unsigned long v;
+
+	switch (key) {
+	case OPT_MEMORY:
+		if (parse_size(arg, &a->dev.mem_size) < 0 || a->dev.mem_size == 0)
+			argp_error(state, "--memory takes a positive size such as 4M: '%s'", arg);
+		break;
+	case OPT_REGIONS:
+		if (parse_uint(arg, VS_VHOST_MAX_REGIONS, &v) < 0 || v == 0)
+			argp_error(state, "--regions takes 1 to %d: '%s'", VS_VHOST_MAX_REGIONS, arg);
+		a->dev.nregions = v;
+		break;
+	case OPT_QUEUES: {
+		char *copy = strdup(arg), *save = NULL;
+		if (!copy)
+			argp_failure(state, VS_EXIT_FAIL, ENOMEM, "--queues");
+		a->dev.queue_mask = 0;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (parse_uint(t, VS_VHOST_MAX_QUEUES - 1, &v) < 0) {
+				free(copy);
+				argp_error(state, "--queues takes ring indexes 0 to %d separated by commas: '%s'",
+					   VS_VHOST_MAX_QUEUES - 1, arg);
+			}
+			a->dev.queue_mask |= 1ull << v;
+		}
+		free(copy);
+		if (!a->dev.queue_mask)
+			argp_error(state, "--queues needs at least one ring index: '%s'", arg);
+		break;
+	}
+	case OPT_QUEUE_SIZE:
+		if (parse_uint(arg, VS_VRING_MAX_SIZE, &v) < 0 || !vs_vring_size_valid(v))
+			argp_error(state, "--queue-size takes a power of 2 from 1 to %u: '%s'", VS_VRING_MAX_SIZE, arg);
+		a->dev.queue_size = v;
+		break;
+	case OPT_MEM_TABLE:
+		a->dev.mem_table = true;
+		break;
+	case OPT_CONFIG_SIZE:
+		if (parse_uint(arg, VHOST_USER_MAX_CONFIG_SIZE, &v) < 0)
+			argp_error(state, "--config-size takes 0 to %u: '%s'", VHOST_USER_MAX_CONFIG_SIZE, arg);
+		a->config_size = v;
+		break;
+	case ARGP_KEY_ARG:
+		if (!a->socket) {
+			a->socket = arg;
+			break;
+		}
+		a->words[a->nwords++] = arg;
+		break;
+	case ARGP_KEY_END:
+		if (!a->socket || a->nwords == 0)
+			argp_error(state, "SOCKET and at least one STEP are required");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp run_argp = {
+	options, parse, "SOCKET STEP...",
+	"Run STEPs in order on one connection, as QEMU's vhost_dev would:\n"
+	"  start        features, guest memory (memfd), rings set up, kicked, enabled\n"
+	"  stop         QEMU's order: rings disabled, GET_VRING_BASE on each\n"
+	"  save FILE    save the state to FILE (- for stdout) as a raw stream\n"
+	"  load FILE    load the state in FILE (- for stdin)\n"
+	"  verify FILE  load FILE, save again, compare (exit 2 when different)\n"
+	"  info         print what was negotiated and the state of each ring\n"
+	"  reset        RESET_DEVICE: wipes the back-end's state (never RESET_OWNER)\n"
+	"  log-start    dirty logging on (SET_LOG_BASE, LOG_ALL), as migration does\n"
+	"  log-stop     dirty logging off\n"
+	"save, load, verify and reset need a stopped device: stop first.  The sequence is "
+	"checked before connecting; a failing step ends it with that step's exit status."
+	VS_DIRECT_MODE_NOTE,
+	children, NULL, NULL
+};
+
+/* ---- save, load, verify ---- */
+
+static int
+consume_write(void *w, const void *buf, size_t len)
+{
+	return vs_chunk_writer_write(w, buf, len);
+}
+
+static ssize_t
+produce(void *r, void *buf, size_t len)
+{
+	return vs_chunk_read(r, buf, len);
+}
+
+/* Compares the saved payload, piece by piece, with a file's. */
+struct compare {
+	struct vs_chunk_reader *file;
+	unsigned char buf[64 * 1024];
+	uint64_t offset;
+	uint64_t first_diff; /* UINT64_MAX while equal */
+};
+
+static int
+consume_compare(void *opaque, const void *data, size_t len)
+{
+	struct compare *c = opaque;
+	const unsigned char *p = data;
+
+	while (len > 0 && c->first_diff == UINT64_MAX) {
+		ssize_t n = vs_chunk_read(c->file, c->buf, len < sizeof c->buf ? len : sizeof c->buf);
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			c->first_diff = c->offset;
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (c->buf[i] != p[i]) {
+				c->first_diff = c->offset + i;
+				break;
+			}
+		}
+		c->offset += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Per step: the output (save) or checked input (load, verify). */
+struct step_io {
+	struct vs_output out;
+	bool out_open;
+	struct vs_state_input in;
+	bool in_open;
+};
+
+static int
+open_input(struct step_io *io, const char *file)
+{
+	struct vs_chunk_limits lim = { .max_total = vs_opt.max_size };
+
+	memset(&io->in, 0, sizeof io->in);
+	if (strcmp(file, "-") == 0 && isatty(STDIN_FILENO) && !vs_opt.force)
+		return vs_fail(VS_EXIT_USAGE, 0, "refusing to read binary state from a terminal (use a file or a pipe)");
+	if (vs_state_input_open(&io->in, file, &lim) < 0)
+		return -1;
+	io->in_open = true;
+	return 0;
+}
+
+static int
+step_save(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
+{
+	struct vs_sink sink;
+	struct vs_chunk_writer w = { 0 };
+	uint64_t bytes;
+
+	vs_sink_fd_init(&sink, io->out.fd, io->out.name);
+	if (vs_chunk_writer_init(&w, &sink) < 0)
+		return -1;
+	if (vs_vhost_save_backend_state(dev, vs_opt.max_size, consume_write, &w, &bytes) < 0 ||
+	    vs_chunk_writer_end(&w) < 0 || vs_output_commit(&io->out) < 0) {
+		vs_chunk_writer_free(&w);
+		return -1;
+	}
+	io->out_open = false;
+	vs_chunk_writer_free(&w);
+	if (!vs_opt.quiet)
+		fprintf(stderr, "%s: run: saved %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) to %s\n",
+			program_invocation_short_name, bytes, w.chunks, w.chunks == 1 ? "" : "s", io->out.name);
+	(void)file;
+	return 0;
+}
+
+static int
+step_load(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
+{
+	struct vs_chunk_reader r;
+	uint64_t bytes;
+
+	if (!io->in_open && open_input(io, file) < 0)
+		return -1;
+	if (vs_state_input_rewind(&io->in, &r) < 0 || vs_vhost_load_backend_state(dev, produce, &r, &bytes) < 0)
+		return -1;
+	if (!vs_opt.quiet)
+		fprintf(stderr, "%s: run: loaded %" PRIu64 " bytes of state from %s (CHECK_DEVICE_STATE returned 0)\n",
+			program_invocation_short_name, bytes, file);
+	return 0;
+}
+
+static int
+step_verify(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
+{
+	struct vs_chunk_reader r;
+	struct compare *cmp;
+	uint64_t loaded, saved;
+	int rc = 0;
+
+	if (!io->in_open && open_input(io, file) < 0)
+		return -1;
+	cmp = calloc(1, sizeof *cmp);
+	if (!cmp)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	if (vs_state_input_rewind(&io->in, &r) < 0 || vs_vhost_load_backend_state(dev, produce, &r, &loaded) < 0) {
+		vs_error_prefix("loading %s", file);
+		goto fail;
+	}
+	cmp->file = &r;
+	cmp->first_diff = UINT64_MAX;
+	if (vs_state_input_rewind(&io->in, &r) < 0 ||
+	    vs_vhost_save_backend_state(dev, vs_opt.max_size, consume_compare, cmp, &saved) < 0) {
+		vs_error_prefix("saving the state back");
+		goto fail;
+	}
+	if (cmp->first_diff == UINT64_MAX && saved < io->in.payload)
+		cmp->first_diff = saved;
+	if (cmp->first_diff == UINT64_MAX) {
+		if (!vs_opt.quiet)
+			fprintf(stderr, "%s: run: verified: the back-end holds the %" PRIu64 "-byte state of %s\n",
+				program_invocation_short_name, saved, file);
+	} else {
+		rc = vs_fail(VS_EXIT_DIFFERENT, 0,
+			     "the back-end holds a different state than %s: the payloads differ at offset %" PRIu64
+			     " (file %" PRIu64 " bytes, back-end %" PRIu64 " bytes)",
+			     file, cmp->first_diff, io->in.payload, saved);
+	}
+	free(cmp);
+	return rc;
+fail:
+	free(cmp);
+	return -1;
+}
+
+/* ---- info ---- */
+
+static void
+print_info(struct vs_vhost_dev *dev, const char *socket, uint32_t config_size)
+{
+	struct vs_vu *vu = &dev->vu;
+
+	printf("socket:             %s\n", socket);
+	printf("features offered:   0x%016" PRIx64 " ", vu->features);
+	vs_print_feature_names(vu->features, vs_vu_feature_name);
+	printf("\nfeatures set:       ");
+	if (dev->sent_features) {
+		printf("0x%016" PRIx64 " ", dev->sent_features);
+		vs_print_feature_names(dev->sent_features, vs_vu_feature_name);
+	} else {
+		printf("none yet (no SET_FEATURES)");
+	}
+	if (vs_vu_has_feature(vu, VHOST_USER_F_PROTOCOL_FEATURES)) {
+		printf("\nprotocol offered:   0x%016" PRIx64 " ", vu->protocol_offered);
+		vs_print_feature_names(vu->protocol_offered, vs_vu_protocol_feature_name);
+		printf("\nprotocol acked:     0x%016" PRIx64 " ", vu->protocol_features);
+		vs_print_feature_names(vu->protocol_features, vs_vu_protocol_feature_name);
+	}
+	printf("\ndevice:             %s\n", dev->started ? "started" : "stopped");
+	for (unsigned i = 0; i < dev->nvqs; i++) {
+		const struct vs_vhost_virtqueue *vq = &dev->vqs[i];
+		printf("ring %-2u             size %u, base %u, %s, desc 0x%" PRIx64 " avail 0x%" PRIx64
+		       " used 0x%" PRIx64 " (guest-physical)\n",
+		       i, vq->num, vq->started ? vq->vring.avail_idx : vq->last_avail_idx,
+		       vq->started ? "started" : "stopped", vq->desc_gpa, vq->avail_gpa, vq->used_gpa);
+	}
+	printf("memory:             %" PRIu64 " bytes in %u region%s, sent with %s (%u slots)\n",
+	       dev->opts.mem_size, dev->nregions, dev->nregions == 1 ? "" : "s",
+	       vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) ? "ADD_MEM_REG"
+											  : "SET_MEM_TABLE",
+	       vs_vhost_get_max_memslots(dev));
+	printf("dirty log:          %s\n", dev->log_enabled ? "on" : "off");
+	printf("back-end channel:   ");
+	if (dev->channel.fd >= 0) {
+		unsigned long n = __atomic_load_n(&dev->channel.served, __ATOMIC_RELAXED);
+		printf("%s, %lu request%s served\n",
+		       __atomic_load_n(&dev->channel.closed, __ATOMIC_ACQUIRE) ? "closed by the back-end" : "open", n,
+		       n == 1 ? "" : "s");
+	} else
+		printf("none\n");
+	if (vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_STATUS))
+		printf("status:             0x%02x\n", dev->status);
+	if (dev->inflight.fd >= 0)
+		printf("inflight:           %" PRIu64 " bytes mapped\n", dev->inflight.size);
+	printf("device state:       %s\n", vs_vhost_supports_device_state(dev) ? "supported" : "not supported");
+	if (vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_CONFIG) && config_size) {
+		unsigned char cfg[VHOST_USER_MAX_CONFIG_SIZE];
+		printf("config:             ");
+		if (vs_vhost_dev_get_config(dev, cfg, config_size) < 0) {
+			printf("unreadable: %s\n", vs_error_get()->msg);
+		} else {
+			printf("%" PRIu32 " bytes: ", config_size);
+			for (uint32_t i = 0; i < config_size; i++)
+				printf("%02x", cfg[i]);
+			printf("\n");
+		}
+	}
+	fflush(stdout);
+}
+
+/* ---- the sequence ---- */
+
+static int
+run_step(struct vs_vhost_dev *dev, const struct vs_run_step *s, struct step_io *io, const struct run_args *a)
+{
+	switch (s->op) {
+	case VS_RUN_START:
+		if (vs_vhost_dev_start(dev) < 0)
+			return -1;
+		if (!vs_opt.quiet) {
+			fprintf(stderr, "%s: run: started rings", program_invocation_short_name);
+			for (unsigned i = 0; i < dev->nvqs; i++)
+				if (dev->vqs[i].started)
+					fprintf(stderr, " %u", i);
+			fprintf(stderr, " (size %u; %" PRIu64 " bytes of guest memory in %u region%s)\n",
+				dev->opts.queue_size, dev->opts.mem_size, dev->nregions, dev->nregions == 1 ? "" : "s");
+		}
+		return 0;
+	case VS_RUN_STOP: {
+		bool was[VS_VHOST_MAX_QUEUES];
+		for (unsigned i = 0; i < dev->nvqs; i++)
+			was[i] = dev->vqs[i].started;
+		if (vs_vhost_dev_stop(dev) < 0)
+			return -1;
+		if (!vs_opt.quiet) {
+			fprintf(stderr, "%s: run: stopped; ring bases:", program_invocation_short_name);
+			for (unsigned i = 0; i < dev->nvqs; i++)
+				if (was[i])
+					fprintf(stderr, " %u:%u", i, dev->vqs[i].last_avail_idx);
+			fprintf(stderr, "\n");
+		}
+		return 0;
+	}
+	case VS_RUN_SAVE:
+		return step_save(dev, io, s->file);
+	case VS_RUN_LOAD:
+		return step_load(dev, io, s->file);
+	case VS_RUN_VERIFY:
+		return step_verify(dev, io, s->file);
+	case VS_RUN_INFO:
+		print_info(dev, a->socket, a->config_size);
+		return 0;
+	case VS_RUN_RESET:
+		if (vs_vhost_reset_device(dev) < 0)
+			return -1;
+		if (!vs_opt.quiet)
+			fprintf(stderr, "%s: run: RESET_DEVICE sent: the back-end's state is wiped\n",
+				program_invocation_short_name);
+		return 0;
+	case VS_RUN_LOG_START:
+	case VS_RUN_LOG_STOP:
+		if (vs_vhost_migration_log(dev, s->op == VS_RUN_LOG_START) < 0)
+			return -1;
+		if (!vs_opt.quiet)
+			fprintf(stderr, "%s: run: dirty logging %s%s\n", program_invocation_short_name,
+				s->op == VS_RUN_LOG_START ? "on" : "off",
+				dev->started ? "" : " (takes effect at the next start)");
+		return 0;
+	}
+	return vs_fail(VS_EXIT_FAIL, 0, "unknown step");
+}
+
+int
+vs_cmd_run(int argc, char **argv)
+{
+	struct run_args a = { .config_size = 40 };
+	struct vs_run_plan plan = { 0 };
+	struct step_io *io = NULL;
+	struct vs_vhost_dev *dev = NULL;
+	char what[320] = "run";
+	bool inited = false;
+	int rc = 0;
+
+	a.words = calloc(argc > 0 ? argc : 1, sizeof *a.words);
+	if (!a.words) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		return vs_report_error("run");
+	}
+	argp_parse(&run_argp, argc, argv, 0, NULL, &a);
+	if (vs_run_plan_parse(&plan, a.nwords, a.words) < 0) {
+		free(a.words);
+		return vs_report_error("run");
+	}
+	io = calloc(plan.n, sizeof *io);
+	dev = calloc(1, sizeof *dev);
+	if (!io || !dev) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* Refuse bad outputs and malformed inputs before the connection
+	 * consumes the back-end; inputs that an earlier step writes are
+	 * checked when they are read. */
+	for (unsigned i = 0; i < plan.n; i++) {
+		const struct vs_run_step *s = &plan.steps[i];
+		vs_run_step_describe(s, what, sizeof what);
+		if (s->op == VS_RUN_SAVE) {
+			if (vs_output_open(&io[i].out, s->file, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+				goto fail;
+			io[i].out_open = true;
+		} else if ((s->op == VS_RUN_LOAD || s->op == VS_RUN_VERIFY) && !s->file_from_save) {
+			if (open_input(&io[i], s->file) < 0)
+				goto fail;
+		}
+	}
+	snprintf(what, sizeof what, "run");
+	if (vs_vhost_dev_init(dev, a.socket, &a.dev) < 0)
+		goto fail;
+	inited = true;
+	for (unsigned i = 0; i < plan.n; i++) {
+		const struct vs_run_step *s = &plan.steps[i];
+		vs_run_step_describe(s, what, sizeof what);
+		if (run_step(dev, s, &io[i], &a) < 0)
+			goto fail;
+	}
+	goto done;
+
+fail:
+	if (strcmp(what, "run") != 0) {
+		char verb[400];
+		snprintf(verb, sizeof verb, "run: %s", what);
+		rc = vs_report_error(verb);
+	} else {
+		rc = vs_report_error("run");
+	}
+done:
+	if (inited)
+		vs_vhost_dev_cleanup(dev);
+	for (unsigned i = 0; io && i < plan.n; i++) {
+		if (io[i].out_open)
+			vs_output_abort(&io[i].out);
+		if (io[i].in_open)
+			vs_state_input_close(&io[i].in);
+	}
+	free(io);
+	free(dev);
+	vs_run_plan_free(&plan);
+	free(a.words);
+	return rc;
+}
