@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -17,6 +20,8 @@
 
 /* QEMU caps the slots it uses at 512 whatever the back-end says. */
 #define VS_VHOST_MEMSLOTS_LIMIT 512u
+/* VHOST_MEMORY_BASELINE_NREGIONS: one SET_MEM_TABLE's regions */
+#define VS_VHOST_MEM_TABLE_MAX 8u
 /* The largest inflight area we map: the spec sets none, so bound it. */
 #define VS_VHOST_INFLIGHT_MAX (256ull << 20)
 /* The largest back-end request payload (vring area and mmap request
@@ -148,6 +153,15 @@ vs_vhost_mem_alloc(struct vs_vhost_dev *dev, uint64_t len, uint64_t align, uint6
 	return (char *)dev->regions[k].host + at % rs;
 }
 
+/* The back-end holds our memfds: once sized, nobody may shrink them
+ * (our next access would die of SIGBUS) or grow them, as QEMU seals its
+ * own. */
+static int
+seal_size(int fd)
+{
+	return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+}
+
 static int
 create_memory(struct vs_vhost_dev *dev)
 {
@@ -155,12 +169,12 @@ create_memory(struct vs_vhost_dev *dev)
 
 	for (unsigned i = 0; i < dev->opts.nregions; i++) {
 		struct vs_vhost_region *reg = &dev->regions[i];
-		int fd = memfd_create("vhost-state-guest", MFD_CLOEXEC);
+		int fd = memfd_create("vhost-state-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		void *p;
 
 		if (fd < 0)
 			return vs_fail(VS_EXIT_FAIL, errno, "memfd_create");
-		if (ftruncate(fd, rs) < 0) {
+		if (ftruncate(fd, rs) < 0 || seal_size(fd) < 0) {
 			close(fd);
 			return vs_fail(VS_EXIT_FAIL, errno, "guest memory: ftruncate to %" PRIu64 " bytes", rs);
 		}
@@ -245,10 +259,10 @@ log_base(struct vs_vhost_dev *dev)
 	void *p;
 
 	log_put(dev);
-	fd = memfd_create("vhost-state-log", MFD_CLOEXEC);
+	fd = memfd_create("vhost-state-log", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "memfd_create");
-	if (ftruncate(fd, size) < 0) {
+	if (ftruncate(fd, size) < 0 || seal_size(fd) < 0) {
 		close(fd);
 		return vs_fail(VS_EXIT_FAIL, errno, "dirty log: ftruncate");
 	}
@@ -488,8 +502,11 @@ vs_vhost_dev_set_config(struct vs_vhost_dev *dev, const void *buf, uint32_t offs
 void
 vs_vhost_dev_set_config_notifier(struct vs_vhost_dev *dev, void (*fn)(void *), void *opaque)
 {
+	/* fn and opaque change together, under the lock the thread takes */
+	pthread_mutex_lock(&dev->channel.lock);
+	dev->channel.config_notifier = fn;
 	dev->channel.opaque = opaque;
-	__atomic_store_n(&dev->channel.config_notifier, fn, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&dev->channel.lock);
 }
 
 /* ---- inflight ---- */
@@ -518,6 +535,16 @@ vs_vhost_dev_get_inflight(struct vs_vhost_dev *dev, uint16_t queue_size)
 			       "the inflight area from GET_INFLIGHT_FD (%" PRIu64 " bytes at offset %" PRIu64
 			       ") is larger than %llu MiB or not page-aligned",
 			       in.mmap_size, in.mmap_offset, VS_VHOST_INFLIGHT_MAX >> 20);
+	}
+	/* Mapping past the end of the file would fault on first touch. */
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || in.mmap_offset > (uint64_t)st.st_size ||
+	    in.mmap_size > (uint64_t)st.st_size - in.mmap_offset) {
+		close(fd);
+		return vs_fail(VS_EXIT_PROTOCOL, 0,
+			       "the inflight fd from GET_INFLIGHT_FD is not a file holding %" PRIu64
+			       " bytes at offset %" PRIu64,
+			       in.mmap_size, in.mmap_offset);
 	}
 	p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, in.mmap_offset);
 	if (p == MAP_FAILED) {
@@ -723,14 +750,19 @@ int
 vs_vhost_vq_wait_used(struct vs_vhost_dev *dev, unsigned index, uint32_t *head, uint32_t *len)
 {
 	struct vs_vhost_virtqueue *vq = started_vq(dev, index);
+	struct timespec start, now;
 	uint64_t v;
 
 	if (!vq)
 		return -1;
+	/* One deadline for the whole wait: a back-end that keeps signalling
+	 * without ever returning the buffer must not keep us here. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = vq->call_fd, .events = POLLIN },
 				       { .fd = dev->vu.conn.fd, .events = POLLRDHUP } };
 		int r = vs_vring_get_used(&vq->vring, head, len);
+		long left;
 
 		if (r < 0) {
 			vs_error_prefix("ring %u", index);
@@ -738,9 +770,14 @@ vs_vhost_vq_wait_used(struct vs_vhost_dev *dev, unsigned index, uint32_t *head, 
 		}
 		if (r > 0)
 			return 0;
-		do
-			r = poll(p, 2, vs_timeout_ms);
-		while (r < 0 && errno == EINTR);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = vs_timeout_ms - ((now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000);
+		r = 0;
+		if (left > 0) {
+			do
+				r = poll(p, 2, (int)left);
+			while (r < 0 && errno == EINTR);
+		}
 		if (r < 0)
 			return vs_fail(VS_EXIT_FAIL, errno, "poll");
 		if (r == 0)
@@ -806,9 +843,11 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 	switch (h.request) {
 	case VHOST_USER_BACKEND_CONFIG_CHANGE_MSG:
 		__atomic_fetch_add(&ch->config_changes, 1, __ATOMIC_RELAXED);
-		notifier = __atomic_load_n(&ch->config_notifier, __ATOMIC_ACQUIRE);
+		pthread_mutex_lock(&ch->lock);
+		notifier = ch->config_notifier;
 		if (notifier)
 			notifier(ch->opaque);
+		pthread_mutex_unlock(&ch->lock);
 		ret = 0;
 		break;
 	default:
@@ -899,6 +938,10 @@ vs_vhost_backend_channel_stop(struct vs_vhost_backend_channel *ch)
 	uint64_t one = 1;
 
 	if (ch->running) {
+		/* The thread may be inside a message, waiting on the socket
+		 * rather than stop_fd: shutting the socket down ends that wait
+		 * at once, so the join never sits out a timeout. */
+		shutdown(ch->fd, SHUT_RDWR);
 		if (write(ch->stop_fd, &one, sizeof one) < 0)
 			pthread_cancel(ch->thread); /* cannot happen with a fresh eventfd */
 		pthread_join(ch->thread, NULL);
@@ -931,6 +974,11 @@ check_opts(struct vs_vhost_dev_opts *o)
 	if (o->nregions > VS_VHOST_MAX_REGIONS)
 		return vs_fail(VS_EXIT_USAGE, 0, "at most %d memory regions, not %u", VS_VHOST_MAX_REGIONS,
 			       o->nregions);
+	/* Known before connecting, so refused before a one-shot back-end is
+	 * used up: SET_MEM_TABLE carries at most 8 regions. */
+	if (o->mem_table && o->nregions > VS_VHOST_MEM_TABLE_MAX)
+		return vs_fail(VS_EXIT_USAGE, 0, "--mem-table sends at most %u memory regions in one SET_MEM_TABLE, not %u",
+			       VS_VHOST_MEM_TABLE_MAX, o->nregions);
 	if (o->mem_size % o->nregions || (o->mem_size / o->nregions) % page)
 		return vs_fail(VS_EXIT_USAGE, 0,
 			       "guest memory of %" PRIu64 " bytes does not split into %u regions of whole %ld-byte pages",
@@ -979,6 +1027,7 @@ init_fds(struct vs_vhost_dev *dev)
 	dev->log_fd = -1;
 	dev->inflight.fd = -1;
 	dev->channel.fd = dev->channel.stop_fd = -1;
+	pthread_mutex_init(&dev->channel.lock, NULL);
 	for (unsigned i = 0; i < VS_VHOST_MAX_QUEUES; i++) {
 		dev->vqs[i].index = i;
 		dev->vqs[i].kick_fd = dev->vqs[i].call_fd = dev->vqs[i].err_fd = -1;

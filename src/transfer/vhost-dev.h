@@ -83,6 +83,8 @@ struct vs_vhost_backend_channel {
 	/* counters the thread keeps (atomic) */
 	unsigned long served;
 	unsigned long config_changes;
+	pthread_mutex_t lock;		       /* guards the notifier and its opaque;
+						* initialise it (PTHREAD_MUTEX_INITIALIZER) */
 	void (*config_notifier)(void *opaque); /* vhost_dev_set_config_notifier */
 	void *opaque;
 };

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -109,7 +110,7 @@ backend_thread(void *arg)
 int
 main(void)
 {
-	struct vs_vhost_backend_channel ch = { .fd = -1, .stop_fd = -1 };
+	struct vs_vhost_backend_channel ch = { .fd = -1, .stop_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 	unsigned char area[24] = { 0 };
 	int sv[2], mainsv[2], pfd[2];
 	char c;
@@ -153,9 +154,10 @@ main(void)
 	struct backend b = { sv[1], mainsv[1], -1 };
 	pthread_t t;
 	pthread_create(&t, NULL, backend_thread, &b);
-	ok(vs_wait(mainsv[0], POLLIN, "the main reply") > 0, "the main wait ends: the channel was served meanwhile");
+	int main_wait = vs_wait(mainsv[0], POLLIN, "the main reply");
 	pthread_join(t, NULL);
-	ok(b.reply == 0, "the back-end got its reply while the front-end waited on the main socket");
+	ok(main_wait > 0 && b.reply == 0,
+	   "the back-end got its channel reply while the front-end waited on the main socket");
 	ok(__atomic_load_n(&ch.served, __ATOMIC_RELAXED) == 7 && __atomic_load_n(&notified, __ATOMIC_RELAXED) == 3,
 	   "seven requests served, three config changes");
 
@@ -172,6 +174,29 @@ main(void)
 	close(sv[1]);
 	close(mainsv[0]);
 	close(mainsv[1]);
+
+	/* stopping a live thread: idle, then inside a half-sent message,
+	 * where it waits on the socket and not on its stop eventfd */
+	vs_timeout_ms = 3000;
+	for (int partial = 0; partial < 2; partial++) {
+		struct vs_vhost_backend_channel live = { .fd = -1, .stop_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+		struct timespec t0, t1;
+		int lsv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lsv) < 0 ||
+		    vs_vhost_backend_channel_start(&live, lsv[0], true) < 0)
+			return 99;
+		if (partial && write(lsv[1], "\x02\x00\x00\x00\x09", 5) != 5)
+			return 99;
+		usleep(100 * 1000); /* let the thread take what was sent */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		vs_vhost_backend_channel_stop(&live);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		ok(!live.running && live.fd == -1 && ms < 1000,
+		   partial ? "stopping a thread inside a half-sent message takes under a second"
+			   : "stopping an idle thread takes under a second");
+		close(lsv[1]);
+	}
 	printf("1..%d\n", count);
 	return failures ? 1 : 0;
 }
