@@ -1,1 +1,24 @@
 # Makefile fragment, included by Makefile.am (one non-recursive make).
+#
+# make bench: throughput, memory and latency of dump and restore, each
+# figure beside a baseline measured in the same run on the same bytes
+# (bench/README.md).  It is never part of make check: timings are not
+# tests.  BENCH_QUICK=1 uses smaller sizes; see bench/run.sh for the rest.
+#
+# The two helpers are check programs, so make check keeps them compiling;
+# only make bench runs them.
+check_PROGRAMS += bench/time-run bench/mini-frontend
+bench_time_run_SOURCES = bench/time-run.c
+bench_mini_frontend_SOURCES = bench/mini-frontend.c
+
+EXTRA_DIST += bench/run.sh bench/README.md
+
+bench: vhost-state tests/backend/fake-backend bench/time-run bench/mini-frontend
+	VHOST_STATE='$(abs_top_builddir)/vhost-state' \
+	FAKE_BACKEND='$(abs_top_builddir)/tests/backend/fake-backend' \
+	TIME_RUN='$(abs_top_builddir)/bench/time-run' \
+	MINI_FRONTEND='$(abs_top_builddir)/bench/mini-frontend' \
+	VS_SRCDIR='$(abs_top_srcdir)' BENCH_CFLAGS='$(CFLAGS)' \
+	bash '$(abs_top_srcdir)/bench/run.sh'
+
+.PHONY: bench

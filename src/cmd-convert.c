@@ -88,6 +88,7 @@ vs_cmd_convert(int argc, char **argv)
 	vs_format_from_name(a.out);
 	vs_setup_progress();
 	lim.max_total = vs_opt.max_size;
+	in.want_digest = vs_fmt.archive == 1; /* the new manifest records it */
 	if (vs_manifest_now(&m.created) < 0 || vs_state_input_open(&in, a.in, &lim) < 0)
 		goto fail;
 	if (vs_output_open(&out, a.out, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)

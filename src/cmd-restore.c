@@ -57,16 +57,6 @@ static const struct argp restore_argp = {
 	children, NULL, NULL
 };
 
-static ssize_t
-produce(void *opaque, void *buf, size_t len)
-{
-	struct vs_chunk_reader *r = opaque;
-	ssize_t n = vs_chunk_read(r, buf, len);
-
-	vs_progress_update(r->payload);
-	return n;
-}
-
 /* A net state into a fs back-end (or the reverse) is refused unless
  * forced: the back-end would reject it at best. */
 static int
@@ -111,7 +101,7 @@ vs_cmd_restore(int argc, char **argv)
 	vs_setup_progress();
 	vs_progress_start("restore", in.payload);
 	if (check_kind(&vu, &in, a.socket) < 0 || vs_state_input_rewind(&in, &r) < 0 ||
-	    vs_load_backend_state(&vu, produce, &r, &bytes) < 0) {
+	    vs_load_backend_state_chunks(&vu, &r, vs_progress_update, &bytes) < 0) {
 		vs_progress_end();
 		vs_vu_close(&vu);
 		vs_state_input_close(&in);

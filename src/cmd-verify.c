@@ -92,12 +92,6 @@ consume(void *opaque, const void *data, size_t len)
 	return 0;
 }
 
-static ssize_t
-produce(void *r, void *buf, size_t len)
-{
-	return vs_chunk_read(r, buf, len);
-}
-
 int
 vs_cmd_verify(int argc, char **argv)
 {
@@ -125,7 +119,7 @@ vs_cmd_verify(int argc, char **argv)
 	}
 	vs_setup_progress();
 	vs_progress_start("verify", in.payload);
-	if (vs_state_input_rewind(&in, &r) < 0 || vs_load_backend_state(&vu, produce, &r, &loaded) < 0) {
+	if (vs_state_input_rewind(&in, &r) < 0 || vs_load_backend_state_chunks(&vu, &r, NULL, &loaded) < 0) {
 		vs_error_prefix("loading %s", a.file);
 		goto fail;
 	}

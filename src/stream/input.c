@@ -43,10 +43,12 @@ detect(struct vs_state_input *in, bool *via_archive)
 
 	if (n < 0)
 		return -1;
+	/* A migration file holds states but is not one: `extract` takes
+	 * one out, `inspect` describes it (see qemu-file.h). */
 	if (n >= 4 && memcmp(p, "QEVM", 4) == 0)
 		return vs_fail(VS_EXIT_DATAERR, 0,
-			       "%s: this is a QEMU migration stream, not a state stream (taking the back-end "
-			       "state out of it is not supported yet)",
+			       "%s: this is a QEMU migration stream, not a state stream: `vhost-state extract "
+			       "MIGFILE` takes a back-end's state out of it",
 			       in->base.name);
 	*via_archive = (n >= 4 && memcmp(p, zstd_magic, 4) == 0) ||
 		       (n >= 262 && memcmp(p + 257, "ustar", 5) == 0);
@@ -59,9 +61,9 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	struct vs_source *stream;
 	struct vs_chunk_reader r;
 	struct sha256_ctx sha;
-	unsigned char *scratch = NULL, *sniff = NULL, digest[SHA256_DIGEST_SIZE];
+	unsigned char *scratch = NULL, *sniff = NULL, md[SHA256_DIGEST_SIZE];
 	size_t sniffed = 0;
-	bool via_archive = false;
+	bool via_archive = false, digest;
 	ssize_t n;
 	int spool = -1;
 
@@ -97,8 +99,10 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	vs_chunk_reader_init(&r, stream, &in->lim);
 	r.on_chunk = in->on_chunk;
 	r.on_chunk_ctx = in->on_chunk_ctx;
+	digest = in->want_digest || in->have_manifest;
 	while ((n = vs_chunk_read(&r, scratch, VS_CHUNK_SIZE)) > 0) {
-		sha256_update(&sha, n, scratch);
+		if (digest)
+			sha256_update(&sha, n, scratch);
 		if (sniffed < VS_SNIFF_BYTES) {
 			size_t k = (size_t)n < VS_SNIFF_BYTES - sniffed ? (size_t)n : VS_SNIFF_BYTES - sniffed;
 			memcpy(sniff + sniffed, scratch, k);
@@ -107,8 +111,10 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	}
 	if (n < 0 || vs_chunk_reader_expect_eof(&r) < 0 || (via_archive && vs_container_finish(&in->cr) < 0))
 		goto fail;
-	sha256_digest(&sha, sizeof digest, digest);
-	hex(digest, sizeof digest, in->sha256);
+	if (digest) {
+		sha256_digest(&sha, sizeof md, md);
+		hex(md, sizeof md, in->sha256);
+	}
 	in->payload = r.payload;
 	in->chunks = r.chunks;
 	in->min_chunk = r.min_chunk;

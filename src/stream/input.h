@@ -33,8 +33,12 @@ struct vs_state_input {
 	uint64_t chunks;
 	uint32_t min_chunk, max_chunk;
 	uint64_t stream_bytes;		/* raw stream size, terminator included */
-	char sha256[65];		/* of the payload, hex */
+	char sha256[65];		/* of the payload, hex; "" if not computed */
 	enum vs_payload_kind kind;	/* sniffed from the payload */
+	/* set before open: compute the payload's SHA-256 even for a raw
+	 * stream (an archive's is always checked).  It costs more than the
+	 * transfer itself, so only those who show or record it ask. */
+	bool want_digest;
 	/* optional: told of every chunk while checking (inspect -v) */
 	void (*on_chunk)(void *ctx, uint64_t offset, uint32_t len);
 	void *on_chunk_ctx;

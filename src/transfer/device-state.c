@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -162,50 +163,122 @@ fail:
 	return -1;
 }
 
-int
-vs_load_backend_state(struct vs_vu *vu, vs_produce_fn produce, void *opaque, uint64_t *bytes)
+/* Write all of buf to the LOAD pipe: 0, 1 if the back-end closed its end
+ * (CHECK will tell why), -1 on error. */
+static int
+load_write(struct vs_vu *vu, int fd, const unsigned char *buf, size_t len, uint64_t *total)
 {
-	unsigned char *buf;
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, buf + off, len - off);
+		if (n > 0) {
+			off += n;
+			*total += n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EPIPE)
+			return 1;
+		if (n < 0 && errno == EAGAIN) {
+			if (wait_pipe(vu, fd, POLLOUT, "LOAD", *total) < 0)
+				return -1;
+			continue;
+		}
+		return vs_fail(VS_EXIT_FAIL, n < 0 ? errno : EIO, "writing the LOAD transfer");
+	}
+	return 0;
+}
+
+/* The payload of a plain file straight into the LOAD pipe with splice:
+ * the page cache's pages go to the back-end, we copy nothing.  0 at the
+ * end, 1 if the back-end closed its end, 2 if the kernel refuses to
+ * splice this file (nothing moved: vs_chunk_read can take over), -1 on
+ * error. */
+static int
+load_splice(struct vs_vu *vu, int fd, struct vs_chunk_reader *r, void (*progress)(uint64_t), uint64_t *total)
+{
+	for (;;) {
+		uint64_t at;
+		ssize_t left = vs_chunk_span(r, &at), n;
+		loff_t off = at;
+
+		if (left <= 0)
+			return left;
+		n = splice(r->src->fd, &off, fd, NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			vs_chunk_spanned(r, n);
+			*total += n;
+			if (progress)
+				progress(r->payload);
+			continue;
+		}
+		if (n == 0)
+			return vs_fail(VS_EXIT_FAIL, 0,
+				       "%s: the file ends at offset %" PRIu64 ", inside a chunk: it changed while it was sent",
+				       r->src->name, at);
+		if (errno == EINTR)
+			continue;
+		if (errno == EPIPE)
+			return 1;
+		if (errno == EAGAIN) {
+			if (wait_pipe(vu, fd, POLLOUT, "LOAD", *total) < 0)
+				return -1;
+			continue;
+		}
+		if (errno == EINVAL && *total == 0) {
+			/* Nothing moved: vs_chunk_read takes over where the
+			 * reader stands (past the length just checked). */
+			if (lseek(r->src->fd, r->offset, SEEK_SET) < 0)
+				return vs_fail(VS_EXIT_FAIL, errno, "%s: seek", r->src->name);
+			return 2;
+		}
+		return vs_fail(VS_EXIT_FAIL, errno, "writing the LOAD transfer");
+	}
+}
+
+/* From produce, or from the chunk reader r (spliced when it can be). */
+static int
+load(struct vs_vu *vu, vs_produce_fn produce, void *opaque, struct vs_chunk_reader *r,
+     void (*progress)(uint64_t), uint64_t *bytes)
+{
+	unsigned char *buf = NULL;
 	uint64_t total = 0, result;
 	bool closed_early = false;
-	int fd;
+	struct stat st;
+	int fd, rc = 2;
 
 	*bytes = 0;
-	buf = malloc(VS_CHUNK_SIZE);
-	if (!buf)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	if (open_channel(vu, VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD, &fd) < 0) {
-		free(buf);
+	if (open_channel(vu, VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD, &fd) < 0)
 		return -1;
+	/* splice needs a pipe at one end: a back-end may hand us a socket */
+	if (r && vs_chunk_reader_can_span(r) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+		rc = load_splice(vu, fd, r, progress, &total);
+		if (rc < 0)
+			goto fail;
+		closed_early = rc == 1;
 	}
-	while (!closed_early) {
-		ssize_t len = produce(opaque, buf, VS_CHUNK_SIZE);
-		size_t off = 0;
+	if (rc == 2) {
+		buf = malloc(VS_CHUNK_SIZE);
+		if (!buf) {
+			vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	while (rc == 2 && !closed_early) {
+		ssize_t len = r ? vs_chunk_read(r, buf, VS_CHUNK_SIZE) : produce(opaque, buf, VS_CHUNK_SIZE);
+		int w;
 		if (len < 0)
 			goto fail;
 		if (len == 0)
 			break;
-		while (off < (size_t)len) {
-			ssize_t n = write(fd, buf + off, len - off);
-			if (n > 0) {
-				off += n;
-				total += n;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EPIPE) {
-				closed_early = true; /* CHECK will tell why */
-				break;
-			}
-			if (n < 0 && errno == EAGAIN) {
-				if (wait_pipe(vu, fd, POLLOUT, "LOAD", total) < 0)
-					goto fail;
-				continue;
-			}
-			vs_error_set(VS_EXIT_FAIL, n < 0 ? errno : EIO, "writing the LOAD transfer");
+		w = load_write(vu, fd, buf, len, &total);
+		if (w < 0)
 			goto fail;
-		}
+		closed_early = w == 1;
+		if (r && progress)
+			progress(r->payload);
 	}
 	/* EOF for the back-end's reader: only then may CHECK be sent. */
 	close(fd);
@@ -233,4 +306,17 @@ fail:
 	close(fd);
 	free(buf);
 	return -1;
+}
+
+int
+vs_load_backend_state(struct vs_vu *vu, vs_produce_fn produce, void *opaque, uint64_t *bytes)
+{
+	return load(vu, produce, opaque, NULL, NULL, bytes);
+}
+
+int
+vs_load_backend_state_chunks(struct vs_vu *vu, struct vs_chunk_reader *r, void (*progress)(uint64_t payload),
+			     uint64_t *bytes)
+{
+	return load(vu, NULL, NULL, r, progress, bytes);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "chunk.h"
 #include "vu-frontend.h"
 
 /* Receives the payload in pieces of VS_CHUNK_SIZE (the last one shorter). */
@@ -23,5 +24,13 @@ int vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn con
 			  uint64_t *bytes);
 /* LOAD: write everything produce gives, close, then CHECK. */
 int vs_load_backend_state(struct vs_vu *vu, vs_produce_fn produce, void *opaque, uint64_t *bytes);
+/* LOAD the payload of a chunk reader (after vs_state_input_rewind).  From
+ * a plain file (vs_chunk_reader_can_span: a raw file, or the spool of
+ * any other input) it moves with splice(2) from the page cache to the
+ * pipe without a copy through us, which makes restore as fast as the
+ * back-end can read; otherwise it is read and written as above.
+ * progress, if set, is told the payload bytes sent so far. */
+int vs_load_backend_state_chunks(struct vs_vu *vu, struct vs_chunk_reader *r, void (*progress)(uint64_t payload),
+				 uint64_t *bytes);
 
 #endif

@@ -5,8 +5,9 @@
  *   fake-backend --socket PATH [--log FILE] [--state-size N] [--seed S]
  *                [--no-device-state] [--no-protocol-features]
  *                [--fault KIND] [--at REQUEST]
- *                [--slow-ms MS]
- *   fake-backend --emit [--state-size N] [--seed S]
+ *                [--slow-ms MS] [--check-load]
+ *   fake-backend --emit [--framed] [--state-size N] [--seed S]
+ *   fake-backend --absorb [--framed] [--state-size N] [--seed S]
  *
  * Faults, applied to the first request named by --at (default
  * GET_FEATURES): silent (never answer), close (hang up), close-unread
@@ -19,12 +20,25 @@
  * was (not) sent.  --slow-ms makes SAVE pause that long after each
  * 64 KiB and LOAD after each read, for tests that must catch a transfer
  * in the middle.  --emit prints the seeded state on stdout, so a test
- * can compare it with what a dump carried. */
+ * can compare it with what a dump carried.
+ *
+ * For benchmarks: --check-load makes LOAD compare what arrives with the
+ * seeded state instead of keeping it (CHECK then returns 1 unless every
+ * byte and the length match; SAVE gives the seeded state), and --absorb
+ * checks stdin the same way (exit status 0 or 1).  --framed makes --emit
+ * write, and --absorb expect, QEMU's raw stream (be32 length + bytes per
+ * chunk, 1 MiB chunks from --emit, a zero length at the end).  Emitting
+ * and checking cost next to nothing: the state is a 1 MiB block of
+ * xorshift output made once per seed, each 1 MiB of the state being that
+ * block XORed with a 64-bit key of its own (so no two blocks share
+ * bytes: it stays incompressible).  --emit and --absorb enlarge their
+ * pipe to 1 MiB when they can, like vhost-state does with its own. */
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -69,6 +84,8 @@ static int worker_fd = -1, worker_dir;
 /* Like virtiofsd: CHECK without a transfer fails. */
 static uint64_t worker_result = 1;
 static bool got_nonblocking_fd;
+/* --check-load */
+static bool check_load;
 
 static uint64_t
 next_rand(uint64_t *s)
@@ -103,24 +120,216 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* The seeded state: state_size bytes of xorshift output from seed. */
-static int
-write_seeded(int fd)
-{
-	static unsigned char buf[1 << 16];
-	uint64_t s = seed ? seed : 1, left = state_size;
+/* The seeded state, state_size bytes: block k (1 MiB) is the base block
+ * (xorshift64* output from the seed) XORed word by word with key(k). */
+#define BLOCK_SIZE (1u << 20)
+static uint64_t *base_block;
 
-	while (left) {
-		size_t n = left < sizeof buf ? left : sizeof buf;
-		for (size_t i = 0; i < n; i += 8) {
-			uint64_t v = next_rand(&s);
-			memcpy(buf + i, &v, n - i < 8 ? n - i : 8);
+static void
+seeded_init(void)
+{
+	uint64_t s = seed ? seed : 1;
+
+	if (base_block)
+		return;
+	base_block = malloc(BLOCK_SIZE);
+	if (!base_block)
+		die("malloc");
+	for (size_t i = 0; i < BLOCK_SIZE / 8; i++)
+		base_block[i] = next_rand(&s);
+}
+
+static uint64_t
+block_key(uint64_t idx)
+{
+	/* splitmix64 of (seed, block index) */
+	uint64_t z = seed + (idx + 1) * 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Block idx of the state into out (BLOCK_SIZE bytes of room). */
+static void
+seeded_block(uint64_t idx, uint64_t *out)
+{
+	uint64_t key = block_key(idx);
+
+	for (size_t i = 0; i < BLOCK_SIZE / 8; i++)
+		out[i] = base_block[i] ^ key;
+}
+
+/* The key as seen from a word load r bytes into a word boundary. */
+static uint64_t
+key_at(uint64_t key, unsigned r)
+{
+	if (r == 0)
+		return key;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return key << (8 * r) | key >> (64 - 8 * r);
+#else
+	return key >> (8 * r) | key << (64 - 8 * r);
+#endif
+}
+
+/* Whether the len bytes at p are the state's bytes at offset off. */
+static bool
+seeded_matches(uint64_t off, const unsigned char *p, size_t len)
+{
+	while (len) {
+		uint64_t idx = off / BLOCK_SIZE, key = block_key(idx), acc = 0, rk;
+		size_t pos = off % BLOCK_SIZE, seg = BLOCK_SIZE - pos, j = 0;
+		const unsigned char *b = (const unsigned char *)base_block + pos;
+
+		if (seg > len)
+			seg = len;
+		rk = key_at(key, pos % 8);
+		for (; j + 8 <= seg; j += 8) {
+			uint64_t x, y;
+			memcpy(&x, p + j, 8);
+			memcpy(&y, b + j, 8);
+			acc |= x ^ y ^ rk;
 		}
-		if (write_all(fd, buf, n) < 0)
+		if (acc)
+			return false;
+		for (; j < seg; j++) {
+			uint64_t k = key_at(key, (pos + j) % 8);
+			unsigned char kb;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+			kb = k >> 56;
+#else
+			kb = k & 0xff;
+#endif
+			if (p[j] != (b[j] ^ kb))
+				return false;
+		}
+		p += seg;
+		off += seg;
+		len -= seg;
+	}
+	return true;
+}
+
+/* Best effort: a 1 MiB pipe means fewer wakeups on both ends. */
+static void
+grow_pipe(int fd)
+{
+	fcntl(fd, F_SETPIPE_SZ, BLOCK_SIZE);
+}
+
+/* Write the seeded state to fd, framed as QEMU's raw stream (1 MiB
+ * chunks, then a zero length) when framed is set. */
+static int
+write_seeded(int fd, bool framed)
+{
+	static uint64_t *buf;
+	uint64_t left = state_size;
+	uint32_t be;
+
+	seeded_init();
+	if (!buf && !(buf = malloc(BLOCK_SIZE)))
+		die("malloc");
+	for (uint64_t idx = 0; left; idx++) {
+		size_t n = left < BLOCK_SIZE ? left : BLOCK_SIZE;
+		seeded_block(idx, buf);
+		if (framed) {
+			be = htonl(n);
+			if (write_all(fd, &be, 4) < 0)
+				return -1;
+		}
+		if (slow_ms) {
+			/* a pause after each 64 KiB, for tests */
+			for (size_t off = 0; off < n; off += 1 << 16) {
+				size_t k = n - off < 1 << 16 ? n - off : 1 << 16;
+				if (write_all(fd, (char *)buf + off, k) < 0)
+					return -1;
+				usleep(slow_ms * 1000);
+			}
+		} else if (write_all(fd, buf, n) < 0) {
 			return -1;
+		}
 		left -= n;
+	}
+	be = 0;
+	return framed ? write_all(fd, &be, 4) : 0;
+}
+
+/* Read the state from fd and compare it with the seeded one; framed:
+ * QEMU's raw stream, any chunking.  Returns 0 when every byte and the
+ * length match; otherwise says what differs on stderr and returns 1.
+ * Reads to EOF either way, so the writer never sees EPIPE. */
+static int
+check_seeded(int fd, bool framed, const char *what)
+{
+	static unsigned char *buf;
+	uint64_t total = 0, stream = 0, mismatch = UINT64_MAX;
+	uint32_t left = 0;
+	unsigned char hdr[4];
+	unsigned hfill = 0;
+	bool ended = false, trailing = false;
+	ssize_t n;
+
+	seeded_init();
+	if (!buf && !(buf = malloc(BLOCK_SIZE)))
+		die("malloc");
+	while ((n = read(fd, buf, BLOCK_SIZE)) != 0) {
+		unsigned char *p = buf;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "fake-backend: %s: read: %s\n", what, strerror(errno));
+			return 1;
+		}
+		stream += n;
+		while (n > 0) {
+			size_t take = n;
+			if (framed) {
+				if (ended) {
+					trailing = true;
+					break;
+				}
+				if (left == 0) {
+					while (hfill < 4 && n > 0) {
+						hdr[hfill++] = *p++;
+						n--;
+					}
+					if (hfill < 4)
+						break;
+					hfill = 0;
+					left = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+					if (left == 0)
+						ended = true;
+					continue;
+				}
+				if (take > left)
+					take = left;
+				left -= take;
+			}
+			/* bytes past state_size show in the length check */
+			size_t in = total >= state_size ? 0 : state_size - total < take ? state_size - total : take;
+			if (mismatch == UINT64_MAX && in && !seeded_matches(total, p, in))
+				for (mismatch = total; seeded_matches(mismatch, p + (mismatch - total), 1);)
+					mismatch++;
+			total += take;
+			p += take;
+			n -= take;
+		}
 		if (slow_ms)
 			usleep(slow_ms * 1000);
+	}
+	if (framed && (!ended || trailing || hfill || left)) {
+		fprintf(stderr, "fake-backend: %s: malformed stream (%s after %" PRIu64 " bytes)\n", what,
+			trailing ? "trailing bytes" : "no terminator", stream);
+		return 1;
+	}
+	if (mismatch != UINT64_MAX || total != state_size) {
+		if (mismatch != UINT64_MAX)
+			fprintf(stderr, "fake-backend: %s: the state differs from the seeded one at offset %" PRIu64 "\n",
+				what, mismatch);
+		else
+			fprintf(stderr, "fake-backend: %s: %" PRIu64 " bytes, the seeded state has %" PRIu64 "\n",
+				what, total, state_size);
+		return 1;
 	}
 	return 0;
 }
@@ -151,9 +360,15 @@ transfer(void *arg)
 				}
 				left -= n;
 			}
-		} else if (write_seeded(worker_fd) < 0) {
+		} else if (write_seeded(worker_fd, false) < 0) {
 			worker_result = 1;
 		}
+	} else if (check_load) {
+		worker_result = check_seeded(worker_fd, false, "LOAD");
+		/* SAVE gives the seeded state from now on */
+		if (loaded_fd >= 0)
+			close(loaded_fd);
+		loaded_fd = -1;
 	} else {
 		int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		uint64_t total = 0;
@@ -401,11 +616,14 @@ main(int argc, char **argv)
 		{ "at", required_argument, NULL, 'a' },
 		{ "emit", no_argument, NULL, 'E' },
 		{ "slow-ms", required_argument, NULL, 'W' },
+		{ "check-load", no_argument, NULL, 'C' },
+		{ "absorb", no_argument, NULL, 'A' },
+		{ "framed", no_argument, NULL, 'f' },
 		{ 0 }
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = NULL;
-	bool emit = false;
+	bool emit = false, absorb = false, framed = false;
 	int c, lfd, conn;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -424,13 +642,22 @@ main(int argc, char **argv)
 		case 'a': fault_at = optarg; break;
 		case 'E': emit = true; break;
 		case 'W': slow_ms = strtoul(optarg, NULL, 0); break;
+		case 'C': check_load = true; break;
+		case 'A': absorb = true; break;
+		case 'f': framed = true; break;
 		default:
 			fprintf(stderr, "usage: fake-backend --socket PATH [options]\n");
 			return 2;
 		}
 	}
-	if (emit)
-		return write_seeded(STDOUT_FILENO) < 0 ? 1 : 0;
+	if (emit) {
+		grow_pipe(STDOUT_FILENO);
+		return write_seeded(STDOUT_FILENO, framed) < 0 ? 1 : 0;
+	}
+	if (absorb) {
+		grow_pipe(STDIN_FILENO);
+		return check_seeded(STDIN_FILENO, framed, "stdin");
+	}
 	if (!path || strlen(path) >= sizeof sa.sun_path) {
 		fprintf(stderr, "fake-backend: --socket PATH is required\n");
 		return 2;
