@@ -12,7 +12,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	bats bats-support bats-assert \
 	jq xxd zstd python3 mandoc bsdutils util-linux procps strace \
 	ca-certificates debian-archive-keyring \
-	valgrind >/dev/null
+	valgrind clang-14 libclang-rt-14-dev llvm-14 >/dev/null
 
 # QEMU 10 from bookworm-backports: the front-end whose migration files
 # carry back-end state, and qemu-storage-daemon (a real back-end without

@@ -1,1 +1,71 @@
 # Makefile fragment, included by Makefile.am (one non-recursive make).
+#
+# libFuzzer targets (tests/fuzz/README.md).  They need clang: the library
+# is compiled a second time, with clang's coverage and sanitizers, into
+# tests/fuzz/libvhoststate-fuzz.a; each target links it.
+#
+#   make fuzz [FUZZ_SECONDS=60]  fuzz every target in turn; fails on any
+#                                crash, leak or timeout
+#   make check                   replays corpus/ and regressions/ once
+#
+# A new target NAME: tests/fuzz/fuzz-NAME.c, seeds in
+# tests/fuzz/corpus/NAME/, its binary in FUZZ_BINS and a two-line rule.
+
+CLANG_FUZZ = clang-14
+FUZZ_SECONDS = 60
+FUZZ_TIMEOUT = 10
+FUZZ_RSS_MB = 2048
+# Extra libFuzzer options for make fuzz, e.g. FUZZ_FLAGS=-jobs=2.
+FUZZ_FLAGS =
+
+FUZZ_BINS = tests/fuzz/fuzz-chunk tests/fuzz/fuzz-reply
+
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_COMPILE = $(CLANG_FUZZ) $(DEFS) $(DEFAULT_INCLUDES) $(INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
+	-I$(srcdir)/tests/fuzz $(AM_CFLAGS) -g -O1 $(FUZZ_SAN)
+FUZZ_LIB = tests/fuzz/libvhoststate-fuzz.a
+FUZZ_DEPS = tests/fuzz/fuzz-common.c tests/fuzz/fuzz-common.h $(FUZZ_LIB)
+# The harness is $(srcdir)/$@.c; LIBS_ALL minus the gcc-built library.
+FUZZ_LINK = $(AM_V_CCLD)libs=; \
+	for l in $(LIBS_ALL) $(LIBS); do \
+	  case $$l in *libvhoststate.a) ;; *) libs="$$libs $$l" ;; esac; \
+	done; \
+	$(FUZZ_COMPILE) -fsanitize=fuzzer -o $@ $(srcdir)/$@.c \
+	  $(srcdir)/tests/fuzz/fuzz-common.c $(FUZZ_LIB) $$libs -lpthread
+
+tests/fuzz/fuzz-chunk: tests/fuzz/fuzz-chunk.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-reply: tests/fuzz/fuzz-reply.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+
+# Every library source, so a target never misses a new file.  Depending
+# on the gcc-built library reuses its header dependency tracking.
+$(FUZZ_LIB): libvhoststate.a
+	$(AM_V_GEN)rm -rf $@ tests/fuzz/lib && $(MKDIR_P) tests/fuzz/lib && \
+	for f in $(libvhoststate_a_SOURCES); do \
+	  case $$f in *.c) ;; *) continue ;; esac; \
+	  o=tests/fuzz/lib/`echo "$$f" | sed 's|/|_|g; s|\.c$$|.o|'`; \
+	  $(FUZZ_COMPILE) -fsanitize=fuzzer-no-link -c -o $$o $(srcdir)/$$f || exit 1; \
+	done && \
+	$(AR) $(ARFLAGS) $@ tests/fuzz/lib/*.o && $(RANLIB) $@
+
+fuzz: $(FUZZ_BINS)
+	@CLANG_FUZZ='$(CLANG_FUZZ)' FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' \
+	FUZZ_RSS_MB='$(FUZZ_RSS_MB)' FUZZ_FLAGS='$(FUZZ_FLAGS)' \
+	$(SHELL) $(srcdir)/tests/fuzz/fuzz-run.sh $(FUZZ_BINS)
+
+# make check: every checked-in input once through its target.
+check_SCRIPTS = $(FUZZ_BINS)
+TESTS += tests/fuzz/fuzz-replay.sh
+
+clean-local: clean-fuzz
+clean-fuzz:
+	rm -rf $(FUZZ_BINS) $(FUZZ_LIB) tests/fuzz/lib tests/fuzz/work
+
+EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py \
+	tests/fuzz/fuzz-run.sh tests/fuzz/fuzz-replay.sh \
+	tests/fuzz/fuzz-common.c tests/fuzz/fuzz-common.h \
+	tests/fuzz/fuzz-chunk.c tests/fuzz/fuzz-reply.c \
+	tests/fuzz/corpus tests/fuzz/regressions
+
+.PHONY: fuzz clean-fuzz

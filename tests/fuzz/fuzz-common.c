@@ -1,0 +1,69 @@
+#include <config.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fuzz-common.h"
+#include "io.h"
+#include "vu-frontend.h"
+
+void
+vs_fuzz_setup(void)
+{
+	const char *debug = getenv("VHOST_STATE_DEBUG");
+
+	/* The library writes to pipes whose reader may be gone. */
+	signal(SIGPIPE, SIG_IGN);
+	vs_timeout_ms = VS_FUZZ_TIMEOUT_MS;
+	vs_vu_verbose = debug && *debug && *debug != '0';
+}
+
+int
+vs_fuzz_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d) {
+		perror("fuzz: /proc/self/fd");
+		abort();
+	}
+	/* The DIR's own fd is counted every time, so it cancels out. */
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+void
+vs_fuzz_check_fds(int before, const char *what)
+{
+	int now = vs_fuzz_count_fds();
+	DIR *d;
+	struct dirent *e;
+
+	if (now == before)
+		return;
+	fprintf(stderr, "fuzz: %s: %d fds open, %d before the input\n", what, now, before);
+	d = opendir("/proc/self/fd");
+	while (d && (e = readdir(d))) {
+		char path[64], target[PATH_MAX];
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof target - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		fprintf(stderr, "fuzz:   fd %s -> %s\n", e->d_name, target);
+	}
+	if (d)
+		closedir(d);
+	abort();
+}

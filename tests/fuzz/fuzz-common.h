@@ -1,0 +1,27 @@
+/* What every libFuzzer target shares: the entry points (declared here so
+ * -Wmissing-prototypes holds) and the per-input fd leak check. */
+#ifndef VS_FUZZ_COMMON_H
+#define VS_FUZZ_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The deadline of every wait.  The fake peers never leave the library
+ * waiting, so it only ends real stalls; it is long enough that a loaded
+ * CI machine never trips it, and well below libFuzzer's -timeout. */
+#define VS_FUZZ_TIMEOUT_MS 3000
+
+/* Process-wide settings for a harness: the deadline, SIGPIPE ignored
+ * (as main.c does), -v logging when VHOST_STATE_DEBUG is set. */
+void vs_fuzz_setup(void);
+
+/* Open fds, counted in /proc/self/fd. */
+int vs_fuzz_count_fds(void);
+/* Abort, listing the open fds, if their number differs from before:
+ * libFuzzer then reports the input as a crash. */
+void vs_fuzz_check_fds(int before, const char *what);
+
+#endif
