@@ -12,6 +12,7 @@
 #include "error.h"
 #include "input.h"
 #include "payload.h"
+#include "qemu-file.h"
 
 struct inspect_args {
 	const char *file;
@@ -140,6 +141,55 @@ fs_hints(const unsigned char *p, size_t len, bool print)
 	return h;
 }
 
+/* --- QEMU migration files (qemu-file.h): which devices carry back-end
+ * state, where, and how big; -v lists every section. */
+static int
+inspect_migration(const char *path)
+{
+	struct vs_qemu_file q;
+	struct json_object *doc;
+	size_t devices = 0;
+
+	if (vs_qemu_file_open(&q, path, vs_opt.max_size) < 0)
+		return vs_report_error("inspect");
+	doc = vs_qemu_file_json(&q);
+	if (vs_opt.json) {
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+		vs_qemu_file_close(&q);
+		return 0;
+	}
+	for (size_t i = 0; i < q.nsections; i++)
+		devices += strcmp(q.sections[i].name, "ram") != 0;
+	printf("file:        %s\n", path);
+	printf("format:      QEMU migration stream, version %u (machine %s, page size %" PRIu64 ")\n",
+	       VS_QEMU_FILE_VERSION, q.machine[0] ? q.machine : "not recorded", q.page_size);
+	printf("ram:         %" PRIu32 " blocks, %" PRIu64 " bytes: %" PRIu64 " pages sent, %" PRIu64
+	       " zero pages, %" PRIu64 " xbzrle pages\n",
+	       q.ram_blocks, q.ram_bytes, q.ram_pages, q.ram_zero_pages, q.ram_xbzrle_pages);
+	printf("devices:     %zu device sections, %zu with vhost-user back-end state\n", devices, q.nstates);
+	printf("description: %" PRIu32 " bytes of JSON at offset %" PRIu64 "\n", q.desc_len, q.desc_offset);
+	for (size_t i = 0; i < q.nstates; i++) {
+		const struct vs_qemu_state *st = &q.states[i];
+		printf("state %zu:     %s (%s): %" PRIu64 " bytes in %" PRIu64 " chunk%s; stream %" PRIu64
+		       " bytes at offset %" PRIu64 "; sha256 %s\n",
+		       i + 1, st->device, vs_payload_kind_name(st->kind), st->payload, st->chunks,
+		       st->chunks == 1 ? "" : "s", st->length, st->offset, st->sha256);
+	}
+	if (vs_opt.verbose)
+		for (size_t i = 0; i < q.nsections; i++) {
+			const struct vs_qemu_section *s = &q.sections[i];
+			printf("  section %" PRIu32 " at offset %" PRIu64 ": %s (instance %" PRIu32 ", version %" PRIu32 ")",
+			       s->section_id, s->offset, s->name, s->instance_id, s->version);
+			if (strcmp(s->name, "ram") != 0)
+				printf(", %" PRIu64 " bytes", s->length);
+			printf("%s\n", s->state >= 0 ? ", back-end state" : "");
+		}
+	json_object_put(doc);
+	vs_qemu_file_close(&q);
+	return 0;
+}
+
 int
 vs_cmd_inspect(int argc, char **argv)
 {
@@ -155,8 +205,13 @@ vs_cmd_inspect(int argc, char **argv)
 	bool print;
 
 	argp_parse(&inspect_argp, argc, argv, 0, NULL, &a);
+	if (vs_qemu_file_sniff(a.file)) {
+		json_object_put(doc);
+		return inspect_migration(a.file);
+	}
 	print = !vs_opt.json;
 	lim.max_total = vs_opt.max_size;
+	in.want_digest = true;
 	if (vs_opt.verbose) {
 		in.on_chunk = on_chunk;
 		in.on_chunk_ctx = &chunks;

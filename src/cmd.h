@@ -61,5 +61,7 @@ int vs_cmd_run(int argc, char **argv);
 int vs_cmd_inspect(int argc, char **argv);
 int vs_cmd_convert(int argc, char **argv);
 int vs_cmd_diff(int argc, char **argv);
+int vs_cmd_extract(int argc, char **argv);
+int vs_cmd_inject(int argc, char **argv);
 
 #endif

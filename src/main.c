@@ -245,6 +245,8 @@ static const struct verb verbs[] = {
 	{ "inspect", vs_cmd_inspect },
 	{ "convert", vs_cmd_convert },
 	{ "diff", vs_cmd_diff },
+	{ "extract", vs_cmd_extract },
+	{ "inject", vs_cmd_inject },
 };
 
 static const char top_doc[] =
@@ -260,6 +262,8 @@ static const char top_doc[] =
 	"  inspect FILE              what a state file holds (no back-end needed)\n"
 	"  convert IN OUT            raw <-> archive, zstd or not, losslessly\n"
 	"  diff A B                  compare two states' payloads\n"
+	"  extract MIGFILE [-o FILE] a back-end's state out of a QEMU migration file\n"
+	"  inject MIGFILE STATE -o OUT  a copy of MIGFILE holding STATE instead\n"
 	"\n"
 	"`vhost-state COMMAND --help` describes each one.  The tool is a\n"
 	"vhost-user front-end that connects to the back-end's unix socket.\n"
@@ -296,7 +300,8 @@ parse_top(int key, char *arg, struct argp_state *state)
 	return ARGP_ERR_UNKNOWN;
 }
 
-static const struct argp_child top_children[] = { { &vs_common_argp, 0, "Common options:", 10 }, { 0 } };
+static const struct argp_child top_children[] = { VS_JSON_CHILD, { &vs_common_argp, 0, "Common options:", 10 },
+						  { 0 } };
 static const struct argp top_argp = { NULL, parse_top, "COMMAND [ARG...]", top_doc, top_children, NULL, NULL };
 
 static void

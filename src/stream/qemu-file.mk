@@ -1,1 +1,6 @@
 # Makefile fragment, included by Makefile.am (one non-recursive make).
+# QEMU migration files: extract, inject, and inspect's migration view.
+libvhoststate_a_SOURCES += src/stream/qemu-file.c src/stream/qemu-file.h
+vhost_state_SOURCES += src/cmd-extract.c src/cmd-inject.c
+BATS_TESTS += tests/bats/qemu.bats tests/bats/passt.bats
+EXTRA_DIST += tests/bats/helpers/qemu.bash tests/peers/qmp.py

@@ -112,7 +112,7 @@ teardown() {
 	run mandoc -T lint -W warning "$VS_MAN"
 	assert_success
 	assert_output ""
-	for verb in info dump restore verify run inspect convert diff; do
+	for verb in info dump restore verify run inspect convert diff extract inject; do
 		grep -q "^\\.B $verb" "$VS_MAN"
 	done
 	for opt in timeout verbose quiet force "max\\\\-size" progress format zstd threads output input json; do
@@ -121,4 +121,10 @@ teardown() {
 	for code in 0 1 2 64 65 69 75 76; do
 		grep -q "^\\.B $code\$" "$VS_MAN"
 	done
+}
+
+@test "cli: --json works before the command too" {
+	run --separate-stderr "$VHOST_STATE" --json inspect "$BATS_TEST_TMPDIR/none.vhs"
+	assert_failure 1
+	echo "$output" | jq -e '.error.exit_code == 1'
 }

@@ -123,11 +123,21 @@ state.vhs"
 	assert_failure 65
 }
 
-@test "formats: a QEMU migration file is recognised and refused clearly (65)" {
+@test "formats: a QEMU migration file goes to the migration-file reader; a truncated one is 65, and state readers point at extract" {
+	# a header and nothing else: inspect walks it as a migration file
 	printf 'QEVM\x00\x00\x00\x03' >"$BATS_TEST_TMPDIR/mig.bin"
 	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/mig.bin"
 	assert_failure 65
-	assert_output --partial "this is a QEMU migration stream"
+	assert_output --partial "mig.bin: malformed migration file at offset 8: no VM description at the end of the file"
+	printf 'QEVM\x00' >"$BATS_TEST_TMPDIR/cut.bin"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/cut.bin"
+	assert_failure 65
+	assert_output --partial "cut.bin: malformed migration file at offset 4: the file version needs 4 bytes, but only 1 are left before the end of the file"
+	# readers of state streams refuse it, naming the verb that takes a state out
+	run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/mig.bin" "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 65
+	assert_output --partial "this is a QEMU migration stream, not a state stream: \`vhost-state extract MIGFILE\`"
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 }
 
 @test "formats: inspect shows format, chunk table (offsets with -v), digest and fs hints" {

@@ -1,0 +1,174 @@
+/* vhost-state extract MIGFILE [-o FILE] [--device ID] [--list]: take a
+ * vhost-user back-end's state out of a QEMU migration file, byte for byte
+ * as QEMU wrote it. */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "error.h"
+#include "manifest.h"
+#include "output.h"
+#include "payload.h"
+#include "qemu-file.h"
+#include "writer.h"
+
+struct extract_args {
+	const char *mig, *output, *device;
+	bool list;
+};
+
+enum { OPT_DEVICE = 0x400, OPT_LIST };
+
+static const struct argp_option options[] = {
+	{ "output", 'o', "FILE", 0, "Write the state to FILE (default, or -: stdout)", 0 },
+	{ "device", OPT_DEVICE, "ID", 0,
+	  "Which back-end: its section name (0000:00:04.0/vhost-user-fs), its device path "
+	  "(0000:00:04.0), or its number in --list (needed when the file holds several)", 0 },
+	{ "list", OPT_LIST, NULL, 0, "List the back-end states in the file; extract nothing", 0 },
+	{ 0 }
+};
+
+static error_t
+parse(int key, char *arg, struct argp_state *state)
+{
+	struct extract_args *a = state->input;
+
+	switch (key) {
+	case 'o': a->output = arg; break;
+	case OPT_DEVICE: a->device = arg; break;
+	case OPT_LIST: a->list = true; break;
+	case ARGP_KEY_ARG:
+		if (a->mig)
+			argp_error(state, "too many arguments: '%s'", arg);
+		a->mig = arg;
+		break;
+	case ARGP_KEY_END:
+		if (!a->mig)
+			argp_error(state, "MIGFILE is required (- for stdin)");
+		if (a->list && (a->output || a->device))
+			argp_error(state, "--list extracts nothing: it takes neither -o nor --device");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
+static const struct argp extract_argp = {
+	options, parse, "MIGFILE",
+	"Take a vhost-user back-end's state out of a QEMU migration file (what `migrate` writes to "
+	"file:, exec: or fd:; not the mapped-ram layout).  The file is walked by its structure and "
+	"checked against its VM description; the states of vhost-user-fs (subsection "
+	"vhost-user-fs-backend) and vhost-user-net (subsection virtio-net-device/backend, inside "
+	"the virtio field) are found.  The output is QEMU's chunk list byte for byte (raw), or an "
+	"archive holding it; `restore` loads it into a back-end, `inject` puts a state back into a "
+	"migration file.  No back-end is contacted.  Malformed files exit 65 with the offset.",
+	children, NULL, NULL
+};
+
+static void
+print_list(const struct vs_qemu_file *q)
+{
+	if (vs_opt.json) {
+		struct json_object *doc = vs_qemu_file_json(q), *states;
+		json_object_object_get_ex(doc, "states", &states);
+		puts(json_object_to_json_string_ext(states, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+		return;
+	}
+	for (size_t i = 0; i < q->nstates; i++) {
+		const struct vs_qemu_state *st = &q->states[i];
+		printf("%zu  %s  %s  %" PRIu64 " bytes in %" PRIu64 " chunk%s  at offset %" PRIu64 "  sha256 %s\n",
+		       i + 1, st->device, vs_payload_kind_name(st->kind), st->payload, st->chunks,
+		       st->chunks == 1 ? "" : "s", st->offset, st->sha256);
+	}
+	if (q->nstates == 0 && !vs_opt.quiet)
+		fprintf(stderr, "%s: extract: %s holds no vhost-user back-end state\n", program_invocation_short_name,
+			q->name);
+}
+
+/* The archive's manifest: where the state came from instead of a peer. */
+static void
+fill_manifest(struct vs_manifest *m, const struct vs_qemu_file *q, const struct vs_qemu_state *st)
+{
+	struct json_object *b = json_object_new_object();
+
+	json_object_object_add(b, "source", json_object_new_string("qemu-migration-file"));
+	json_object_object_add(b, "file", json_object_new_string(q->name));
+	json_object_object_add(b, "device", json_object_new_string(st->device));
+	json_object_object_add(b, "instance_id", json_object_new_int64(st->instance_id));
+	if (q->machine[0])
+		json_object_object_add(b, "machine", json_object_new_string(q->machine));
+	m->backend = b;
+	snprintf(m->kind, sizeof m->kind, "%s", vs_payload_kind_name(st->kind));
+	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
+	m->payload_size = st->payload;
+	m->chunks = st->chunks;
+	memcpy(m->sha256, st->sha256, sizeof m->sha256);
+}
+
+int
+vs_cmd_extract(int argc, char **argv)
+{
+	struct extract_args a = { 0 };
+	struct vs_qemu_file q = { .fd = -1 };
+	struct vs_manifest m = { 0 };
+	struct vs_output out;
+	struct vs_state_writer w;
+	bool out_open = false, writer = false, opened = false;
+	size_t i;
+
+	argp_parse(&extract_argp, argc, argv, 0, NULL, &a);
+	vs_format_from_name(a.output);
+	if (vs_manifest_now(&m.created) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+		goto fail;
+	opened = true;
+	if (a.list) {
+		print_list(&q);
+		vs_qemu_file_close(&q);
+		return 0;
+	}
+	if (vs_qemu_file_choose(&q, a.device, &i) < 0)
+		goto fail;
+	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+		goto fail;
+	out_open = true;
+	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
+		goto fail;
+	writer = true;
+	if (vs_qemu_file_copy_state(&q, i, vs_state_writer_raw(&w)) < 0)
+		goto fail;
+	if (vs_fmt.archive == 1) {
+		fill_manifest(&m, &q, &q.states[i]);
+		if (vs_state_writer_finish(&w, &m) < 0)
+			goto fail;
+	}
+	if (vs_output_commit(&out) < 0)
+		goto fail;
+	out_open = false;
+	if (!vs_opt.quiet)
+		fprintf(stderr, "%s: extracted the %s state of %s: %" PRIu64 " bytes in %" PRIu64 " chunk%s (%s%s)\n",
+			program_invocation_short_name, vs_payload_kind_name(q.states[i].kind), q.states[i].device,
+			q.states[i].payload, q.states[i].chunks, q.states[i].chunks == 1 ? "" : "s",
+			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level >= 0 ? "+zstd" : "");
+	vs_state_writer_close(&w);
+	vs_manifest_free(&m);
+	vs_qemu_file_close(&q);
+	return 0;
+fail:
+	if (out_open)
+		vs_output_abort(&out);
+	if (writer)
+		vs_state_writer_close(&w);
+	vs_manifest_free(&m);
+	if (opened)
+		vs_qemu_file_close(&q);
+	return vs_report_error("extract");
+}

@@ -1,0 +1,159 @@
+/* vhost-state inject MIGFILE STATE -o OUT [--device ID]: a copy of a QEMU
+ * migration file with one back-end's state replaced. */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "error.h"
+#include "input.h"
+#include "output.h"
+#include "payload.h"
+#include "qemu-file.h"
+
+struct inject_args {
+	const char *mig, *state, *output, *device;
+};
+
+enum { OPT_DEVICE = 0x400 };
+
+static const struct argp_option options[] = {
+	{ "output", 'o', "OUT", 0, "Write the new migration file to OUT (required; - for stdout)", 0 },
+	{ "device", OPT_DEVICE, "ID", 0,
+	  "Which back-end: its section name, its device path (0000:00:04.0), or its number in "
+	  "`extract --list` (needed when the file holds several)", 0 },
+	{ 0 }
+};
+
+static error_t
+parse(int key, char *arg, struct argp_state *state)
+{
+	struct inject_args *a = state->input;
+
+	switch (key) {
+	case 'o': a->output = arg; break;
+	case OPT_DEVICE: a->device = arg; break;
+	case ARGP_KEY_ARG:
+		if (!a->mig)
+			a->mig = arg;
+		else if (!a->state)
+			a->state = arg;
+		else
+			argp_error(state, "too many arguments: '%s'", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!a->state)
+			argp_error(state, "MIGFILE and STATE are required");
+		if (!a->output)
+			argp_error(state, "-o OUT is required");
+		if (strcmp(a->mig, "-") == 0 && strcmp(a->state, "-") == 0)
+			argp_error(state, "MIGFILE and STATE cannot both be stdin");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp inject_argp = {
+	options, parse, "MIGFILE STATE",
+	"Write a copy of a QEMU migration file in which one vhost-user back-end's state is replaced "
+	"by STATE (raw or archive, zstd or not; any size).  STATE is checked whole first and goes "
+	"in with its chunking unchanged (a state taken out with `extract` goes back byte for byte).  "
+	"The lengths that enclose the state are fixed: the field sizes in the VM description "
+	"(for vhost-user-net also the device's virtio field).  OUT appears only complete, after it "
+	"was walked again and found to hold STATE.  A fs state is not put into a net device (or the "
+	"reverse) unless -f.",
+	children, NULL, NULL
+};
+
+static ssize_t
+read_state(void *ctx, void *buf, size_t len)
+{
+	struct vs_state_input *in = ctx;
+
+	return vs_source_read(in->replay, buf, len);
+}
+
+/* Walk what was written: the state must be there, whole, and nothing
+ * else may have moved. */
+static int
+check_output(const struct vs_output *out, const struct vs_qemu_file *q, size_t i, const struct vs_state_input *in)
+{
+	struct vs_qemu_file check;
+	int rc = 0;
+
+	if (vs_qemu_file_open_fd(&check, out->fd, out->name, 0) < 0) {
+		vs_error_prefix("the new file does not walk");
+		return -1;
+	}
+	if (check.nstates != q->nstates || strcmp(check.states[i].device, q->states[i].device) != 0 ||
+	    strcmp(check.states[i].sha256, in->sha256) != 0 || check.states[i].length != in->stream_bytes)
+		rc = vs_fail(VS_EXIT_FAIL, 0, "%s: the new file does not hold the state as written", out->name);
+	vs_qemu_file_close(&check);
+	return rc;
+}
+
+int
+vs_cmd_inject(int argc, char **argv)
+{
+	struct inject_args a = { 0 };
+	struct vs_qemu_file q = { .fd = -1 };
+	struct vs_state_input in = { 0 };
+	struct vs_chunk_limits lim = { 0 };
+	struct vs_output out;
+	const char *kind;
+	bool out_open = false, opened = false;
+	int64_t delta;
+	size_t i;
+
+	argp_parse(&inject_argp, argc, argv, 0, NULL, &a);
+	lim.max_total = vs_opt.max_size;
+	if (vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+		goto fail;
+	opened = true;
+	in.want_digest = true; /* OUT is re-read and must hold exactly this state */
+	if (vs_qemu_file_choose(&q, a.device, &i) < 0 || vs_state_input_open(&in, a.state, &lim) < 0)
+		goto fail;
+	kind = in.have_manifest ? in.manifest.kind : vs_payload_kind_name(in.kind);
+	if (!vs_opt.force && strcmp(kind, "unknown") != 0 && strcmp(kind, vs_payload_kind_name(q.states[i].kind)) != 0) {
+		vs_error_set(VS_EXIT_FAIL, 0,
+			     "%s is a %s state but %s holds a %s back-end's state; nothing was written (use -f to inject "
+			     "it anyway)",
+			     a.state, kind, q.states[i].device, vs_payload_kind_name(q.states[i].kind));
+		goto fail;
+	}
+	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+		goto fail;
+	out_open = true;
+	if (vs_source_rewind(in.replay) < 0 ||
+	    vs_qemu_file_inject(&q, i, read_state, &in, in.stream_bytes, out.fd, out.name) < 0)
+		goto fail;
+	if (out.tmp_path && check_output(&out, &q, i, &in) < 0)
+		goto fail;
+	if (vs_output_commit(&out) < 0)
+		goto fail;
+	out_open = false;
+	delta = (int64_t)in.stream_bytes - (int64_t)q.states[i].length;
+	if (!vs_opt.quiet)
+		fprintf(stderr,
+			"%s: injected %" PRIu64 " bytes of %s state (%" PRIu64 " chunk%s) into %s, replacing %" PRIu64
+			" bytes: wrote %s (the state %+" PRId64 " bytes)\n",
+			program_invocation_short_name, in.payload, kind, in.chunks, in.chunks == 1 ? "" : "s",
+			q.states[i].device, q.states[i].payload, out.name, delta);
+	vs_state_input_close(&in);
+	vs_qemu_file_close(&q);
+	return 0;
+fail:
+	if (out_open)
+		vs_output_abort(&out);
+	vs_state_input_close(&in);
+	if (opened)
+		vs_qemu_file_close(&q);
+	return vs_report_error("inject");
+}

@@ -1,0 +1,113 @@
+# QEMU 10 as the front-end that writes and reads migration files, and
+# passt as a net back-end.  Needs helpers/common and helpers/peers.  Every
+# wait is bounded: QMP through tests/peers/qmp.py (QMP_TIMEOUT), process
+# exits through wait_exit.
+
+QMP_PY=$VS_SRCDIR/tests/peers/qmp.py
+
+require_qemu() {
+	command -v qemu-system-x86_64 >/dev/null || require_peer_failed "qemu-system-x86_64"
+	command -v python3 >/dev/null || require_peer_failed "python3 (the QMP client)"
+}
+
+# KVM when this machine can use it, else TCG (test-peers.md §6).
+qemu_accel() {
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		echo "-accel kvm -accel tcg"
+	else
+		echo "-accel tcg"
+	fi
+}
+
+# start_qemu NAME [--incoming] DEVICE-ARGS... — a stopped (-S) q35 guest
+# without firmware run; sets QEMU_QMP, QEMU_PID, QEMU_LOG.
+start_qemu() {
+	local name=$1 incoming=
+	shift
+	if [ "${1:-}" = --incoming ]; then
+		incoming="-incoming defer"
+		shift
+	fi
+	vs_sockdir
+	QEMU_QMP=$VS_SOCKDIR/$name.qmp
+	QEMU_LOG=$BATS_TEST_TMPDIR/$name.qemu.log
+	# shellcheck disable=SC2046,SC2086
+	qemu-system-x86_64 -M q35 $(qemu_accel) -nodefaults -display none -S -m 128M \
+		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
+		-qmp unix:"$QEMU_QMP",server=on,wait=off $incoming "$@" >"$QEMU_LOG" 2>&1 &
+	QEMU_PID=$!
+	VS_PIDS="${VS_PIDS:-} $QEMU_PID"
+	wait_for_socket "$QEMU_QMP" "$QEMU_PID"
+}
+
+# wait_exit PID [SECONDS] — wait for a process we started to exit.
+wait_exit() {
+	local pid=$1 n=$((${2:-10} * 20))
+	while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.05
+		n=$((n - 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "process $pid still running after ${2:-10} s" >&2
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# qemu_save FILE — migrate the current QEMU to FILE, then quit it.
+qemu_save() {
+	python3 "$QMP_PY" "$QEMU_QMP" migrate "$1" || { cat "$QEMU_LOG" >&2; return 1; }
+	python3 "$QMP_PY" "$QEMU_QMP" quit
+	wait_exit "$QEMU_PID"
+}
+
+# qemu_load FILE — migrate-incoming FILE into the current (-incoming) QEMU;
+# fails when the load fails (the QEMU stays up: exit-on-error is off).
+qemu_load() {
+	python3 "$QMP_PY" "$QEMU_QMP" incoming "$1"
+}
+
+qemu_quit() {
+	python3 "$QMP_PY" "$QEMU_QMP" quit
+	wait_exit "$QEMU_PID"
+}
+
+# vfs_dev N SOCK — QEMU arguments for a vhost-user-fs device at PCI slot
+# N, so its section is "0000:00:0N.0/vhost-user-fs" in every run.
+vfs_dev() {
+	echo "-chardev socket,id=vfs$1,path=$2 -device vhost-user-fs-pci,chardev=vfs$1,tag=fs$1,addr=0x$1"
+}
+
+# net_dev N SOCK — a virtio-net device on a vhost-user netdev at slot N.
+net_dev() {
+	echo "-chardev socket,id=chr$1,path=$2 -netdev vhost-user,id=net$1,chardev=chr$1 -device virtio-net-pci,netdev=net$1,addr=0x$1,romfile="
+}
+
+# --- passt ------------------------------------------------------------------
+
+passt_fetch() {
+	PASST_ROOT=$("$VS_SRCDIR/tests/peers/fetch-trixie.sh" passt 2>"${BATS_FILE_TMPDIR:-/tmp}/fetch-passt.err") ||
+		PASST_ROOT=
+	export PASST_ROOT
+}
+
+require_passt() {
+	if [ -z "${PASST_ROOT:-}" ] || [ ! -x "$PASST_ROOT/root/usr/bin/passt" ]; then
+		require_peer_failed "passt ($(tail -n1 "${BATS_FILE_TMPDIR:-/tmp}/fetch-passt.err" 2>/dev/null))"
+	fi
+}
+
+# start_passt NAME — a fresh passt --vhost-user; sets PASST_SOCK, PASST_PID,
+# PASST_LOG.  It exits after a successful SAVE; else the teardown kills it.
+start_passt() {
+	local r=$PASST_ROOT/root
+	vs_sockdir
+	PASST_SOCK=$VS_SOCKDIR/$1.sock
+	PASST_LOG=$BATS_TEST_TMPDIR/$1.passt.log
+	"$r/usr/lib64/ld-linux-x86-64.so.2" --library-path "$r/usr/lib/x86_64-linux-gnu" \
+		"$r/usr/bin/passt" --vhost-user -f -s "$PASST_SOCK" --runas "$(id -u):$(id -g)" \
+		>"$PASST_LOG" 2>&1 &
+	PASST_PID=$!
+	VS_PIDS="${VS_PIDS:-} $PASST_PID"
+	wait_for_socket "$PASST_SOCK" "$PASST_PID"
+}
