@@ -63,5 +63,7 @@ int vs_cmd_convert(int argc, char **argv);
 int vs_cmd_diff(int argc, char **argv);
 int vs_cmd_extract(int argc, char **argv);
 int vs_cmd_inject(int argc, char **argv);
+int vs_cmd_proxy(int argc, char **argv);
+int vs_cmd_snapshot(int argc, char **argv);
 
 #endif

@@ -247,6 +247,8 @@ static const struct verb verbs[] = {
 	{ "diff", vs_cmd_diff },
 	{ "extract", vs_cmd_extract },
 	{ "inject", vs_cmd_inject },
+	{ "proxy", vs_cmd_proxy },
+	{ "snapshot", vs_cmd_snapshot },
 };
 
 static const char top_doc[] =
@@ -264,6 +266,8 @@ static const char top_doc[] =
 	"  diff A B                  compare two states' payloads\n"
 	"  extract MIGFILE [-o FILE] a back-end's state out of a QEMU migration file\n"
 	"  inject MIGFILE STATE -o OUT  a copy of MIGFILE holding STATE instead\n"
+	"  proxy --listen S --connect S  relay, log and tee a VM's vhost-user traffic\n"
+	"  snapshot CTRL [-o FILE]   a paused VM's back-end state, through the proxy\n"
 	"\n"
 	"`vhost-state COMMAND --help` describes each one.  The tool is a\n"
 	"vhost-user front-end that connects to the back-end's unix socket.\n"

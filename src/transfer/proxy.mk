@@ -1,1 +1,12 @@
 # Makefile fragment, included by Makefile.am (one non-recursive make).
+# Proxy mode: the relay engine, the proxy and snapshot verbs, and their
+# tests against a real QEMU and virtiofsd.
+
+libvhoststate_a_SOURCES += src/transfer/proxy.c src/transfer/proxy.h
+
+vhost_state_SOURCES += src/cmd-proxy.c src/cmd-snapshot.c
+
+# TESTS already lists $(BATS_TESTS), and EXTRA_DIST distributes them.
+BATS_TESTS += tests/bats/proxy.bats
+EXTRA_DIST += tests/bats/helpers/qemu-proxy.bash tests/bats/helpers/qmp.py \
+	tests/bats/helpers/vu-client.py tests/bats/helpers/migfile.py

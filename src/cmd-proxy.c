@@ -1,0 +1,130 @@
+/* vhost-state proxy --listen SOCK --connect SOCK: sit in a VM's vhost-user
+ * path, log the conversation, tee state transfers, snapshot on command. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "error.h"
+#include "output.h"
+#include "proxy.h"
+
+struct proxy_args {
+	struct vs_proxy_opts o;
+	const char *log_path;
+};
+
+enum { OPT_LISTEN = 'l', OPT_CONNECT = 'c', OPT_LOG = 0x300, OPT_JSON, OPT_TEE, OPT_CONTROL };
+
+static const struct argp_option options[] = {
+	{ "listen", OPT_LISTEN, "SOCK", 0, "Listen here for the front-end (QEMU's chardev path)", 0 },
+	{ "connect", OPT_CONNECT, "SOCK", 0, "The back-end's socket", 0 },
+	{ "log", OPT_LOG, "FILE", 0, "Append the message log to FILE (default: stdout; - is stdout)", 0 },
+	{ "json", OPT_JSON, NULL, 0, "Log JSON lines instead of text", 0 },
+	{ "tee", OPT_TEE, "DIR", 0,
+	  "Keep a raw-stream copy of every device-state transfer in DIR, with CHECK_DEVICE_STATE's "
+	  "result in a .check file beside it", 0 },
+	{ "control", OPT_CONTROL, "SOCK", 0,
+	  "Listen here for `vhost-state snapshot` (snapshot of a stopped device, status)", 0 },
+	{ 0 }
+};
+
+static error_t
+parse(int key, char *arg, struct argp_state *state)
+{
+	struct proxy_args *a = state->input;
+
+	switch (key) {
+	case OPT_LISTEN: a->o.listen_path = arg; break;
+	case OPT_CONNECT: a->o.connect_path = arg; break;
+	case OPT_LOG: a->log_path = arg; break;
+	case OPT_JSON: a->o.json = true; break;
+	case OPT_TEE: a->o.tee_dir = arg; break;
+	case OPT_CONTROL: a->o.control_path = arg; break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s' (the sockets are given with --listen and --connect)", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!a->o.listen_path || !a->o.connect_path)
+			argp_error(state, "--listen and --connect are required");
+		if (strcmp(a->o.listen_path, a->o.connect_path) == 0 ||
+		    (a->o.control_path && (strcmp(a->o.control_path, a->o.listen_path) == 0 ||
+					   strcmp(a->o.control_path, a->o.connect_path) == 0)))
+			argp_error(state, "--listen, --connect and --control need three different paths");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp proxy_argp = {
+	options, parse, NULL,
+	"Relay a vhost-user conversation between a front-end (QEMU, whose chardev points at the "
+	"--listen socket) and a back-end, byte for byte with every fd, including the back-end "
+	"channel, and log one line per message.  The proxy connects to the back-end first, then "
+	"serves exactly one front-end, and exits 0 when either side disconnects (the other is "
+	"closed).  A proxy error closes both sides and exits non-zero."
+	"\v"
+	"Log lines (text): TIME DIR NAME flags=0x.. size=N fds=N [decoded payload], where TIME is "
+	"UTC with microseconds and DIR is fe>be, be>fe (main socket), be>fe/chan, fe>be/chan (the "
+	"back-end channel), px>be, be>px (the proxy's own snapshot requests); events of the proxy "
+	"itself read TIME -- KIND: text.  --json gives one JSON object per line with the same "
+	"fields (payload decoded as an object; events have \"event\" and \"message\").\n"
+	"\n"
+	"--tee DIR: each SET_DEVICE_STATE_FD of the front-end gets a pipe of the proxy's, so the "
+	"bytes pass through unchanged and a copy lands in DIR/<UTC time>-<n>-save.vhs (or -load): "
+	"QEMU's raw stream, in full 1 MiB chunks with only the last one short, written only when "
+	"the transfer is complete; <same name>.check holds CHECK_DEVICE_STATE's result.\n"
+	"\n"
+	"--control SOCK: `vhost-state snapshot SOCK -o FILE` saves the back-end's state while "
+	"the device is stopped (every ring the front-end started was stopped again with "
+	"GET_VRING_BASE, as in a paused VM): the proxy holds the front-end's messages, sends its "
+	"own SET_DEVICE_STATE_FD(SAVE) and CHECK_DEVICE_STATE, then lets them through.  It "
+	"refuses while rings run.  `vhost-state snapshot --status SOCK` reports what the proxy "
+	"knows.\n"
+	"\n"
+	"-t bounds every wait that is under way: the rest of a message, a queued message, a "
+	"transfer's next bytes, a snapshot's replies; idle peers may stay idle.",
+	children, NULL, NULL
+};
+
+int
+vs_cmd_proxy(int argc, char **argv)
+{
+	struct proxy_args a = { 0 };
+	FILE *log = stdout;
+	int rc;
+
+	argp_parse(&proxy_argp, argc, argv, 0, NULL, &a);
+	a.o.force = vs_opt.force;
+	a.o.max_size = vs_opt.max_size;
+	if (a.log_path && strcmp(a.log_path, "-") != 0) {
+		int fd = open(a.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+		if (fd < 0 || !(log = fdopen(fd, "a"))) {
+			vs_error_set(VS_EXIT_FAIL, errno, "--log %s", a.log_path);
+			if (fd >= 0)
+				close(fd);
+			return vs_report_error("proxy");
+		}
+	} else if (vs_check_stdout() < 0) {
+		return vs_report_error("proxy");
+	}
+	a.o.log = log;
+	rc = vs_proxy_run(&a.o);
+	if (log != stdout && fclose(log) != 0 && rc == 0) {
+		vs_error_set(VS_EXIT_FAIL, errno, "--log %s", a.log_path);
+		rc = -1;
+	}
+	if (rc < 0)
+		return vs_report_error("proxy");
+	if (!vs_opt.quiet)
+		fprintf(stderr, "%s: proxy: session ended\n", program_invocation_short_name);
+	return 0;
+}

@@ -1,0 +1,456 @@
+/* vhost-state snapshot CTRL.sock [-o FILE]: ask a running proxy for the
+ * state of its back-end (the device must be stopped); --status: what the
+ * proxy knows.  The client side of the control socket (proxy.h):
+ *
+ *   -> "snapshot\n"
+ *   <- "ok\n", frames { be32 n, n bytes }..., be32 0, "check N\n"
+ *      or "error CODE MESSAGE\n" (before "ok", or after a be32 0xffffffff frame)
+ *   -> "status\n"
+ *   <- one JSON document and "\n" */
+#include <config.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <json.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "cmd.h"
+#include "error.h"
+#include "io.h"
+#include "manifest.h"
+#include "output.h"
+#include "payload.h"
+#include "proxy.h"
+#include "writer.h"
+
+/* A status document larger than this is not one of ours. */
+#define STATUS_MAX (1u << 20)
+
+struct snapshot_args {
+	const char *socket;
+	const char *output;
+	bool status;
+};
+
+enum { OPT_STATUS = 0x400 };
+
+static const struct argp_option options[] = {
+	{ "output", 'o', "FILE", 0, "Write the state to FILE (default, or -: stdout)", 0 },
+	{ "status", OPT_STATUS, NULL, 0,
+	  "Show what the proxy knows instead: negotiated features, rings, whether a snapshot is "
+	  "possible now", 0 },
+	{ 0 }
+};
+
+static error_t
+parse(int key, char *arg, struct argp_state *state)
+{
+	struct snapshot_args *a = state->input;
+
+	switch (key) {
+	case 'o': a->output = arg; break;
+	case OPT_STATUS: a->status = true; break;
+	case ARGP_KEY_ARG:
+		if (a->socket)
+			argp_error(state, "too many arguments: '%s'", arg);
+		a->socket = arg;
+		break;
+	case ARGP_KEY_END:
+		if (!a->socket)
+			argp_error(state, "CONTROL-SOCKET is required (the proxy's --control)");
+		if (a->status && a->output)
+			argp_error(state, "--status prints the status; it writes no state (-o)");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
+static const struct argp snapshot_argp = {
+	options, parse, "CONTROL-SOCKET",
+	"Save the state of the back-end behind a running `vhost-state proxy` (its --control "
+	"socket) while the VM is paused: the proxy holds the front-end's messages, sends its own "
+	"SET_DEVICE_STATE_FD(SAVE) and CHECK_DEVICE_STATE, then lets them through.  The device "
+	"must be stopped: every ring the front-end started must have been stopped again "
+	"(GET_VRING_BASE), as after QMP `stop`; otherwise the proxy refuses.  The output is "
+	"written as by dump (raw stream or archive, zstd or not) and appears only complete, "
+	"after CHECK_DEVICE_STATE returned 0."
+	"\vWith --status, print what the proxy knows: the back-end's identity and negotiated "
+	"features, the rings, whether a snapshot is possible now (--json: the document).",
+	children, NULL, NULL
+};
+
+static int
+read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = vs_read_wait(fd, p, len, path, what);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return vs_fail(VS_EXIT_UNAVAILABLE, 0, "%s: the proxy closed the connection while we waited for %s",
+				       path, what);
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One line (without its newline), bounded. */
+static int
+read_line(int fd, char *buf, size_t len, const char *path, const char *what)
+{
+	size_t n = 0;
+
+	for (;;) {
+		if (read_exact(fd, buf + n, 1, path, what) < 0)
+			return -1;
+		if (buf[n] == '\n')
+			break;
+		if (++n == len - 1)
+			return vs_fail(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a line longer than %zu bytes", path, len);
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* "error CODE MESSAGE" -> the error, with the proxy's exit class. */
+static int
+proxy_error(const char *line, const char *path)
+{
+	char *end;
+	long code = strtol(line + 6, &end, 10);
+
+	if (code <= 0 || code > 127 || *end != ' ')
+		code = VS_EXIT_FAIL;
+	else
+		line = end + 1;
+	return vs_fail((int)code, 0, "%s", strncmp(line, "error ", 6) == 0 ? line + 6 : line);
+	(void)path;
+}
+
+static struct json_object *
+get_status(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct json_object *doc = NULL;
+	struct json_tokener *tok;
+	int fd = vs_proxy_ctl_connect(path, "status");
+
+	if (fd < 0)
+		return NULL;
+	buf = malloc(STATUS_MAX);
+	if (!buf) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, path, "the proxy's status");
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		len += n;
+		if (len == STATUS_MAX) {
+			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the status is larger than %u bytes", path, STATUS_MAX);
+			goto out;
+		}
+	}
+	if (len > 6 && strncmp(buf, "error ", 6) == 0) {
+		buf[len - 1] = '\0';
+		proxy_error(buf, path);
+		goto out;
+	}
+	tok = json_tokener_new();
+	doc = json_tokener_parse_ex(tok, buf, (int)len);
+	if (!doc || json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(doc);
+		doc = NULL;
+		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy's status is not JSON", path);
+	}
+	json_tokener_free(tok);
+out:
+	free(buf);
+	close(fd);
+	return doc;
+}
+
+static const char *
+jstr(struct json_object *o, const char *k1, const char *k2)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k1, &v))
+		return NULL;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return NULL;
+	return v && json_object_get_type(v) != json_type_null ? json_object_get_string(v) : NULL;
+}
+
+static void
+print_mask(const char *label, struct json_object *mask)
+{
+	struct json_object *hex, *names;
+
+	if (!mask || !json_object_object_get_ex(mask, "hex", &hex) || !json_object_object_get_ex(mask, "names", &names))
+		return;
+	printf("%-20s%s", label, json_object_get_string(hex));
+	for (size_t i = 0; i < json_object_array_length(names); i++)
+		printf(" %s", json_object_get_string(json_object_array_get_idx(names, i)));
+	printf("\n");
+}
+
+static void
+print_status(struct json_object *doc)
+{
+	struct json_object *be = NULL, *fe = NULL, *rings = NULL, *v;
+	const char *s;
+
+	json_object_object_get_ex(doc, "backend", &be);
+	json_object_object_get_ex(doc, "frontend", &fe);
+	printf("%-20s%s%s\n", "back-end:", jstr(be, "socket", NULL) ? jstr(be, "socket", NULL) : "?",
+	       json_object_object_get_ex(be, "connected", &v) && json_object_get_boolean(v) ? "" : " (disconnected)");
+	if ((s = jstr(be, "peer", "cmdline")))
+		printf("%-20s%s\n", "back-end process:", s);
+	printf("%-20s%s", "front-end:",
+	       json_object_object_get_ex(fe, "connected", &v) && json_object_get_boolean(v) ? "connected" : "not connected");
+	if ((s = jstr(fe, "pid", NULL)))
+		printf(" (pid %s)", s);
+	printf("\n");
+	if (json_object_object_get_ex(be, "features", &v))
+		print_mask("features offered:", v);
+	if (json_object_object_get_ex(fe, "features_acked", &v))
+		print_mask("features acked:", v);
+	if (json_object_object_get_ex(be, "protocol_features", &v)) {
+		struct json_object *m;
+		if (json_object_object_get_ex(v, "offered", &m))
+			print_mask("protocol offered:", m);
+		if (json_object_object_get_ex(v, "acked", &m))
+			print_mask("protocol acked:", m);
+	}
+	if (json_object_object_get_ex(doc, "rings", &rings))
+		for (size_t i = 0; i < json_object_array_length(rings); i++) {
+			struct json_object *r = json_object_array_get_idx(rings, i);
+			printf("ring %-15s%s, %s, size %s, base %s\n", jstr(r, "index", NULL),
+			       strcmp(jstr(r, "started", NULL), "true") == 0 ? "started" : "stopped",
+			       strcmp(jstr(r, "enabled", NULL), "true") == 0 ? "enabled" : "disabled",
+			       jstr(r, "size", NULL), jstr(r, "base", NULL));
+		}
+	printf("%-20s%s\n", "device:",
+	       json_object_object_get_ex(doc, "device_stopped", &v) && json_object_get_boolean(v) ? "stopped" : "running");
+	printf("%-20s%s\n", "transfers:", jstr(doc, "transfers", NULL) ? jstr(doc, "transfers", NULL) : "0");
+	if ((s = jstr(doc, "snapshot", "reason")))
+		printf("%-20sno: %s\n", "snapshot possible:", s);
+	else
+		printf("%-20syes\n", "snapshot possible:");
+}
+
+struct snap_ctx {
+	struct vs_chunk_writer w;
+	struct sha256_ctx sha;
+	unsigned char sniff[4096];
+	size_t sniffed;
+};
+
+static void
+fill_manifest(struct vs_manifest *m, struct snap_ctx *d, struct json_object *backend)
+{
+	unsigned char digest[SHA256_DIGEST_SIZE];
+
+	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
+	m->backend = backend;
+	m->payload_size = d->w.payload;
+	m->chunks = d->w.chunks;
+	snprintf(m->kind, sizeof m->kind, "%s",
+		 vs_payload_kind_name(vs_payload_sniff(d->sniff, d->sniffed, d->w.payload)));
+	sha256_digest(&d->sha, sizeof digest, digest);
+	for (size_t i = 0; i < sizeof digest; i++)
+		sprintf(m->sha256 + 2 * i, "%02x", digest[i]);
+}
+
+/* The back-end's identity for a manifest, as the proxy saw it: no pid
+ * and no connection state, so the same state gives the same bytes. */
+static struct json_object *
+manifest_backend(const char *path)
+{
+	struct json_object *doc = get_status(path), *be = NULL, *peer;
+
+	if (!doc)
+		return NULL;
+	if (json_object_object_get_ex(doc, "backend", &be)) {
+		json_object_get(be);
+		json_object_object_del(be, "connected");
+		if (json_object_object_get_ex(be, "peer", &peer))
+			json_object_object_del(peer, "pid");
+	}
+	json_object_put(doc);
+	return be;
+}
+
+/* Frames from the proxy into the chunk writer, then the CHECK line. */
+static int
+receive_state(int fd, const char *path, struct snap_ctx *d, uint64_t *check)
+{
+	unsigned char *buf = malloc(VS_PROXY_CTL_CHUNK);
+	char line[1200];
+	int rc = -1;
+
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	for (;;) {
+		uint32_t be, n;
+		if (read_exact(fd, &be, 4, path, "the state from the proxy") < 0)
+			goto out;
+		n = ntohl(be);
+		if (n == 0)
+			break;
+		if (n == VS_PROXY_CTL_ERROR) {
+			if (read_line(fd, line, sizeof line, path, "the proxy's error") == 0)
+				proxy_error(line, path);
+			goto out;
+		}
+		if (n > VS_PROXY_CTL_CHUNK) {
+			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a frame of %" PRIu32 " bytes", path, n);
+			goto out;
+		}
+		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0)
+			goto out;
+		if (d->w.payload + n > vs_opt.max_size) {
+			vs_error_set(VS_EXIT_FAIL, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
+			goto out;
+		}
+		sha256_update(&d->sha, n, buf);
+		if (d->sniffed < sizeof d->sniff) {
+			size_t k = n < sizeof d->sniff - d->sniffed ? n : sizeof d->sniff - d->sniffed;
+			memcpy(d->sniff + d->sniffed, buf, k);
+			d->sniffed += k;
+		}
+		if (vs_chunk_writer_write(&d->w, buf, n) < 0)
+			goto out;
+		vs_progress_update(d->w.payload);
+	}
+	if (read_line(fd, line, sizeof line, path, "CHECK_DEVICE_STATE's result") < 0)
+		goto out;
+	if (strncmp(line, "check ", 6) != 0) {
+		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: expected CHECK_DEVICE_STATE's result, got '%.64s'", path, line);
+		goto out;
+	}
+	*check = strtoull(line + 6, NULL, 10);
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+static int
+do_status(const char *path)
+{
+	struct json_object *doc = get_status(path);
+
+	if (!doc)
+		return vs_report_error("snapshot");
+	if (vs_opt.json)
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		print_status(doc);
+	json_object_put(doc);
+	return 0;
+}
+
+int
+vs_cmd_snapshot(int argc, char **argv)
+{
+	struct snapshot_args a = { 0 };
+	struct vs_output out;
+	struct vs_state_writer sw;
+	struct snap_ctx *d = NULL;
+	struct vs_manifest m = { 0 };
+	struct json_object *backend = NULL;
+	bool writer = false;
+	uint64_t check = 0;
+	char line[1200];
+	int fd = -1;
+
+	argp_parse(&snapshot_argp, argc, argv, 0, NULL, &a);
+	if (a.status)
+		return do_status(a.socket);
+	vs_format_from_name(a.output);
+	vs_setup_progress();
+	if (vs_manifest_now(&m.created) < 0 ||
+	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+		return vs_report_error("snapshot");
+	d = calloc(1, sizeof *d);
+	if (!d) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		goto fail;
+	}
+	sha256_init(&d->sha);
+	if (vs_fmt.archive == 1 && !(backend = manifest_backend(a.socket)))
+		goto fail;
+	if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
+		goto fail;
+	writer = true;
+	if (vs_chunk_writer_init(&d->w, vs_state_writer_raw(&sw)) < 0)
+		goto fail;
+	fd = vs_proxy_ctl_connect(a.socket, "snapshot");
+	if (fd < 0 || read_line(fd, line, sizeof line, a.socket, "the proxy's answer") < 0)
+		goto fail;
+	if (strcmp(line, "ok") != 0) {
+		proxy_error(line, a.socket);
+		goto fail;
+	}
+	vs_progress_start("snapshot", 0);
+	if (receive_state(fd, a.socket, d, &check) < 0)
+		goto fail;
+	vs_progress_end();
+	close(fd);
+	fd = -1;
+	if (check != 0) {
+		vs_error_set(VS_EXIT_FAIL, 0, "CHECK_DEVICE_STATE returned %" PRIu64 ": the back-end failed to save its state",
+			     check);
+		goto fail;
+	}
+	if (vs_chunk_writer_end(&d->w) < 0)
+		goto fail;
+	if (vs_fmt.archive == 1) {
+		fill_manifest(&m, d, backend);
+		backend = NULL; /* the manifest owns it */
+		if (vs_state_writer_finish(&sw, &m) < 0)
+			goto fail;
+	}
+	if (vs_output_commit(&out) < 0)
+		goto fail;
+	if (!vs_opt.quiet)
+		fprintf(stderr, "%s: snapshot: %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) via %s to %s%s\n",
+			program_invocation_short_name, d->w.payload, d->w.chunks, d->w.chunks == 1 ? "" : "s", a.socket,
+			out.name, vs_fmt.archive == 1 ? " (archive)" : "");
+	vs_chunk_writer_free(&d->w);
+	vs_state_writer_close(&sw);
+	vs_manifest_free(&m);
+	free(d);
+	return 0;
+fail:
+	vs_progress_end();
+	if (fd >= 0)
+		close(fd);
+	vs_output_abort(&out);
+	if (d)
+		vs_chunk_writer_free(&d->w);
+	free(d);
+	if (writer)
+		vs_state_writer_close(&sw);
+	json_object_put(backend);
+	vs_manifest_free(&m);
+	return vs_report_error("snapshot");
+}

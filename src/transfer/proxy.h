@@ -1,0 +1,49 @@
+/* Proxy mode: sit between a vhost-user front-end (QEMU) and its back-end,
+ * relay every message both ways byte for byte with its fds, log the
+ * conversation, tee device-state transfers into files, and take a
+ * snapshot of a stopped device's back-end on command (design.md §1).
+ *
+ * One thread, one poll loop.  The front-end connects to the listening
+ * socket; the proxy connects to the back-end first (so a missing back-end
+ * fails before QEMU sees a socket), serves exactly one front-end, and
+ * ends when either side disconnects. */
+#ifndef VS_PROXY_H
+#define VS_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The largest payload relayed; a header announcing more is a protocol
+ * error that closes both sides.  rust-vmm's limit is 4096 and QEMU's
+ * 1072: 64 KiB leaves room for any peer without unbounded buffers. */
+#define VS_PROXY_MAX_PAYLOAD (64u << 10)
+/* The most fds one relayed message may carry (rust-vmm accepts 32). */
+#define VS_PROXY_MAX_FDS 32
+/* Payload bytes per frame on the control socket during a snapshot. */
+#define VS_PROXY_CTL_CHUNK (64u << 10)
+/* A frame length announcing an error line instead of data. */
+#define VS_PROXY_CTL_ERROR 0xffffffffu
+
+struct vs_proxy_opts {
+	const char *listen_path;  /* the front-end connects here */
+	const char *connect_path; /* the back-end's socket */
+	const char *control_path; /* NULL: no control socket */
+	const char *tee_dir;	  /* NULL: no tee copies */
+	FILE *log;		  /* NULL: no log */
+	bool json;		  /* JSON lines instead of text */
+	bool force;		  /* replace stale sockets at the listening paths */
+	uint64_t max_size;	  /* a tee copy larger than this is abandoned */
+};
+
+/* Run until the front-end or the back-end disconnects (returns 0) or a
+ * proxy error (returns -1 with the error set; both sides were closed).
+ * A tee copy that could not be written makes the result -1 too, after a
+ * normal end, with VS_EXIT_FAIL. */
+int vs_proxy_run(const struct vs_proxy_opts *o);
+
+/* Control-socket client: connect (with the deadline), send one command
+ * line ("status" or "snapshot").  Returns the connected fd or -1. */
+int vs_proxy_ctl_connect(const char *path, const char *command);
+
+#endif
