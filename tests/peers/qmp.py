@@ -2,10 +2,13 @@
 """qmp.py SOCKET ACTION [ARG] -- drive a QEMU through QMP, every wait bounded.
 
 Actions:
-  migrate FILE    save the VM to file:FILE, wait until completed
-  incoming FILE   migrate-incoming from file:FILE (exit-on-error off), wait
-  quit            ask QEMU to quit
-  status          print the run state
+  migrate FILE|URI    save the VM to file:FILE (or URI), wait until completed
+  incoming FILE|URI   migrate-incoming from it (exit-on-error off), wait
+  migrate-incoming    the same as incoming
+  wait-status STATUS  wait until query-status says STATUS
+  quit                ask QEMU to quit
+  status              print the run state
+  COMMAND [ARGS-JSON] any other QMP command: print its "return" as JSON
 
 Exit 0 when the migration completed; 1 when it failed (QEMU's error is
 printed); 2 on a QMP or timeout problem.  QMP_TIMEOUT (seconds, default 20)
@@ -88,13 +91,22 @@ class QMP:
             time.sleep(0.05)
 
 
+def as_uri(arg):
+    # "file:/x", "exec:..." pass through; a plain path becomes file:PATH
+    if arg.split("/", 1)[0].endswith(":") or ":" in arg.split("/", 1)[0]:
+        return arg
+    return "file:" + os.path.abspath(arg)
+
+
 def main():
     if len(sys.argv) < 3:
-        die("usage: qmp.py SOCKET migrate|incoming FILE | quit | status")
+        die("usage: qmp.py SOCKET ACTION [ARG] (see the top of qmp.py)")
     q = QMP(sys.argv[1])
     action = sys.argv[2]
+    if action == "migrate-incoming":
+        action = "incoming"
     if action in ("migrate", "incoming"):
-        uri = "file:" + os.path.abspath(sys.argv[3])
+        uri = as_uri(sys.argv[3])
         if action == "migrate":
             r = q.execute("migrate", {"uri": uri})
         else:
@@ -107,8 +119,18 @@ def main():
         q.execute("quit")
     elif action == "status":
         print(q.execute("query-status")["return"]["status"])
+    elif action == "wait-status":
+        while q.execute("query-status").get("return", {}).get("status") != sys.argv[3]:
+            if time.monotonic() > DEADLINE:
+                die("timed out waiting for run state %s" % sys.argv[3])
+            time.sleep(0.05)
     else:
-        die("unknown action %s" % action)
+        args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+        r = q.execute(action, args)
+        if "error" in r:
+            print("%s: %s" % (action, r["error"].get("desc")), file=sys.stderr)
+            sys.exit(1)
+        print(json.dumps(r.get("return")))
 
 
 main()

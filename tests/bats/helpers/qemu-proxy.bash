@@ -70,7 +70,7 @@ wait_gone() {
 }
 
 qmp() {
-	python3 "$HELPERS/qmp.py" "$QMP_SOCK" "$@"
+	python3 "$VS_SRCDIR/tests/peers/qmp.py" "$QMP_SOCK" "$@"
 }
 
 # quit_qemu — QMP quit, then wait (bounded) for the process.
