@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,6 @@
 #include "error.h"
 #include "identity.h"
 #include "output.h"
-#include "payload.h"
 #include "vu-frontend.h"
 #include "writer.h"
 
@@ -61,49 +59,13 @@ static const struct argp dump_argp = {
 	children, NULL, NULL
 };
 
-/* The payload goes to the chunk writer; its digest and first bytes are
- * kept for the manifest. */
-struct dump_ctx {
-	struct vs_chunk_writer w;
-	struct sha256_ctx sha;
-	unsigned char sniff[4096];
-	size_t sniffed;
-};
-
 static int
-consume(void *opaque, const void *buf, size_t len)
+consume(void *c, const void *buf, size_t len)
 {
-	struct dump_ctx *d = opaque;
-
-	/* only the manifest needs the digest, and it costs more than the
-	 * transfer: raw dumps skip it */
-	if (vs_fmt.archive == 1)
-		sha256_update(&d->sha, len, buf);
-	if (d->sniffed < sizeof d->sniff) {
-		size_t k = len < sizeof d->sniff - d->sniffed ? len : sizeof d->sniff - d->sniffed;
-		memcpy(d->sniff + d->sniffed, buf, k);
-		d->sniffed += k;
-	}
-	if (vs_chunk_writer_write(&d->w, buf, len) < 0)
+	if (vs_capture_consume(c, buf, len) < 0)
 		return -1;
-	vs_progress_update(d->w.payload);
+	vs_progress_update(((struct vs_capture *)c)->w.payload);
 	return 0;
-}
-
-static void
-fill_manifest(struct vs_manifest *m, struct dump_ctx *d, struct json_object *backend)
-{
-	unsigned char digest[SHA256_DIGEST_SIZE];
-
-	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
-	m->backend = backend;
-	m->payload_size = d->w.payload;
-	m->chunks = d->w.chunks;
-	snprintf(m->kind, sizeof m->kind, "%s",
-		 vs_payload_kind_name(vs_payload_sniff(d->sniff, d->sniffed, d->w.payload)));
-	sha256_digest(&d->sha, sizeof digest, digest);
-	for (size_t i = 0; i < sizeof digest; i++)
-		sprintf(m->sha256 + 2 * i, "%02x", digest[i]);
 }
 
 int
@@ -112,7 +74,7 @@ vs_cmd_dump(int argc, char **argv)
 	struct dump_args a = { 0 };
 	struct vs_output out;
 	struct vs_state_writer sw;
-	struct dump_ctx *d = NULL;
+	struct vs_capture *d = NULL;
 	struct vs_manifest m = { 0 };
 	struct vs_vu vu;
 	uint64_t bytes;
@@ -131,11 +93,11 @@ vs_cmd_dump(int argc, char **argv)
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto fail;
 	}
-	sha256_init(&d->sha);
 	if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
 		goto fail;
 	writer = true;
-	if (vs_chunk_writer_init(&d->w, vs_state_writer_raw(&sw)) < 0 || vs_vu_open(&vu, a.socket) < 0)
+	/* only the manifest needs the digest */
+	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1) < 0 || vs_vu_open(&vu, a.socket) < 0)
 		goto fail;
 	connected = true;
 	vs_progress_start("dump", 0);
@@ -145,7 +107,7 @@ vs_cmd_dump(int argc, char **argv)
 	if (vs_chunk_writer_end(&d->w) < 0)
 		goto fail;
 	if (vs_fmt.archive == 1) {
-		fill_manifest(&m, d, vs_identity_json(&vu, a.socket, false));
+		vs_capture_manifest(d, &m, vs_identity_json(&vu, a.socket, false));
 		if (vs_state_writer_finish(&sw, &m) < 0)
 			goto fail;
 	}
@@ -156,7 +118,7 @@ vs_cmd_dump(int argc, char **argv)
 			program_invocation_short_name, bytes, d->w.chunks, d->w.chunks == 1 ? "" : "s", a.socket,
 			out.name, vs_fmt.archive == 1 ? " (archive)" : "");
 	vs_vu_close(&vu);
-	vs_chunk_writer_free(&d->w);
+	vs_capture_free(d);
 	vs_state_writer_close(&sw);
 	vs_manifest_free(&m);
 	free(d);
@@ -165,7 +127,7 @@ fail:
 	vs_progress_end();
 	vs_output_abort(&out);
 	if (d)
-		vs_chunk_writer_free(&d->w);
+		vs_capture_free(d);
 	free(d);
 	if (writer)
 		vs_state_writer_close(&sw);

@@ -49,28 +49,6 @@ static const struct argp_option options[] = {
 };
 
 static int
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -1;
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int
 parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
@@ -88,7 +66,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case OPT_MEMORY:
-		if (parse_size(arg, &a->dev.mem_size) < 0 || a->dev.mem_size == 0)
+		if (vs_parse_size(arg, &a->dev.mem_size) < 0 || a->dev.mem_size == 0)
 			argp_error(state, "--memory takes a positive size such as 4M: '%s'", arg);
 		break;
 	case OPT_REGIONS:
@@ -178,40 +156,6 @@ produce(void *r, void *buf, size_t len)
 }
 
 /* Compares the saved payload, piece by piece, with a file's. */
-struct compare {
-	struct vs_chunk_reader *file;
-	unsigned char buf[64 * 1024];
-	uint64_t offset;
-	uint64_t first_diff; /* UINT64_MAX while equal */
-};
-
-static int
-consume_compare(void *opaque, const void *data, size_t len)
-{
-	struct compare *c = opaque;
-	const unsigned char *p = data;
-
-	while (len > 0 && c->first_diff == UINT64_MAX) {
-		ssize_t n = vs_chunk_read(c->file, c->buf, len < sizeof c->buf ? len : sizeof c->buf);
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			c->first_diff = c->offset;
-			break;
-		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (c->buf[i] != p[i]) {
-				c->first_diff = c->offset + i;
-				break;
-			}
-		}
-		c->offset += n;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Per step: the output (save) or checked input (load, verify). */
 struct step_io {
 	struct vs_output out;
@@ -278,7 +222,7 @@ static int
 step_verify(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 {
 	struct vs_chunk_reader r;
-	struct compare *cmp;
+	struct vs_payload_compare *cmp;
 	uint64_t loaded, saved;
 	int rc = 0;
 
@@ -291,15 +235,13 @@ step_verify(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 		vs_error_prefix("loading %s", file);
 		goto fail;
 	}
-	cmp->file = &r;
-	cmp->first_diff = UINT64_MAX;
+	vs_payload_compare_init(cmp, &r);
 	if (vs_state_input_rewind(&io->in, &r) < 0 ||
-	    vs_vhost_save_backend_state(dev, vs_opt.max_size, consume_compare, cmp, &saved) < 0) {
+	    vs_vhost_save_backend_state(dev, vs_opt.max_size, vs_payload_compare_consume, cmp, &saved) < 0) {
 		vs_error_prefix("saving the state back");
 		goto fail;
 	}
-	if (cmp->first_diff == UINT64_MAX && saved < io->in.payload)
-		cmp->first_diff = saved;
+	vs_payload_compare_end(cmp, saved, io->in.payload);
 	if (cmp->first_diff == UINT64_MAX) {
 		if (!vs_opt.quiet)
 			fprintf(stderr, "%s: run: verified: the back-end holds the %" PRIu64 "-byte state of %s\n",

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,29 +255,6 @@ print_status(struct json_object *doc)
 		printf("%-20syes\n", "snapshot possible:");
 }
 
-struct snap_ctx {
-	struct vs_chunk_writer w;
-	struct sha256_ctx sha;
-	unsigned char sniff[4096];
-	size_t sniffed;
-};
-
-static void
-fill_manifest(struct vs_manifest *m, struct snap_ctx *d, struct json_object *backend)
-{
-	unsigned char digest[SHA256_DIGEST_SIZE];
-
-	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
-	m->backend = backend;
-	m->payload_size = d->w.payload;
-	m->chunks = d->w.chunks;
-	snprintf(m->kind, sizeof m->kind, "%s",
-		 vs_payload_kind_name(vs_payload_sniff(d->sniff, d->sniffed, d->w.payload)));
-	sha256_digest(&d->sha, sizeof digest, digest);
-	for (size_t i = 0; i < sizeof digest; i++)
-		sprintf(m->sha256 + 2 * i, "%02x", digest[i]);
-}
-
 /* The back-end's identity for a manifest, as the proxy saw it: no pid
  * and no connection state, so the same state gives the same bytes. */
 static struct json_object *
@@ -300,7 +276,7 @@ manifest_backend(const char *path)
 
 /* Frames from the proxy into the chunk writer, then the CHECK line. */
 static int
-receive_state(int fd, const char *path, struct snap_ctx *d, uint64_t *check)
+receive_state(int fd, const char *path, struct vs_capture *d, uint64_t *check)
 {
 	unsigned char *buf = malloc(VS_PROXY_CTL_CHUNK);
 	char line[1200];
@@ -330,13 +306,7 @@ receive_state(int fd, const char *path, struct snap_ctx *d, uint64_t *check)
 			vs_error_set(VS_EXIT_FAIL, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
 			goto out;
 		}
-		sha256_update(&d->sha, n, buf);
-		if (d->sniffed < sizeof d->sniff) {
-			size_t k = n < sizeof d->sniff - d->sniffed ? n : sizeof d->sniff - d->sniffed;
-			memcpy(d->sniff + d->sniffed, buf, k);
-			d->sniffed += k;
-		}
-		if (vs_chunk_writer_write(&d->w, buf, n) < 0)
+		if (vs_capture_consume(d, buf, n) < 0)
 			goto out;
 		vs_progress_update(d->w.payload);
 	}
@@ -374,7 +344,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	struct snapshot_args a = { 0 };
 	struct vs_output out;
 	struct vs_state_writer sw;
-	struct snap_ctx *d = NULL;
+	struct vs_capture *d = NULL;
 	struct vs_manifest m = { 0 };
 	struct json_object *backend = NULL;
 	bool writer = false;
@@ -395,13 +365,12 @@ vs_cmd_snapshot(int argc, char **argv)
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto fail;
 	}
-	sha256_init(&d->sha);
 	if (vs_fmt.archive == 1 && !(backend = manifest_backend(a.socket)))
 		goto fail;
 	if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
 		goto fail;
 	writer = true;
-	if (vs_chunk_writer_init(&d->w, vs_state_writer_raw(&sw)) < 0)
+	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1) < 0)
 		goto fail;
 	fd = vs_proxy_ctl_connect(a.socket, "snapshot");
 	if (fd < 0 || read_line(fd, line, sizeof line, a.socket, "the proxy's answer") < 0)
@@ -424,7 +393,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	if (vs_chunk_writer_end(&d->w) < 0)
 		goto fail;
 	if (vs_fmt.archive == 1) {
-		fill_manifest(&m, d, backend);
+		vs_capture_manifest(d, &m, backend);
 		backend = NULL; /* the manifest owns it */
 		if (vs_state_writer_finish(&sw, &m) < 0)
 			goto fail;
@@ -435,7 +404,7 @@ vs_cmd_snapshot(int argc, char **argv)
 		fprintf(stderr, "%s: snapshot: %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) via %s to %s%s\n",
 			program_invocation_short_name, d->w.payload, d->w.chunks, d->w.chunks == 1 ? "" : "s", a.socket,
 			out.name, vs_fmt.archive == 1 ? " (archive)" : "");
-	vs_chunk_writer_free(&d->w);
+	vs_capture_free(d);
 	vs_state_writer_close(&sw);
 	vs_manifest_free(&m);
 	free(d);
@@ -446,7 +415,7 @@ fail:
 		close(fd);
 	vs_output_abort(&out);
 	if (d)
-		vs_chunk_writer_free(&d->w);
+		vs_capture_free(d);
 	free(d);
 	if (writer)
 		vs_state_writer_close(&sw);

@@ -55,40 +55,12 @@ static const struct argp verify_argp = {
 	children, NULL, NULL
 };
 
-/* Compares the saved payload, piece by piece, with the file's. */
-struct compare {
-	struct vs_chunk_reader *file;
-	unsigned char buf[64 * 1024];
-	uint64_t offset;      /* payload bytes compared */
-	uint64_t first_diff;  /* UINT64_MAX while equal */
-};
-
 static int
-consume(void *opaque, const void *data, size_t len)
+consume(void *c, const void *data, size_t len)
 {
-	struct compare *c = opaque;
-	const unsigned char *p = data;
-
-	while (len > 0 && c->first_diff == UINT64_MAX) {
-		size_t want = len < sizeof c->buf ? len : sizeof c->buf;
-		ssize_t n = vs_chunk_read(c->file, c->buf, want);
-		if (n < 0)
-			return -1;
-		if (n == 0) { /* the file ends first */
-			c->first_diff = c->offset;
-			break;
-		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (c->buf[i] != p[i]) {
-				c->first_diff = c->offset + i;
-				break;
-			}
-		}
-		c->offset += n;
-		p += n;
-		len -= n;
-	}
-	vs_progress_update(c->offset);
+	if (vs_payload_compare_consume(c, data, len) < 0)
+		return -1;
+	vs_progress_update(((struct vs_payload_compare *)c)->offset);
 	return 0;
 }
 
@@ -99,7 +71,7 @@ vs_cmd_verify(int argc, char **argv)
 	struct vs_chunk_limits lim = { 0 };
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
-	struct compare *cmp = NULL;
+	struct vs_payload_compare *cmp = NULL;
 	struct vs_vu vu;
 	uint64_t loaded, saved;
 	int rc;
@@ -123,15 +95,13 @@ vs_cmd_verify(int argc, char **argv)
 		vs_error_prefix("loading %s", a.file);
 		goto fail;
 	}
-	cmp->file = &r;
-	cmp->first_diff = UINT64_MAX;
+	vs_payload_compare_init(cmp, &r);
 	if (vs_state_input_rewind(&in, &r) < 0 ||
 	    vs_save_backend_state(&vu, vs_opt.max_size, consume, cmp, &saved) < 0) {
 		vs_error_prefix("saving the state back");
 		goto fail;
 	}
-	if (cmp->first_diff == UINT64_MAX && saved < in.payload)
-		cmp->first_diff = saved;
+	vs_payload_compare_end(cmp, saved, in.payload);
 	vs_progress_end();
 	vs_vu_close(&vu);
 	vs_state_input_close(&in);

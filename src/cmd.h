@@ -48,6 +48,8 @@ extern const struct argp vs_common_argp;
 /* Print the current error (and a JSON error document with --json);
  * returns the exit status to use. */
 int vs_report_error(const char *verb);
+/* A byte count with an optional K, M, G or T suffix (powers of 1024). */
+int vs_parse_size(const char *s, uint64_t *out);
 /* After option parsing: progress on a terminal, or as asked. */
 void vs_setup_progress(void);
 /* "  NAME NAME ..." for the set bits of a mask. */

@@ -81,8 +81,8 @@ static const struct argp_option common_options[] = {
 	{ 0 }
 };
 
-static int
-parse_size(const char *s, uint64_t *out)
+int
+vs_parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -133,7 +133,7 @@ parse_common(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case OPT_MAX_SIZE:
-		if (parse_size(arg, &vs_opt.max_size) < 0 || vs_opt.max_size == 0)
+		if (vs_parse_size(arg, &vs_opt.max_size) < 0 || vs_opt.max_size == 0)
 			argp_error(state, "--max-size takes a positive byte count such as 64M: '%s'", arg);
 		break;
 	default:

@@ -272,3 +272,47 @@ vs_chunk_reader_expect_eof(struct vs_chunk_reader *r)
 			       r->src->name, r->offset);
 	return 0;
 }
+
+void
+vs_payload_compare_init(struct vs_payload_compare *c, struct vs_chunk_reader *r)
+{
+	c->reader = r;
+	c->offset = 0;
+	c->first_diff = UINT64_MAX;
+}
+
+int
+vs_payload_compare_consume(void *opaque, const void *data, size_t len)
+{
+	struct vs_payload_compare *c = opaque;
+	const unsigned char *p = data;
+
+	while (len > 0 && c->first_diff == UINT64_MAX) {
+		ssize_t n = vs_chunk_read(c->reader, c->buf, len < sizeof c->buf ? len : sizeof c->buf);
+		if (n < 0)
+			return -1;
+		if (n == 0) { /* the reader's payload ends first */
+			c->first_diff = c->offset;
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (c->buf[i] != p[i]) {
+				c->first_diff = c->offset + i;
+				break;
+			}
+		}
+		c->offset += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+uint64_t
+vs_payload_compare_end(struct vs_payload_compare *c, uint64_t arrived, uint64_t expected)
+{
+	/* what arrived was a prefix of the reader's: it ends early */
+	if (c->first_diff == UINT64_MAX && arrived < expected)
+		c->first_diff = arrived;
+	return c->first_diff;
+}

@@ -71,4 +71,19 @@ ssize_t vs_chunk_read_full(struct vs_chunk_reader *r, void *buf, size_t len);
 /* After the terminator: the input must end (no trailing bytes). */
 int vs_chunk_reader_expect_eof(struct vs_chunk_reader *r);
 
+/* Payload arriving piece by piece (a vs_consume_fn), compared with a
+ * reader's payload.  first_diff stays UINT64_MAX while they agree. */
+struct vs_payload_compare {
+	struct vs_chunk_reader *reader;
+	uint64_t offset;     /* payload bytes compared */
+	uint64_t first_diff; /* UINT64_MAX while equal */
+	unsigned char buf[64 * 1024];
+};
+
+void vs_payload_compare_init(struct vs_payload_compare *c, struct vs_chunk_reader *r);
+int vs_payload_compare_consume(void *c, const void *data, size_t len);
+/* After the last piece: total arrived bytes, the reader's payload size;
+ * returns the first differing offset or UINT64_MAX. */
+uint64_t vs_payload_compare_end(struct vs_payload_compare *c, uint64_t arrived, uint64_t expected);
+
 #endif

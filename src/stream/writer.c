@@ -1,11 +1,13 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "container.h"
+#include "payload.h"
 #include "error.h"
 #include "source.h"
 #include "writer.h"
@@ -65,4 +67,50 @@ vs_state_writer_close(struct vs_state_writer *w)
 	if (w->spool_fd >= 0)
 		close(w->spool_fd);
 	w->spool_fd = -1;
+}
+
+int
+vs_capture_init(struct vs_capture *c, struct vs_sink *raw, bool digest)
+{
+	memset(c, 0, sizeof *c);
+	c->digest = digest;
+	sha256_init(&c->sha);
+	return vs_chunk_writer_init(&c->w, raw);
+}
+
+int
+vs_capture_consume(void *capture, const void *buf, size_t len)
+{
+	struct vs_capture *c = capture;
+
+	if (c->digest)
+		sha256_update(&c->sha, len, buf);
+	if (c->sniffed < sizeof c->sniff) {
+		size_t k = len < sizeof c->sniff - c->sniffed ? len : sizeof c->sniff - c->sniffed;
+		memcpy(c->sniff + c->sniffed, buf, k);
+		c->sniffed += k;
+	}
+	return vs_chunk_writer_write(&c->w, buf, len);
+}
+
+void
+vs_capture_manifest(struct vs_capture *c, struct vs_manifest *m, struct json_object *backend)
+{
+	unsigned char digest[SHA256_DIGEST_SIZE];
+
+	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
+	m->backend = backend;
+	m->payload_size = c->w.payload;
+	m->chunks = c->w.chunks;
+	snprintf(m->kind, sizeof m->kind, "%s",
+		 vs_payload_kind_name(vs_payload_sniff(c->sniff, c->sniffed, c->w.payload)));
+	sha256_digest(&c->sha, sizeof digest, digest);
+	for (size_t i = 0; i < sizeof digest; i++)
+		sprintf(m->sha256 + 2 * i, "%02x", digest[i]);
+}
+
+void
+vs_capture_free(struct vs_capture *c)
+{
+	vs_chunk_writer_free(&c->w);
 }

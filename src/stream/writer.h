@@ -5,8 +5,10 @@
 #ifndef VS_WRITER_H
 #define VS_WRITER_H
 
+#include <nettle/sha2.h>
 #include <stdbool.h>
 
+#include "chunk.h"
 #include "manifest.h"
 #include "sink.h"
 
@@ -29,5 +31,23 @@ struct vs_sink *vs_state_writer_raw(struct vs_state_writer *w);
 /* Archive: write the container with m (its payload fields filled in). */
 int vs_state_writer_finish(struct vs_state_writer *w, const struct vs_manifest *m);
 void vs_state_writer_close(struct vs_state_writer *w);
+
+/* A state arriving from a back-end: framed by a chunk writer, with what
+ * its manifest will need on the way (the SHA-256 only when asked: it
+ * costs more than the transfer; the first bytes, to tell the kind). */
+struct vs_capture {
+	struct vs_chunk_writer w;
+	bool digest;
+	struct sha256_ctx sha;
+	unsigned char sniff[4096];
+	size_t sniffed;
+};
+
+int vs_capture_init(struct vs_capture *c, struct vs_sink *raw, bool digest);
+/* A vs_consume_fn: the next piece of payload. */
+int vs_capture_consume(void *capture, const void *buf, size_t len);
+/* The manifest's payload fields and tool; backend is taken over. */
+void vs_capture_manifest(struct vs_capture *c, struct vs_manifest *m, struct json_object *backend);
+void vs_capture_free(struct vs_capture *c);
 
 #endif
