@@ -22,6 +22,34 @@
  * in the middle.  --emit prints the seeded state on stdout, so a test
  * can compare it with what a dump carried.
  *
+ * More faults: reject (SET_DEVICE_STATE_FD replies 0x101: error 1, no
+ * fd), truncated-header (half a reply header, then hang up; any --at).
+ * Transfer faults ignore --at and hit the first transfer they fit:
+ * save-partial (SAVE writes half the state and closes; CHECK 1),
+ * save-no-eof (SAVE writes it all but never closes its end),
+ * load-close-early (LOAD reads 4 KiB, closes its end; CHECK 1) and
+ * disconnect-mid (half-way through SAVE or LOAD the socket is shut down
+ * while the pipe stays open).  --check-result N makes CHECK return N.
+ * --bursts makes SAVE write in odd-sized pieces (1, 3, 7, 4093, ...).
+ *
+ * Peer models: --strict-features (DPDK) offers bits the front-end does
+ * not implement (RARP, CROSS_ENDIAN, HOST_NOTIFIER; virtio
+ * INDIRECT_DESC, EVENT_IDX) and not CONFIGURE_MEM_SLOTS, which it does,
+ * and hangs up on a SET_PROTOCOL_FEATURES or SET_FEATURES carrying a
+ * bit not offered.  Acks follow rust-vmm vhost 0.13 always: only once
+ * GET_FEATURES and GET_PROTOCOL_FEATURES were both seen and REPLY_ACK
+ * was acked; a NEED_REPLY before that gets no answer and a "QUIRK" line
+ * in the log.  --backend-burst N offers BACKEND_REQ and, when the first
+ * SET_DEVICE_STATE_FD arrives, sends N BACKEND_CONFIG_CHANGE_MSG with
+ * NEED_REPLY on the back-end channel, each needing an answer (CHECK
+ * returns 1 unless all came).
+ *
+ * Enough of a vhost_dev for `run start/stop`: SET_FEATURES,
+ * SET_MEM_TABLE, SET_VRING_*, GET_VRING_BASE; --queues N (default 1);
+ * --inflight offers INFLIGHT_SHMFD (GET_INFLIGHT_FD gives a 4 KiB memfd,
+ * SET_INFLIGHT_FD is acked 0 only with that same area) and --status
+ * offers STATUS (GET/SET_STATUS keep the byte).
+ *
  * For benchmarks: --check-load makes LOAD compare what arrives with the
  * seeded state instead of keeping it (CHECK then returns 1 unless every
  * byte and the length match; SAVE gives the seeded state), and --absorb
@@ -31,7 +59,9 @@
  * and checking cost next to nothing: the state is a 1 MiB block of
  * xorshift output made once per seed, each 1 MiB of the state being that
  * block XORed with a 64-bit key of its own (so no two blocks share
- * bytes: it stays incompressible).  --emit and --absorb enlarge their
+ * bytes: it stays incompressible).  --compressible (any mode) makes the
+ * block mostly repeated text instead: about 4.5x with zstd -1.  The
+ * same seed and flag must be given to both ends.  --emit and --absorb enlarge their
  * pipe to 1 MiB when they can, like vhost-state does with its own. */
 #include <config.h>
 
@@ -42,13 +72,16 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -56,10 +89,29 @@
 
 static FILE *log_file;
 static uint64_t state_size = 10, seed = 1;
+/* --compressible: the base block is mostly repeated text (seeded_init) */
+static bool compressible;
 static unsigned slow_ms;
 static bool offer_device_state = true, offer_protocol = true;
 static const char *fault, *fault_at = "GET_FEATURES";
 static bool fault_done;
+/* the transfer fault the running worker applies, if any */
+static const char *worker_fault;
+static bool check_result_set, strict_features, offer_inflight, offer_status, bursts;
+static uint64_t check_result;
+static unsigned queues = 1, backend_burst;
+static int conn_fd = -1, backend_fd = -1, inflight_fd = -1;
+static uint64_t features_offered, protocol_offered;
+static uint8_t dev_status;
+static uint32_t vring_base[256];
+
+/* Faults of the transfer itself: they ignore --at. */
+static bool
+transfer_fault(const char *kind)
+{
+	return strcmp(kind, "save-partial") == 0 || strcmp(kind, "save-no-eof") == 0 ||
+	       strcmp(kind, "load-close-early") == 0 || strcmp(kind, "disconnect-mid") == 0;
+}
 
 /* Whether the fault applies to this request now (then it is used up). */
 static bool
@@ -135,6 +187,23 @@ seeded_init(void)
 	base_block = malloc(BLOCK_SIZE);
 	if (!base_block)
 		die("malloc");
+	if (compressible) {
+		/* 64-byte lines of two texts, seeded pick, each with a
+		 * 12-byte field of xorshift output: about 4.5x with zstd -1
+		 * (the key XOR keeps the repeats: 64 is a multiple of 8) */
+		static const char text[] =
+			"inode 0000000000000000 nlookup 00000000 parent 0000000000000000\n"
+			"handle 0000000000000000 flags 00000000 offset 0000000000000000\n";
+		unsigned char *p = (unsigned char *)base_block;
+
+		for (size_t i = 0; i < BLOCK_SIZE; i += 64) {
+			uint64_t pick = next_rand(&s), x = next_rand(&s), y = next_rand(&s);
+			memcpy(p + i, text + 64 * (pick & 1), 64);
+			memcpy(p + i + 6, &x, 8);
+			memcpy(p + i + 14, &y, 4);
+		}
+		return;
+	}
 	for (size_t i = 0; i < BLOCK_SIZE / 8; i++)
 		base_block[i] = next_rand(&s);
 }
@@ -334,11 +403,158 @@ check_seeded(int fd, bool framed, const char *what)
 	return 0;
 }
 
+static void
+log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+log_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_file)
+		return;
+	va_start(ap, fmt);
+	vfprintf(log_file, fmt, ap);
+	va_end(ap);
+	fputc('\n', log_file);
+	fflush(log_file);
+}
+
+/* The first limit bytes of the seeded state (all of it at most); with
+ * --bursts in odd-sized pieces, a short pause after each, so the reader
+ * sees them one by one. */
+static int
+write_seeded_pieces(int fd, uint64_t limit)
+{
+	static const size_t sizes[] = { 1, 3, 7, 4093, 13, 65537, 5, 131071, 2, 8191 };
+	static uint64_t *buf;
+	uint64_t off = 0;
+	unsigned k = 0;
+
+	if (limit > state_size)
+		limit = state_size;
+	seeded_init();
+	if (!buf && !(buf = malloc(BLOCK_SIZE)))
+		die("malloc");
+	while (off < limit) {
+		uint64_t idx = off / BLOCK_SIZE;
+		size_t pos = off % BLOCK_SIZE, n = BLOCK_SIZE - pos;
+		seeded_block(idx, buf);
+		if (n > limit - off)
+			n = limit - off;
+		if (bursts && n > sizes[k % 10])
+			n = sizes[k % 10];
+		if (write_all(fd, (char *)buf + pos, n) < 0)
+			return -1;
+		off += n;
+		if (bursts) {
+			k++;
+			usleep(2000);
+		}
+	}
+	return 0;
+}
+
+/* Hang up the socket half-way through a transfer, the pipe left open:
+ * the front-end must notice the socket, not wait for the pipe. */
+static void
+disconnect_mid(void)
+{
+	log_line("FAULT disconnect-mid: socket shut down, the pipe stays open");
+	shutdown(conn_fd, SHUT_RDWR);
+	sleep(30);
+	exit(0);
+}
+
+/* A transfer with a fault (worker_fault) applied. */
+static void
+faulty_transfer(void)
+{
+	static unsigned char buf[4096];
+	bool save = worker_dir == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE;
+
+	worker_result = 0;
+	if (strcmp(worker_fault, "save-partial") == 0) {
+		write_seeded_pieces(worker_fd, state_size / 2);
+		worker_result = 1;
+	} else if (strcmp(worker_fault, "save-no-eof") == 0) {
+		write_seeded_pieces(worker_fd, state_size);
+		/* never closed: the front-end waits for an EOF that never comes */
+		log_line("FAULT save-no-eof: %" PRIu64 " bytes written, the pipe stays open", state_size);
+		worker_fd = -1;
+		return;
+	} else if (strcmp(worker_fault, "load-close-early") == 0) {
+		ssize_t n;
+		while ((n = read(worker_fd, buf, sizeof buf)) < 0 && errno == EINTR)
+			;
+		log_line("FAULT load-close-early: read end closed after %zd bytes", n);
+		worker_result = 1;
+	} else if (strcmp(worker_fault, "disconnect-mid") == 0) {
+		if (save) {
+			write_seeded_pieces(worker_fd, state_size / 2);
+		} else {
+			uint64_t got = 0;
+			ssize_t n;
+			while (got < 65536 && (n = read(worker_fd, buf, sizeof buf)) != 0)
+				if (n > 0)
+					got += n;
+		}
+		disconnect_mid();
+	}
+	close(worker_fd);
+	worker_fd = -1;
+}
+
+/* --backend-burst: N config-change requests on the back-end channel,
+ * each with NEED_REPLY; how many got a proper answer. */
+static pthread_t burster;
+static bool burster_running, burster_started;
+static unsigned burst_answered;
+
+static void *
+burst(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < backend_burst; i++) {
+		struct vs_vu_header h = { VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+					  VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK, 0 };
+		unsigned char r[VS_VU_HDR_SIZE + 8];
+		struct vs_vu_header rh;
+		struct pollfd p = { .fd = backend_fd, .events = POLLIN };
+		size_t got = 0;
+		uint64_t v;
+
+		if (send(backend_fd, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h)
+			break;
+		while (got < sizeof r && poll(&p, 1, 5000) == 1) {
+			ssize_t n = recv(backend_fd, r + got, sizeof r - got, 0);
+			if (n <= 0)
+				break;
+			got += n;
+		}
+		if (got != sizeof r)
+			break;
+		memcpy(&rh, r, sizeof rh);
+		memcpy(&v, r + VS_VU_HDR_SIZE, 8);
+		if (rh.request != h.request || rh.flags != (VHOST_USER_VERSION | VHOST_USER_REPLY_MASK) ||
+		    rh.size != 8 || v != 0)
+			break;
+		burst_answered++;
+	}
+	log_line("BACKEND_CHANNEL burst: %u of %u answered", burst_answered, backend_burst);
+	return NULL;
+}
+
 static void *
 transfer(void *arg)
 {
 	static unsigned char buf[1 << 16];
 	(void)arg;
+
+	if (worker_fault && !got_nonblocking_fd) {
+		faulty_transfer();
+		return NULL;
+	}
 
 	/* virtiofsd's transfer threads treat EAGAIN as fatal: a front-end
 	 * that hands over a non-blocking end must fail, every time. */
@@ -360,7 +576,7 @@ transfer(void *arg)
 				}
 				left -= n;
 			}
-		} else if (write_seeded(worker_fd, false) < 0) {
+		} else if ((bursts ? write_seeded_pieces(worker_fd, state_size) : write_seeded(worker_fd, false)) < 0) {
 			worker_result = 1;
 		}
 	} else if (check_load) {
@@ -409,7 +625,7 @@ send_reply(int conn, uint32_t request, const void *payload, uint32_t size, int f
 	struct iovec iov;
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int extra = -1;
-	bool faulty = fault && !fault_done && strcmp(vs_vu_request_name(request), fault_at) == 0;
+	bool faulty = fault && !fault_done && !transfer_fault(fault) && strcmp(vs_vu_request_name(request), fault_at) == 0;
 
 	if (faulty) {
 		fault_done = true;
@@ -419,6 +635,13 @@ send_reply(int conn, uint32_t request, const void *payload, uint32_t size, int f
 		}
 		if (strcmp(fault, "close") == 0)
 			exit(0);
+		if (strcmp(fault, "truncated-header") == 0) {
+			/* half a header, then hang up */
+			if (send(conn, &h, VS_VU_HDR_SIZE / 2, MSG_NOSIGNAL) < 0)
+				exit(0);
+			usleep(100 * 1000);
+			exit(0);
+		}
 
 		if (strcmp(fault, "wrong-code") == 0)
 			h.request = request + 1;
@@ -459,13 +682,42 @@ reply_u64(int conn, uint32_t request, uint64_t v)
 }
 
 /* rust-vmm vhost 0.13 semantics: acks only once both GETs were seen and
- * REPLY_ACK was acked. */
+ * REPLY_ACK was acked; a NEED_REPLY before that stays unanswered (and
+ * the front-end hangs), which the log records. */
 static void
 maybe_ack(int conn, const struct vs_vu_header *h, uint64_t v)
 {
-	if ((h->flags & VHOST_USER_NEED_REPLY_MASK) && seen_get_features && seen_get_protocol &&
-	    (protocol_acked & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)))
+	if (!(h->flags & VHOST_USER_NEED_REPLY_MASK))
+		return;
+	if (seen_get_features && seen_get_protocol && (protocol_acked & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)))
 		reply_u64(conn, h->request, v);
+	else
+		log_line("QUIRK: NEED_REPLY on %s left unanswered (rust-vmm vhost 0.13: %s)",
+			 vs_vu_request_name(h->request),
+			 !seen_get_features	 ? "no GET_FEATURES yet"
+			 : !seen_get_protocol ? "no GET_PROTOCOL_FEATURES yet"
+					      : "REPLY_ACK not acked");
+}
+
+/* --strict-features, like DPDK: a bit we did not offer ends the
+ * connection.  Returns whether the value passes. */
+static bool
+strict_ok(uint32_t request, uint64_t v, uint64_t offered)
+{
+	if (!strict_features || !(v & ~offered))
+		return true;
+	log_line("STRICT: %s 0x%" PRIx64 " carries bits not offered (0x%" PRIx64 "): disconnecting",
+		 vs_vu_request_name(request), v, v & ~offered);
+	fprintf(stderr, "fake-backend: received invalid %s 0x%" PRIx64 "\n", vs_vu_request_name(request), v);
+	return false;
+}
+
+/* Bit 8 of SET_VRING_KICK/CALL/ERR says "no fd": rust-vmm rejects a
+ * mismatch either way. */
+static bool
+vring_fd_ok(uint64_t v, int nfds)
+{
+	return (v & VHOST_USER_VRING_NOFD_MASK) ? nfds == 0 : nfds == 1;
 }
 
 static void
@@ -520,22 +772,125 @@ serve(int conn)
 		switch (h.request) {
 		case VHOST_USER_GET_FEATURES:
 			seen_get_features = true;
-			reply_u64(conn, h.request,
-				  (1ull << VIRTIO_F_VERSION_1) |
-					  (offer_protocol ? 1ull << VHOST_USER_F_PROTOCOL_FEATURES : 0));
+			features_offered = (1ull << VIRTIO_F_VERSION_1) |
+					   (offer_protocol ? 1ull << VHOST_USER_F_PROTOCOL_FEATURES : 0) |
+					   (strict_features ? (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+								      (1ull << VIRTIO_RING_F_EVENT_IDX)
+							    : 0);
+			reply_u64(conn, h.request, features_offered);
 			break;
 		case VHOST_USER_GET_PROTOCOL_FEATURES:
 			seen_get_protocol = true;
-			reply_u64(conn, h.request,
-				  (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |
-					  (offer_device_state ? 1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE : 0));
+			protocol_offered =
+				(1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+				(offer_device_state ? 1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE : 0) |
+				(offer_inflight ? 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD : 0) |
+				(offer_status ? 1ull << VHOST_USER_PROTOCOL_F_STATUS : 0) |
+				(backend_burst ? 1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ : 0) |
+				/* DPDK-like: bits nobody here implements */
+				(strict_features ? (1ull << VHOST_USER_PROTOCOL_F_RARP) |
+							   (1ull << VHOST_USER_PROTOCOL_F_CROSS_ENDIAN) |
+							   (1ull << VHOST_USER_PROTOCOL_F_HOST_NOTIFIER)
+						 : 0);
+			reply_u64(conn, h.request, protocol_offered);
 			break;
 		case VHOST_USER_SET_PROTOCOL_FEATURES:
+			if (!strict_ok(h.request, u64, protocol_offered))
+				return;
 			protocol_acked = u64;
 			maybe_ack(conn, &h, 0);
 			break;
+		case VHOST_USER_SET_FEATURES:
+			if (!strict_ok(h.request, u64, features_offered))
+				return;
+			maybe_ack(conn, &h, 0);
+			break;
 		case VHOST_USER_GET_QUEUE_NUM:
-			reply_u64(conn, h.request, 1);
+			reply_u64(conn, h.request, queues);
+			break;
+		case VHOST_USER_SET_BACKEND_REQ_FD:
+			if (nfds != 1 || !(protocol_acked & (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ))) {
+				fprintf(stderr, "fake-backend: bad SET_BACKEND_REQ_FD\n");
+				return;
+			}
+			if (backend_fd >= 0)
+				close(backend_fd);
+			backend_fd = fds[0];
+			nfds = 0;
+			maybe_ack(conn, &h, 0);
+			break;
+		case VHOST_USER_SET_MEM_TABLE:
+			/* the fds are closed below: nothing here maps memory */
+			maybe_ack(conn, &h, 0);
+			break;
+		case VHOST_USER_SET_VRING_NUM:
+		case VHOST_USER_SET_VRING_ADDR:
+		case VHOST_USER_SET_VRING_ENABLE:
+			maybe_ack(conn, &h, 0);
+			break;
+		case VHOST_USER_SET_VRING_BASE: {
+			struct vhost_vring_state st;
+			memcpy(&st, payload, sizeof st);
+			vring_base[st.index & 0xff] = st.num;
+			maybe_ack(conn, &h, 0);
+			break;
+		}
+		case VHOST_USER_GET_VRING_BASE: {
+			struct vhost_vring_state st;
+			memcpy(&st, payload, sizeof st);
+			st.num = vring_base[st.index & 0xff];
+			send_reply(conn, h.request, &st, sizeof st, -1);
+			break;
+		}
+		case VHOST_USER_SET_VRING_KICK:
+		case VHOST_USER_SET_VRING_CALL:
+		case VHOST_USER_SET_VRING_ERR:
+			if (!vring_fd_ok(u64, nfds)) {
+				fprintf(stderr, "fake-backend: %s: %d fds with 0x%" PRIx64 "\n",
+					vs_vu_request_name(h.request), nfds, u64);
+				return;
+			}
+			maybe_ack(conn, &h, 0);
+			break;
+		case VHOST_USER_GET_INFLIGHT_FD: {
+			struct vhost_user_inflight in;
+			if (!offer_inflight)
+				goto unhandled;
+			memcpy(&in, payload, sizeof in);
+			log_line("INFLIGHT: GET_INFLIGHT_FD num_queues=%u queue_size=%u", in.num_queues, in.queue_size);
+			if (inflight_fd >= 0)
+				close(inflight_fd);
+			inflight_fd = memfd_create("fake-inflight", MFD_CLOEXEC);
+			if (inflight_fd < 0 || ftruncate(inflight_fd, 4096) < 0)
+				die("inflight memfd");
+			in.mmap_size = 4096;
+			in.mmap_offset = 0;
+			send_reply(conn, h.request, &in, sizeof in, inflight_fd);
+			break;
+		}
+		case VHOST_USER_SET_INFLIGHT_FD: {
+			struct stat a, b;
+			bool same;
+			if (!offer_inflight || nfds != 1)
+				goto unhandled;
+			same = inflight_fd >= 0 && fstat(fds[0], &a) == 0 && fstat(inflight_fd, &b) == 0 &&
+			       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+			log_line("INFLIGHT: SET_INFLIGHT_FD carries %s", same ? "the area GET_INFLIGHT_FD gave"
+									      : "another area");
+			maybe_ack(conn, &h, same ? 0 : 1);
+			break;
+		}
+		case VHOST_USER_GET_STATUS:
+			if (!offer_status)
+				goto unhandled;
+			reply_u64(conn, h.request, dev_status);
+			break;
+		case VHOST_USER_SET_STATUS:
+			if (!offer_status)
+				goto unhandled;
+			log_line("STATUS: 0x%" PRIx64, u64);
+			dev_status = u64;
+			maybe_ack(conn, &h, 0);
 			break;
 		case VHOST_USER_SET_OWNER:
 			maybe_ack(conn, &h, 0);
@@ -563,6 +918,28 @@ serve(int conn)
 			worker_fd = fds[0];
 			worker_dir = t.direction;
 			nfds = 0;
+			if (fault_here(h.request, "reject")) {
+				close(worker_fd);
+				worker_fd = -1;
+				worker_result = 1;
+				reply_u64(conn, h.request, VHOST_USER_VRING_NOFD_MASK | 1);
+				break;
+			}
+			worker_fault = NULL;
+			if (fault && !fault_done &&
+			    (strcmp(fault, "disconnect-mid") == 0 ||
+			     (t.direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE &&
+			      (strcmp(fault, "save-partial") == 0 || strcmp(fault, "save-no-eof") == 0)) ||
+			     (t.direction == VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD &&
+			      strcmp(fault, "load-close-early") == 0))) {
+				worker_fault = fault;
+				fault_done = true;
+			}
+			if (backend_burst && backend_fd >= 0 && !burster_started) {
+				if (pthread_create(&burster, NULL, burst, NULL) != 0)
+					die("pthread_create");
+				burster_running = burster_started = true;
+			}
 			bool own = fault_here(h.request, "own-fd"), wrong = !own && fault_here(h.request, "wrong-end-fd");
 			if (own || wrong) {
 				/* Our own channel instead of the front-end's. */
@@ -590,9 +967,16 @@ serve(int conn)
 				pthread_join(worker, NULL);
 				worker_running = false;
 			}
-			reply_u64(conn, h.request, worker_result);
+			if (burster_running) {
+				pthread_join(burster, NULL);
+				burster_running = false;
+				if (burst_answered != backend_burst)
+					worker_result = 1;
+			}
+			reply_u64(conn, h.request, check_result_set ? check_result : worker_result);
 			break;
 		default:
+		unhandled:
 			/* Like most real back-ends: an unknown request ends it. */
 			fprintf(stderr, "fake-backend: unhandled request %s\n", vs_vu_request_name(h.request));
 			return;
@@ -619,6 +1003,14 @@ main(int argc, char **argv)
 		{ "check-load", no_argument, NULL, 'C' },
 		{ "absorb", no_argument, NULL, 'A' },
 		{ "framed", no_argument, NULL, 'f' },
+		{ "check-result", required_argument, NULL, 'R' },
+		{ "strict-features", no_argument, NULL, 'T' },
+		{ "bursts", no_argument, NULL, 'B' },
+		{ "backend-burst", required_argument, NULL, 'b' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "inflight", no_argument, NULL, 'I' },
+		{ "status", no_argument, NULL, 'U' },
+		{ "compressible", no_argument, NULL, 'c' },
 		{ 0 }
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -645,6 +1037,17 @@ main(int argc, char **argv)
 		case 'C': check_load = true; break;
 		case 'A': absorb = true; break;
 		case 'f': framed = true; break;
+		case 'R':
+			check_result = strtoull(optarg, NULL, 0);
+			check_result_set = true;
+			break;
+		case 'T': strict_features = true; break;
+		case 'B': bursts = true; break;
+		case 'b': backend_burst = strtoul(optarg, NULL, 0); break;
+		case 'q': queues = strtoul(optarg, NULL, 0); break;
+		case 'I': offer_inflight = true; break;
+		case 'U': offer_status = true; break;
+		case 'c': compressible = true; break;
 		default:
 			fprintf(stderr, "usage: fake-backend --socket PATH [options]\n");
 			return 2;
@@ -674,8 +1077,11 @@ main(int argc, char **argv)
 		die("accept");
 	close(lfd);
 	unlink(path);
+	conn_fd = conn;
 	serve(conn);
 	if (worker_running)
 		pthread_join(worker, NULL);
+	if (burster_running)
+		pthread_join(burster, NULL);
 	return 0;
 }

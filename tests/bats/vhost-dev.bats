@@ -263,3 +263,45 @@ SET_VRING_NUM SET_VRING_BASE SET_VRING_ADDR SET_VRING_KICK SET_VRING_CALL SET_VR
 	run grep -E '^(GET_CONFIG|SET_BACKEND_REQ_FD)' "$FAKE_LOG"
 	assert_failure
 }
+
+@test "vhost-dev: (fake only) inflight: GET_INFLIGHT_FD once, SET_INFLIGHT_FD with that same area; a second start does not ask again" {
+	start_fake infl --inflight
+	run "$VHOST_STATE" -v run "$FAKE_SOCK" start stop start stop
+	assert_success
+	assert_line 'vhost-state: -> GET_INFLIGHT_FD flags=0x1 size=24 fds=0 mmap_size=0x0 mmap_offset=0x0 num_queues=1 queue_size=128'
+	assert_line 'vhost-state: <- GET_INFLIGHT_FD flags=0x5 size=24 fds=1 mmap_size=0x1000 mmap_offset=0x0 num_queues=1 queue_size=128'
+	[ "$(echo "$output" | grep -c -- '-> GET_INFLIGHT_FD')" -eq 1 ]
+	[ "$(echo "$output" | grep -c -- '-> SET_INFLIGHT_FD flags=0x9 size=24 fds=1 mmap_size=0x1000')" -eq 2 ]
+	wait "$FAKE_PID" || true
+	# the fake acks SET_INFLIGHT_FD only for the memfd it handed out
+	[ "$(grep -c '^INFLIGHT: SET_INFLIGHT_FD carries the area GET_INFLIGHT_FD gave$' "$FAKE_LOG")" -eq 2 ]
+	run grep -c '^GET_INFLIGHT_FD' "$FAKE_LOG"
+	assert_output 1
+}
+
+@test "vhost-dev: (fake only) status: GET/SET_STATUS 0x8 after SET_FEATURES, 0xf at the end of start, 0 after the GET_VRING_BASEs" {
+	start_fake st --status --queues 2
+	run "$VHOST_STATE" -v run "$FAKE_SOCK" start stop
+	assert_success
+	seq=$(echo "$output" | sed -n 's/^vhost-state: -> \(SET_FEATURES\|GET_STATUS\|SET_STATUS\|SET_MEM_TABLE\|SET_VRING_ENABLE\|GET_VRING_BASE\) .*/\1/p' | tr '\n' ' ')
+	assert_equal "$seq" "SET_FEATURES GET_STATUS SET_STATUS SET_MEM_TABLE SET_VRING_ENABLE SET_VRING_ENABLE GET_STATUS SET_STATUS \
+SET_VRING_ENABLE SET_VRING_ENABLE GET_VRING_BASE GET_VRING_BASE SET_STATUS "
+	[ "$(echo "$output" | grep -- '-> SET_STATUS' | sed 's/.*u64=//' | tr '\n' ' ')" = "0x8 0xf 0x0 " ]
+	assert_line 'vhost-state: <- GET_STATUS flags=0x5 size=8 fds=0 u64=0x8'
+	wait "$FAKE_PID" || true
+	assert_equal "$(sed -n 's/^STATUS: //p' "$FAKE_LOG" | tr '\n' ' ')" "0x8 0xf 0x0 "
+}
+
+@test "vhost-dev: (fake only) start/stop against the fake: every ring message acked, no quirk, no hang-up" {
+	start_fake ring --queues 2
+	run "$VHOST_STATE" -v run "$FAKE_SOCK" start stop start stop
+	assert_success
+	assert_line 'vhost-state: -> SET_MEM_TABLE flags=0x9 size=40 fds=1 nregions=1'
+	assert_line 'vhost-state: <- GET_VRING_BASE flags=0x5 size=8 fds=0 index=1 num=0'
+	assert_line 'vhost-state: run: stopped; ring bases: 0:0 1:0'
+	wait "$FAKE_PID" || true
+	run grep -E '^(QUIRK|STRICT)' "$FAKE_LOG"
+	assert_failure
+	run grep -c '^SET_VRING_KICK flags=0x9 size=8 fds=1' "$FAKE_LOG"
+	assert_output 4
+}
