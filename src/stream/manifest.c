@@ -19,8 +19,11 @@ vs_manifest_now(int64_t *out)
 	if (sde && *sde) {
 		errno = 0;
 		long long v = strtoll(sde, &end, 10);
-		if (errno || *end || v < 0)
-			return vs_fail(VS_EXIT_USAGE, 0, "SOURCE_DATE_EPOCH must be a count of seconds: '%s'", sde);
+		/* the manifest's YYYY-MM-DD holds years up to 9999 */
+		if (errno || *end || v < 0 || v > VS_MANIFEST_TIME_MAX)
+			return vs_fail(VS_EXIT_USAGE, 0,
+				       "SOURCE_DATE_EPOCH must be a count of seconds from 0 to %lld: '%s'",
+				       (long long)VS_MANIFEST_TIME_MAX, sde);
 		*out = v;
 		return 0;
 	}
@@ -37,7 +40,12 @@ vs_manifest_to_json(const struct vs_manifest *m)
 	struct tm tm;
 
 	snprintf(version, sizeof version, "%d.%d", VS_MANIFEST_MAJOR, VS_MANIFEST_MINOR);
-	strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	/* out of range only if set by hand: write the epoch, never crash */
+	if (t < 0 || t > VS_MANIFEST_TIME_MAX || !gmtime_r(&t, &tm)) {
+		t = 0;
+		gmtime_r(&t, &tm);
+	}
+	strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_object_object_add(doc, "format", json_object_new_string(VS_MANIFEST_FORMAT));
 	json_object_object_add(doc, "version", json_object_new_string(version));
 	json_object_object_add(doc, "tool", json_object_new_string(m->tool));

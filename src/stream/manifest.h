@@ -8,6 +8,8 @@
 #define VS_MANIFEST_FORMAT "vhost-state-snapshot"
 #define VS_MANIFEST_MAJOR 1
 #define VS_MANIFEST_MINOR 0
+/* 9999-12-31T23:59:59Z: the latest time a manifest can write */
+#define VS_MANIFEST_TIME_MAX 253402300799LL
 /* A manifest larger than this is not one of ours. */
 #define VS_MANIFEST_MAX (1u << 20)
 

@@ -272,12 +272,18 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 		hi = from;
 	}
 	free(buf);
-	if (pos != UINT64_MAX && pos >= 9 && q->size - pos >= 6) {
-		if (pread_full(q->fd, head, 5, pos, &got, q->name) < 0)
+	/* the last 0x06 may be a byte of the be32 length after the marker
+	 * (a 518-byte description is 00 00 02 06): the marker is at most 4
+	 * bytes before it */
+	for (unsigned k = 0; pos != UINT64_MAX && k <= 4 && pos >= 9 + k; k++) {
+		uint64_t at = pos - k;
+		if (q->size - at < 6)
+			continue;
+		if (pread_full(q->fd, head, 5, at, &got, q->name) < 0)
 			return -1;
 		len = (uint32_t)head[1] << 24 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 8 | head[4];
-		if (got == 5 && len == q->size - pos - 5) {
-			q->desc_offset = pos;
+		if (got == 5 && head[0] == QEMU_VM_VMDESCRIPTION && len == q->size - at - 5) {
+			q->desc_offset = at;
 			q->desc_len = len;
 			return 0;
 		}
@@ -675,7 +681,7 @@ net_state(struct walk *w, uint64_t start, uint64_t size, struct json_object *fie
 		bool ok;
 		r->off = cand[i] + plen;
 		w->over_max = false;
-		if (rd_be32(r, &version, "a subsection version") < 0 || version != 0 || chunk_list(w, &st) < 0) {
+		if (rd_be32(r, &version, "a subsection version") < 0 || (version == 0 && chunk_list(w, &st) < 0)) {
 			/* a lookalike that does not parse is not a candidate; a
 			 * read error or a state over --max-size is an error */
 			if (w->over_max || vs_error_get()->exit_code != VS_EXIT_DATAERR)
@@ -683,6 +689,8 @@ net_state(struct walk *w, uint64_t start, uint64_t size, struct json_object *fie
 			vs_error_clear();
 			continue;
 		}
+		if (version != 0)
+			continue; /* a lookalike too, and no error was set */
 		ok = r->off == end;
 		if (!ok && end - r->off >= 2 + strlen(VIRTIO_SUBSECTION_PREFIX) && (p = rd_peek(r, 2, "x")) &&
 		    p[0] == QEMU_VM_SUBSECTION && p[1] <= end - r->off - 2 && p[1] >= strlen(VIRTIO_SUBSECTION_PREFIX)) {

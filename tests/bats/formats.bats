@@ -280,3 +280,11 @@ state.vhs"
 	assert_equal "$rc" 143
 	no_output "$BATS_TEST_TMPDIR" out.vhsnap
 }
+
+@test "formats: an out-of-range SOURCE_DATE_EPOCH is a usage error, not a crash" {
+	raw_stream "$ONE_FILE" >"$BATS_TEST_TMPDIR/a.vhs"
+	SOURCE_DATE_EPOCH=999999999999999999 run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/a.vhsnap"
+	assert_failure 64
+	assert_output --partial "SOURCE_DATE_EPOCH must be a count of seconds from 0 to 253402300799"
+	no_output "$BATS_TEST_TMPDIR" a.vhsnap
+}

@@ -18,7 +18,8 @@ FUZZ_RSS_MB = 2048
 # Extra libFuzzer options for make fuzz, e.g. FUZZ_FLAGS=-jobs=2.
 FUZZ_FLAGS =
 
-FUZZ_BINS = tests/fuzz/fuzz-chunk tests/fuzz/fuzz-reply
+FUZZ_BINS = tests/fuzz/fuzz-chunk tests/fuzz/fuzz-reply tests/fuzz/fuzz-container \
+	tests/fuzz/fuzz-migfile
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_COMPILE = $(CLANG_FUZZ) $(DEFS) $(DEFAULT_INCLUDES) $(INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
@@ -36,6 +37,10 @@ FUZZ_LINK = $(AM_V_CCLD)libs=; \
 tests/fuzz/fuzz-chunk: tests/fuzz/fuzz-chunk.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 tests/fuzz/fuzz-reply: tests/fuzz/fuzz-reply.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-container: tests/fuzz/fuzz-container.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-migfile: tests/fuzz/fuzz-migfile.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 
 # Every library source, so a target never misses a new file.  Depending
@@ -66,6 +71,7 @@ EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py \
 	tests/fuzz/fuzz-run.sh tests/fuzz/fuzz-replay.sh \
 	tests/fuzz/fuzz-common.c tests/fuzz/fuzz-common.h \
 	tests/fuzz/fuzz-chunk.c tests/fuzz/fuzz-reply.c \
+	tests/fuzz/fuzz-container.c tests/fuzz/fuzz-migfile.c \
 	tests/fuzz/corpus tests/fuzz/regressions
 
 .PHONY: fuzz clean-fuzz

@@ -4,11 +4,15 @@
 The generated files are checked in; run this again after changing a
 target's input format:  python3 tests/fuzz/gen-seeds.py
 """
+import io
+import json
 import os
 import shutil
 import struct
 import subprocess
 import sys
+import tarfile
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -148,6 +152,320 @@ def reply_seeds():
     write("reply", "set-owner-rejected", bytes([save]) + canned(5) + seg(reply(SET_OWNER, 1)))
 
 
+# ---- container: .vhsnap archives (pax tar, optionally zstd) and manifests
+
+SHA_IDLE = "6c52470213bc347952f56bc8a73b687443e71a86a8d120018e6bb2dd292072dd"
+
+
+def manifest(**over):
+    """manifest.json as the tool writes it (JSON_C_TO_STRING_PRETTY)."""
+    m = {"format": "vhost-state-snapshot", "version": "1.0", "tool": "vhost-state 0.1.0",
+         "created": "2023-11-14T22:13:20Z", "backend": None,
+         "payload": {"kind": "fs", "size": 10, "chunks": 1, "sha256": SHA_IDLE}}
+    for k, v in over.items():
+        if v is DROP:
+            m.pop(k, None)
+        else:
+            m[k] = v
+    return (json.dumps(m, indent=2) + "\n").encode()
+
+
+DROP = object()
+
+
+def tar(*members):
+    """A pax tar as Python writes it: libarchive reads it like the tool's."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1700000000
+            info.mode = 0o644
+            t.addfile(info, io.BytesIO(data))
+    # the end-of-archive blocks without the 10 KiB record padding, as the
+    # tool writes it (archive_write_set_bytes_in_last_block 1)
+    out = buf.getvalue()
+    end = len(out)
+    while end >= 512 and not any(out[end - 512:end]):
+        end -= 512
+    return out[:end] + bytes(1024)
+
+
+def zstd(data):
+    return subprocess.run(["zstd", "-q", "-c", "--no-check"], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def tool():
+    """The built vhost-state (VHOST_STATE, else the build tree's top)."""
+    t = os.environ.get("VHOST_STATE") or os.path.join(HERE, "..", "..", "vhost-state")
+    return t if os.access(t, os.X_OK) else None
+
+
+def convert(raw, out_name, *opts):
+    """`vhost-state convert` of a raw stream, reproducibly."""
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "in.vhs"), os.path.join(d, out_name)
+        with open(src, "wb") as f:
+            f.write(raw)
+        env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+        subprocess.run([tool(), "convert", "-q", *opts, src, dst], env=env, check=True)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def container_seeds():
+    busy = stream(bytes([1, 0, 5, 0, 7, 0, 0, 0, 0, 0]))
+    three = stream(IDLE[:3], IDLE[3:5], IDLE[5:])
+    if tool() and shutil.which("zstd"):
+        write("container", "idle.vhsnap", convert(stream(IDLE), "o.vhsnap"))
+        write("container", "idle.vhsnap.zst", convert(stream(IDLE), "o.vhsnap.zst"))
+        write("container", "busy.vhsnap", convert(busy, "o.vhsnap"))
+        write("container", "three-chunks.vhsnap.zst", convert(three, "o.vhsnap.zst"))
+        write("container", "empty-state.vhsnap", convert(stream(), "o.vhsnap"))
+        write("container", "idle.vhs.zst", convert(stream(IDLE), "o.vhs.zst"))
+    else:
+        print("gen-seeds: vhost-state or zstd not found, container archives not written",
+              file=sys.stderr)
+    # hand-made archives: what the tool never writes
+    ok = manifest()
+    backend = manifest(backend={"source": "qemu-migration-file", "device": "0000:00:04.0/vhost-user-fs",
+                                "instance_id": 0, "machine": "pc-q35-10.0"})
+    write("container", "backend.vhsnap", tar(("manifest.json", backend), ("state.vhs", stream(IDLE))))
+    write("container", "digest-mismatch.vhsnap", tar(("manifest.json", ok), ("state.vhs", busy)))
+    write("container", "count-mismatch.vhsnap",
+          tar(("manifest.json", ok), ("state.vhs", stream(IDLE[:5], IDLE[5:]))))
+    write("container", "state-first.vhsnap", tar(("state.vhs", stream(IDLE)), ("manifest.json", ok)))
+    write("container", "extra-member.vhsnap",
+          tar(("manifest.json", ok), ("state.vhs", stream(IDLE)), ("extra", b"x")))
+    write("container", "no-state.vhsnap", tar(("manifest.json", ok)))
+    write("container", "bad-state.vhsnap", tar(("manifest.json", ok), ("state.vhs", stream(IDLE)[:-2])))
+    write("container", "version-2.vhsnap",
+          tar(("manifest.json", manifest(version="2.0")), ("state.vhs", stream(IDLE))))
+    write("container", "truncated.vhsnap",
+          tar(("manifest.json", ok), ("state.vhs", stream(IDLE)))[:1200])
+    if shutil.which("zstd"):
+        write("container", "backend.vhsnap.zst",
+              zstd(tar(("manifest.json", backend), ("state.vhs", stream(IDLE)))))
+        write("container", "trailing.vhs.zst", zstd(stream(IDLE) + b"\x00"))
+    # bare manifest.json texts, for vs_manifest_parse
+    write("container", "manifest.json", ok)
+    write("container", "manifest-backend.json", backend)
+    write("container", "manifest-minor-7.json", manifest(version="1.7", tool="x" * 80))
+    write("container", "manifest-no-payload.json", manifest(payload=DROP))
+    write("container", "manifest-bad-sha.json",
+          manifest(payload={"kind": "net", "size": 10, "chunks": 1, "sha256": SHA_IDLE.upper()}))
+    write("container", "manifest-negative-size.json",
+          manifest(payload={"kind": "fs", "size": -1, "chunks": 1, "sha256": SHA_IDLE}))
+    write("container", "manifest-bad-created.json", manifest(created="2023-11-14 22:13:20"))
+    write("container", "manifest-array.json", b"[1, 2, 3]\n")
+    write("container", "manifest-trailing.json", ok + b"{}")
+
+
+# ---- migfile: QEMU migration files (precopy, QEMU 10 layout), minimal
+
+def be16(v):
+    return struct.pack(">H", v)
+
+
+def be32(v):
+    return struct.pack(">I", v)
+
+
+def be64(v):
+    return struct.pack(">Q", v)
+
+
+def idstr(s):
+    return bytes([len(s)]) + s.encode()
+
+
+MACHINE = "pc-q35-10.0"
+PAGE = 4096
+
+
+def field(name, typ, size):
+    return {"name": name, "type": typ, "size": size}
+
+
+class Mig:
+    """A migration file as QEMU 10 writes one: header, configuration, the
+    iterative ram section, device sections, EOF, the VM description."""
+
+    def __init__(self, footers=True, caps=(), page_bits=False):
+        self.footers = footers
+        self.out = b"QEVM" + be32(3)
+        self.devices = []
+        self.next_id = 0
+        conf = {"vmsd_name": "configuration", "version": 1,
+                "fields": [field("len", "uint32", 4), field("name", "buffer", len(MACHINE))]}
+        self.out += b"\x07" + be32(len(MACHINE)) + MACHINE.encode()
+        subs = []
+        if caps:
+            body = be32(len(caps)) + b"".join(idstr(c) for c in caps)
+            self.out += b"\x05" + idstr("configuration/capabilities") + be32(1) + body
+            subs.append({"vmsd_name": "configuration/capabilities", "version": 1,
+                         "fields": [field("caps_count", "uint32", 4),
+                                    field("capabilities", "capability", len(body) - 4)]})
+        if page_bits:
+            self.out += b"\x05" + idstr("configuration/target-page-bits") + be32(1) + be32(12)
+            subs.append({"vmsd_name": "configuration/target-page-bits", "version": 1,
+                         "fields": [field("target_page_bits", "uint32", 4)]})
+        if subs:
+            conf["subsections"] = subs
+        self.conf = conf
+        self.ignore_shared = "x-ignore-shared" in caps
+
+    def footer(self, sid):
+        return b"\x7e" + be32(sid) if self.footers else b""
+
+    def ram(self, blocks, parts=()):
+        """blocks: [(name, length)]; parts: lists of records for
+        QEMU_VM_SECTION_PART, each ended by EOS; then an empty END."""
+        sid = self.next_id = self.next_id + 1
+        rec = be64(sum(n for _, n in blocks) | 0x04)
+        for name, n in blocks:
+            rec += idstr(name) + be64(n) + (be64(0) if self.ignore_shared else b"")
+        self.out += (b"\x01" + be32(sid) + idstr("ram") + be32(0) + be32(4) + rec + be64(0x10) +
+                     self.footer(sid))
+        for p in parts:
+            self.out += b"\x02" + be32(sid) + p + be64(0x10) + self.footer(sid)
+        self.out += b"\x03" + be32(sid) + be64(0x10) + self.footer(sid)
+        self.out += b"\x08" + be16(11) + be16(0)  # MIG_CMD_SWITCHOVER_START
+
+    def device(self, name, vmsd, version, fields, subs=(), instance=0):
+        """fields: [(name, type, bytes)]; subs: [(vmsd, version, fields)]."""
+        sid = self.next_id = self.next_id + 1
+        d = {"name": name, "instance_id": instance, "vmsd_name": vmsd, "version": version,
+             "fields": [field(n, t, len(b)) for n, t, b in fields]}
+        body = b"".join(b for _, _, b in fields)
+        if subs:
+            d["subsections"] = []
+            for sv, sver, sf in subs:
+                body += b"\x05" + idstr(sv) + be32(sver) + b"".join(b for _, _, b in sf)
+                d["subsections"].append({"vmsd_name": sv, "version": sver,
+                                         "fields": [field(n, t, len(b)) for n, t, b in sf]})
+        self.devices.append(d)
+        self.out += (b"\x04" + be32(sid) + idstr(name) + be32(instance) + be32(version) + body +
+                     self.footer(sid))
+
+    def timer(self):
+        self.device("timer", "timer", 2, [("cpu_ticks_offset", "int64", be64(0)),
+                                          ("unused", "unused_buffer", bytes(8)),
+                                          ("cpu_clock_offset", "int64", be64(0x12345))])
+
+    def globalstate(self):
+        self.device("globalstate", "globalstate", 1,
+                    [("size", "uint32", be32(10)), ("runstate", "buffer", b"prelaunch".ljust(32, b"\0")),
+                     ("has_vm_was_suspended", "uint8", b"\x01"), ("vm_was_suspended", "uint8", b"\x00"),
+                     ("unused", "buffer", bytes(66))])
+
+    def fs(self, slot, state, virtio=None):
+        virtio = virtio if virtio is not None else bytes((i * 13) & 0xff for i in range(64))
+        self.device("0000:00:%02x.0/vhost-user-fs" % slot, "vhost-user-fs", 0,
+                    [("virtio", "virtio", virtio)],
+                    [("vhost-user-fs-backend", 0, [("back-end", "virtio-fs back-end state", state)])])
+
+    def net(self, slot, virtio):
+        self.device("0000:00:%02x.0/virtio-net" % slot, "virtio-net", 11, [("virtio", "virtio", virtio)])
+
+    def bytes(self, desc_cut=None):
+        desc = {"configuration": self.conf, "page_size": PAGE, "devices": self.devices}
+        js = json.dumps(desc).encode()  # QEMU's style: ", " and ": "
+        if desc_cut:
+            js = js[:desc_cut]
+        return self.out + b"\x00" + b"\x06" + be32(len(js)) + js
+
+
+def zero_pages(block, *addrs):
+    """ZERO records: the first names the block, the rest CONTINUE it."""
+    out = b""
+    for i, a in enumerate(addrs):
+        out += be64(a | 0x02 | (0x20 if i else 0)) + (b"" if i else idstr(block)) + b"\x00"
+    return out
+
+
+NET_SUB = b"\x05" + idstr("virtio-net-device/backend") + be32(0)
+
+
+def migfile_seeds():
+    blocks = [("mem", 16 << 20), ("pc.bios", 256 << 10), ("/rom@etc/acpi/tables", 128 << 10)]
+    zp = [zero_pages("mem", 0, 0x1000, 0x2000), zero_pages("pc.bios", 0x3f000)]
+
+    m = Mig()
+    m.ram(blocks, zp)
+    m.timer()
+    m.fs(4, stream(IDLE))
+    m.globalstate()
+    write("migfile", "fs-idle", m.bytes())
+
+    m = Mig()
+    m.ram(blocks, zp)
+    m.fs(4, stream(bytes([1, 0, 5, 0, 7, 0, 0, 0, 0, 0])))
+    m.fs(5, stream(IDLE[:4], IDLE[4:]), virtio=b"")
+    write("migfile", "fs-two", m.bytes())
+
+    m = Mig()
+    m.ram(blocks, zp)
+    m.fs(4, stream())
+    write("migfile", "fs-empty-state", m.bytes())
+
+    # a real page, an XBZRLE page and a multifd flush; capabilities
+    m = Mig(caps=("x-ignore-shared", "events"), page_bits=True)
+    page = bytes((i * 7) & 0xff for i in range(PAGE))
+    m.ram(blocks, [be64(0x5000 | 0x08) + idstr("mem") + page +
+                   be64(0x6000 | 0x40 | 0x20) + b"\x01" + be16(3) + b"\x01\x02\x03" +
+                   be64(0x200), zp[1]])
+    m.fs(4, stream(IDLE))
+    write("migfile", "ram-page-xbzrle-caps", m.bytes())
+
+    m = Mig(footers=False)
+    m.ram(blocks, zp)
+    m.timer()
+    m.fs(4, stream(IDLE))
+    write("migfile", "no-footers", m.bytes())
+
+    # virtio-net: the state is a subsection inside the opaque virtio field
+    pre = bytes((i * 29) & 0xff for i in range(40))
+    m = Mig()
+    m.ram(blocks, zp)
+    m.net(3, pre + NET_SUB + stream(b"passt-state-bytes") +
+          b"\x05" + idstr("virtio/64bit_features") + be32(1) + be64(0x130000000))
+    m.fs(4, stream(IDLE))
+    write("migfile", "net-and-fs", m.bytes())
+
+    m = Mig()
+    m.ram(blocks, zp)
+    m.net(3, pre + NET_SUB[:-1] + b"\x01" + stream(b"xx") + NET_SUB + stream(b"abc", b"def"))
+    write("migfile", "net-lookalike", m.bytes())
+
+    m = Mig()
+    m.ram(blocks, zp)
+    m.net(3, NET_SUB + stream(b"one") + b"\x05" + idstr("virtio/a") + be32(1) + NET_SUB + stream(b"two"))
+    write("migfile", "net-ambiguous", m.bytes())
+
+    m = Mig()
+    m.ram(blocks, zp)
+    m.timer()
+    m.globalstate()
+    write("migfile", "no-state", m.bytes())
+
+    # malformed: the description disagrees, or the file is cut
+    m = Mig()
+    m.ram(blocks, zp)
+    m.fs(4, stream(IDLE))
+    good = m.bytes()
+    m.devices[-1]["subsections"][0]["fields"][0]["size"] = 17
+    # 518 bytes of description: its be32 length ends in 0x06, the marker's byte
+    write("migfile", "fs-size-disagrees", m.bytes())
+    write("migfile", "desc-cut", m.bytes(desc_cut=100))
+    write("migfile", "truncated", good[:len(good) // 2])
+    write("migfile", "header-only", b"QEVM" + be32(3))
+
+
 if __name__ == "__main__":
     chunk_seeds()
     reply_seeds()
+    container_seeds()
+    migfile_seeds()
