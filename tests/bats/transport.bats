@@ -225,9 +225,12 @@ teardown() {
 }
 
 @test "transport: a path that is not a socket fails at once (69) and says so" {
+	# timing only: a valgrind wrapper's start-up would swamp it
+	vs=${VS_REAL_BINARY:-$VHOST_STATE}
 	echo x >"$BATS_TEST_TMPDIR/file"
-	timed_run "$VHOST_STATE" info "$BATS_TEST_TMPDIR/file"
+	timed_run "$vs" info "$BATS_TEST_TMPDIR/file"
 	assert_failure 69
 	assert_output --partial "it is not a unix socket"
-	[ "$elapsed" -le 1 ]
+	# no second of retries, as for a socket that is not listening yet
+	[ "$elapsed_ms" -lt 700 ]
 }

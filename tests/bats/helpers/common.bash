@@ -74,11 +74,14 @@ vs_teardown() {
 	fi
 }
 
-# Run a command and record how long it took, in whole seconds, in $elapsed.
+# Run a command and record how long it took: whole seconds in $elapsed,
+# milliseconds in $elapsed_ms.
 timed_run() {
-	local t0=$SECONDS
+	local t0=$SECONDS ms0
+	ms0=$(date +%s%3N)
 	run "$@"
 	elapsed=$((SECONDS - t0))
+	elapsed_ms=$(($(date +%s%3N) - ms0))
 }
 
 # wait_for_temp DIR NAME — until the temp file an output NAME is written
