@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "chunk.h"
 #include "cmd.h"
 #include "error.h"
+#include "identity.h"
 #include "input.h"
 #include "output.h"
 #include "run-steps.h"
@@ -122,7 +124,7 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp run_argp = {
 	options, parse, "SOCKET STEP...",
 	"Run STEPs in order on one connection, as QEMU's vhost_dev would:\n"
@@ -141,6 +143,18 @@ static const struct argp run_argp = {
 	children, NULL, NULL
 };
 
+/* --json: what the current step did (NULL without --json) */
+static struct json_object *jresult;
+
+static void
+jset(const char *key, struct json_object *v)
+{
+	if (jresult)
+		json_object_object_add(jresult, key, v);
+	else
+		json_object_put(v);
+}
+
 /* ---- save, load, verify ---- */
 
 static int
@@ -155,7 +169,6 @@ produce(void *r, void *buf, size_t len)
 	return vs_chunk_read(r, buf, len);
 }
 
-/* Compares the saved payload, piece by piece, with a file's. */
 /* Per step: the output (save) or checked input (load, verify). */
 struct step_io {
 	struct vs_output out;
@@ -195,6 +208,8 @@ step_save(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 	}
 	io->out_open = false;
 	vs_chunk_writer_free(&w);
+	jset("bytes", json_object_new_int64((int64_t)bytes));
+	jset("chunks", json_object_new_int64((int64_t)w.chunks));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: saved %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) to %s\n",
 			program_invocation_short_name, bytes, w.chunks, w.chunks == 1 ? "" : "s", io->out.name);
@@ -212,6 +227,7 @@ step_load(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 		return -1;
 	if (vs_state_input_rewind(&io->in, &r) < 0 || vs_vhost_load_backend_state(dev, produce, &r, &bytes) < 0)
 		return -1;
+	jset("bytes", json_object_new_int64((int64_t)bytes));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: loaded %" PRIu64 " bytes of state from %s (CHECK_DEVICE_STATE returned 0)\n",
 			program_invocation_short_name, bytes, file);
@@ -242,6 +258,9 @@ step_verify(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 		goto fail;
 	}
 	vs_payload_compare_end(cmp, saved, io->in.payload);
+	jset("same", json_object_new_boolean(cmp->first_diff == UINT64_MAX));
+	jset("file_payload_bytes", json_object_new_int64((int64_t)io->in.payload));
+	jset("backend_payload_bytes", json_object_new_int64((int64_t)saved));
 	if (cmp->first_diff == UINT64_MAX) {
 		if (!vs_opt.quiet)
 			fprintf(stderr, "%s: run: verified: the back-end holds the %" PRIu64 "-byte state of %s\n",
@@ -260,6 +279,42 @@ fail:
 }
 
 /* ---- info ---- */
+
+static struct json_object *
+json_info(struct vs_vhost_dev *dev, const char *socket, uint32_t config_size)
+{
+	struct json_object *o = vs_identity_json(&dev->vu, socket, true), *rings = json_object_new_array();
+
+	json_object_object_add(o, "features_set", vs_json_feature_mask(dev->sent_features, vs_vu_feature_name));
+	json_object_object_add(o, "started", json_object_new_boolean(dev->started));
+	for (unsigned i = 0; i < dev->nvqs; i++) {
+		const struct vs_vhost_virtqueue *vq = &dev->vqs[i];
+		struct json_object *r = json_object_new_object();
+		json_object_object_add(r, "index", json_object_new_int(i));
+		json_object_object_add(r, "size", json_object_new_int((int)vq->num));
+		json_object_object_add(r, "base",
+				       json_object_new_int(vq->started ? vq->vring.avail_idx : vq->last_avail_idx));
+		json_object_object_add(r, "started", json_object_new_boolean(vq->started));
+		json_object_array_add(rings, r);
+	}
+	json_object_object_add(o, "rings", rings);
+	json_object_object_add(o, "memory_bytes", json_object_new_int64((int64_t)dev->opts.mem_size));
+	json_object_object_add(o, "regions", json_object_new_int((int)dev->nregions));
+	json_object_object_add(o, "dirty_log", json_object_new_boolean(dev->log_enabled));
+	json_object_object_add(o, "backend_channel", json_object_new_boolean(dev->channel.fd >= 0));
+	if (vs_vu_has_protocol_feature(&dev->vu, VHOST_USER_PROTOCOL_F_STATUS))
+		json_object_object_add(o, "status", json_object_new_int(dev->status));
+	if (vs_vu_has_protocol_feature(&dev->vu, VHOST_USER_PROTOCOL_F_CONFIG) && config_size) {
+		unsigned char cfg[VHOST_USER_MAX_CONFIG_SIZE];
+		char hex[2 * VHOST_USER_MAX_CONFIG_SIZE + 1];
+		if (vs_vhost_dev_get_config(dev, cfg, config_size) == 0) {
+			for (uint32_t i = 0; i < config_size; i++)
+				sprintf(hex + 2 * i, "%02x", cfg[i]);
+			json_object_object_add(o, "config", json_object_new_string(hex));
+		}
+	}
+	return o;
+}
 
 static void
 print_info(struct vs_vhost_dev *dev, const char *socket, uint32_t config_size)
@@ -333,6 +388,13 @@ run_step(struct vs_vhost_dev *dev, const struct vs_run_step *s, struct step_io *
 	case VS_RUN_START:
 		if (vs_vhost_dev_start(dev) < 0)
 			return -1;
+		if (jresult) {
+			struct json_object *rings = json_object_new_array();
+			for (unsigned i = 0; i < dev->nvqs; i++)
+				if (dev->vqs[i].started)
+					json_object_array_add(rings, json_object_new_int(i));
+			jset("rings_started", rings);
+		}
 		if (!vs_opt.quiet) {
 			fprintf(stderr, "%s: run: started rings", program_invocation_short_name);
 			for (unsigned i = 0; i < dev->nvqs; i++)
@@ -348,6 +410,16 @@ run_step(struct vs_vhost_dev *dev, const struct vs_run_step *s, struct step_io *
 			was[i] = dev->vqs[i].started;
 		if (vs_vhost_dev_stop(dev) < 0)
 			return -1;
+		if (jresult) {
+			struct json_object *bases = json_object_new_object();
+			for (unsigned i = 0; i < dev->nvqs; i++) {
+				char k[8];
+				snprintf(k, sizeof k, "%u", i);
+				if (was[i])
+					json_object_object_add(bases, k, json_object_new_int(dev->vqs[i].last_avail_idx));
+			}
+			jset("ring_bases", bases);
+		}
 		if (!vs_opt.quiet) {
 			fprintf(stderr, "%s: run: stopped; ring bases:", program_invocation_short_name);
 			for (unsigned i = 0; i < dev->nvqs; i++)
@@ -364,7 +436,10 @@ run_step(struct vs_vhost_dev *dev, const struct vs_run_step *s, struct step_io *
 	case VS_RUN_VERIFY:
 		return step_verify(dev, io, s->file);
 	case VS_RUN_INFO:
-		print_info(dev, a->socket, a->config_size);
+		if (jresult)
+			jset("info", json_info(dev, a->socket, a->config_size));
+		else
+			print_info(dev, a->socket, a->config_size);
 		return 0;
 	case VS_RUN_RESET:
 		if (vs_vhost_reset_device(dev) < 0)
@@ -395,6 +470,7 @@ vs_cmd_run(int argc, char **argv)
 	struct vs_vhost_dev *dev = NULL;
 	char what[320] = "run";
 	bool inited = false;
+	struct json_object *jsteps = NULL;
 	int rc = 0;
 
 	a.words = calloc(argc > 0 ? argc : 1, sizeof *a.words);
@@ -429,18 +505,44 @@ vs_cmd_run(int argc, char **argv)
 		}
 	}
 	snprintf(what, sizeof what, "run");
+	if (vs_opt.json)
+		jsteps = json_object_new_array();
 	if (vs_vhost_dev_init(dev, a.socket, &a.dev) < 0)
 		goto fail;
 	inited = true;
 	for (unsigned i = 0; i < plan.n; i++) {
 		const struct vs_run_step *s = &plan.steps[i];
 		vs_run_step_describe(s, what, sizeof what);
+		if (jsteps) {
+			jresult = json_object_new_object();
+			json_object_object_add(jresult, "step", json_object_new_string(what));
+		}
 		if (run_step(dev, s, &io[i], &a) < 0)
 			goto fail;
+		if (jsteps) {
+			json_object_array_add(jsteps, jresult);
+			jresult = NULL;
+		}
+	}
+	if (jsteps) {
+		struct json_object *doc = json_object_new_object();
+		json_object_object_add(doc, "socket", json_object_new_string(a.socket));
+		json_object_object_add(doc, "steps", jsteps);
+		jsteps = NULL;
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
 	}
 	goto done;
 
 fail:
+	if (jsteps) {
+		/* one document still: the error, the steps done, the one that failed */
+		vs_error_json_extra = json_object_new_object();
+		json_object_object_add(vs_error_json_extra, "steps", jsteps);
+		if (jresult)
+			json_object_object_add(vs_error_json_extra, "failed_step", jresult);
+		jsteps = jresult = NULL;
+	}
 	if (strcmp(what, "run") != 0) {
 		char verb[400];
 		snprintf(verb, sizeof verb, "run: %s", what);

@@ -45,6 +45,9 @@ extern const struct argp vs_common_argp;
 	"and exits when it leaves, so each command needs a fresh instance (`run` " \
 	"takes several steps on one connection)."
 
+/* With --json, keys of this object (taken over) join the error document. */
+struct json_object;
+extern struct json_object *vs_error_json_extra;
 /* Print the current error (and a JSON error document with --json);
  * returns the exit status to use. */
 int vs_report_error(const char *verb);

@@ -388,6 +388,8 @@ setup_signals(void)
 	}
 }
 
+struct json_object *vs_error_json_extra;
+
 int
 vs_report_error(const char *verb)
 {
@@ -403,6 +405,13 @@ vs_report_error(const char *verb)
 		if (e->errnum)
 			json_object_object_add(err, "errno", json_object_new_int(e->errnum));
 		json_object_object_add(doc, "error", err);
+		/* what a verb did before it failed (run: the steps done) */
+		if (vs_error_json_extra) {
+			json_object_object_foreach(vs_error_json_extra, key, val)
+				json_object_object_add(doc, key, json_object_get(val));
+			json_object_put(vs_error_json_extra);
+			vs_error_json_extra = NULL;
+		}
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(doc);
 	}

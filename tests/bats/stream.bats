@@ -186,3 +186,20 @@ signal_mid_dump() {
 	assert_failure 65
 	assert_output --partial "is it a state file? expected a raw stream, a .vhsnap archive"
 }
+
+@test "stream: SIGTERM mid-restore exits 143 and leaves no spool file behind" {
+	"$FAKE_BACKEND" --emit --state-size 20000000 | "$BATS_TEST_DIRNAME/helpers/chunks.py" frame >"$BATS_TEST_TMPDIR/big.vhs"
+	start_fake slow --slow-ms 20
+	mkdir "$BATS_TEST_TMPDIR/spool"
+	# through a pipe, so the input is spooled to TMPDIR first
+	cat "$BATS_TEST_TMPDIR/big.vhs" | TMPDIR="$BATS_TEST_TMPDIR/spool" "$VHOST_STATE" -q restore "$FAKE_SOCK" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		grep -q '^SET_DEVICE_STATE_FD' "$FAKE_LOG" && break
+		sleep 0.05
+	done
+	grep -q '^SET_DEVICE_STATE_FD' "$FAKE_LOG"
+	signal_status "$pid" TERM
+	assert_equal "$rc" 143
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/spool")" ]
+}
