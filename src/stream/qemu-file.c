@@ -90,7 +90,16 @@ struct walk {
 	bool in_config;
 	bool over_max; /* a state was refused for --max-size */
 	size_t cur_section;
+	uint64_t visits; /* description entries looked at, see VISITS_MAX */
 };
+
+/* Fields of size 0 take no file bytes, so a crafted description with many
+ * of them, met by many small sections, could make the walk quadratic.
+ * Real files need a few million visits at most. */
+#define VISITS_MAX (64ull << 20)
+/* Values (numbers, strings, objects...) in a VM description: a large
+ * VM's has some tens of thousands. */
+#define DESC_VALUES_MAX (1u << 20)
 
 static int bad(struct reader *r, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int config_subsection(struct walk *w, const char *name);
@@ -315,6 +324,18 @@ load_desc(struct vs_qemu_file *q, struct reader *r)
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", q->name);
 	}
 	text[got] = '\0';
+	/* json-c spends ~100 bytes per value: bound the values (each but the
+	 * first follows a comma or an opening bracket) before parsing */
+	size_t values = 1, lead = strspn(text, " \t\r\n");
+	for (size_t k = 0; k < got; k++)
+		values += text[k] == ',' || text[k] == '[' || text[k] == '{';
+	if (text[lead] != '{' || values > DESC_VALUES_MAX) {
+		bool object = text[lead] == '{';
+		free(text);
+		return bad(r, q->desc_offset + 5 + (object ? 0 : lead),
+			   object ? "the VM description has more values than any real one"
+				  : "the VM description is not a JSON object");
+	}
 	tok = json_tokener_new_ex(4 * MAX_DEPTH + 16);
 	if (!tok) {
 		free(text);
@@ -738,6 +759,10 @@ walk_vmsd(struct walk *w, struct json_object *d, const char *owner, int depth, b
 	for (size_t i = 0; i < json_object_array_length(fields); i++) {
 		struct json_object *f = json_object_array_get_idx(fields, i);
 		const char *name = json_str(f, "name"), *type = json_str(f, "type");
+
+		if (++w->visits > VISITS_MAX)
+			return bad(r, r->off, "the VM description makes the walk too long (more than %llu entries visited)",
+				   VISITS_MAX);
 		int64_t size, n = 1;
 		uint64_t total, at = r->off;
 		char what[300];
@@ -960,6 +985,10 @@ walk(struct walk *w)
 					struct json_object *e = json_object_array_get_idx(devs, i);
 					const char *n = json_str(e, "name");
 					int64_t inst, v;
+					if (++w->visits > VISITS_MAX)
+						return bad(r, at, "the VM description makes the walk too long (more than %llu "
+								  "entries visited)",
+							   VISITS_MAX);
 					if (n && strcmp(n, name) == 0 && json_size(e, "instance_id", &inst) == 0 &&
 					    inst == instance) {
 						if (json_size(e, "version", &v) < 0 || v != ver)
@@ -1247,6 +1276,14 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 	/* the one length that encloses the state: its field in the description */
 	if (new_size > INT64_MAX)
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: the new state is too large", q->name);
+	/* the walker reads size x array_len: a new size only fits one element */
+	int64_t alen = 1;
+	if (json_object_object_get_ex(st->desc_field, "array_len", NULL) &&
+	    (json_size(st->desc_field, "array_len", &alen) < 0 || alen != 1))
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: the field holding the state is described as an array (array_len %" PRId64
+			       "); a new size cannot be written for it",
+			       q->name, alen);
 	json_object_object_add(st->desc_field, "size", json_object_new_int64((int64_t)new_size));
 	json = vs_qemu_json_serialize(q->desc, &jlen);
 	if (!json)

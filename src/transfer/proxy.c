@@ -41,6 +41,10 @@
 #define PENDING_MAX 64	  /* QEMU waits for each reply: one or two at most */
 #define XFER_MAX 8	  /* concurrent tee copies (QEMU does one at a time) */
 #define CTL_MAX 4	  /* concurrent control clients */
+/* A side is read only while what waits for the other side is below this:
+ * a peer that sends faster than the other reads is held back, not
+ * buffered without end. */
+#define QUEUE_MAX (256u << 10)
 #define PUMP_BUF (64u << 10)
 
 /* --- time --- */
@@ -147,6 +151,7 @@ struct peer {
 	long in_since; /* last progress on a partial message; -1: none */
 	/* messages waiting to be sent, whole */
 	struct msg *out_head, *out_tail;
+	size_t out_bytes; /* their total size, bounded by QUEUE_MAX */
 	long out_since; /* last progress while out_head is set */
 };
 
@@ -274,7 +279,7 @@ peer_recv(struct peer *p, struct msg **out)
 }
 
 /* Send what the socket takes.  Returns -1 when the peer is gone (its
- * queue is then dropped), else 0. */
+ * queue is then dropped), -2 on an error of ours (set), else 0. */
 static int
 peer_flush(struct peer *p)
 {
@@ -305,7 +310,12 @@ peer_flush(struct peer *p)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
-			return -1;
+			if (errno == EPIPE || errno == ECONNRESET)
+				return -1;
+			/* ENOBUFS, ETOOMANYREFS...: ours, not the peer leaving */
+			vs_error_set(VS_EXIT_FAIL, errno, "sending %s to %s", vs_vu_request_name(msg_hdr(m).request),
+				     p->name);
+			return -2;
 		}
 		m->off += n;
 		p->out_since = now_ms();
@@ -313,6 +323,7 @@ peer_flush(struct peer *p)
 			p->out_head = m->next;
 			if (!p->out_head)
 				p->out_tail = NULL;
+			p->out_bytes -= m->len;
 			/* our copies of the fds: the receiver has its own now */
 			msg_free(m);
 		}
@@ -324,6 +335,7 @@ static void
 peer_queue(struct peer *p, struct msg *m)
 {
 	m->next = NULL;
+	p->out_bytes += m->len;
 	if (!p->out_head)
 		p->out_since = now_ms();
 	if (p->out_tail)
@@ -1547,9 +1559,15 @@ snap_reply(struct proxy *px, struct msg *m)
 	uint64_t v;
 
 	log_msg(px, D_BE_PX, m);
-	if (!msg_u64(m, &v))
-		return vs_fail(VS_EXIT_PROTOCOL, 0, "the back-end answered the proxy's %s with %" PRIu32 " bytes, not 8",
-			       vs_vu_request_name(h.request), h.size);
+	if (!msg_u64(m, &v)) {
+		/* the stream is still in step (the reply was read whole):
+		 * only the snapshot fails, the VM's session goes on */
+		char why[160];
+		snprintf(why, sizeof why, "the back-end answered the proxy's %s with %" PRIu32 " bytes, not 8",
+			 vs_vu_request_name(h.request), h.size);
+		snap_fail(px, VS_EXIT_PROTOCOL, why);
+		return 0;
+	}
 	if (px->snap.state == SNAP_SENT_42) {
 		if (v & VHOST_USER_DEVICE_STATE_ERROR_MASK) {
 			char why[128];
@@ -1558,10 +1576,13 @@ snap_reply(struct proxy *px, struct msg *m)
 			return 0;
 		}
 		if (!(v & VHOST_USER_VRING_NOFD_MASK)) {
-			if (m->nfds != 1)
-				return vs_fail(VS_EXIT_PROTOCOL, 0,
-					       "the back-end's SET_DEVICE_STATE_FD reply announces an fd but carries %zu",
-					       m->nfds);
+			if (m->nfds != 1) {
+				char why[128];
+				snprintf(why, sizeof why,
+					 "the back-end's SET_DEVICE_STATE_FD reply announces an fd but carries %zu", m->nfds);
+				snap_fail(px, VS_EXIT_PROTOCOL, why);
+				return 0;
+			}
 			close(px->snap.fd);
 			px->snap.fd = m->fds[0];
 			m->nfds = 0;
@@ -1780,13 +1801,32 @@ ctl_write(struct proxy *px, unsigned i)
 }
 
 static void
+unlisten(int *fd, int *slot, const char *path)
+{
+	if (*fd < 0)
+		return;
+	close(*fd);
+	*fd = -1;
+	unlink(path);
+	vs_cleanup_unregister(*slot);
+	*slot = -1;
+}
+
+static void
 ctl_accept(struct proxy *px)
 {
 	int fd = accept4(px->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	unsigned i;
 
-	if (fd < 0)
+	if (fd < 0) {
+		/* out of fds or memory: the pending client would keep the
+		 * socket readable and the loop spinning; stop listening */
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			log_event(px, "control", NULL, "the control socket is closed: %s", strerror(errno));
+			unlisten(&px->ctl_fd, &px->ctl_slot, px->o->control_path);
+		}
 		return;
+	}
 	for (i = 0; i < CTL_MAX && px->ctls[i]; i++)
 		;
 	if (i == CTL_MAX) {
@@ -1839,18 +1879,6 @@ listen_on(const char *path, bool force, int *slot)
 	return fd;
 }
 
-static void
-unlisten(int *fd, int *slot, const char *path)
-{
-	if (*fd < 0)
-		return;
-	close(*fd);
-	*fd = -1;
-	unlink(path);
-	vs_cleanup_unregister(*slot);
-	*slot = -1;
-}
-
 static pid_t
 peer_pid_of(int fd)
 {
@@ -1860,14 +1888,17 @@ peer_pid_of(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.pid : 0;
 }
 
-static void
+static int
 fe_accept(struct proxy *px)
 {
 	int fd = accept4(px->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	char name[256];
 
-	if (fd < 0)
-		return;
+	if (fd < 0) {
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			return 0;
+		return vs_fail(VS_EXIT_FAIL, errno, "accepting the front-end on %s", px->o->listen_path);
+	}
 	px->fe.fd = fd;
 	px->fe_seen = true;
 	px->fe_pid = peer_pid_of(fd);
@@ -1876,6 +1907,7 @@ fe_accept(struct proxy *px)
 	vs_peer_name(px->fe_pid, name, sizeof name);
 	log_event(px, "connect", NULL, "front-end connected (pid %d%s%s)", (int)px->fe_pid, name[0] ? ", " : "", name);
 	px->fe.out_since = now_ms();
+	return 0;
 }
 
 /* --- relaying --- */
@@ -1956,6 +1988,12 @@ from_be(struct proxy *px, struct msg *m)
 }
 
 /* Read and relay what one socket has.  Returns -1 for a proxy error. */
+static struct peer *
+relay_dest(struct proxy *px, struct peer *p)
+{
+	return p == &px->fe ? &px->be : p == &px->be ? &px->fe : p == &px->chan_fe ? &px->chan_be : &px->chan_fe;
+}
+
 static int
 relay_in(struct proxy *px, struct peer *p)
 {
@@ -1965,6 +2003,10 @@ relay_in(struct proxy *px, struct peer *p)
 
 		/* held front-end messages stay in the socket */
 		if (p == &px->fe && px->snap.state != SNAP_IDLE)
+			return 0;
+		/* backpressure: leave the rest in the socket until the other
+		 * side has taken what waits for it */
+		if (relay_dest(px, p)->out_bytes >= QUEUE_MAX)
 			return 0;
 		switch (peer_recv(p, &m)) {
 		case RECV_AGAIN:
@@ -2025,6 +2067,35 @@ add_slot(struct pollfd *pfd, struct slot *sl, unsigned *n, int fd, short events,
 	(*n)++;
 }
 
+/* While a snapshot holds the front-end its messages stay in the socket:
+ * a half-received one is not the front-end's delay. */
+static bool
+held(const struct proxy *px, const struct peer *p)
+{
+	return p == &px->fe && px->snap.state != SNAP_IDLE;
+}
+
+/* The snapshot waits for its client to take the state, not for the
+ * back-end: no deadline runs meanwhile. */
+static bool
+snap_client_slow(const struct proxy *px)
+{
+	return px->snap.state == SNAP_PUMP && px->snap.client && px->snap.client->out_off < px->snap.client->out_len;
+}
+
+/* Poll events for peer p, whose messages go to dest: its input only
+ * while dest's queue has room (backpressure), its output when queued. */
+static short
+want(const struct peer *p, const struct peer *dest)
+{
+	short ev = p->out_head ? POLLOUT : 0;
+
+	if (dest->out_bytes < QUEUE_MAX)
+		ev |= POLLIN;
+	/* a hang-up is reported whatever we ask for, and handled in relay_in */
+	return ev;
+}
+
 /* The nearest deadline, as a poll timeout: -1 when nothing is under way
  * (idle VMs are normal). */
 static int
@@ -2039,15 +2110,15 @@ poll_timeout(struct proxy *px, long now)
 	for (unsigned i = 0; i < 4; i++) {
 		if (peers[i]->fd < 0)
 			continue;
-		if (peers[i]->in_since >= 0)
+		if (peers[i]->in_since >= 0 && !held(px, peers[i]))
 			CONSIDER(peers[i]->in_since);
-		if (peers[i]->out_head)
+		if (peers[i]->out_head && !px->ending)
 			CONSIDER(peers[i]->out_since);
 	}
 	for (struct xfer *x = px->xfers; x; x = x->next)
 		if (x->pumping)
 			CONSIDER(x->since);
-	if (px->snap.state != SNAP_IDLE)
+	if (px->snap.state != SNAP_IDLE && !snap_client_slow(px))
 		CONSIDER(px->snap.since);
 	for (unsigned i = 0; i < CTL_MAX; i++)
 		if (px->ctls[i] && (!px->ctls[i]->got_command || px->ctls[i]->out_off < px->ctls[i]->out_len))
@@ -2077,7 +2148,7 @@ check_deadlines(struct proxy *px, long now)
 	for (unsigned i = 0; i < 4; i++) {
 		if (peers[i]->fd < 0)
 			continue;
-		if (peers[i]->in_since >= 0 && expired(peers[i]->in_since, now))
+		if (peers[i]->in_since >= 0 && !held(px, peers[i]) && expired(peers[i]->in_since, now))
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for %s to send the rest of a message",
 				       s, peers[i]->name);
 		if (peers[i]->out_head && expired(peers[i]->out_since, now)) {
@@ -2095,9 +2166,7 @@ check_deadlines(struct proxy *px, long now)
 	if (px->snap.state == SNAP_WAITING && expired(px->snap.since, now)) {
 		snap_fail(px, VS_EXIT_TIMEOUT, "timed out waiting for the front-end's request to be answered");
 	} else if (px->snap.state != SNAP_IDLE && px->snap.state != SNAP_WAITING && expired(px->snap.since, now)) {
-		bool client_slow = px->snap.state == SNAP_PUMP && px->snap.client &&
-				   px->snap.client->out_off < px->snap.client->out_len;
-		if (!client_slow)
+		if (!snap_client_slow(px))
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for the back-end during a snapshot (%s)",
 				       s, px->snap.state == SNAP_PUMP ? "state data" : "a reply");
 	}
@@ -2187,15 +2256,21 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 		int r;
 
 		/* keep sending what is queued before deciding anything */
-		if (peer_flush(&px.fe) < 0) {
+		if ((r = peer_flush(&px.fe)) == -2)
+			goto fail;
+		if (r < 0) {
 			end_session(&px, "the front-end disconnected");
 			peer_close(&px.fe);
 		}
-		if (peer_flush(&px.be) < 0) {
+		if ((r = peer_flush(&px.be)) == -2)
+			goto fail;
+		if (r < 0) {
 			end_session(&px, "the back-end disconnected");
 			peer_close(&px.be);
 		}
-		if (peer_flush(&px.chan_fe) < 0 || peer_flush(&px.chan_be) < 0) {
+		if ((r = peer_flush(&px.chan_fe)) == -2 || (r == 0 && (r = peer_flush(&px.chan_be)) == -2))
+			goto fail;
+		if (r < 0) {
 			log_event(&px, "channel", NULL, "the back-end channel broke");
 			peer_close(&px.chan_fe);
 			peer_close(&px.chan_be);
@@ -2211,14 +2286,12 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 			/* held: the front-end is left out of the poll set
 			 * entirely, so even its hang-up waits */
 			if (px.snap.state == SNAP_IDLE)
-				add_slot(pfd, sl, &n, px.fe.fd, POLLIN | (px.fe.out_head ? POLLOUT : 0), S_PEER, &px.fe, 0);
+				add_slot(pfd, sl, &n, px.fe.fd, want(&px.fe, &px.be), S_PEER, &px.fe, 0);
 			else if (px.fe.out_head)
 				add_slot(pfd, sl, &n, px.fe.fd, POLLOUT, S_PEER, &px.fe, 0);
-			add_slot(pfd, sl, &n, px.be.fd, POLLIN | (px.be.out_head ? POLLOUT : 0), S_PEER, &px.be, 0);
-			add_slot(pfd, sl, &n, px.chan_fe.fd, POLLIN | (px.chan_fe.out_head ? POLLOUT : 0), S_PEER,
-				 &px.chan_fe, 0);
-			add_slot(pfd, sl, &n, px.chan_be.fd, POLLIN | (px.chan_be.out_head ? POLLOUT : 0), S_PEER,
-				 &px.chan_be, 0);
+			add_slot(pfd, sl, &n, px.be.fd, want(&px.be, &px.fe), S_PEER, &px.be, 0);
+			add_slot(pfd, sl, &n, px.chan_fe.fd, want(&px.chan_fe, &px.chan_be), S_PEER, &px.chan_fe, 0);
+			add_slot(pfd, sl, &n, px.chan_be.fd, want(&px.chan_be, &px.chan_fe), S_PEER, &px.chan_be, 0);
 			for (struct xfer *x = px.xfers; x; x = x->next) {
 				if (!x->pumping)
 					continue;
@@ -2265,8 +2338,8 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 				continue;
 			switch (sl[i].kind) {
 			case S_LISTEN:
-				if (px.listen_fd >= 0 && px.fe.fd < 0)
-					fe_accept(&px);
+				if (px.listen_fd >= 0 && px.fe.fd < 0 && fe_accept(&px) < 0)
+					goto fail;
 				break;
 			case S_CTL_LISTEN:
 				ctl_accept(&px);
@@ -2275,7 +2348,9 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 				struct peer *p = sl[i].ptr;
 				if (p->fd < 0 || p->fd != pfd[i].fd)
 					break; /* closed by an earlier slot */
-				if ((ev & POLLOUT) && peer_flush(p) < 0) {
+				if ((ev & POLLOUT) && (r = peer_flush(p)) == -2)
+					goto fail;
+				if ((ev & POLLOUT) && r < 0) {
 					if (p == &px.fe || p == &px.be) {
 						end_session(&px, p == &px.fe ? "the front-end disconnected"
 									     : "the back-end disconnected");

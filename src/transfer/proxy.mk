@@ -8,5 +8,5 @@ vhost_state_SOURCES += src/cmd-proxy.c src/cmd-snapshot.c
 
 # TESTS already lists $(BATS_TESTS), and EXTRA_DIST distributes them.
 BATS_TESTS += tests/bats/proxy.bats
-EXTRA_DIST += tests/bats/helpers/qemu-proxy.bash \
+EXTRA_DIST += tests/bats/helpers/qemu-proxy.bash tests/bats/helpers/flood.py \
 	tests/bats/helpers/vu-client.py tests/bats/helpers/migfile.py

@@ -312,3 +312,11 @@ vhost-state: snapshot: 10 bytes of state (1 chunk) via $PROXY_CTL to $BATS_TEST_
 	assert_line --regexp '^front-end: +not connected$'
 	assert_line --regexp '^snapshot possible: +no: the front-end has not negotiated'
 }
+
+@test "proxy: a back-end flooding a front-end that does not read is held back, not buffered without end" {
+	vs_sockdir
+	run python3 "$BATS_TEST_DIRNAME/helpers/flood.py" "${VS_REAL_BINARY:-$VHOST_STATE}" "$VS_SOCKDIR" 3
+	assert_success
+	# without backpressure this grew past a gigabyte in 3 s
+	[ "$output" -lt 65536 ]
+}

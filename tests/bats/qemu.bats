@@ -277,3 +277,14 @@ patch() {
 	# and a migration file on a pipe works too (spooled: the description is at the end)
 	cat "$BATS_TEST_TMPDIR/big.mig" | "$VHOST_STATE" -q extract - --device 2 | cmp - "$BATS_TEST_TMPDIR/big.vhs"
 }
+
+@test "qemu: a VM description that is not a JSON object is refused (65) before json-c builds it" {
+	python3 -c '
+import struct, sys
+desc = b"[" + b"0," * 1000 + b"0]"
+sys.stdout.buffer.write(b"QEVM" + struct.pack(">I", 3) + b"\x00" + b"\x06" + struct.pack(">I", len(desc)) + desc)' \
+		>"$BATS_TEST_TMPDIR/array.mig"
+	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/array.mig"
+	assert_failure 65
+	assert_output --partial "the VM description is not a JSON object"
+}
