@@ -120,6 +120,9 @@ vs_manifest_parse(struct vs_manifest *m, const char *text, size_t len, const cha
 	if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		BAD("%s: manifest.json: created is '%s', expected YYYY-MM-DDTHH:MM:SSZ", name, s ? s : "(missing)");
 	m->created = timegm(&tm);
+	/* what the writer can write back: 1970 to 9999 */
+	if (m->created < 0 || m->created > VS_MANIFEST_TIME_MAX)
+		BAD("%s: manifest.json: created '%s' is before 1970 or after 9999", name, s);
 	if (json_object_object_get_ex(doc, "backend", &backend) && json_object_is_type(backend, json_type_object))
 		m->backend = json_object_get(backend);
 	if (!json_object_object_get_ex(doc, "payload", &payload) || !json_object_is_type(payload, json_type_object))
