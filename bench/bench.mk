@@ -11,7 +11,7 @@ check_PROGRAMS += bench/time-run bench/mini-frontend
 bench_time_run_SOURCES = bench/time-run.c
 bench_mini_frontend_SOURCES = bench/mini-frontend.c
 
-EXTRA_DIST += bench/run.sh bench/README.md
+EXTRA_DIST += bench/run.sh bench/README.md bench/proxy-overhead.sh
 
 bench: vhost-state tests/backend/fake-backend bench/time-run bench/mini-frontend
 	VHOST_STATE='$(abs_top_builddir)/vhost-state' \

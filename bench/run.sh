@@ -9,6 +9,10 @@
 #   restore  vhost-state restore of a raw stream file (in the page cache)
 #            into a back-end that checks every byte, against "cat of that
 #            file into the back-end checking it from a pipe";
+#   archive  vhost-state dump --format archive --zstd=1 of incompressible
+#            and --compressible state, --threads 0 and -1, to /dev/null,
+#            against "the back-end emits the same raw stream, zstd -1 -T1
+#            (or -T0) compresses it to /dev/null";
 #   virtiofsd  dump of an idle real virtiofsd, process start to exit,
 #            against the smallest possible front-end (bench/mini-frontend),
 #            with the time split into phases (from strace).
@@ -198,6 +202,56 @@ bench_restore() {
 	row "restore raw <- file" "$n" "$vs" "$base" "baseline: cat FILE | back-end --absorb"
 }
 
+# --- archive + zstd dump: back-end SAVE -> vhost-state (spool, tar, zstd) --
+# bench_archive SIZE incompressible|compressible THREADS — vhost-state
+# --format archive --zstd=1 --threads THREADS -o /dev/null, against the
+# back-end emitting the same raw stream (--emit --framed: byte for byte
+# what vhost-state spools) into zstd -1 (-T1 for --threads 0, -T0 for -1).
+bench_archive() {
+	local n=$1 kind=$2 thr=$3 sock=$SOCKDIR/a.sock i zt label
+	local vs=$WORK/arch-vs.$1.$2.$3 base=$WORK/arch-base.$1.$2.$3 file=$WORK/arch.tar.zst vs_size base_size
+	local -a cflag=()
+	[ "$kind" = compressible ] && cflag=(--compressible)
+	zt=1
+	label="1 thread"
+	if [ "$thr" != 0 ]; then
+		zt=0
+		label="$(nproc) threads"
+	fi
+	: >"$vs"
+	: >"$base"
+	# Once, untimed: the archive's state member is exactly the seeded
+	# stream, and both sides' compressed sizes.
+	start_fake "$sock" --state-size "$n" --seed "$SEED" "${cflag[@]}"
+	rm -f "$file"
+	TMPDIR=$WORK "$VHOST_STATE" -q dump "$sock" --format archive --zstd=1 --threads "$thr" -o "$file" ||
+		die "archive dump of $(human "$n") failed"
+	reap
+	zstd -q -d -c "$file" | tar -xOf - state.vhs |
+		"$FAKE_BACKEND" --absorb --framed --state-size "$n" --seed "$SEED" "${cflag[@]}" ||
+		die "archive dump of $(human "$n"): the state member is not the back-end's state"
+	vs_size=$(stat -c %s "$file")
+	rm -f "$file"
+	base_size=$("$FAKE_BACKEND" --emit --framed --state-size "$n" --seed "$SEED" "${cflag[@]}" |
+		zstd -q -1 -T"$zt" | wc -c)
+	for i in $(seq 0 "$RUNS"); do
+		start_fake "$sock" --state-size "$n" --seed "$SEED" "${cflag[@]}"
+		timed "$vs" env TMPDIR="$WORK" "$VHOST_STATE" -q dump "$sock" --format archive --zstd=1 \
+			--threads "$thr" -o /dev/null
+		reap
+		# shellcheck disable=SC2016 # the inner shell expands them
+		timed "$base" sh -c '"$1" --emit --framed --state-size "$2" --seed "$3" $4 | zstd -q -1 -T"$5"' sh \
+			"$FAKE_BACKEND" "$n" "$SEED" "${cflag[*]}" "$zt" >/dev/null
+		if [ "$i" = 0 ]; then
+			: >"$vs"
+			: >"$base"
+		fi
+	done
+	row "dump archive+zstd-1, $kind, --threads $thr" "$n" "$vs" "$base" \
+		"baseline: --emit --framed | zstd -1 -T$zt ($label); compressed $(awk -v a="$vs_size" -v b="$base_size" -v n="$n" \
+			'BEGIN { printf "%.2fx / %.2fx", n / a, n / b }')"
+}
+
 # --- virtiofsd: an idle real back-end, start to exit ------------------------
 VFS_ROOT=
 start_vfs() {
@@ -348,8 +402,12 @@ for n in $SIZES; do
 	echo "bench: restore $(human "$n") ..." >&2
 	bench_restore "$n"
 done
-printf '%s\t%s\t-\t-\t%s\n' "dump archive+zstd" "$TARGET_SIZE" \
-	"TODO not measured: archive format not implemented yet" >>"$ROWS"
+for kind in incompressible compressible; do
+	for thr in 0 -1; do
+		echo "bench: archive+zstd dump $(human "$TARGET_SIZE") $kind --threads $thr ..." >&2
+		bench_archive "$TARGET_SIZE" "$kind" "$thr"
+	done
+done
 echo "bench: virtiofsd ..." >&2
 bench_virtiofsd
 
@@ -388,6 +446,7 @@ awk -F'\t' -v limit="$RSS_LIMIT_KIB" -v target="$TARGET_SIZE" '
 			if (minrss == "" || V[4] < minrss) minrss = V[4]
 		}
 		if ($1 ~ /^virtiofsd/) { vfs_vs = V[1]; vfs_base = B[1] }
+		if ($1 ~ /^dump archive/ && $2 == target) { narch++; arch_r[narch] = B[1] / V[1]; arch_n[narch] = substr($1, 22) }
 	}
 	END {
 		h[1] = "case"; h[2] = "size"; h[3] = "vhost-state"; h[4] = "baseline"; h[5] = "ratio"
@@ -421,9 +480,16 @@ awk -F'\t' -v limit="$RSS_LIMIT_KIB" -v target="$TARGET_SIZE" '
 		printf "  raw peak RSS < 8 MiB:    %s\n", maxrss == "" ? "not measured" : \
 			sprintf("%.1f-%.1f MiB over all sizes  %s", minrss / 1024, maxrss / 1024, \
 				maxrss < limit ? "met" : "NOT MET")
-		print  "  archive+zstd dump:       TODO not measured (archive format not implemented yet)"
+		if (narch == 0)
+			print "  archive+zstd dump within 10% (ratio >= 0.90): not measured"
+		for (i = 1; i <= narch; i++)
+			printf "  archive+zstd >= 0.90:    %s\n", sprintf("%.2f  %s  (%s)", arch_r[i], \
+				arch_r[i] >= 0.90 ? "met" : "NOT MET", arch_n[i])
 		printf "  virtiofsd idle dump:     %s\n", vfs_vs == "" ? "not measured" : \
 			sprintf("%.2f ms, %.2f ms over the smallest front-end (no target set)", \
 				vfs_vs * 1000, (vfs_vs - vfs_base) * 1000)
 	}' "$ROWS"
 echo "other work on the machine during the run: $OTHER"
+echo
+echo "proxy overhead (QEMU migration of an idle virtio-fs device, TCG; ratio = direct / proxy):"
+sh "$VS_SRCDIR/bench/proxy-overhead.sh"
