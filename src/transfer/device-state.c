@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,6 +88,20 @@ open_channel(struct vs_vu *vu, uint32_t direction, int *our_end)
 	return 0;
 }
 
+/* " (EINVAL if it is an errno value)" for what could be one: passt
+ * returns errno values from CHECK; virtiofsd returns 1 for any failure,
+ * which is not annotated. */
+static const char *
+errno_hint(uint64_t v, char *buf, size_t len)
+{
+	const char *name = v > 1 && v < 4096 ? strerrorname_np((int)v) : NULL;
+
+	if (!name)
+		return "";
+	snprintf(buf, len, " (%s, if it is an errno value: %s)", name, strerror((int)v));
+	return buf;
+}
+
 static int
 check(struct vs_vu *vu, const char *dir, uint64_t *value)
 {
@@ -104,6 +119,7 @@ vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn consume
 	unsigned char *buf;
 	size_t fill = 0;
 	uint64_t total = 0, result;
+	char hint[128];
 	int fd;
 
 	*bytes = 0;
@@ -154,8 +170,8 @@ vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn consume
 	if (result != 0)
 		return vs_fail(VS_EXIT_FAIL, 0,
 			       "CHECK_DEVICE_STATE returned %" PRIu64
-			       " after SAVE: the back-end failed to produce its state (its own log says why)",
-			       result);
+			       "%s after SAVE: the back-end failed to produce its state (its own log says why)",
+			       result, errno_hint(result, hint, sizeof hint));
 	return 0;
 fail:
 	close(fd);
@@ -245,6 +261,7 @@ load(struct vs_vu *vu, vs_produce_fn produce, void *opaque, struct vs_chunk_read
 {
 	unsigned char *buf = NULL;
 	uint64_t total = 0, result;
+	char hint[128];
 	bool closed_early = false;
 	struct stat st;
 	int fd, rc = 2;
@@ -289,13 +306,13 @@ load(struct vs_vu *vu, vs_produce_fn produce, void *opaque, struct vs_chunk_read
 	if (closed_early)
 		return vs_fail(VS_EXIT_FAIL, 0,
 			       "the back-end stopped reading the state after %" PRIu64
-			       " bytes; CHECK_DEVICE_STATE returned %" PRIu64,
-			       total, result);
+			       " bytes; CHECK_DEVICE_STATE returned %" PRIu64 "%s",
+			       total, result, errno_hint(result, hint, sizeof hint));
 	if (result != 0)
 		return vs_fail(VS_EXIT_FAIL, 0,
 			       "CHECK_DEVICE_STATE returned %" PRIu64
-			       " after LOAD: the back-end did not accept the state (its own log says why)",
-			       result);
+			       "%s after LOAD: the back-end did not accept the state (its own log says why)",
+			       result, errno_hint(result, hint, sizeof hint));
 	return 0;
 fail:
 	/* The protocol has no abort, and closing the pipe now would look like

@@ -144,7 +144,7 @@ EOF
 
 @test "faults: CHECK_DEVICE_STATE returning 22 after LOAD exits 1 with the value" {
 	start_fake chk --check-result 22
-	restore_fails 1 "CHECK_DEVICE_STATE returned 22 after LOAD: the back-end did not accept the state" 5000
+	restore_fails 1 "CHECK_DEVICE_STATE returned 22 (EINVAL, if it is an errno value: Invalid argument) after LOAD: the back-end did not accept the state" 5000
 }
 
 @test "faults: SAVE that writes half the state and closes fails on CHECK (1); no file" {
