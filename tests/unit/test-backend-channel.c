@@ -16,19 +16,7 @@
 #include "error.h"
 #include "io.h"
 #include "vhost-dev.h"
-
-static int failures, count;
-
-static void
-ok(int cond, const char *name)
-{
-	count++;
-	printf("%s %d - %s\n", cond ? "ok" : "not ok", count, name);
-	if (!cond) {
-		failures++;
-		printf("#   last error: %s\n", vs_error_get()->msg);
-	}
-}
+#include "tap.h"
 
 /* Send a back-end request, with an optional fd. */
 static int

@@ -9,19 +9,7 @@
 
 #include "chunk.h"
 #include "error.h"
-
-static int failures, count;
-
-static void
-ok(int cond, const char *name)
-{
-	count++;
-	printf("%s %d - %s\n", cond ? "ok" : "not ok", count, name);
-	if (!cond) {
-		failures++;
-		printf("#   last error: %s\n", vs_error_get()->msg);
-	}
-}
+#include "tap.h"
 
 /* A source over bytes, through a memfd opened by path. */
 static int

@@ -7,19 +7,7 @@
 
 #include "error.h"
 #include "run-steps.h"
-
-static int failures, count;
-
-static void
-ok(int cond, const char *name)
-{
-	count++;
-	printf("%s %d - %s\n", cond ? "ok" : "not ok", count, name);
-	if (!cond) {
-		failures++;
-		printf("#   last error: %s\n", vs_error_get()->msg);
-	}
-}
+#include "tap.h"
 
 /* Parse a space-separated sequence; returns 0/-1, plan kept on success. */
 static int

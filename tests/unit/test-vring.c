@@ -11,19 +11,7 @@
 
 #include "error.h"
 #include "vring.h"
-
-static int failures, count;
-
-static void
-ok(int cond, const char *name)
-{
-	count++;
-	printf("%s %d - %s\n", cond ? "ok" : "not ok", count, name);
-	if (!cond) {
-		failures++;
-		printf("#   last error: %s\n", vs_error_get()->msg);
-	}
-}
+#include "tap.h"
 
 static void
 test_sizes(void)
