@@ -48,25 +48,15 @@ keep_error(struct outcome *o, const char *path)
 	snprintf(o->msg, sizeof o->msg, "%s", m);
 }
 
-static void
-fail_if(bool cond, const char *what)
-{
-	if (!cond)
-		return;
-	fprintf(stderr, "fuzz-chunk: %s (last error: exit %d, \"%s\")\n", what, vs_error_get()->exit_code,
-		vs_error_get()->msg);
-	abort();
-}
-
 /* Every failure must be reported through the error model. */
 static void
 check_error(bool raw)
 {
 	const struct vs_error *e = vs_error_get();
 
-	fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
+	vs_fuzz_fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
 	/* A memfd or pipe cannot fail to read: only the bytes are at fault. */
-	fail_if(raw && e->exit_code != VS_EXIT_DATAERR, "a malformed raw stream did not exit 65");
+	vs_fuzz_fail_if(raw && e->exit_code != VS_EXIT_DATAERR, "a malformed raw stream did not exit 65");
 }
 
 /* Whether vs_state_input_open reads the bytes as a raw stream, not as
@@ -80,18 +70,6 @@ is_raw(const uint8_t *data, size_t size)
 	return !(size >= 262 && memcmp(data + 257, "ustar", 5) == 0);
 }
 
-/* "/proc/self/fd/N" for a memfd holding the input. */
-static int
-memfd_of(const uint8_t *data, size_t size, char *path, size_t cap)
-{
-	int fd = memfd_create("fuzz-chunk", MFD_CLOEXEC);
-
-	fail_if(fd < 0, "memfd_create");
-	fail_if(size && write(fd, data, size) != (ssize_t)size, "memfd write");
-	snprintf(path, cap, "/proc/self/fd/%d", fd);
-	return fd;
-}
-
 /* Read the whole payload in odd pieces; with compare, it must be a
  * prefix of expect.  Returns true if the stream ended properly. */
 static bool
@@ -103,17 +81,17 @@ drain(struct vs_chunk_reader *r, const unsigned char *expect, uint64_t expect_le
 	ssize_t n;
 
 	while ((n = vs_chunk_read(r, buf, sizes[k++ % 8])) > 0) {
-		fail_if((uint64_t)n > r->payload, "more bytes returned than the payload counted");
+		vs_fuzz_fail_if((uint64_t)n > r->payload, "more bytes returned than the payload counted");
 		if (compare) {
 			uint64_t off = r->payload - n;
-			fail_if(r->payload > expect_len || memcmp(buf, expect + off, n) != 0,
+			vs_fuzz_fail_if(r->payload > expect_len || memcmp(buf, expect + off, n) != 0,
 				"two readers of the same bytes disagree on the payload");
 		}
 	}
 	if (n < 0)
 		return false;
 	/* The end is sticky. */
-	fail_if(vs_chunk_read(r, buf, 1) != 0, "a read after the terminator returned data");
+	vs_fuzz_fail_if(vs_chunk_read(r, buf, 1) != 0, "a read after the terminator returned data");
 	return vs_chunk_reader_expect_eof(r) == 0;
 }
 
@@ -128,15 +106,15 @@ read_chunks(const uint8_t *data, size_t size, const struct vs_chunk_limits *lim,
 	char path[64];
 	unsigned k = 0;
 	ssize_t n;
-	int fd = memfd_of(data, size, path, sizeof path);
+	int fd = vs_fuzz_memfd(data, size, path, sizeof path);
 
 	vs_error_clear();
-	fail_if(vs_source_open(&s, path) < 0, "opening a memfd failed");
+	vs_fuzz_fail_if(vs_source_open(&s, path) < 0, "opening a memfd failed");
 	close(fd);
 	vs_chunk_reader_init(&r, &s, lim);
 	/* The payload is never larger than the input that carries it. */
 	while ((n = vs_chunk_read(&r, payload + r.payload, sizes[k++ % 7])) > 0)
-		fail_if(r.payload > size, "the payload grew larger than the input");
+		vs_fuzz_fail_if(r.payload > size, "the payload grew larger than the input");
 	o.ok = n == 0 && vs_chunk_read(&r, payload, 1) == 0 && vs_chunk_reader_expect_eof(&r) == 0;
 	if (!o.ok) {
 		check_error(true);
@@ -148,9 +126,9 @@ read_chunks(const uint8_t *data, size_t size, const struct vs_chunk_limits *lim,
 	o.max_chunk = r.max_chunk;
 	vs_source_close(&s);
 	if (o.ok) {
-		fail_if(o.stream_bytes != size, "a stream accepted without reading all of it");
-		fail_if(o.stream_bytes != o.payload + 4 * (o.chunks + 1), "offset != payload + 4 per chunk");
-		fail_if(o.payload > lim->max_total || o.max_chunk > lim->max_chunk, "a limit was exceeded");
+		vs_fuzz_fail_if(o.stream_bytes != size, "a stream accepted without reading all of it");
+		vs_fuzz_fail_if(o.stream_bytes != o.payload + 4 * (o.chunks + 1), "offset != payload + 4 per chunk");
+		vs_fuzz_fail_if(o.payload > lim->max_total || o.max_chunk > lim->max_chunk, "a limit was exceeded");
 	}
 	return o;
 }
@@ -166,13 +144,13 @@ span_chunks(const uint8_t *data, size_t size, const struct outcome *o1, const un
 	struct vs_chunk_reader r;
 	char path[64];
 	ssize_t left;
-	int fd = memfd_of(data, size, path, sizeof path);
+	int fd = vs_fuzz_memfd(data, size, path, sizeof path);
 
 	vs_error_clear();
-	fail_if(vs_source_open(&s, path) < 0, "opening a memfd failed");
+	vs_fuzz_fail_if(vs_source_open(&s, path) < 0, "opening a memfd failed");
 	close(fd);
 	vs_chunk_reader_init(&r, &s, &normal_lim);
-	fail_if(!vs_chunk_reader_can_span(&r), "a fresh reader over a memfd cannot span");
+	vs_fuzz_fail_if(!vs_chunk_reader_can_span(&r), "a fresh reader over a memfd cannot span");
 	for (unsigned k = 0;; k++) {
 		uint64_t at;
 		size_t n;
@@ -186,14 +164,14 @@ span_chunks(const uint8_t *data, size_t size, const struct outcome *o1, const un
 			break;
 		if (n > size - at)
 			n = size - at;
-		fail_if(o1->ok && memcmp(data + at, payload + r.payload, n) != 0,
+		vs_fuzz_fail_if(o1->ok && memcmp(data + at, payload + r.payload, n) != 0,
 			"the span reader points at other bytes than the payload");
 		vs_chunk_spanned(&r, n);
 	}
 	if (left < 0)
 		check_error(true);
 	if (o1->ok)
-		fail_if(left != 0 || r.payload != o1->payload || r.chunks != o1->chunks || r.offset != size,
+		vs_fuzz_fail_if(left != 0 || r.payload != o1->payload || r.chunks != o1->chunks || r.offset != size,
 			"the span reader disagrees with the chunk reader on an accepted stream");
 	vs_source_close(&s);
 }
@@ -205,8 +183,8 @@ load_whole(struct vs_state_input *in, bool raw, const unsigned char *expect, uin
 	unsigned char *buf;
 	size_t len;
 
-	fail_if(vs_state_input_load(in, VS_DECODE_MAX, &buf, &len) != 0, "loading a checked input failed");
-	fail_if(len != in->payload || (raw && (len != expect_len || memcmp(buf, expect, len) != 0)),
+	vs_fuzz_fail_if(vs_state_input_load(in, VS_DECODE_MAX, &buf, &len) != 0, "loading a checked input failed");
+	vs_fuzz_fail_if(len != in->payload || (raw && (len != expect_len || memcmp(buf, expect, len) != 0)),
 		"the loaded payload differs from the one read");
 	free(buf);
 }
@@ -226,12 +204,12 @@ read_input(const char *path, bool raw, const unsigned char *expect, uint64_t exp
 		keep_error(&o, path);
 		return o;
 	}
-	fail_if(raw != (in.format == VS_FORMAT_RAW), "is_raw() and input.c disagree on the format");
+	vs_fuzz_fail_if(raw != (in.format == VS_FORMAT_RAW), "is_raw() and input.c disagree on the format");
 	/* Twice: what was checked is what gets replayed, every time. */
 	for (int pass = 0; pass < 2; pass++) {
-		fail_if(vs_state_input_rewind(&in, &r) < 0, "rewind after a successful open failed");
-		fail_if(!drain(&r, expect, expect_len, raw), "the replay of a checked input failed");
-		fail_if(r.payload != in.payload || r.chunks != in.chunks || r.offset != in.stream_bytes,
+		vs_fuzz_fail_if(vs_state_input_rewind(&in, &r) < 0, "rewind after a successful open failed");
+		vs_fuzz_fail_if(!drain(&r, expect, expect_len, raw), "the replay of a checked input failed");
+		vs_fuzz_fail_if(r.payload != in.payload || r.chunks != in.chunks || r.offset != in.stream_bytes,
 			"the replay differs from what the check counted");
 	}
 	load_whole(&in, raw, expect, expect_len);
@@ -254,7 +232,7 @@ same(const struct outcome *a, const struct outcome *b, const char *what)
 			"fuzz-chunk:   \"%s\"\nfuzz-chunk:   \"%s\"\n", what, a->ok, b->ok,
 			(unsigned long long)a->payload, (unsigned long long)b->payload,
 			(unsigned long long)a->chunks, (unsigned long long)b->chunks, a->msg, b->msg);
-		fail_if(true, "readers of the same raw stream disagree");
+		vs_fuzz_fail_if(true, "readers of the same raw stream disagree");
 	}
 }
 
@@ -276,29 +254,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	int fd, p[2];
 
-	fail_if(!payload, "out of memory");
+	vs_fuzz_fail_if(!payload, "out of memory");
 	o1 = read_chunks(data, size, &normal_lim, payload);
 
 	/* Tight limits: the same verdict unless a limit is what fails it. */
 	tight = read_chunks(data, size, &tight_lim, payload + size);
 	if (o1.ok)
-		fail_if(tight.ok != (o1.payload <= tight_lim.max_total && o1.max_chunk <= tight_lim.max_chunk),
+		vs_fuzz_fail_if(tight.ok != (o1.payload <= tight_lim.max_total && o1.max_chunk <= tight_lim.max_chunk),
 			"tight limits accept what they should refuse, or the reverse");
 	else
-		fail_if(tight.ok, "tight limits accept what normal limits refuse");
+		vs_fuzz_fail_if(tight.ok, "tight limits accept what normal limits refuse");
 
 	span_chunks(data, size, &o1, payload);
 
-	fd = memfd_of(data, size, path, sizeof path);
+	fd = vs_fuzz_memfd(data, size, path, sizeof path);
 	o2 = read_input(path, raw, payload, o1.payload);
 	close(fd);
 	if (raw)
 		same(&o1, &o2, "chunk reader vs input from a memfd");
 
 	/* A pipe holds the whole input, so no writer thread is needed. */
-	fail_if(pipe2(p, O_CLOEXEC) < 0, "pipe");
+	vs_fuzz_fail_if(pipe2(p, O_CLOEXEC) < 0, "pipe");
 	if (size <= 65536 || fcntl(p[1], F_SETPIPE_SZ, (int)size) >= (int)size) {
-		fail_if(size && write(p[1], data, size) != (ssize_t)size, "pipe write");
+		vs_fuzz_fail_if(size && write(p[1], data, size) != (ssize_t)size, "pipe write");
 		close(p[1]);
 		snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
 		o2 = read_input(path, raw, payload, o1.payload);

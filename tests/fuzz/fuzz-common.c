@@ -1,12 +1,15 @@
 #include <config.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "fuzz-common.h"
 #include "io.h"
 #include "vu-frontend.h"
@@ -66,4 +69,26 @@ vs_fuzz_check_fds(int before, const char *what)
 	if (d)
 		closedir(d);
 	abort();
+}
+
+void
+vs_fuzz_fail_if(bool cond, const char *what)
+{
+	if (!cond)
+		return;
+	fprintf(stderr, "%s: %s (last error: exit %d, \"%s\")\n", program_invocation_short_name, what,
+		vs_error_get()->exit_code, vs_error_get()->msg);
+	abort();
+}
+
+int
+vs_fuzz_memfd(const uint8_t *data, size_t size, char *path, size_t cap)
+{
+	int fd = memfd_create(program_invocation_short_name, MFD_CLOEXEC);
+
+	vs_fuzz_fail_if(fd < 0, "memfd_create");
+	vs_fuzz_fail_if(size && write(fd, data, size) != (ssize_t)size, "memfd write");
+	if (path)
+		snprintf(path, cap, "/proc/self/fd/%d", fd);
+	return fd;
 }

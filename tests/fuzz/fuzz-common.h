@@ -4,6 +4,8 @@
 #define VS_FUZZ_COMMON_H
 
 #include <stddef.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -17,6 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Process-wide settings for a harness: the deadline, SIGPIPE ignored
  * (as main.c does), -v logging when VHOST_STATE_DEBUG is set. */
 void vs_fuzz_setup(void);
+
+/* Abort when cond holds, naming what failed and the library's last
+ * error: libFuzzer then reports the input as a crash. */
+void vs_fuzz_fail_if(bool cond, const char *what);
+/* A memfd holding data; its /proc/self/fd path goes to path if set. */
+int vs_fuzz_memfd(const uint8_t *data, size_t size, char *path, size_t cap);
 
 /* Open fds, counted in /proc/self/fd. */
 int vs_fuzz_count_fds(void);

@@ -28,36 +28,14 @@
 
 static const struct vs_chunk_limits lim = { .max_chunk = 1u << 20, .max_total = 4u << 20 };
 
-static void
-fail_if(bool cond, const char *what)
-{
-	if (!cond)
-		return;
-	fprintf(stderr, "fuzz-container: %s (last error: exit %d, \"%s\")\n", what, vs_error_get()->exit_code,
-		vs_error_get()->msg);
-	abort();
-}
-
 /* A memfd or a pipe cannot fail to read: only the bytes are at fault. */
 static void
 check_error(void)
 {
 	const struct vs_error *e = vs_error_get();
 
-	fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
-	fail_if(e->exit_code != VS_EXIT_DATAERR, "malformed input did not exit 65");
-}
-
-static int
-memfd_of(const uint8_t *data, size_t size, char *path, size_t cap)
-{
-	int fd = memfd_create("fuzz-container", MFD_CLOEXEC);
-
-	fail_if(fd < 0, "memfd_create");
-	fail_if(size && write(fd, data, size) != (ssize_t)size, "memfd write");
-	if (path)
-		snprintf(path, cap, "/proc/self/fd/%d", fd);
-	return fd;
+	vs_fuzz_fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
+	vs_fuzz_fail_if(e->exit_code != VS_EXIT_DATAERR, "malformed input did not exit 65");
 }
 
 /* Pass 1. */
@@ -72,7 +50,7 @@ read_input(const uint8_t *data, size_t size, bool want_digest)
 	size_t len;
 	char path[64];
 	ssize_t n;
-	int fd = memfd_of(data, size, path, sizeof path), out;
+	int fd = vs_fuzz_memfd(data, size, path, sizeof path), out;
 
 	vs_error_clear();
 	memset(&in, 0, sizeof in);
@@ -83,31 +61,31 @@ read_input(const uint8_t *data, size_t size, bool want_digest)
 		return;
 	}
 	close(fd);
-	fail_if(in.have_manifest != (in.format == VS_FORMAT_ARCHIVE || in.format == VS_FORMAT_ARCHIVE_ZSTD),
+	vs_fuzz_fail_if(in.have_manifest != (in.format == VS_FORMAT_ARCHIVE || in.format == VS_FORMAT_ARCHIVE_ZSTD),
 		"an archive without a manifest, or a manifest without an archive");
 	if (in.have_manifest)
-		fail_if(strcmp(in.manifest.sha256, in.sha256) != 0 || in.manifest.payload_size != in.payload ||
+		vs_fuzz_fail_if(strcmp(in.manifest.sha256, in.sha256) != 0 || in.manifest.payload_size != in.payload ||
 				in.manifest.chunks != in.chunks,
 			"an archive accepted although its manifest disagrees with the state");
-	fail_if(in.payload > lim.max_total || in.max_chunk > lim.max_chunk, "a limit was exceeded");
-	fail_if(in.stream_bytes != in.payload + 4 * (in.chunks + 1), "stream bytes != payload + 4 per chunk");
+	vs_fuzz_fail_if(in.payload > lim.max_total || in.max_chunk > lim.max_chunk, "a limit was exceeded");
+	vs_fuzz_fail_if(in.stream_bytes != in.payload + 4 * (in.chunks + 1), "stream bytes != payload + 4 per chunk");
 
-	fail_if(vs_state_input_rewind(&in, &r) < 0, "rewind after a successful open failed");
+	vs_fuzz_fail_if(vs_state_input_rewind(&in, &r) < 0, "rewind after a successful open failed");
 	while ((n = vs_chunk_read(&r, buf, sizeof buf)) > 0)
 		;
-	fail_if(n < 0 || vs_chunk_reader_expect_eof(&r) < 0, "the replay of a checked input failed");
-	fail_if(r.payload != in.payload || r.chunks != in.chunks || r.offset != in.stream_bytes,
+	vs_fuzz_fail_if(n < 0 || vs_chunk_reader_expect_eof(&r) < 0, "the replay of a checked input failed");
+	vs_fuzz_fail_if(r.payload != in.payload || r.chunks != in.chunks || r.offset != in.stream_bytes,
 		"the replay differs from what the check counted");
 
-	fail_if(vs_state_input_load(&in, VS_DECODE_MAX, &whole, &len) != 0 || len != in.payload,
+	vs_fuzz_fail_if(vs_state_input_load(&in, VS_DECODE_MAX, &whole, &len) != 0 || len != in.payload,
 		"loading a checked input failed");
 	free(whole);
 
 	/* What convert and extract copy: the raw stream, framing as stored. */
-	out = memfd_of(NULL, 0, NULL, 0);
+	out = vs_fuzz_memfd(NULL, 0, NULL, 0);
 	vs_sink_fd_init(&sink, out, "copy");
-	fail_if(vs_state_input_copy_raw(&in, &sink, NULL) < 0, "copy_raw of a checked input failed");
-	fail_if(lseek(out, 0, SEEK_CUR) != (off_t)in.stream_bytes, "copy_raw wrote another size than the stream's");
+	vs_fuzz_fail_if(vs_state_input_copy_raw(&in, &sink, NULL) < 0, "copy_raw of a checked input failed");
+	vs_fuzz_fail_if(lseek(out, 0, SEEK_CUR) != (off_t)in.stream_bytes, "copy_raw wrote another size than the stream's");
 	close(out);
 
 	vs_state_input_close(&in);
@@ -119,7 +97,7 @@ same_manifest(const struct vs_manifest *a, const struct vs_manifest *b)
 	const char *ja = a->backend ? json_object_to_json_string(a->backend) : "";
 	const char *jb = b->backend ? json_object_to_json_string(b->backend) : "";
 
-	fail_if(a->major != b->major || a->created != b->created || strcmp(a->tool, b->tool) != 0 ||
+	vs_fuzz_fail_if(a->major != b->major || a->created != b->created || strcmp(a->tool, b->tool) != 0 ||
 			strcmp(a->kind, b->kind) != 0 || a->payload_size != b->payload_size || a->chunks != b->chunks ||
 			strcmp(a->sha256, b->sha256) != 0 || !a->backend != !b->backend || strcmp(ja, jb) != 0,
 		"a manifest changed through vs_manifest_to_json and back");
@@ -136,13 +114,13 @@ parse_manifest(const uint8_t *data, size_t size)
 	vs_error_clear();
 	if (vs_manifest_parse(&m, (const char *)data, size, "fuzz") < 0) {
 		check_error();
-		fail_if(m.backend != NULL, "a refused manifest kept its backend");
+		vs_fuzz_fail_if(m.backend != NULL, "a refused manifest kept its backend");
 		return;
 	}
 	doc = vs_manifest_to_json(&m);
-	fail_if(!doc, "vs_manifest_to_json");
+	vs_fuzz_fail_if(!doc, "vs_manifest_to_json");
 	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	fail_if(vs_manifest_parse(&again, text, strlen(text), "fuzz") < 0, "a manifest we wrote does not parse");
+	vs_fuzz_fail_if(vs_manifest_parse(&again, text, strlen(text), "fuzz") < 0, "a manifest we wrote does not parse");
 	same_manifest(&m, &again);
 	vs_manifest_free(&again);
 	json_object_put(doc);

@@ -36,35 +36,13 @@
 static const unsigned char idle[] = { 0, 0, 0, 10, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 static void
-fail_if(bool cond, const char *what)
-{
-	if (!cond)
-		return;
-	fprintf(stderr, "fuzz-migfile: %s (last error: exit %d, \"%s\")\n", what, vs_error_get()->exit_code,
-		vs_error_get()->msg);
-	abort();
-}
-
-static void
 check_error(void)
 {
 	const struct vs_error *e = vs_error_get();
 
-	fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
+	vs_fuzz_fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
 	/* A memfd cannot fail to read: only the bytes are at fault. */
-	fail_if(e->exit_code != VS_EXIT_DATAERR, "a malformed migration file did not exit 65");
-}
-
-static int
-memfd_of(const uint8_t *data, size_t size, char *path, size_t cap)
-{
-	int fd = memfd_create("fuzz-migfile", MFD_CLOEXEC);
-
-	fail_if(fd < 0, "memfd_create");
-	fail_if(size && write(fd, data, size) != (ssize_t)size, "memfd write");
-	if (path)
-		snprintf(path, cap, "/proc/self/fd/%d", fd);
-	return fd;
+	vs_fuzz_fail_if(e->exit_code != VS_EXIT_DATAERR, "a malformed migration file did not exit 65");
 }
 
 /* Pass 2: extract state i, and read it back as a state. */
@@ -77,14 +55,14 @@ extract(struct vs_qemu_file *q, size_t i, const uint8_t *data, size_t size)
 	struct vs_state_input in;
 	struct vs_sink sink;
 	char path[64];
-	int fd = memfd_of(NULL, 0, path, sizeof path);
+	int fd = vs_fuzz_memfd(NULL, 0, path, sizeof path);
 
-	fail_if(st->offset > size || st->length > size - st->offset, "a state outside the file");
-	fail_if(st->length != st->payload + 4 * (st->chunks + 1), "a state's length != payload + 4 per chunk");
+	vs_fuzz_fail_if(st->offset > size || st->length > size - st->offset, "a state outside the file");
+	vs_fuzz_fail_if(st->length != st->payload + 4 * (st->chunks + 1), "a state's length != payload + 4 per chunk");
 	vs_sink_fd_init(&sink, fd, "extract");
 	vs_error_clear();
-	fail_if(vs_qemu_file_copy_state(q, i, &sink) < 0, "copy_state of a state found failed");
-	fail_if(lseek(fd, 0, SEEK_CUR) != (off_t)st->length, "copy_state wrote another size than the state's");
+	vs_fuzz_fail_if(vs_qemu_file_copy_state(q, i, &sink) < 0, "copy_state of a state found failed");
+	vs_fuzz_fail_if(lseek(fd, 0, SEEK_CUR) != (off_t)st->length, "copy_state wrote another size than the state's");
 
 	memset(&in, 0, sizeof in);
 	in.want_digest = true;
@@ -92,14 +70,14 @@ extract(struct vs_qemu_file *q, size_t i, const uint8_t *data, size_t size)
 		/* only the first bytes decide the format: a raw stream whose
 		 * first chunk looks like zstd, tar or QEVM goes elsewhere */
 		const uint8_t *p = data + st->offset;
-		fail_if(st->length < 4 || (memcmp(p, "\x28\xb5\x2f\xfd", 4) != 0 && memcmp(p, "QEVM", 4) != 0 &&
+		vs_fuzz_fail_if(st->length < 4 || (memcmp(p, "\x28\xb5\x2f\xfd", 4) != 0 && memcmp(p, "QEVM", 4) != 0 &&
 					   !(st->length >= 262 && memcmp(p + 257, "ustar", 5) == 0)),
 			"an extracted state does not read as a raw stream");
 		close(fd);
 		return;
 	}
 	close(fd);
-	fail_if(in.format != VS_FORMAT_RAW || in.payload != st->payload || in.chunks != st->chunks ||
+	vs_fuzz_fail_if(in.format != VS_FORMAT_RAW || in.payload != st->payload || in.chunks != st->chunks ||
 			in.stream_bytes != st->length || strcmp(in.sha256, st->sha256) != 0,
 		"the state input reader and the migration-file walker disagree on a state");
 	vs_state_input_close(&in);
@@ -110,23 +88,23 @@ static void
 tight(const struct vs_qemu_file *q, bool ok, const uint8_t *data, size_t size)
 {
 	struct vs_qemu_file t;
-	int fd = memfd_of(data, size, NULL, 0);
+	int fd = vs_fuzz_memfd(data, size, NULL, 0);
 
 	vs_error_clear();
 	if (vs_qemu_file_open_fd(&t, fd, "tight", TIGHT_MAX) < 0) {
 		check_error();
-		fail_if(fcntl(fd, F_GETFD) < 0, "a failed open_fd closed the caller's fd");
+		vs_fuzz_fail_if(fcntl(fd, F_GETFD) < 0, "a failed open_fd closed the caller's fd");
 		close(fd);
 		return;
 	}
-	fail_if(!ok, "a file refused without a size limit is accepted with one");
-	fail_if(t.nstates != q->nstates || t.nsections != q->nsections, "a size limit changed the walk");
+	vs_fuzz_fail_if(!ok, "a file refused without a size limit is accepted with one");
+	vs_fuzz_fail_if(t.nstates != q->nstates || t.nsections != q->nsections, "a size limit changed the walk");
 	for (size_t i = 0; i < t.nstates; i++)
-		fail_if(t.states[i].payload > TIGHT_MAX || t.states[i].offset != q->states[i].offset ||
+		vs_fuzz_fail_if(t.states[i].payload > TIGHT_MAX || t.states[i].offset != q->states[i].offset ||
 				strcmp(t.states[i].sha256, q->states[i].sha256) != 0,
 			"a size limit changed a state");
 	vs_qemu_file_close(&t);
-	fail_if(fcntl(fd, F_GETFD) < 0, "vs_qemu_file_close closed the caller's fd");
+	vs_fuzz_fail_if(fcntl(fd, F_GETFD) < 0, "vs_qemu_file_close closed the caller's fd");
 	close(fd);
 }
 
@@ -153,21 +131,21 @@ inject(struct vs_qemu_file *q)
 	struct feed f = { 0 };
 	enum vs_payload_kind kind = q->states[0].kind;
 	size_t nstates = q->nstates;
-	int fd = memfd_of(NULL, 0, NULL, 0);
+	int fd = vs_fuzz_memfd(NULL, 0, NULL, 0);
 
 	vs_error_clear();
-	fail_if(vs_qemu_file_inject(q, 0, feed_idle, &f, sizeof idle, fd, "injected") < 0,
+	vs_fuzz_fail_if(vs_qemu_file_inject(q, 0, feed_idle, &f, sizeof idle, fd, "injected") < 0,
 		"inject into a state found failed");
 	vs_error_clear();
 	if (vs_qemu_file_open_fd(&again, fd, "injected", 0) < 0) {
 		/* a net state is found by pattern inside an opaque field: a
 		 * lookalike the new length makes valid is refused, not fatal */
-		fail_if(kind != VS_KIND_NET, "the output of inject does not walk");
+		vs_fuzz_fail_if(kind != VS_KIND_NET, "the output of inject does not walk");
 		check_error();
 		close(fd);
 		return;
 	}
-	fail_if(again.nstates != nstates || again.states[0].payload != 10 || again.states[0].chunks != 1 ||
+	vs_fuzz_fail_if(again.nstates != nstates || again.states[0].payload != 10 || again.states[0].chunks != 1 ||
 			again.states[0].length != sizeof idle,
 		"the output of inject does not hold the injected state");
 	vs_qemu_file_close(&again);
@@ -190,7 +168,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64], id[16];
 	size_t i;
 	bool ok;
-	int fd = memfd_of(data, size, path, sizeof path);
+	int fd = vs_fuzz_memfd(data, size, path, sizeof path);
 
 	vs_error_clear();
 	ok = vs_qemu_file_open(&q, path, 0) == 0;
@@ -202,20 +180,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vs_fuzz_check_fds(fds, "after the input");
 		return 0;
 	}
-	fail_if(q.desc_offset > size || q.eof_offset >= q.desc_offset, "the walk ended outside the file");
+	vs_fuzz_fail_if(q.desc_offset > size || q.eof_offset >= q.desc_offset, "the walk ended outside the file");
 
 	doc = vs_qemu_file_json(&q);
-	fail_if(!doc || !json_object_to_json_string(doc), "vs_qemu_file_json");
+	vs_fuzz_fail_if(!doc || !json_object_to_json_string(doc), "vs_qemu_file_json");
 	json_object_put(doc);
 
 	vs_error_clear();
 	if (q.nstates == 1)
-		fail_if(vs_qemu_file_choose(&q, NULL, &i) < 0 || i != 0, "the only state is not chosen by default");
+		vs_fuzz_fail_if(vs_qemu_file_choose(&q, NULL, &i) < 0 || i != 0, "the only state is not chosen by default");
 	else
-		fail_if(vs_qemu_file_choose(&q, NULL, &i) == 0, "a default chosen among none or several states");
+		vs_fuzz_fail_if(vs_qemu_file_choose(&q, NULL, &i) == 0, "a default chosen among none or several states");
 	for (size_t k = 0; k < q.nstates; k++) {
 		snprintf(id, sizeof id, "%zu", k + 1);
-		fail_if(vs_qemu_file_choose(&q, id, &i) < 0 || i != k, "a state not chosen by its number");
+		vs_fuzz_fail_if(vs_qemu_file_choose(&q, id, &i) < 0 || i != k, "a state not chosen by its number");
 		/* names can repeat across instances: only no crash */
 		vs_qemu_file_choose(&q, q.states[k].device, &i);
 		extract(&q, k, data, size);
