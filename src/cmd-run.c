@@ -413,7 +413,7 @@ run_step(struct vs_vhost_dev *dev, const struct vs_run_step *s, struct step_io *
 		if (jresult) {
 			struct json_object *bases = json_object_new_object();
 			for (unsigned i = 0; i < dev->nvqs; i++) {
-				char k[8];
+				char k[12];
 				snprintf(k, sizeof k, "%u", i);
 				if (was[i])
 					json_object_object_add(bases, k, json_object_new_int(dev->vqs[i].last_avail_idx));
