@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "chunk.h"
 #include "error.h"
 
@@ -151,7 +152,7 @@ next_header(struct vs_chunk_reader *r, bool direct)
 			       "%s: malformed state stream: it ends at offset %" PRIu64
 			       " inside a chunk length (expected 4 bytes, got %zd)",
 			       r->src->name, r->offset, n);
-	len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	len = vs_get_be32(b);
 	if (len > r->lim.max_chunk)
 		return vs_fail(VS_EXIT_DATAERR, 0,
 			       "%s: malformed state stream: the chunk at offset %" PRIu64 " declares %" PRIu32

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "payload.h"
 
 const char *
@@ -22,16 +23,10 @@ vs_payload_kind_parse(const char *name)
 bool
 vs_passt_header(const unsigned char *p, size_t len, struct vs_passt_header *h)
 {
-	uint64_t magic = 0;
-
-	if (len < 16)
+	if (len < 16 || vs_get_be64(p) != VS_PASST_MAGIC)
 		return false;
-	for (int i = 0; i < 8; i++)
-		magic = magic << 8 | p[i];
-	if (magic != VS_PASST_MAGIC)
-		return false;
-	h->version = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11];
-	h->compat_version = (uint32_t)p[12] << 24 | (uint32_t)p[13] << 16 | (uint32_t)p[14] << 8 | p[15];
+	h->version = vs_get_be32(p + 8);
+	h->compat_version = vs_get_be32(p + 12);
 	return true;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "error.h"
 #include "io.h"
 #include "qemu-file.h"
@@ -205,7 +206,7 @@ rd_be32(struct reader *r, uint32_t *v, const char *what)
 
 	if (rd_bytes(r, b, 4, what) < 0)
 		return -1;
-	*v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	*v = vs_get_be32(b);
 	return 0;
 }
 
@@ -290,7 +291,7 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 			continue;
 		if (pread_full(q->fd, head, 5, at, &got, q->name) < 0)
 			return -1;
-		len = (uint32_t)head[1] << 24 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 8 | head[4];
+		len = vs_get_be32(head + 1);
 		if (got == 5 && head[0] == QEMU_VM_VMDESCRIPTION && len == q->size - at - 5) {
 			q->desc_offset = at;
 			q->desc_len = len;

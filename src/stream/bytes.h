@@ -1,0 +1,28 @@
+/* Big-endian integers at rest (QEMU's stream and migration files,
+ * passt's header), read from unaligned bytes. */
+#ifndef VS_BYTES_H
+#define VS_BYTES_H
+
+#include <endian.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t
+vs_get_be32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return be32toh(v);
+}
+
+static inline uint64_t
+vs_get_be64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof v);
+	return be64toh(v);
+}
+
+#endif
