@@ -48,17 +48,6 @@ keep_error(struct outcome *o, const char *path)
 	snprintf(o->msg, sizeof o->msg, "%s", m);
 }
 
-/* Every failure must be reported through the error model. */
-static void
-check_error(bool raw)
-{
-	const struct vs_error *e = vs_error_get();
-
-	vs_fuzz_fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
-	/* A memfd or pipe cannot fail to read: only the bytes are at fault. */
-	vs_fuzz_fail_if(raw && e->exit_code != VS_EXIT_DATAERR, "a malformed raw stream did not exit 65");
-}
-
 /* Whether vs_state_input_open reads the bytes as a raw stream, not as
  * zstd, tar or a QEMU migration file (mirrors detect() in input.c;
  * read_input checks that the two agree). */
@@ -117,7 +106,7 @@ read_chunks(const uint8_t *data, size_t size, const struct vs_chunk_limits *lim,
 		vs_fuzz_fail_if(r.payload > size, "the payload grew larger than the input");
 	o.ok = n == 0 && vs_chunk_read(&r, payload, 1) == 0 && vs_chunk_reader_expect_eof(&r) == 0;
 	if (!o.ok) {
-		check_error(true);
+		vs_fuzz_check_error(true, "a malformed raw stream");
 		keep_error(&o, path);
 	}
 	o.payload = r.payload;
@@ -169,7 +158,7 @@ span_chunks(const uint8_t *data, size_t size, const struct outcome *o1, const un
 		vs_chunk_spanned(&r, n);
 	}
 	if (left < 0)
-		check_error(true);
+		vs_fuzz_check_error(true, "a malformed raw stream");
 	if (o1->ok)
 		vs_fuzz_fail_if(left != 0 || r.payload != o1->payload || r.chunks != o1->chunks || r.offset != size,
 			"the span reader disagrees with the chunk reader on an accepted stream");
@@ -200,7 +189,7 @@ read_input(const char *path, bool raw, const unsigned char *expect, uint64_t exp
 	vs_error_clear();
 	memset(&in, 0, sizeof in);
 	if (vs_state_input_open(&in, path, &normal_lim) < 0) {
-		check_error(raw);
+		vs_fuzz_check_error(raw, "a malformed raw stream");
 		keep_error(&o, path);
 		return o;
 	}

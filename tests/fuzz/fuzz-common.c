@@ -81,6 +81,18 @@ vs_fuzz_fail_if(bool cond, const char *what)
 	abort();
 }
 
+void
+vs_fuzz_check_error(bool malformed, const char *input)
+{
+	const struct vs_error *e = vs_error_get();
+	char what[128];
+
+	vs_fuzz_fail_if(e->exit_code == 0 || e->msg[0] == '\0', "a failure without an error set");
+	/* a memfd or a pipe cannot fail to read: only the bytes are at fault */
+	snprintf(what, sizeof what, "%s did not exit 65", input);
+	vs_fuzz_fail_if(malformed && e->exit_code != VS_EXIT_DATAERR, what);
+}
+
 int
 vs_fuzz_memfd(const uint8_t *data, size_t size, char *path, size_t cap)
 {

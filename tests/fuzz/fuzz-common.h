@@ -23,6 +23,9 @@ void vs_fuzz_setup(void);
 /* Abort when cond holds, naming what failed and the library's last
  * error: libFuzzer then reports the input as a crash. */
 void vs_fuzz_fail_if(bool cond, const char *what);
+/* After a failure on fuzz bytes: the error model must say why, and when
+ * the input is at fault (malformed), with exit 65; input names it. */
+void vs_fuzz_check_error(bool malformed, const char *input);
 /* A memfd holding data; its /proc/self/fd path goes to path if set. */
 int vs_fuzz_memfd(const uint8_t *data, size_t size, char *path, size_t cap);
 
