@@ -9,19 +9,27 @@ require_peer_failed() {
 	skip "$1 unavailable"
 }
 
-# Fetch (or find in the cache) virtiofsd; sets VIRTIOFSD_ROOT.  Call from
+# trixie_fetch PKG VAR — fetch (or find in the cache) a peer from trixie;
+# set and export VAR to its directory, "" when it cannot be had.  Call from
 # setup_file so the lookup happens once per file.
-virtiofsd_fetch() {
-	VIRTIOFSD_ROOT=$("$VS_SRCDIR/tests/peers/fetch-trixie.sh" virtiofsd 2>"${BATS_FILE_TMPDIR:-/tmp}/fetch.err") ||
-		VIRTIOFSD_ROOT=
-	export VIRTIOFSD_ROOT
+trixie_fetch() {
+	local root
+	root=$("$VS_SRCDIR/tests/peers/fetch-trixie.sh" "$1" 2>"${BATS_FILE_TMPDIR:-/tmp}/fetch-$1.err") || root=
+	printf -v "$2" '%s' "$root"
+	export "${2?}"
 }
 
-require_virtiofsd() {
-	if [ -z "${VIRTIOFSD_ROOT:-}" ] || [ ! -x "$VIRTIOFSD_ROOT/root/usr/libexec/virtiofsd" ]; then
-		require_peer_failed "virtiofsd ($(cat "${BATS_FILE_TMPDIR:-/tmp}/fetch.err" 2>/dev/null | tail -n1))"
+# require_trixie PKG VAR BIN — skip (or fail, see above) unless the peer
+# that trixie_fetch put in VAR has its program BIN.
+require_trixie() {
+	local root=${!2:-}
+	if [ -z "$root" ] || [ ! -x "$root/root/$3" ]; then
+		require_peer_failed "$1 ($(tail -n1 "${BATS_FILE_TMPDIR:-/tmp}/fetch-$1.err" 2>/dev/null))"
 	fi
 }
+
+virtiofsd_fetch() { trixie_fetch virtiofsd VIRTIOFSD_ROOT; }
+require_virtiofsd() { require_trixie virtiofsd VIRTIOFSD_ROOT usr/libexec/virtiofsd; }
 
 virtiofsd_version() {
 	cat "$VIRTIOFSD_ROOT/version"

@@ -85,17 +85,8 @@ net_dev() {
 
 # --- passt ------------------------------------------------------------------
 
-passt_fetch() {
-	PASST_ROOT=$("$VS_SRCDIR/tests/peers/fetch-trixie.sh" passt 2>"${BATS_FILE_TMPDIR:-/tmp}/fetch-passt.err") ||
-		PASST_ROOT=
-	export PASST_ROOT
-}
-
-require_passt() {
-	if [ -z "${PASST_ROOT:-}" ] || [ ! -x "$PASST_ROOT/root/usr/bin/passt" ]; then
-		require_peer_failed "passt ($(tail -n1 "${BATS_FILE_TMPDIR:-/tmp}/fetch-passt.err" 2>/dev/null))"
-	fi
-}
+passt_fetch() { trixie_fetch passt PASST_ROOT; }
+require_passt() { require_trixie passt PASST_ROOT usr/bin/passt; }
 
 # start_passt NAME — a fresh passt --vhost-user; sets PASST_SOCK, PASST_PID,
 # PASST_LOG.  It exits after a successful SAVE; else the teardown kills it.
