@@ -26,11 +26,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# (sh has no locals: this counter must not be the run loop's)
 wait_sock() {
-	i=0
+	tries=0
 	while [ ! -S "$1" ]; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "proxy overhead: no socket $1" >&2; exit 1; }
+		tries=$((tries + 1))
+		[ $tries -lt 200 ] || { echo "proxy overhead: no socket $1" >&2; exit 1; }
 		sleep 0.02
 	done
 }
@@ -70,12 +71,12 @@ stats() { # prints "median min max" of the numbers on stdin
 
 : >"$work/direct"
 : >"$work/proxy"
-i=0
-while [ $i -lt "$RUNS" ]; do
+run=0
+while [ $run -lt "$RUNS" ]; do
 	# interleaved, so a busy moment hits both alike
-	one_run direct $i >>"$work/direct"
-	one_run proxy $i >>"$work/proxy"
-	i=$((i + 1))
+	one_run direct $run >>"$work/direct"
+	one_run proxy $run >>"$work/proxy"
+	run=$((run + 1))
 done
 read -r dm dmin dmax <<EOS
 $(stats <"$work/direct")
