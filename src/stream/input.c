@@ -3,13 +3,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "hasher.h"
 #include "input.h"
 #include "io.h"
 
@@ -60,10 +60,10 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 {
 	struct vs_source *stream;
 	struct vs_chunk_reader r;
-	struct sha256_ctx sha;
+	struct vs_hasher sha;
 	unsigned char *scratch = NULL, *sniff = NULL, md[SHA256_DIGEST_SIZE];
 	size_t sniffed = 0;
-	bool via_archive = false, digest;
+	bool via_archive = false, digest = false;
 	ssize_t n;
 	int spool = -1;
 
@@ -95,14 +95,15 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto fail;
 	}
-	sha256_init(&sha);
 	vs_chunk_reader_init(&r, stream, &in->lim);
 	r.on_chunk = in->on_chunk;
 	r.on_chunk_ctx = in->on_chunk_ctx;
 	digest = in->want_digest || in->have_manifest;
+	if (digest)
+		vs_hasher_init(&sha);
 	while ((n = vs_chunk_read(&r, scratch, VS_CHUNK_SIZE)) > 0) {
 		if (digest)
-			sha256_update(&sha, n, scratch);
+			vs_hasher_update(&sha, scratch, n);
 		if (sniffed < VS_SNIFF_BYTES) {
 			size_t k = (size_t)n < VS_SNIFF_BYTES - sniffed ? (size_t)n : VS_SNIFF_BYTES - sniffed;
 			memcpy(sniff + sniffed, scratch, k);
@@ -112,7 +113,8 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	if (n < 0 || vs_chunk_reader_expect_eof(&r) < 0 || (via_archive && vs_container_finish(&in->cr) < 0))
 		goto fail;
 	if (digest) {
-		sha256_digest(&sha, sizeof md, md);
+		vs_hasher_digest(&sha, md);
+		digest = false;
 		hex(md, sizeof md, in->sha256);
 	}
 	in->payload = r.payload;
@@ -158,6 +160,8 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	}
 	return 0;
 fail:
+	if (digest)
+		vs_hasher_free(&sha);
 	free(scratch);
 	free(sniff);
 	if (spool >= 0)

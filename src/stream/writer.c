@@ -74,7 +74,8 @@ vs_capture_init(struct vs_capture *c, struct vs_sink *raw, bool digest)
 {
 	memset(c, 0, sizeof *c);
 	c->digest = digest;
-	sha256_init(&c->sha);
+	if (digest)
+		vs_hasher_init(&c->hash);
 	return vs_chunk_writer_init(&c->w, raw);
 }
 
@@ -84,7 +85,7 @@ vs_capture_consume(void *capture, const void *buf, size_t len)
 	struct vs_capture *c = capture;
 
 	if (c->digest)
-		sha256_update(&c->sha, len, buf);
+		vs_hasher_update(&c->hash, buf, len);
 	if (c->sniffed < sizeof c->sniff) {
 		size_t k = len < sizeof c->sniff - c->sniffed ? len : sizeof c->sniff - c->sniffed;
 		memcpy(c->sniff + c->sniffed, buf, k);
@@ -104,7 +105,10 @@ vs_capture_manifest(struct vs_capture *c, struct vs_manifest *m, struct json_obj
 	m->chunks = c->w.chunks;
 	snprintf(m->kind, sizeof m->kind, "%s",
 		 vs_payload_kind_name(vs_payload_sniff(c->sniff, c->sniffed, c->w.payload)));
-	sha256_digest(&c->sha, sizeof digest, digest);
+	if (!c->digest)
+		return;
+	vs_hasher_digest(&c->hash, digest);
+	c->digest = false;
 	for (size_t i = 0; i < sizeof digest; i++)
 		sprintf(m->sha256 + 2 * i, "%02x", digest[i]);
 }
@@ -112,5 +116,8 @@ vs_capture_manifest(struct vs_capture *c, struct vs_manifest *m, struct json_obj
 void
 vs_capture_free(struct vs_capture *c)
 {
+	if (c->digest)
+		vs_hasher_free(&c->hash);
+	c->digest = false;
 	vs_chunk_writer_free(&c->w);
 }

@@ -5,10 +5,10 @@
 #ifndef VS_WRITER_H
 #define VS_WRITER_H
 
-#include <nettle/sha2.h>
 #include <stdbool.h>
 
 #include "chunk.h"
+#include "hasher.h"
 #include "manifest.h"
 #include "sink.h"
 
@@ -33,12 +33,13 @@ int vs_state_writer_finish(struct vs_state_writer *w, const struct vs_manifest *
 void vs_state_writer_close(struct vs_state_writer *w);
 
 /* A state arriving from a back-end: framed by a chunk writer, with what
- * its manifest will need on the way (the SHA-256 only when asked: it
- * costs more than the transfer; the first bytes, to tell the kind). */
+ * its manifest will need on the way (the SHA-256 only when asked: even
+ * on its own thread it costs more than the transfer; the first bytes,
+ * to tell the kind). */
 struct vs_capture {
 	struct vs_chunk_writer w;
 	bool digest;
-	struct sha256_ctx sha;
+	struct vs_hasher hash;
 	unsigned char sniff[4096];
 	size_t sniffed;
 };
