@@ -13,15 +13,35 @@
 
 /* --- writing --- */
 
-static la_ssize_t
-write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
-{
-	struct iovec iov = { (void *)buf, len };
+/* libarchive writes the headers into memory; the state's data never
+ * passes through it (it is spooled, maybe already compressed). */
+struct head_buf {
+	unsigned char *p;
+	size_t len, cap;
+	bool done; /* refuse what closing writes (the data's padding) */
+};
 
-	if (vs_sink_writev(ctx, &iov, 1) < 0) {
-		archive_set_error(a, EIO, "%s", vs_error_get()->msg);
+static la_ssize_t
+head_cb(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	struct head_buf *h = ctx;
+
+	if (h->done) {
+		archive_set_error(a, ECANCELED, "only the headers are wanted");
 		return -1;
 	}
+	if (h->len + len > h->cap) {
+		size_t cap = (h->len + len) * 2;
+		unsigned char *p = realloc(h->p, cap);
+		if (!p) {
+			archive_set_error(a, ENOMEM, "out of memory");
+			return -1;
+		}
+		h->p = p;
+		h->cap = cap;
+	}
+	memcpy(h->p + h->len, buf, len);
+	h->len += len;
 	return len;
 }
 
@@ -48,67 +68,60 @@ add_member(struct archive *a, const char *name, int64_t mtime, uint64_t size)
 	return 0;
 }
 
-static int
-write_error(struct archive *a)
-{
-	/* A sink error is already set; otherwise take libarchive's. */
-	if (!vs_error_get()->msg[0] || vs_error_get()->exit_code == 0)
-		vs_error_set(VS_EXIT_FAIL, 0, "writing the archive: %s", archive_error_string(a));
-	return -1;
-}
-
 int
-vs_container_write(struct vs_sink *out, const struct vs_manifest *m, int raw_fd, uint64_t raw_size)
+vs_container_head(const struct vs_manifest *m, uint64_t raw_size, unsigned char **head, size_t *len)
 {
 	struct archive *a = archive_write_new();
 	struct json_object *doc = NULL;
-	unsigned char *buf = NULL;
+	struct head_buf h = { 0 };
 	const char *text;
-	uint64_t left = raw_size;
 	int r = -1;
 
-	vs_error_clear();
 	if (!a)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	doc = vs_manifest_to_json(m);
 	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	buf = malloc(1 << 20);
-	if (!buf || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open2(a, out, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
-		write_error(a);
-		goto out;
-	}
-	if (add_member(a, VS_CONTAINER_MANIFEST, m->created, strlen(text) + 1) < 0 ||
+	/* No blocking: every header reaches head_cb as soon as it is
+	 * written, and nothing is held back for a last block. */
+	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+	    archive_write_open2(a, &h, NULL, head_cb, NULL, NULL) != ARCHIVE_OK ||
+	    add_member(a, VS_CONTAINER_MANIFEST, m->created, strlen(text) + 1) < 0 ||
 	    archive_write_data(a, text, strlen(text)) < 0 || archive_write_data(a, "\n", 1) < 0 ||
 	    add_member(a, VS_CONTAINER_STATE, m->created, raw_size) < 0) {
-		write_error(a);
+		const char *why = archive_error_string(a);
+		vs_error_set(VS_EXIT_FAIL, archive_errno(a) == ENOMEM ? ENOMEM : 0, "writing the archive headers: %s",
+			     why ? why : "libarchive gave no reason");
 		goto out;
 	}
-	while (left > 0) {
-		ssize_t n = read(raw_fd, buf, left < (1 << 20) ? left : (1 << 20));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			vs_error_set(VS_EXIT_FAIL, n < 0 ? errno : EIO, "reading the spooled state");
-			goto out;
-		}
-		if (archive_write_data(a, buf, n) < 0) {
-			write_error(a);
-			goto out;
-		}
-		left -= n;
-	}
-	if (archive_write_close(a) != ARCHIVE_OK) {
-		write_error(a);
+	/* The header of a member is whole blocks; anything else would mean
+	 * libarchive held bytes back. */
+	if (h.len % VS_CONTAINER_BLOCK) {
+		vs_error_set(VS_EXIT_FAIL, 0, "writing the archive headers: %zu bytes, not whole blocks", h.len);
 		goto out;
 	}
+	*head = h.p;
+	*len = h.len;
+	h.p = NULL;
 	r = 0;
 out:
+	/* Closing would pad the state's missing data with zeros: head_cb
+	 * refuses the first of them, and the close stops there.  (Not
+	 * archive_write_fail(): then libarchive 3.6 leaks its client
+	 * state.) */
+	h.done = true;
+	archive_write_close(a);
 	archive_write_free(a);
 	json_object_put(doc);
-	free(buf);
+	free(h.p);
 	return r;
+}
+
+size_t
+vs_container_tail_size(uint64_t raw_size)
+{
+	/* the data padded to a block, then two zero blocks (end of archive) */
+	return (VS_CONTAINER_BLOCK - raw_size % VS_CONTAINER_BLOCK) % VS_CONTAINER_BLOCK + 2 * VS_CONTAINER_BLOCK;
 }
 
 /* --- reading --- */

@@ -15,9 +15,13 @@
 #define VS_CONTAINER_MANIFEST "manifest.json"
 #define VS_CONTAINER_STATE "state.vhs"
 
-/* Write the container into out: the manifest, then raw_size bytes read
- * from raw_fd (from its current offset). */
-int vs_container_write(struct vs_sink *out, const struct vs_manifest *m, int raw_fd, uint64_t raw_size);
+#define VS_CONTAINER_BLOCK 512 /* tar's */
+
+/* The container is head, the raw stream (raw_size bytes), then
+ * vs_container_tail_size(raw_size) zero bytes.  The head (manifest
+ * member, state member header) is malloc'd into *head. */
+int vs_container_head(const struct vs_manifest *m, uint64_t raw_size, unsigned char **head, size_t *len);
+size_t vs_container_tail_size(uint64_t raw_size);
 
 struct vs_container_reader {
 	struct archive *ar;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -145,4 +146,91 @@ int
 vs_zstd_max_level(void)
 {
 	return ZSTD_maxCLevel();
+}
+
+static int
+count_writev(struct vs_sink *s, const struct iovec *iov, int iovcnt)
+{
+	struct vs_sink_count *c = (struct vs_sink_count *)s;
+
+	for (int i = 0; i < iovcnt; i++)
+		c->bytes += iov[i].iov_len;
+	return vs_sink_writev(c->next, iov, iovcnt);
+}
+
+static int
+count_finish(struct vs_sink *s)
+{
+	return vs_sink_finish(((struct vs_sink_count *)s)->next);
+}
+
+static const struct vs_sink_ops count_ops = { .writev = count_writev, .finish = count_finish };
+
+void
+vs_sink_count_init(struct vs_sink_count *c, struct vs_sink *next)
+{
+	c->base.ops = &count_ops;
+	c->base.name = next->name;
+	c->base.fd = -1;
+	c->next = next;
+	c->bytes = 0;
+}
+
+/* The read/write way, for outputs sendfile refuses. */
+static int
+copy_by_hand(struct vs_sink *out, int fd, off_t off, uint64_t len)
+{
+	size_t cap = 256 * 1024;
+	unsigned char *buf = malloc(cap);
+	int r = -1;
+
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, len < cap ? len : cap, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			vs_error_set(VS_EXIT_FAIL, n < 0 ? errno : EIO, "reading the spool file");
+			goto out;
+		}
+		struct iovec iov = { buf, (size_t)n };
+		if (vs_sink_writev(out, &iov, 1) < 0)
+			goto out;
+		off += n;
+		len -= n;
+	}
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+int
+vs_sink_copy_file(struct vs_sink *out, int fd, uint64_t len)
+{
+	off_t off = 0;
+
+	if (out->ops != &fd_ops)
+		return copy_by_hand(out, fd, 0, len);
+	while (len > 0) {
+		ssize_t n = sendfile(out->fd, fd, &off, len < (1 << 30) ? len : (1 << 30));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				/* a non-blocking stdout: as in fd_writev */
+				struct pollfd p = { .fd = out->fd, .events = POLLOUT };
+				poll(&p, 1, -1);
+				continue;
+			}
+			if (errno == EINVAL || errno == ENOSYS)
+				return copy_by_hand(out, fd, off, len);
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: write", out->name);
+		}
+		if (n == 0)
+			return vs_fail(VS_EXIT_FAIL, EIO, "reading the spool file: it ended early");
+		len -= n;
+	}
+	return 0;
 }

@@ -4,6 +4,7 @@
 #define VS_SINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 #include <zstd.h>
 
@@ -36,6 +37,18 @@ struct vs_sink_zstd {
 };
 int vs_sink_zstd_init(struct vs_sink_zstd *z, struct vs_sink *next, int level, int workers);
 void vs_sink_zstd_free(struct vs_sink_zstd *z);
+
+/* A sink that counts what passes through to another one. */
+struct vs_sink_count {
+	struct vs_sink base; /* first */
+	struct vs_sink *next;
+	uint64_t bytes;
+};
+void vs_sink_count_init(struct vs_sink_count *c, struct vs_sink *next);
+
+/* Append len bytes of the file fd (from its offset 0) to the fd sink
+ * out, without a copy through user space where the kernel can. */
+int vs_sink_copy_file(struct vs_sink *out, int fd, uint64_t len);
 
 /* Levels zstd accepts, for option parsing. */
 int vs_zstd_min_level(void);

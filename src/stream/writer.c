@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,24 +17,33 @@ int
 vs_state_writer_open(struct vs_state_writer *w, int out_fd, const char *name, bool archive, int zstd_level,
 		     int workers)
 {
+	struct vs_sink *next;
+
 	memset(w, 0, sizeof *w);
 	w->spool_fd = -1;
 	w->archive = archive;
+	w->zstd_level = zstd_level;
 	vs_sink_fd_init(&w->fd_sink, out_fd, name);
-	w->out = &w->fd_sink;
-	if (zstd_level >= 0) {
-		if (vs_sink_zstd_init(&w->zstd, &w->fd_sink, zstd_level, workers) < 0)
-			return -1;
-		w->zstd_on = true;
-		w->out = &w->zstd.base;
-	}
+	next = &w->fd_sink;
 	if (archive) {
 		w->spool_fd = vs_spool_create("archive");
-		if (w->spool_fd < 0) {
+		if (w->spool_fd < 0)
+			return -1;
+		vs_sink_fd_init(&w->spool_sink, w->spool_fd, "spool file");
+		next = &w->spool_sink;
+	}
+	w->raw = next;
+	if (zstd_level >= 0) {
+		if (vs_sink_zstd_init(&w->zstd, next, zstd_level, workers) < 0) {
 			vs_state_writer_close(w);
 			return -1;
 		}
-		vs_sink_fd_init(&w->spool_sink, w->spool_fd, "spool file");
+		w->zstd_on = true;
+		w->raw = &w->zstd.base;
+	}
+	if (archive) {
+		vs_sink_count_init(&w->raw_count, w->raw);
+		w->raw = &w->raw_count.base;
 	}
 	return 0;
 }
@@ -41,21 +51,56 @@ vs_state_writer_open(struct vs_state_writer *w, int out_fd, const char *name, bo
 struct vs_sink *
 vs_state_writer_raw(struct vs_state_writer *w)
 {
-	return w->archive ? &w->spool_sink : w->out;
+	return w->raw;
+}
+
+/* Part of the container around the state: a frame of its own when
+ * compressing. */
+static int
+write_framed(struct vs_state_writer *w, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct vs_sink_zstd z;
+	int r;
+
+	if (w->zstd_level < 0)
+		return vs_sink_writev(&w->fd_sink, &iov, 1);
+	if (vs_sink_zstd_init(&z, &w->fd_sink, w->zstd_level, 0) < 0)
+		return -1;
+	r = vs_sink_writev(&z.base, &iov, 1) < 0 || vs_sink_finish(&z.base) < 0 ? -1 : 0;
+	vs_sink_zstd_free(&z);
+	return r;
 }
 
 int
 vs_state_writer_finish(struct vs_state_writer *w, const struct vs_manifest *m)
 {
+	unsigned char *head = NULL, *tail = NULL;
+	size_t head_len, tail_len;
 	struct stat st;
+	int r = -1;
 
 	if (!w->archive)
 		return 0;
-	if (fstat(w->spool_fd, &st) < 0 || lseek(w->spool_fd, 0, SEEK_SET) < 0)
+	/* the raw stream's writer has finished it (and its zstd frame) */
+	if (fstat(w->spool_fd, &st) < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "spool file");
-	if (vs_container_write(w->out, m, w->spool_fd, (uint64_t)st.st_size) < 0)
+	if (vs_container_head(m, w->raw_count.bytes, &head, &head_len) < 0)
 		return -1;
-	return vs_sink_finish(w->out);
+	tail_len = vs_container_tail_size(w->raw_count.bytes);
+	tail = calloc(1, tail_len);
+	if (!tail) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (write_framed(w, head, head_len) < 0 || vs_sink_copy_file(&w->fd_sink, w->spool_fd, st.st_size) < 0 ||
+	    write_framed(w, tail, tail_len) < 0)
+		goto out;
+	r = 0;
+out:
+	free(head);
+	free(tail);
+	return r;
 }
 
 void

@@ -1,7 +1,10 @@
 /* Writing a state in the format asked for: the raw stream, or the
  * container; either optionally zstd-compressed.  The raw stream goes to
- * vs_state_writer_raw(); for a container it is spooled to disk, since
- * the manifest (first member) carries its size and digest. */
+ * vs_state_writer_raw().  For a container it is spooled to disk, since
+ * the manifest (first member) carries its size and digest; compressed
+ * as it arrives, so the spool is small and no second pass compresses.
+ * The output is then zstd(head) + the spooled frame + zstd(tail):
+ * frames in a row decode as one stream. */
 #ifndef VS_WRITER_H
 #define VS_WRITER_H
 
@@ -13,13 +16,15 @@
 #include "sink.h"
 
 struct vs_state_writer {
-	struct vs_sink fd_sink;
-	struct vs_sink_zstd zstd;
+	struct vs_sink fd_sink; /* the output */
+	struct vs_sink_zstd zstd; /* into fd_sink, or (archive) the spool */
 	bool zstd_on;
-	struct vs_sink *out; /* the output chain */
+	int zstd_level;
+	struct vs_sink *raw; /* where the raw stream goes */
 	bool archive;
 	int spool_fd;
 	struct vs_sink spool_sink;
+	struct vs_sink_count raw_count; /* archive: the raw stream's size */
 };
 
 /* zstd_level < 0: no compression.  workers: zstd threads (0 = none). */
