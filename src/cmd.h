@@ -21,7 +21,7 @@ extern struct vs_common_opts vs_opt;
 struct vs_format_opts {
 	int archive;	/* -1: not given, 0: raw, 1: archive */
 	int zstd_level; /* -1: no zstd */
-	int threads;	/* zstd workers; 0 = single-threaded */
+	int threads;	/* zstd workers; 0 = in the calling thread */
 };
 extern struct vs_format_opts vs_fmt;
 extern const struct argp vs_format_argp;

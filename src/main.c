@@ -162,7 +162,7 @@ parse_json(int key, char *arg, struct argp_state *state)
 
 const struct argp vs_json_argp = { json_options, parse_json, NULL, NULL, NULL, NULL, NULL };
 
-struct vs_format_opts vs_fmt = { .archive = -1, .zstd_level = -1 };
+struct vs_format_opts vs_fmt = { .archive = -1, .zstd_level = -1, .threads = 1 };
 
 enum { OPT_FORMAT = 0x200, OPT_ZSTD, OPT_THREADS };
 static const struct argp_option format_options[] = {
@@ -171,7 +171,7 @@ static const struct argp_option format_options[] = {
 	  "names, else raw)", 0 },
 	{ "zstd", OPT_ZSTD, "LEVEL", OPTION_ARG_OPTIONAL,
 	  "Compress with zstd (default level 3; also implied by a *.zst name)", 0 },
-	{ "threads", OPT_THREADS, "N", 0, "zstd worker threads (0: none, the default; -1: one per core)", 0 },
+	{ "threads", OPT_THREADS, "N", 0, "zstd worker threads (default 1, as zstd -T1: beside the receiving thread; 0: in it; -1: one per core)", 0 },
 	{ 0 }
 };
 
