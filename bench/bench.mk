@@ -5,19 +5,22 @@
 # (bench/README.md).  It is never part of make check: timings are not
 # tests.  BENCH_QUICK=1 uses smaller sizes; see bench/run.sh for the rest.
 #
-# The two helpers are check programs, so make check keeps them compiling;
+# The helpers are check programs, so make check keeps them compiling;
 # only make bench runs them.
-check_PROGRAMS += bench/time-run bench/mini-frontend
+check_PROGRAMS += bench/time-run bench/mini-frontend bench/sha256
 bench_time_run_SOURCES = bench/time-run.c
 bench_mini_frontend_SOURCES = bench/mini-frontend.c
+bench_sha256_SOURCES = bench/sha256.c
+bench_sha256_LDADD = $(NETTLE_LIBS)
 
 EXTRA_DIST += bench/run.sh bench/README.md bench/proxy-overhead.sh
 
-bench: vhost-state tests/backend/fake-backend bench/time-run bench/mini-frontend
+bench: vhost-state tests/backend/fake-backend bench/time-run bench/mini-frontend bench/sha256
 	VHOST_STATE='$(abs_top_builddir)/vhost-state' \
 	FAKE_BACKEND='$(abs_top_builddir)/tests/backend/fake-backend' \
 	TIME_RUN='$(abs_top_builddir)/bench/time-run' \
 	MINI_FRONTEND='$(abs_top_builddir)/bench/mini-frontend' \
+	SHA256='$(abs_top_builddir)/bench/sha256' \
 	VS_SRCDIR='$(abs_top_srcdir)' BENCH_CFLAGS='$(CFLAGS)' \
 	bash '$(abs_top_srcdir)/bench/run.sh'
 
