@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <poll.h>
 #include <sys/sendfile.h>
@@ -10,6 +11,22 @@
 
 #include "error.h"
 #include "sink.h"
+
+/* After a failed write to fd: whether to try again.  A non-blocking
+ * stdout we inherited is waited for without a deadline: the consumer
+ * sets the pace. */
+static bool
+write_again(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	if (errno == EINTR)
+		return true;
+	if (errno != EAGAIN)
+		return false;
+	poll(&p, 1, -1);
+	return true;
+}
 
 static int
 fd_writev(struct vs_sink *s, const struct iovec *iov_in, int iovcnt)
@@ -24,15 +41,8 @@ fd_writev(struct vs_sink *s, const struct iovec *iov_in, int iovcnt)
 	while (i < iovcnt) {
 		ssize_t n = writev(s->fd, iov + i, iovcnt - i);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (write_again(s->fd))
 				continue;
-			if (errno == EAGAIN) {
-				/* A non-blocking stdout we inherited: the consumer
-				 * sets the pace, so wait without a deadline. */
-				struct pollfd p = { .fd = s->fd, .events = POLLOUT };
-				poll(&p, 1, -1);
-				continue;
-			}
 			return vs_fail(VS_EXIT_FAIL, errno, "%s: write", s->name);
 		}
 		while (i < iovcnt && (size_t)n >= iov[i].iov_len)
@@ -216,14 +226,9 @@ vs_sink_copy_file(struct vs_sink *out, int fd, uint64_t len)
 	while (len > 0) {
 		ssize_t n = sendfile(out->fd, fd, &off, len < (1 << 30) ? len : (1 << 30));
 		if (n < 0) {
-			if (errno == EINTR)
+			if (write_again(out->fd))
 				continue;
-			if (errno == EAGAIN) {
-				/* a non-blocking stdout: as in fd_writev */
-				struct pollfd p = { .fd = out->fd, .events = POLLOUT };
-				poll(&p, 1, -1);
-				continue;
-			}
+			/* e.g. an O_APPEND output */
 			if (errno == EINVAL || errno == ENOSYS)
 				return copy_by_hand(out, fd, off, len);
 			return vs_fail(VS_EXIT_FAIL, errno, "%s: write", out->name);

@@ -250,6 +250,34 @@ state.vhs"
 	done
 }
 
+@test "formats: an archive to an O_APPEND stdout (no sendfile there) lands whole after what was there" {
+	make_all "$BATS_TEST_TMPDIR/s"
+	printf 'HEAD' >"$BATS_TEST_TMPDIR/app"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/s.vhs" - --format archive --zstd >>"$BATS_TEST_TMPDIR/app"
+	[ "$(head -c 4 "$BATS_TEST_TMPDIR/app")" = HEAD ]
+	tail -c +5 "$BATS_TEST_TMPDIR/app" | zstd -dcq | tar xOf - state.vhs | cmp - "$BATS_TEST_TMPDIR/s.vhs"
+}
+
+@test "formats: an archive to a non-blocking stdout pipe with a slow reader arrives whole" {
+	make_all "$BATS_TEST_TMPDIR/s"
+	python3 - "$VHOST_STATE" "$BATS_TEST_TMPDIR/s.vhs" "$BATS_TEST_TMPDIR/got" <<-'PY'
+		import fcntl, os, subprocess, sys, time
+		r, w = os.pipe()
+		fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+		p = subprocess.Popen([sys.argv[1], "-q", "convert", sys.argv[2], "-", "--format", "archive"], stdout=w)
+		os.close(w)
+		with open(sys.argv[3], "wb") as out:
+		    while True:
+		        time.sleep(0.002)
+		        b = os.read(r, 65536)
+		        if not b:
+		            break
+		        out.write(b)
+		sys.exit(p.wait())
+	PY
+	tar xOf "$BATS_TEST_TMPDIR/got" state.vhs | cmp - "$BATS_TEST_TMPDIR/s.vhs"
+}
+
 @test "formats: a dump to an archive records the back-end's identity" {
 	start_fake ident --state-size 100
 	"$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhsnap"
