@@ -180,6 +180,34 @@ signal_mid_dump() {
 	signal_mid_dump INT 130
 }
 
+@test "stream: SIGTERM mid archive+zstd dump (zstd and SHA-256 threads busy) exits 143; no output, no spool" {
+	start_fake slow --state-size 20000000 --slow-ms 20
+	mkdir "$BATS_TEST_TMPDIR/spool"
+	TMPDIR="$BATS_TEST_TMPDIR/spool" "$VHOST_STATE" -q dump "$FAKE_SOCK" --threads 2 \
+		-o "$BATS_TEST_TMPDIR/out.vhsnap.zst" &
+	pid=$!
+	# an archive's output gets its bytes only at the end: wait for the transfer
+	for _ in $(seq 1 200); do
+		grep -q '^SET_DEVICE_STATE_FD' "$FAKE_LOG" && break
+		sleep 0.05
+	done
+	sleep 0.3
+	kill -0 "$pid"
+	signal_status "$pid" TERM
+	assert_equal "$rc" 143
+	no_output "$BATS_TEST_TMPDIR" out.vhsnap.zst
+	run ls -A "$BATS_TEST_TMPDIR/spool"
+	assert_output ""
+}
+
+@test "stream: an archive+zstd dump whose SAVE stops half-way fails on CHECK (1); no output" {
+	start_fake part --state-size 3000000 --fault save-partial
+	run "$VHOST_STATE" dump "$FAKE_SOCK" --threads 2 -o "$BATS_TEST_TMPDIR/out.vhsnap.zst"
+	assert_failure 1
+	assert_output --partial "CHECK_DEVICE_STATE returned 1 after SAVE"
+	no_output "$BATS_TEST_TMPDIR" out.vhsnap.zst
+}
+
 @test "stream: a file that is no state at all is refused with a hint about what was expected" {
 	echo "hello, world" >"$BATS_TEST_TMPDIR/text.vhs"
 	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/text.vhs"
