@@ -111,7 +111,7 @@ vs_cmd_convert(int argc, char **argv)
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: converted %s (%s, %" PRIu64 "-byte payload) to %s (%s%s)\n",
 			program_invocation_short_name, a.in, vs_input_format_name(in.format), in.payload, out.name,
-			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level >= 0 ? "+zstd" : "");
+			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level != VS_ZSTD_OFF ? "+zstd" : "");
 	vs_state_writer_close(&w);
 	vs_manifest_free(&m);
 	vs_state_input_close(&in);

@@ -157,7 +157,7 @@ vs_cmd_extract(int argc, char **argv)
 		fprintf(stderr, "%s: extracted the %s state of %s: %" PRIu64 " bytes in %" PRIu64 " chunk%s (%s%s)\n",
 			program_invocation_short_name, vs_payload_kind_name(q.states[i].kind), q.states[i].device,
 			q.states[i].payload, q.states[i].chunks, q.states[i].chunks == 1 ? "" : "s",
-			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level >= 0 ? "+zstd" : "");
+			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level != VS_ZSTD_OFF ? "+zstd" : "");
 	vs_state_writer_close(&w);
 	vs_manifest_free(&m);
 	vs_qemu_file_close(&q);

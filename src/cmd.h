@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sink.h" /* VS_ZSTD_OFF */
+
 struct vs_common_opts {
 	bool verbose;
 	bool quiet;
@@ -20,7 +22,7 @@ extern struct vs_common_opts vs_opt;
 /* --format, --zstd, --threads: how dump and convert write. */
 struct vs_format_opts {
 	int archive;	/* -1: not given, 0: raw, 1: archive */
-	int zstd_level; /* -1: no zstd */
+	int zstd_level; /* VS_ZSTD_OFF: no zstd */
 	int threads;	/* zstd workers; 0 = in the calling thread */
 };
 extern struct vs_format_opts vs_fmt;

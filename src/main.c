@@ -162,7 +162,7 @@ parse_json(int key, char *arg, struct argp_state *state)
 
 const struct argp vs_json_argp = { json_options, parse_json, NULL, NULL, NULL, NULL, NULL };
 
-struct vs_format_opts vs_fmt = { .archive = -1, .zstd_level = -1, .threads = 1 };
+struct vs_format_opts vs_fmt = { .archive = -1, .zstd_level = VS_ZSTD_OFF, .threads = 1 };
 
 enum { OPT_FORMAT = 0x200, OPT_ZSTD, OPT_THREADS };
 static const struct argp_option format_options[] = {
@@ -228,7 +228,7 @@ vs_format_from_name(const char *path)
 
 	if (vs_fmt.archive < 0)
 		vs_fmt.archive = path && (ends_with(path, ".vhsnap") || ends_with(path, ".vhsnap.zst"));
-	if (vs_fmt.zstd_level < 0 && zst)
+	if (vs_fmt.zstd_level == VS_ZSTD_OFF && zst)
 		vs_fmt.zstd_level = VS_ZSTD_DEFAULT_LEVEL;
 }
 

@@ -3,6 +3,7 @@
 #ifndef VS_SINK_H
 #define VS_SINK_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -49,6 +50,10 @@ void vs_sink_count_init(struct vs_sink_count *c, struct vs_sink *next);
 /* Append len bytes of the file fd (from its offset 0) to the fd sink
  * out, without a copy through user space where the kernel can. */
 int vs_sink_copy_file(struct vs_sink *out, int fd, uint64_t len);
+
+/* "No compression", where a zstd level is expected: zstd's own levels
+ * go below zero (the fast ones). */
+#define VS_ZSTD_OFF INT_MIN
 
 /* Levels zstd accepts, for option parsing. */
 int vs_zstd_min_level(void);

@@ -33,7 +33,7 @@ vs_state_writer_open(struct vs_state_writer *w, int out_fd, const char *name, bo
 		next = &w->spool_sink;
 	}
 	w->raw = next;
-	if (zstd_level >= 0) {
+	if (zstd_level != VS_ZSTD_OFF) {
 		if (vs_sink_zstd_init(&w->zstd, next, zstd_level, workers) < 0) {
 			vs_state_writer_close(w);
 			return -1;
@@ -63,7 +63,7 @@ write_framed(struct vs_state_writer *w, const void *buf, size_t len)
 	struct vs_sink_zstd z;
 	int r;
 
-	if (w->zstd_level < 0)
+	if (w->zstd_level == VS_ZSTD_OFF)
 		return vs_sink_writev(&w->fd_sink, &iov, 1);
 	if (vs_sink_zstd_init(&z, &w->fd_sink, w->zstd_level, 0) < 0)
 		return -1;

@@ -27,7 +27,8 @@ struct vs_state_writer {
 	struct vs_sink_count raw_count; /* archive: the raw stream's size */
 };
 
-/* zstd_level < 0: no compression.  workers: zstd threads (0 = none). */
+/* zstd_level VS_ZSTD_OFF: no compression.  workers: zstd threads (0:
+ * compress in the calling thread). */
 int vs_state_writer_open(struct vs_state_writer *w, int out_fd, const char *name, bool archive, int zstd_level,
 			 int workers);
 /* Where the raw stream goes.  Whoever writes it calls vs_sink_finish on

@@ -250,6 +250,16 @@ state.vhs"
 	done
 }
 
+@test "formats: a negative (fast) zstd level compresses; it is not 'no compression'" {
+	make_all "$BATS_TEST_TMPDIR/s"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/s.vhs" "$BATS_TEST_TMPDIR/fast.bin" --zstd=-5
+	zstd -t -q "$BATS_TEST_TMPDIR/fast.bin"
+	"$VHOST_STATE" -q convert "$BATS_TEST_TMPDIR/s.vhs" "$BATS_TEST_TMPDIR/fast.vhsnap" --zstd=-5
+	zstd -dcq "$BATS_TEST_TMPDIR/fast.vhsnap" | tar xOf - state.vhs | cmp - "$BATS_TEST_TMPDIR/s.vhs"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/fast.vhsnap"
+	assert_output --partial "archive+zstd"
+}
+
 @test "formats: an archive to an O_APPEND stdout (no sendfile there) lands whole after what was there" {
 	make_all "$BATS_TEST_TMPDIR/s"
 	printf 'HEAD' >"$BATS_TEST_TMPDIR/app"
