@@ -79,6 +79,7 @@ vs_container_head(const struct vs_manifest *m, uint64_t raw_size, unsigned char 
 
 	if (!a)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	vs_error_clear();
 	doc = vs_manifest_to_json(m);
 	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	/* No blocking: every header reaches head_cb as soon as it is
@@ -90,8 +91,9 @@ vs_container_head(const struct vs_manifest *m, uint64_t raw_size, unsigned char 
 	    archive_write_data(a, text, strlen(text)) < 0 || archive_write_data(a, "\n", 1) < 0 ||
 	    add_member(a, VS_CONTAINER_STATE, m->created, raw_size) < 0) {
 		const char *why = archive_error_string(a);
-		vs_error_set(VS_EXIT_FAIL, archive_errno(a) == ENOMEM ? ENOMEM : 0, "writing the archive headers: %s",
-			     why ? why : "libarchive gave no reason");
+		if (!vs_error_get()->exit_code) /* else add_member said it */
+			vs_error_set(VS_EXIT_FAIL, archive_errno(a) == ENOMEM ? ENOMEM : 0,
+				     "writing the archive headers: %s", why ? why : "libarchive gave no reason");
 		goto out;
 	}
 	/* The header of a member is whole blocks; anything else would mean
@@ -105,10 +107,10 @@ vs_container_head(const struct vs_manifest *m, uint64_t raw_size, unsigned char 
 	h.p = NULL;
 	r = 0;
 out:
-	/* Closing would pad the state's missing data with zeros: head_cb
-	 * refuses the first of them, and the close stops there.  (Not
-	 * archive_write_fail(): then libarchive 3.6 leaks its client
-	 * state.) */
+	/* Closing would pad the state's missing data with zeros and add the
+	 * end blocks: head_cb refuses every write from here on, so the close
+	 * costs nothing.  (Not archive_write_fail(): then libarchive 3.6
+	 * leaks its client state.) */
 	h.done = true;
 	archive_write_close(a);
 	archive_write_free(a);

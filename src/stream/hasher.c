@@ -54,7 +54,8 @@ vs_hasher_init(struct vs_hasher *h)
 		return;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
-	/* Signals stay with the main thread, which cleans up the output. */
+	/* Leave signals to the other threads (the handler is safe on any,
+	 * but this one has nothing to clean up). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	h->threaded = pthread_create(&h->thread, NULL, hash_thread, h) == 0;

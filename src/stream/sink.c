@@ -201,7 +201,7 @@ copy_by_hand(struct vs_sink *out, int fd, off_t off, uint64_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			vs_error_set(VS_EXIT_FAIL, n < 0 ? errno : EIO, "reading the spool file");
+			vs_error_set(VS_EXIT_FAIL, n < 0 ? errno : EIO, "reading the spool file (in TMPDIR)");
 			goto out;
 		}
 		struct iovec iov = { buf, (size_t)n };
@@ -231,10 +231,11 @@ vs_sink_copy_file(struct vs_sink *out, int fd, uint64_t len)
 			/* e.g. an O_APPEND output */
 			if (errno == EINVAL || errno == ENOSYS)
 				return copy_by_hand(out, fd, off, len);
-			return vs_fail(VS_EXIT_FAIL, errno, "%s: write", out->name);
+			/* sendfile does not say which side failed */
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: copying the spooled state (in TMPDIR) into it", out->name);
 		}
 		if (n == 0)
-			return vs_fail(VS_EXIT_FAIL, EIO, "reading the spool file: it ended early");
+			return vs_fail(VS_EXIT_FAIL, EIO, "reading the spool file (in TMPDIR): it ended early");
 		len -= n;
 	}
 	return 0;

@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,10 @@ vs_state_writer_finish(struct vs_state_writer *w, const struct vs_manifest *m)
 	/* the raw stream's writer has finished it (and its zstd frame) */
 	if (fstat(w->spool_fd, &st) < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "spool file");
+	/* uncompressed, the tar header's size is the spool's */
+	if (!w->zstd_on && (uint64_t)st.st_size != w->raw_count.bytes)
+		return vs_fail(VS_EXIT_FAIL, EIO, "spool file: %jd bytes, expected %" PRIu64, (intmax_t)st.st_size,
+			       w->raw_count.bytes);
 	if (vs_container_head(m, w->raw_count.bytes, &head, &head_len) < 0)
 		return -1;
 	tail_len = vs_container_tail_size(w->raw_count.bytes);
