@@ -7,6 +7,15 @@
 #include <stdint.h>
 #include <string.h>
 
+static inline uint16_t
+vs_get_be16(const void *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof v);
+	return be16toh(v);
+}
+
 static inline uint32_t
 vs_get_be32(const void *p)
 {

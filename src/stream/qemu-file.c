@@ -195,7 +195,7 @@ rd_be16(struct reader *r, uint16_t *v, const char *what)
 
 	if (rd_bytes(r, b, 2, what) < 0)
 		return -1;
-	*v = (uint16_t)(b[0] << 8 | b[1]);
+	*v = vs_get_be16(b);
 	return 0;
 }
 

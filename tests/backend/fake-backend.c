@@ -85,6 +85,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "vu-proto.h"
 
 static FILE *log_file;
@@ -365,7 +366,7 @@ check_seeded(int fd, bool framed, const char *what)
 					if (hfill < 4)
 						break;
 					hfill = 0;
-					left = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+					left = vs_get_be32(hdr);
 					if (left == 0)
 						ended = true;
 					continue;
