@@ -79,13 +79,10 @@ vs_backend_kind(const char *peer_name)
 }
 
 struct json_object *
-vs_json_feature_mask(uint64_t mask, const char *(*name)(unsigned))
+vs_json_feature_names(uint64_t mask, const char *(*name)(unsigned))
 {
-	struct json_object *o = json_object_new_object(), *names = json_object_new_array();
-	char hex[24];
+	struct json_object *names = json_object_new_array();
 
-	snprintf(hex, sizeof hex, "0x%" PRIx64, mask);
-	json_object_object_add(o, "hex", json_object_new_string(hex));
 	for (unsigned bit = 0; bit < 64; bit++) {
 		char unknown[16];
 		if (!(mask & (1ull << bit)))
@@ -93,7 +90,18 @@ vs_json_feature_mask(uint64_t mask, const char *(*name)(unsigned))
 		snprintf(unknown, sizeof unknown, "bit%u", bit);
 		json_object_array_add(names, json_object_new_string(name(bit) ? name(bit) : unknown));
 	}
-	json_object_object_add(o, "names", names);
+	return names;
+}
+
+struct json_object *
+vs_json_feature_mask(uint64_t mask, const char *(*name)(unsigned))
+{
+	struct json_object *o = json_object_new_object();
+	char hex[24];
+
+	snprintf(hex, sizeof hex, "0x%" PRIx64, mask);
+	json_object_object_add(o, "hex", json_object_new_string(hex));
+	json_object_object_add(o, "names", vs_json_feature_names(mask, name));
 	return o;
 }
 

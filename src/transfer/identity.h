@@ -17,6 +17,8 @@ void vs_peer_name(pid_t pid, char *buf, size_t len);
 /* "fs", "net", or NULL: the device type a known back-end serves. */
 const char *vs_backend_kind(const char *peer_name);
 
+/* The names of mask's bits, "bitN" where name() has none. */
+struct json_object *vs_json_feature_names(uint64_t mask, const char *(*name)(unsigned));
 /* {"hex": "0x...", "names": [...]} */
 struct json_object *vs_json_feature_mask(uint64_t mask, const char *(*name)(unsigned));
 /* socket, peer {name, cmdline}, features, protocol features offered and

@@ -531,17 +531,8 @@ jhex(uint64_t v)
 static void
 add_mask(struct json_object *o, const char *key, uint64_t mask, const char *(*name)(unsigned))
 {
-	struct json_object *names = json_object_new_array();
-
-	for (unsigned bit = 0; bit < 64; bit++) {
-		char unknown[16];
-		if (!(mask & (1ull << bit)))
-			continue;
-		snprintf(unknown, sizeof unknown, "bit%u", bit);
-		json_object_array_add(names, json_object_new_string(name(bit) ? name(bit) : unknown));
-	}
 	json_object_object_add(o, key, jhex(mask));
-	json_object_object_add(o, "names", names);
+	json_object_object_add(o, "names", vs_json_feature_names(mask, name));
 }
 
 static struct json_object *
