@@ -107,3 +107,15 @@ signal_status() {
 	rc=0
 	wait "$1" || rc=$?
 }
+
+# assert_schema NAME [FILE] — the JSON document in FILE (default: $output)
+# is valid against schema/NAME.schema.json (draft 2020-12).
+assert_schema() {
+	local name=$1 file=${2:-}
+	if [ -z "$file" ]; then
+		file=$BATS_TEST_TMPDIR/schema-input.json
+		printf '%s' "$output" >"$file"
+	fi
+	/usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/schema.py" "$name" "$file" ||
+		fail "output does not match schema/$name.schema.json"
+}
