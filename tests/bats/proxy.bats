@@ -65,7 +65,7 @@ mig_payload() {
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 
-	# vhost-user.md §6.1 (QEMU 10.0.2, device never started), then §5.7
+	# QEMU 10.0.2's init of a device never started, then its SAVE (doc/vhost-user.md §2, §4)
 	assert_equal "$(fe_requests "$PROXY_LOG")" "GET_FEATURES GET_PROTOCOL_FEATURES SET_PROTOCOL_FEATURES GET_QUEUE_NUM GET_MAX_MEM_SLOTS SET_BACKEND_REQ_FD SET_OWNER GET_FEATURES SET_VRING_CALL SET_VRING_ERR SET_VRING_CALL SET_VRING_ERR RESET_DEVICE SET_DEVICE_STATE_FD CHECK_DEVICE_STATE "
 	run cat "$PROXY_LOG"
 	assert_line --regexp '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z be>fe GET_PROTOCOL_FEATURES flags=0x5 size=8 fds=0 protocol_features=0x8a42b names=MQ,LOG_SHMFD,REPLY_ACK,BACKEND_REQ,BACKEND_SEND_FD,RESET_DEVICE,CONFIGURE_MEM_SLOTS,DEVICE_STATE$'

@@ -10,7 +10,7 @@ require_qemu() {
 	command -v python3 >/dev/null || require_peer_failed "python3 (the QMP client)"
 }
 
-# KVM when this machine can use it, else TCG (test-peers.md §6).
+# KVM when this machine can use it, else TCG.
 qemu_accel() {
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		echo "-accel kvm -accel tcg"
