@@ -5,6 +5,7 @@
 
 load helpers/common
 load helpers/peers
+load helpers/qemu
 load helpers/qemu-proxy
 
 IDLE_PAYLOAD=01000200000000000000
@@ -35,9 +36,9 @@ busy_migfile() {
 	BUSY_MIG=$BATS_FILE_TMPDIR/busy.bin
 	[ -s "$BUSY_MIG" ] && return 0
 	start_virtiofsd src
-	start_qemu src "$VFS_SOCK"
+	start_qemu src $(vfs_dev 4 "$VFS_SOCK")
 	qmp migrate "file:$BATS_FILE_TMPDIR/idle.bin" >/dev/null
-	quit_qemu
+	qemu_quit
 	[ "$(python3 "$HELPERS/migfile.py" payload "$BATS_FILE_TMPDIR/idle.bin")" = "$IDLE_PAYLOAD" ]
 	python3 "$HELPERS/migfile.py" replace "$BATS_FILE_TMPDIR/idle.bin" "$BUSY_PAYLOAD" "$BUSY_MIG"
 }
@@ -58,10 +59,10 @@ mig_payload() {
 	mkdir "$BATS_TEST_TMPDIR/tee"
 	start_virtiofsd a
 	start_proxy a "$VFS_SOCK" --tee "$BATS_TEST_TMPDIR/tee"
-	start_qemu a "$PROXY_FRONT"
+	start_qemu a $(vfs_dev 4 "$PROXY_FRONT")
 	run qmp migrate "file:$BATS_TEST_TMPDIR/mig.bin"
 	assert_success
-	quit_qemu
+	qemu_quit
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 
@@ -95,7 +96,7 @@ mig_payload() {
 	mkdir "$BATS_TEST_TMPDIR/tee"
 	start_virtiofsd a
 	start_proxy a "$VFS_SOCK" --tee "$BATS_TEST_TMPDIR/tee"
-	start_qemu a "$PROXY_FRONT"
+	start_qemu a $(vfs_dev 4 "$PROXY_FRONT")
 	qmp stop >/dev/null
 	run --separate-stderr "$VHOST_STATE" snapshot --status --json "$PROXY_CTL"
 	assert_success
@@ -111,7 +112,7 @@ mig_payload() {
 
 	run qmp migrate "file:$BATS_TEST_TMPDIR/mig.bin"
 	assert_success
-	quit_qemu
+	qemu_quit
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 	copy=$(ls "$BATS_TEST_TMPDIR"/tee/*-save.vhs)
@@ -134,7 +135,7 @@ be>px CHECK_DEVICE_STATE
 	mkdir "$BATS_TEST_TMPDIR/tee"
 	start_virtiofsd b
 	start_proxy b "$VFS_SOCK" --tee "$BATS_TEST_TMPDIR/tee" --json
-	start_qemu b "$PROXY_FRONT" -incoming defer
+	start_qemu b --incoming $(vfs_dev 4 "$PROXY_FRONT")
 	run qmp migrate-incoming "file:$BUSY_MIG"
 	assert_success
 	copy=$(ls "$BATS_TEST_TMPDIR"/tee/*-load.vhs)
@@ -149,7 +150,7 @@ be>px CHECK_DEVICE_STATE
 	run qmp migrate "file:$BATS_TEST_TMPDIR/out.bin"
 	assert_success
 	assert_equal "$(mig_payload "$BATS_TEST_TMPDIR/out.bin")" "$BUSY_PAYLOAD"
-	quit_qemu
+	qemu_quit
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 
