@@ -6,7 +6,7 @@
 
 #include <stdarg.h>
 
-/* Exit statuses (design.md §3).  77 and 99 belong to automake's driver. */
+/* Exit statuses (README.md, "Exit status").  77 and 99 belong to automake's driver. */
 enum vs_exit {
 	VS_EXIT_OK = 0,
 	VS_EXIT_FAIL = 1,	 /* operation failed, CHECK != 0, I/O error */

@@ -1,5 +1,5 @@
 /* QEMU's back-end state encoding: repeated be32 length + bytes, ended by
- * a zero length (vhost-user.md §5.7/5.8). */
+ * a zero length (doc/formats.md §1). */
 #ifndef VS_CHUNK_H
 #define VS_CHUNK_H
 

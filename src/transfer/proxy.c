@@ -5,7 +5,7 @@
  * gave us (O_NONBLOCK lives in the open file description and would travel
  * back with it).  Messages are read header first, then exactly the
  * payload, so the fds a recvmsg() brings belong to the message being read
- * (senders attach them to its first byte, vhost-user.md §1.4), and each
+ * (senders attach them to its first byte, doc/vhost-user.md §1), and each
  * message is forwarded whole with its fds in one sendmsg. */
 #include <config.h>
 
@@ -293,7 +293,7 @@ peer_flush(struct peer *p)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
 
-		/* fds go with the first byte (vhost-user.md §1.4) */
+		/* fds go with the first byte (doc/vhost-user.md §1) */
 		if (m->off == 0 && m->nfds) {
 			memset(&ctl, 0, sizeof ctl);
 			mh.msg_control = ctl.buf;
@@ -914,7 +914,7 @@ track_request(struct proxy *px, const struct msg *m)
 		break;
 	case VHOST_USER_SET_VRING_KICK:
 		/* A ring with a kick fd (or polling) may start at any moment:
-		 * count it as started until GET_VRING_BASE stops it (§7). */
+		 * count it as started until GET_VRING_BASE stops it. */
 		if (msg_u64(m, &v) && (r = ring_at(px, v & VHOST_USER_VRING_IDX_MASK))) {
 			r->kick = !(v & VHOST_USER_VRING_NOFD_MASK);
 			r->started = true;
@@ -987,7 +987,7 @@ track_reply(struct proxy *px, const struct msg *m)
 			memcpy(&s, msg_payload(m), sizeof s);
 			if ((r = ring_at(px, s.index))) {
 				r->started = false;
-				r->kick = r->call = false; /* back-ends forget both (§6.3) */
+				r->kick = r->call = false; /* back-ends forget both (doc/vhost-user.md, V7) */
 				r->base = s.num;
 			}
 		}
@@ -1251,7 +1251,7 @@ tee_reply(struct proxy *px, struct msg *m)
 			return;
 		}
 		/* The back-end's fd is the one to use now; ours and the
-		 * front-end's original are dropped, as QEMU does (§5.3). */
+		 * front-end's original are dropped, as QEMU does (doc/vhost-user.md §4). */
 		xfer_close_fd(&x->own_fd);
 		xfer_close_fd(&x->fe_fd);
 		if (x->direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE) {

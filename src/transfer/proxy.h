@@ -1,7 +1,7 @@
 /* Proxy mode: sit between a vhost-user front-end (QEMU) and its back-end,
  * relay every message both ways byte for byte with its fds, log the
  * conversation, tee device-state transfers into files, and take a
- * snapshot of a stopped device's back-end on command (design.md §1).
+ * snapshot of a stopped device's back-end on command (doc/vhost-user.md §7).
  *
  * One thread, one poll loop.  The front-end connects to the listening
  * socket; the proxy connects to the back-end first (so a missing back-end

@@ -85,7 +85,7 @@ has_protocol(const struct vs_vhost_dev *dev, unsigned bit)
 }
 
 /* Bit 30 counts as negotiated once a SET_FEATURES carried it: only then
- * may SET_VRING_ENABLE be sent (§7). */
+ * may SET_VRING_ENABLE be sent (doc/vhost-user.md, R4). */
 static bool
 rings_need_enable(const struct vs_vhost_dev *dev)
 {
@@ -415,7 +415,7 @@ vs_vhost_dev_start(struct vs_vhost_dev *dev)
 	if (add_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK) < 0)
 		goto fail_vq;
 	dev->started = true;
-	/* The first kick starts a ring (§7); it is enabled by now. */
+	/* The first kick starts a ring; it is enabled by now. */
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		if (dev->vqs[i].started && vs_vhost_vq_kick(dev, i) < 0)
 			return -1;
@@ -1068,7 +1068,7 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 	} else if (sv[0] >= 0) {
 		close(sv[0]);
 	}
-	/* QEMU reads the features again after SET_OWNER (§6.1 step 7). */
+	/* QEMU reads the features again after SET_OWNER (doc/vhost-user.md §2). */
 	if (vs_vu_get_features(&dev->vu, &dev->vu.features) < 0) {
 		vs_error_prefix("%s: handshake failed", path);
 		goto fail;
