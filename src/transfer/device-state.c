@@ -214,6 +214,8 @@ save_spliced(struct vs_vu *vu, int fd, const int st[2], uint64_t max_size, struc
 	size_t fill = 0; /* bytes of the chunk in the staging pipe */
 	size_t rfill = 0; /* bytes of a chunk being finished by read */
 	bool by_read = false; /* the kernel refused to splice this fd */
+	bool wait_first = false; /* the back-end's pipe ran dry: poll, then splice */
+	bool polled = false; /* poll said it has bytes since the last splice */
 
 	for (;;) {
 		if (rfill || by_read) {
@@ -224,10 +226,18 @@ save_spliced(struct vs_vu *vu, int fd, const int st[2], uint64_t max_size, struc
 				return rfill ? save_deliver(t, *buf, rfill) : 0;
 			continue;
 		}
-		ssize_t n = splice(fd, NULL, st[1], NULL, VS_CHUNK_SIZE - fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (wait_first) {
+			if (wait_pipe(vu, fd, POLLIN, "SAVE", *total) < 0)
+				return -1;
+			wait_first = false;
+			polled = true;
+		}
+		size_t want = VS_CHUNK_SIZE - fill;
+		ssize_t n = splice(fd, NULL, st[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			*total += n;
 			fill += n;
+			polled = false;
 			if (over_limit(*total, max_size) < 0)
 				return -1;
 			if (fill == VS_CHUNK_SIZE) {
@@ -237,6 +247,9 @@ save_spliced(struct vs_vu *vu, int fd, const int st[2], uint64_t max_size, struc
 				if (t->progress)
 					t->progress(t->w->payload);
 			}
+			/* less than asked: the pipe is empty now, so the next
+			 * splice would only say EAGAIN */
+			wait_first = (size_t)n < want;
 			continue;
 		}
 		if (n == 0) {
@@ -257,18 +270,19 @@ save_spliced(struct vs_vu *vu, int fd, const int st[2], uint64_t max_size, struc
 		if (errno != EAGAIN)
 			return vs_fail(VS_EXIT_FAIL, errno, "reading the SAVE transfer");
 		int avail = 0;
-		if (ioctl(fd, FIONREAD, &avail) == 0 && avail > 0 && fill > 0) {
-			/* the back-end has bytes, the staging pipe no slot */
+		if (polled && fill > 0 && ioctl(fd, FIONREAD, &avail) == 0 && avail > 0) {
+			/* bytes waiting, yet none moved: the staging pipe has
+			 * no slot left for them */
 			if (!*buf && !(*buf = malloc(VS_CHUNK_SIZE)))
 				return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 			if (staging_drain(st[0], *buf, fill) < 0)
 				return -1;
 			rfill = fill;
 			fill = 0;
+			polled = false;
 			continue;
 		}
-		if (wait_pipe(vu, fd, POLLIN, "SAVE", *total) < 0)
-			return -1;
+		wait_first = true;
 	}
 }
 
