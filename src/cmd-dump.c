@@ -101,7 +101,10 @@ vs_cmd_dump(int argc, char **argv)
 		goto fail;
 	connected = true;
 	vs_progress_start("dump", 0);
-	if (vs_save_backend_state(&vu, vs_opt.max_size, consume, d, &bytes) < 0)
+	/* The raw stream as it is needs neither digest nor sniffing: it moves
+	 * without a copy through us where the output allows. */
+	if ((vs_fmt.archive == 1 ? vs_save_backend_state(&vu, vs_opt.max_size, consume, d, &bytes)
+				 : vs_save_backend_state_chunks(&vu, vs_opt.max_size, &d->w, vs_progress_update, &bytes)) < 0)
 		goto fail;
 	vs_progress_end();
 	if (vs_chunk_writer_end(&d->w) < 0)
