@@ -25,12 +25,12 @@ parse(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_ARG:
 		if (a->socket)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->socket = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket)
-			argp_error(state, "SOCKET is required");
+			vs_usage_error(state, "SOCKET is required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -47,15 +47,15 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_TEE: a->o.tee_dir = arg; break;
 	case OPT_CONTROL: a->o.control_path = arg; break;
 	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s' (the sockets are given with --listen and --connect)", arg);
+		vs_usage_error(state, "unexpected argument '%s' (the sockets are given with --listen and --connect)", arg);
 		break;
 	case ARGP_KEY_END:
 		if (!a->o.listen_path || !a->o.connect_path)
-			argp_error(state, "--listen and --connect are required");
+			vs_usage_error(state, "--listen and --connect are required");
 		if (strcmp(a->o.listen_path, a->o.connect_path) == 0 ||
 		    (a->o.control_path && (strcmp(a->o.control_path, a->o.listen_path) == 0 ||
 					   strcmp(a->o.control_path, a->o.connect_path) == 0)))
-			argp_error(state, "--listen, --connect and --control need three different paths");
+			vs_usage_error(state, "--listen, --connect and --control need three different paths");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -33,12 +33,12 @@ parse(int key, char *arg, struct argp_state *state)
 	case 'i': a->input = arg; break;
 	case ARGP_KEY_ARG:
 		if (a->socket)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->socket = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket)
-			argp_error(state, "SOCKET is required");
+			vs_usage_error(state, "SOCKET is required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -111,7 +111,7 @@ vs_cmd_restore(int argc, char **argv)
 	vs_vu_close(&vu);
 	vs_state_input_close(&in);
 	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: restored %" PRIu64 " bytes of state into %s (CHECK_DEVICE_STATE returned 0)\n",
+		fprintf(stderr, "%s: restore: restored %" PRIu64 " bytes of state into %s (CHECK_DEVICE_STATE returned 0)\n",
 			program_invocation_short_name, bytes, a.socket);
 	return 0;
 }

@@ -57,14 +57,14 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_STATUS: a->status = true; break;
 	case ARGP_KEY_ARG:
 		if (a->socket)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->socket = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket)
-			argp_error(state, "CONTROL-SOCKET is required (the proxy's --control)");
+			vs_usage_error(state, "CONTROL-SOCKET is required (the proxy's --control)");
 		if (a->status && a->output)
-			argp_error(state, "--status prints the status; it writes no state (-o)");
+			vs_usage_error(state, "--status prints the status; it writes no state (-o)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -33,11 +33,11 @@ parse(int key, char *arg, struct argp_state *state)
 		else if (!a->file)
 			a->file = arg;
 		else
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		break;
 	case ARGP_KEY_END:
 		if (!a->file)
-			argp_error(state, "SOCKET and FILE are required");
+			vs_usage_error(state, "SOCKET and FILE are required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -121,7 +121,7 @@ vs_cmd_verify(int argc, char **argv)
 	if (cmp->first_diff == UINT64_MAX) {
 		rc = 0;
 		if (!vs_opt.quiet)
-			fprintf(stderr, "%s: verified: %s holds the %" PRIu64 "-byte state of %s\n",
+			fprintf(stderr, "%s: verify: verified: %s holds the %" PRIu64 "-byte state of %s\n",
 				program_invocation_short_name, a.socket, saved, a.file);
 	} else {
 		rc = VS_EXIT_DIFFERENT;

@@ -47,6 +47,11 @@ extern const struct argp vs_common_argp;
 	"and exits when it leaves, so each command needs a fresh instance (`run` " \
 	"takes several steps on one connection)."
 
+/* argp_error for the verbs: "vhost-state: VERB: message", then the
+ * usual "Try ... --help" line; exits 64. */
+void vs_usage_error(const struct argp_state *state, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
 /* With --json, keys of this object (taken over) join the error document. */
 struct json_object;
 extern struct json_object *vs_error_json_extra;

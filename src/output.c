@@ -63,8 +63,7 @@ fsync_dir_of(const char *path)
 		return;
 	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0)
-		fprintf(stderr, "%s: warning: %s: cannot sync its directory: %s\n",
-			program_invocation_short_name, path, strerror(errno));
+		vs_warn("warning: %s: cannot sync its directory: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	free(copy);

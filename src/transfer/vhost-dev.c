@@ -892,8 +892,7 @@ channel_thread(void *arg)
 			/* the back-end left or broke the channel: stop
 			 * listening, the main exchange decides the rest */
 			if (r < 0 && vs_vu_verbose)
-				fprintf(stderr, "%s: back-end channel unusable, no longer served: %s\n",
-					program_invocation_short_name, vs_error_get()->msg);
+				vs_warn("back-end channel unusable, no longer served: %s", vs_error_get()->msg);
 			if (r != 0) {
 				/* QEMU drops a broken channel: the back-end sees
 				 * EOF; the fd itself stays ours until stop */

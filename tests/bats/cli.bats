@@ -23,7 +23,7 @@ teardown() {
 	for verb in info dump restore; do
 		run "$VHOST_STATE" "$verb"
 		assert_failure 64
-		assert_output --partial "vhost-state $verb: SOCKET is required"
+		assert_output --partial "vhost-state: $verb: SOCKET is required"
 	done
 	run "$VHOST_STATE" verify /x
 	assert_failure 64
@@ -127,4 +127,85 @@ teardown() {
 	run --separate-stderr "$VHOST_STATE" --json inspect "$BATS_TEST_TMPDIR/none.vhs"
 	assert_failure 1
 	echo "$output" | jq -e '.error.exit_code == 1'
+}
+
+@test "cli: every message starts with 'vhost-state: VERB: ', however the tool is started" {
+	local dir=$BATS_TEST_TMPDIR/bin
+	mkdir -p "$dir"
+	ln -s "$VHOST_STATE" "$dir/vhost-state"
+	for prog in "$dir/vhost-state" ./vhost-state; do
+		cd "$dir"
+		run "$prog" dump --bogus
+		assert_failure 64
+		assert_line --index 0 "vhost-state: dump: unrecognized option '--bogus'"
+		assert_line --index 1 --partial "Try \`vhost-state dump --help'"
+		run "$prog" convert -x a b
+		assert_failure 64
+		assert_line --index 0 "vhost-state: convert: invalid option -- 'x'"
+		run "$prog" inspect
+		assert_failure 64
+		assert_line --index 0 "vhost-state: inspect: FILE is required (- for stdin)"
+		run "$prog" run --queues=x s start
+		assert_failure 64
+		assert_line --index 0 --partial "vhost-state: run: --queues takes ring indexes"
+		run "$prog" convert "$BATS_TEST_TMPDIR/none" "$BATS_TEST_TMPDIR/out"
+		assert_failure 1
+		assert_line --index 0 --partial "vhost-state: convert: $BATS_TEST_TMPDIR/none: No such file"
+		run "$prog" --bogus
+		assert_failure 64
+		assert_line --index 0 "vhost-state: unrecognized option '--bogus'"
+	done
+}
+
+@test "cli: -h and the help verb give the same help as --help; help COMMAND as COMMAND --help" {
+	run "$VHOST_STATE" --help
+	assert_success
+	local top=$output
+	run "$VHOST_STATE" -h
+	assert_success
+	[ "$output" = "$top" ]
+	run "$VHOST_STATE" help
+	assert_success
+	[ "$output" = "$top" ]
+	run "$VHOST_STATE" restore --help
+	local verb=$output
+	run "$VHOST_STATE" restore -h
+	assert_success
+	[ "$output" = "$verb" ]
+	run "$VHOST_STATE" help restore
+	assert_success
+	[ "$output" = "$verb" ]
+	run "$VHOST_STATE" help frobnicate
+	assert_failure 64
+	assert_output --partial "vhost-state: help: unknown command 'frobnicate'"
+}
+
+@test "cli: help that cannot be written fails (--help, -h, help, --version >/dev/full)" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	for args in "--help" "-h" "help" "dump --help" "help dump" "--version" "--json --version"; do
+		# shellcheck disable=SC2086
+		run "$VHOST_STATE" $args
+		assert_success
+		# shellcheck disable=SC2086
+		run bash -c '"$0" "$@" >/dev/full' "$VHOST_STATE" $args
+		assert_failure 1
+		assert_output --partial "stdout: No space left on device"
+	done
+}
+
+@test "cli: an empty argument is refused before connecting (info '' exits 64)" {
+	run "$VHOST_STATE" info ""
+	assert_failure 64
+	assert_output "vhost-state: info: argument 2 is empty: it names no socket, file or value"
+	run "$VHOST_STATE" dump -o "" "$BATS_TEST_TMPDIR/none.sock"
+	assert_failure 64
+}
+
+@test "cli: diff - - is refused (64) before stdin is read" {
+	raw_stream 0102 >"$BATS_TEST_TMPDIR/s.vhs"
+	run "$VHOST_STATE" diff - - <"$BATS_TEST_TMPDIR/s.vhs"
+	assert_failure 64
+	assert_output --partial "vhost-state: diff: A and B cannot both be - (stdin is read once)"
+	run "$VHOST_STATE" diff - "$BATS_TEST_TMPDIR/s.vhs" <"$BATS_TEST_TMPDIR/s.vhs"
+	assert_success
 }
