@@ -11,6 +11,7 @@
 #include "error.h"
 #include "identity.h"
 #include "output.h"
+#include "peer-owner.h"
 #include "input.h"
 #include "vu-frontend.h"
 
@@ -58,22 +59,25 @@ static const struct argp restore_argp = {
 };
 
 /* A net state into a fs back-end (or the reverse) is refused unless
- * forced: the back-end would reject it at best. */
+ * forced: the back-end would reject it at best.  owner: the process
+ * behind the socket, found before connecting or by SO_PEERCRED after. */
 static int
-check_kind(const struct vs_vu *vu, const struct vs_state_input *in, const char *socket)
+check_kind(const struct vs_peer_owner *owner, const struct vs_state_input *in, const char *socket, bool connected)
 {
-	char name[256];
-	const char *backend, *state;
+	const char *state = in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind);
 
-	vs_peer_name(vu->conn.peer_pid, name, sizeof name);
-	backend = vs_backend_kind(name);
-	state = in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind);
-	if (vs_opt.force || !backend || strcmp(state, "unknown") == 0 || strcmp(state, backend) == 0)
+	if (vs_opt.force || !owner->kind || strcmp(state, "unknown") == 0 || strcmp(state, owner->kind) == 0)
 		return 0;
+	if (!connected)
+		return vs_fail(VS_EXIT_FAIL, 0,
+			       "the state is a %s state but %s is a %s back-end (%s, pid %d): refused before connecting, "
+			       "the back-end is untouched (-f loads it anyway)",
+			       state, socket, owner->kind, owner->name, (int)owner->pid);
 	return vs_fail(VS_EXIT_FAIL, 0,
-		       "the state is a %s state but %s is a %s back-end (%s); nothing was sent (use -f to load it "
-		       "anyway)",
-		       state, socket, backend, name);
+		       "the state is a %s state but %s is a %s back-end (%s, pid %d): nothing was sent, but connecting "
+		       "consumed it (a one-shot back-end such as virtiofsd or passt has exited; its owner was not "
+		       "visible before connecting); use a fresh instance of a %s back-end (-f loads it anyway)",
+		       state, socket, owner->kind, owner->name, (int)owner->pid, state);
 }
 
 int
@@ -84,6 +88,8 @@ vs_cmd_restore(int argc, char **argv)
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
 	struct vs_vu vu;
+	struct vs_peer_owner owner;
+	bool known;
 	uint64_t bytes;
 
 	argp_parse(&restore_argp, argc, argv, 0, NULL, &a);
@@ -94,13 +100,22 @@ vs_cmd_restore(int argc, char **argv)
 	}
 	if (vs_state_input_open(&in, a.input, &lim) < 0)
 		return vs_report_error("restore");
+	/* the owner is looked up first: a refusal then costs nothing */
+	known = vs_peer_owner_find(a.socket, &owner) == 2;
+	if (known && check_kind(&owner, &in, a.socket, false) < 0) {
+		vs_state_input_close(&in);
+		return vs_report_error("restore");
+	}
 	if (vs_vu_open(&vu, a.socket) < 0) {
 		vs_state_input_close(&in);
 		return vs_report_error("restore");
 	}
 	vs_setup_progress();
 	vs_progress_start("restore", in.payload);
-	if (check_kind(&vu, &in, a.socket) < 0 || vs_state_input_rewind(&in, &r) < 0 ||
+	if (!known)
+		vs_peer_describe(vu.conn.peer_pid, &owner);
+	if ((!known && vu.conn.peer_pid > 0 && check_kind(&owner, &in, a.socket, true) < 0) ||
+	    vs_state_input_rewind(&in, &r) < 0 ||
 	    vs_load_backend_state_chunks(&vu, &r, vs_progress_update, &bytes) < 0) {
 		vs_progress_end();
 		vs_vu_close(&vu);

@@ -209,3 +209,24 @@ teardown() {
 	run "$VHOST_STATE" diff - "$BATS_TEST_TMPDIR/s.vhs" <"$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
 }
+
+@test "cli: info --no-connect: no socket, not a socket, nothing listening exit 69; a fake back-end is named, kind unknown" {
+	run "$VHOST_STATE" info --no-connect "$BATS_TEST_TMPDIR/none.sock"
+	assert_failure 69
+	: >"$BATS_TEST_TMPDIR/file"
+	run "$VHOST_STATE" info --no-connect "$BATS_TEST_TMPDIR/file"
+	assert_failure 69
+	assert_output --partial "not a unix socket"
+	vs_sockdir
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$VS_SOCKDIR/stale.sock"
+	run "$VHOST_STATE" info --no-connect "$VS_SOCKDIR/stale.sock"
+	assert_failure 69
+	assert_output --partial "no process listens on this socket"
+	start_fake a --state-size 4
+	run --separate-stderr "$VHOST_STATE" info --no-connect --json "$FAKE_SOCK"
+	assert_success
+	assert_schema info-no-connect
+	echo "$output" | jq -e --argjson pid "$FAKE_PID" '.owner.pid == $pid and .owner.name == "fake-backend" and .kind == null'
+	# nothing was said to it
+	[ ! -s "$FAKE_LOG" ]
+}
