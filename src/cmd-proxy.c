@@ -105,6 +105,9 @@ vs_cmd_proxy(int argc, char **argv)
 	argp_parse(&proxy_argp, argc, argv, 0, NULL, &a);
 	a.o.force = vs_opt.force;
 	a.o.max_size = vs_opt.max_size;
+	/* paths first, then the log file, and only then the back-end */
+	if (vs_proxy_check(&a.o) < 0)
+		return vs_report_error("proxy");
 	if (a.log_path && strcmp(a.log_path, "-") != 0) {
 		int fd = open(a.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
 		if (fd < 0 || !(log = fdopen(fd, "a"))) {
