@@ -175,13 +175,21 @@ parse_common(int key, char *arg, struct argp_state *state)
 		if (arg) {
 			char *end;
 			long fd = strtol(arg, &end, 10);
-			if (*end || end == arg || fd < 0 || fd > 1023 || fcntl((int)fd, F_GETFD) < 0)
+			int fl;
+			if (*end || end == arg || fd < 0 || fd > 1023 || (fl = fcntl((int)fd, F_GETFL)) < 0)
 				vs_usage_error(state, "--progress=FD takes an open file descriptor: '%s'", arg);
+			if (fd == STDIN_FILENO || (fl & O_ACCMODE) == O_RDONLY)
+				vs_usage_error(state, "--progress=FD: fd %ld is not open for writing%s", fd,
+					       fd == STDIN_FILENO ? " (it is stdin)" : "");
 			vs_opt.progress_fd = (int)fd;
 		} else {
 			vs_opt.progress = true;
 		}
 		break;
+	case ARGP_KEY_END:
+		if (vs_opt.json && vs_opt.progress_fd == STDOUT_FILENO)
+			vs_usage_error(state, "--progress=1 would mix progress lines into --json's document on stdout");
+		return 0;
 	case OPT_MAX_SIZE:
 		if (vs_parse_size(arg, &vs_opt.max_size) < 0 || vs_opt.max_size == 0)
 			vs_usage_error(state, "--max-size takes a positive byte count such as 64M: '%s'", arg);

@@ -138,6 +138,8 @@ vs_check_stdout(void)
 	return 0;
 }
 
+static int progress_fd(void);
+
 int
 vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 {
@@ -153,6 +155,10 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 		out->fd = STDOUT_FILENO;
 		if (vs_check_stdout() < 0)
 			return -1;
+		if (progress_fd() == STDOUT_FILENO)
+			return vs_fail(VS_EXIT_USAGE, 0,
+				       "--progress=1 would mix progress lines into the output on stdout (use -o FILE or "
+				       "another fd)");
 		if ((flags & VS_OUTPUT_BINARY) && !(flags & VS_OUTPUT_FORCE) && isatty(STDOUT_FILENO))
 			return vs_fail(VS_EXIT_USAGE, 0,
 				       "refusing to write binary state to a terminal (use -o FILE, a pipe, or -f)");
@@ -246,6 +252,12 @@ static struct {
 	uint64_t total, bytes;
 	struct timespec start, last;
 } progress = { .machine_fd = -1 };
+
+static int
+progress_fd(void)
+{
+	return progress.machine_fd;
+}
 
 static long
 ms_since(const struct timespec *t)

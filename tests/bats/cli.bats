@@ -230,3 +230,29 @@ teardown() {
 	# nothing was said to it
 	[ ! -s "$FAKE_LOG" ]
 }
+
+@test "cli: --progress=FD refuses stdin, a closed or read-only fd, and stdout when the output is there, before connecting" {
+	start_fake a --state-size 4
+	run "$VHOST_STATE" dump --progress=0 "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/o.vhs"
+	assert_failure 64
+	assert_output --partial "vhost-state: dump: --progress=FD: fd 0 is not open for writing (it is stdin)"
+	run "$VHOST_STATE" dump --progress=9 "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/o.vhs"
+	assert_failure 64
+	run bash -c '"$0" dump --progress=3 "$1" -o "$2" 3</dev/null' "$VHOST_STATE" "$FAKE_SOCK" "$BATS_TEST_TMPDIR/o.vhs"
+	assert_failure 64
+	assert_output --partial "fd 3 is not open for writing"
+	run bash -c '"$0" dump --progress=1 "$1" >"$2"' "$VHOST_STATE" "$FAKE_SOCK" "$BATS_TEST_TMPDIR/o.vhs"
+	assert_failure 64
+	assert_output --partial "--progress=1 would mix progress lines into the output on stdout"
+	run "$VHOST_STATE" inspect --json --progress=1 "$BATS_TEST_TMPDIR/o.vhs"
+	assert_failure 64
+	# none of these said anything to the back-end
+	[ ! -s "$FAKE_LOG" ]
+	[ ! -s "$BATS_TEST_TMPDIR/o.vhs" ]
+	rm -f "$BATS_TEST_TMPDIR/o.vhs"
+	# a writable fd that is not the output's works
+	run bash -c '"$0" dump --progress=3 "$1" -o "$2" 3>"$3"' "$VHOST_STATE" "$FAKE_SOCK" "$BATS_TEST_TMPDIR/o.vhs" \
+		"$BATS_TEST_TMPDIR/progress"
+	assert_success
+	grep -q '^progress dump bytes=4 .* done$' "$BATS_TEST_TMPDIR/progress"
+}
