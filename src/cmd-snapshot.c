@@ -303,7 +303,7 @@ receive_state(int fd, const char *path, struct vs_capture *d, uint64_t *check)
 		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0)
 			goto out;
 		if (d->w.payload + n > vs_opt.max_size) {
-			vs_error_set(VS_EXIT_FAIL, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
+			vs_error_set(VS_EXIT_DATAERR, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
 			goto out;
 		}
 		if (vs_capture_consume(d, buf, n) < 0)

@@ -136,7 +136,9 @@ vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn consume
 			total += n;
 			fill += n;
 			if (total > max_size) {
-				vs_error_set(VS_EXIT_FAIL, 0,
+				/* 65 as for a file over the limit: the same
+				 * condition gets the same status in every verb */
+				vs_error_set(VS_EXIT_DATAERR, 0,
 					     "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
 					     max_size);
 				goto fail;
