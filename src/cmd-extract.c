@@ -62,7 +62,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp extract_argp = {
-	options, parse, "MIGFILE",
+	options, parse, "MIGFILE\n--list MIGFILE",
 	"Take a vhost-user back-end's state out of a QEMU migration file (what `migrate` writes to "
 	"file:, exec: or fd:; not the mapped-ram layout).  The file is walked by its structure and "
 	"checked against its VM description; the states of vhost-user-fs (subsection "

@@ -53,7 +53,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp info_argp = {
-	options, parse, "SOCKET",
+	options, parse, "SOCKET\n--no-connect SOCKET",
 	"Connect to a vhost-user back-end, negotiate as QEMU does, and show its virtio and "
 	"protocol features, queue count, memory slots and whether it can move its state "
 	"(DEVICE_STATE)." VS_DIRECT_MODE_NOTE,

@@ -61,7 +61,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
 static const struct argp inject_argp = {
-	options, parse, "MIGFILE STATE",
+	options, parse, "MIGFILE STATE -o OUT",
 	"Write a copy of a QEMU migration file in which one vhost-user back-end's state is replaced "
 	"by STATE (raw or archive, zstd or not; any size).  STATE is checked whole first and goes "
 	"in with its chunking unchanged (a state taken out with `extract` goes back byte for byte).  "

@@ -65,7 +65,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
 static const struct argp proxy_argp = {
-	options, parse, NULL,
+	options, parse, "--listen SOCK --connect SOCK",
 	"Relay a vhost-user conversation between a front-end (QEMU, whose chardev points at the "
 	"--listen socket) and a back-end, byte for byte with every fd, including the back-end "
 	"channel, and log one line per message.  The proxy connects to the back-end first, then "

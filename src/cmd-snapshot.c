@@ -74,7 +74,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp snapshot_argp = {
-	options, parse, "CONTROL-SOCKET",
+	options, parse, "CONTROL-SOCKET\n--status CONTROL-SOCKET",
 	"Save the state of the back-end behind a running `vhost-state proxy` (its --control "
 	"socket) while the VM is paused: the proxy holds the front-end's messages, sends its own "
 	"SET_DEVICE_STATE_FD(SAVE) and CHECK_DEVICE_STATE, then lets them through.  The device "

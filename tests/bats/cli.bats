@@ -256,3 +256,24 @@ teardown() {
 	assert_success
 	grep -q '^progress dump bytes=4 .* done$' "$BATS_TEST_TMPDIR/progress"
 }
+
+@test "cli: every usage line names the command's required arguments" {
+	run "$VHOST_STATE" inject --help
+	assert_line --index 0 "Usage: vhost-state inject [OPTION...] MIGFILE STATE -o OUT"
+	run "$VHOST_STATE" proxy --help
+	assert_line --index 0 "Usage: vhost-state proxy [OPTION...] --listen SOCK --connect SOCK"
+	run "$VHOST_STATE" snapshot --help
+	assert_line --index 1 "  or:  vhost-state snapshot [OPTION...] --status CONTROL-SOCKET"
+	run "$VHOST_STATE" info --help
+	assert_line --index 1 "  or:  vhost-state info [OPTION...] --no-connect SOCKET"
+	local verb usage
+	for verb in "info SOCKET" "dump SOCKET" "restore SOCKET" "verify SOCKET FILE" "run SOCKET STEP..." \
+		"inspect FILE" "convert IN OUT" "diff A B" "extract MIGFILE"; do
+		run "$VHOST_STATE" ${verb%% *} --help
+		assert_success
+		assert_line --index 0 "Usage: vhost-state ${verb%% *} [OPTION...] ${verb#* }"
+	done
+	run "$VHOST_STATE" --help
+	assert_output --partial "help [COMMAND]"
+	assert_output --partial "info --no-connect SOCKET"
+}
