@@ -118,9 +118,14 @@ teardown() {
 	for opt in timeout verbose quiet force "max\\\\-size" progress format zstd threads output input json; do
 		grep -q -- "-\\\\-$opt" "$VS_MAN"
 	done
-	for code in 0 1 2 64 65 69 75 76; do
-		grep -q "^\\.B $code\$" "$VS_MAN"
+	# one EXIT STATUS table for every command
+	sed -n '/^\.SH EXIT STATUS/,/^\.SH/p' "$VS_MAN" | grep -q '^\.TS$'
+	for code in 0 1 2 64 65 69 70 75 76 128+N; do
+		sed -n '/^\.SH EXIT STATUS/,/^\.SH/p' "$VS_MAN" | grep -q "^$code|T{\$"
 	done
+	grep -q -- 'info \\-\\-no\\-connect' "$VS_MAN"
+	grep -q -- '^\.B vhost-state help$' "$VS_MAN"
+	grep -q -- '^\.BR \\-h ", "' "$VS_MAN"
 }
 
 @test "cli: --json works before the command too" {
