@@ -103,7 +103,9 @@ info_no_connect(const char *socket)
 	if (found < 0)
 		return -1;
 	if (found == 0)
-		return vs_fail(VS_EXIT_UNAVAILABLE, 0, "%s: no process listens on this socket (a stale socket file?)",
+		return vs_fail(VS_EXIT_UNAVAILABLE, 0,
+			       "%s: no listener found: /proc/net/unix lists none here (a stale socket file, or a "
+			       "back-end in another network namespace)",
 			       socket);
 	if (vs_opt.json) {
 		struct json_object *doc = json_object_new_object(), *owner = NULL;

@@ -226,7 +226,7 @@ teardown() {
 	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$VS_SOCKDIR/stale.sock"
 	run "$VHOST_STATE" info --no-connect "$VS_SOCKDIR/stale.sock"
 	assert_failure 69
-	assert_output --partial "no process listens on this socket"
+	assert_output --partial "no listener found: /proc/net/unix lists none here"
 	start_fake a --state-size 4
 	run --separate-stderr "$VHOST_STATE" info --no-connect --json "$FAKE_SOCK"
 	assert_success

@@ -262,6 +262,22 @@ teardown() {
 	assert_output --partial "CHECK_DEVICE_STATE returned 1 after LOAD"
 }
 
+@test "virtiofsd: a listener not visible before connecting is checked after (exit 1, the message says it was consumed)" {
+	unshare -U -r -n true 2>/dev/null || skip "no user and network namespaces here (unshare -U -r -n)"
+	raw_stream b1bb1d1b0bb1d1b0000000020000000200000000 >"$BATS_TEST_TMPDIR/net.vhs"
+	# in its own network namespace, its socket is not in our /proc/net/unix
+	VFS_EXEC="unshare -U -r -n" start_virtiofsd a
+	run "$VHOST_STATE" info --no-connect "$VFS_SOCK"
+	assert_failure 69
+	assert_output --partial "or a back-end in another network namespace"
+	run "$VHOST_STATE" -v restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/net.vhs"
+	assert_failure 1
+	assert_output --partial "the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd, pid $VFS_PID): nothing was sent, but connecting consumed it"
+	assert_output --partial "use a fresh instance of a net back-end (-f loads it anyway)"
+	refute_output --partial SET_DEVICE_STATE_FD
+	wait "$VFS_PID"
+}
+
 @test "virtiofsd: info --no-connect names it (fs) and leaves it untouched" {
 	start_virtiofsd a
 	run --separate-stderr "$VHOST_STATE" info --no-connect --json "$VFS_SOCK"
