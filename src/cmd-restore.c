@@ -58,28 +58,6 @@ static const struct argp restore_argp = {
 	children, NULL, NULL
 };
 
-/* A net state into a fs back-end (or the reverse) is refused unless
- * forced: the back-end would reject it at best.  owner: the process
- * behind the socket, found before connecting or by SO_PEERCRED after. */
-static int
-check_kind(const struct vs_peer_owner *owner, const struct vs_state_input *in, const char *socket, bool connected)
-{
-	const char *state = in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind);
-
-	if (vs_opt.force || !owner->kind || strcmp(state, "unknown") == 0 || strcmp(state, owner->kind) == 0)
-		return 0;
-	if (!connected)
-		return vs_fail(VS_EXIT_FAIL, 0,
-			       "the state is a %s state but %s is a %s back-end (%s, pid %d): refused before connecting, "
-			       "the back-end is untouched (-f loads it anyway)",
-			       state, socket, owner->kind, owner->name, (int)owner->pid);
-	return vs_fail(VS_EXIT_FAIL, 0,
-		       "the state is a %s state but %s is a %s back-end (%s, pid %d): nothing was sent, but connecting "
-		       "consumed it (a one-shot back-end such as virtiofsd or passt has exited; its owner was not "
-		       "visible before connecting); use a fresh instance of a %s back-end (-f loads it anyway)",
-		       state, socket, owner->kind, owner->name, (int)owner->pid, state);
-}
-
 int
 vs_cmd_restore(int argc, char **argv)
 {
@@ -102,7 +80,7 @@ vs_cmd_restore(int argc, char **argv)
 		return vs_report_error("restore");
 	/* the owner is looked up first: a refusal then costs nothing */
 	known = vs_peer_owner_find(a.socket, &owner) == 2;
-	if (known && check_kind(&owner, &in, a.socket, false) < 0) {
+	if (known && vs_check_kind(&owner, &in, a.socket, false) < 0) {
 		vs_state_input_close(&in);
 		return vs_report_error("restore");
 	}
@@ -114,7 +92,7 @@ vs_cmd_restore(int argc, char **argv)
 	vs_progress_start("restore", in.payload);
 	if (!known)
 		vs_peer_describe(vu.conn.peer_pid, &owner);
-	if ((!known && vu.conn.peer_pid > 0 && check_kind(&owner, &in, a.socket, true) < 0) ||
+	if ((!known && vu.conn.peer_pid > 0 && vs_check_kind(&owner, &in, a.socket, true) < 0) ||
 	    vs_state_input_rewind(&in, &r) < 0 ||
 	    vs_load_backend_state_chunks(&vu, &r, vs_progress_update, &bytes) < 0) {
 		vs_progress_end();

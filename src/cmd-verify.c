@@ -13,6 +13,7 @@
 #include "device-state.h"
 #include "error.h"
 #include "output.h"
+#include "peer-owner.h"
 #include "input.h"
 #include "vu-frontend.h"
 
@@ -73,6 +74,8 @@ vs_cmd_verify(int argc, char **argv)
 	struct vs_chunk_reader r;
 	struct vs_payload_compare *cmp = NULL;
 	struct vs_vu vu;
+	struct vs_peer_owner owner;
+	bool known;
 	uint64_t loaded, saved;
 	int rc;
 
@@ -80,7 +83,16 @@ vs_cmd_verify(int argc, char **argv)
 	lim.max_total = vs_opt.max_size;
 	if (vs_state_input_open(&in, a.file, &lim) < 0)
 		return vs_report_error("verify");
-	if (vs_vu_open(&vu, a.socket) < 0) {
+	/* as restore: a kind mismatch is refused before connecting */
+	known = vs_peer_owner_find(a.socket, &owner) == 2;
+	if ((known && vs_check_kind(&owner, &in, a.socket, false) < 0) || vs_vu_open(&vu, a.socket) < 0) {
+		vs_state_input_close(&in);
+		return vs_report_error("verify");
+	}
+	if (!known)
+		vs_peer_describe(vu.conn.peer_pid, &owner);
+	if (!known && vu.conn.peer_pid > 0 && vs_check_kind(&owner, &in, a.socket, true) < 0) {
+		vs_vu_close(&vu);
 		vs_state_input_close(&in);
 		return vs_report_error("verify");
 	}

@@ -20,8 +20,11 @@
 
 #include "cmd.h"
 #include "error.h"
+#include "identity.h"
+#include "input.h"
 #include "io.h"
 #include "output.h"
+#include "peer-owner.h"
 #include "sink.h"
 #include "vu-frontend.h"
 
@@ -482,6 +485,28 @@ vs_setup_progress(void)
 	bool human = vs_opt.progress || (!vs_opt.quiet && vs_opt.progress_fd < 0 && isatty(STDERR_FILENO));
 
 	vs_progress_config(human && vs_opt.progress_fd < 0, vs_opt.progress_fd);
+}
+
+/* A net state into a fs back-end (or the reverse) is refused unless
+ * forced: the back-end would reject it at best.  owner: the process
+ * behind the socket, found before connecting or by SO_PEERCRED after. */
+int
+vs_check_kind(const struct vs_peer_owner *owner, const struct vs_state_input *in, const char *socket, bool connected)
+{
+	const char *state = in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind);
+
+	if (vs_opt.force || !owner->kind || strcmp(state, "unknown") == 0 || strcmp(state, owner->kind) == 0)
+		return 0;
+	if (!connected)
+		return vs_fail(VS_EXIT_FAIL, 0,
+			       "the state is a %s state but %s is a %s back-end (%s, pid %d): refused before connecting, "
+			       "the back-end is untouched (-f loads it anyway)",
+			       state, socket, owner->kind, owner->name, (int)owner->pid);
+	return vs_fail(VS_EXIT_FAIL, 0,
+		       "the state is a %s state but %s is a %s back-end (%s, pid %d): nothing was sent, but connecting "
+		       "consumed it (a one-shot back-end such as virtiofsd or passt has exited; its owner was not "
+		       "visible before connecting); use a fresh instance of a %s back-end (-f loads it anyway)",
+		       state, socket, owner->kind, owner->name, (int)owner->pid, state);
 }
 
 void

@@ -242,7 +242,7 @@ teardown() {
 	assert_line "  handle 1: (absent) -> inode 2, flags 02"
 }
 
-@test "virtiofsd: a net (passt) state is refused before connecting; the instance stays usable; -f loads it" {
+@test "virtiofsd: a net (passt) state is refused by restore and verify before connecting; the instance stays usable; -f loads it" {
 	raw_stream b1bb1d1b0bb1d1b0000000020000000200000000 >"$BATS_TEST_TMPDIR/net.vhs"
 	start_virtiofsd a
 	run "$VHOST_STATE" -v restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/net.vhs"
@@ -250,7 +250,12 @@ teardown() {
 	assert_output --partial "the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd, pid $VFS_PID): refused before connecting, the back-end is untouched (-f loads it anyway)"
 	# not even GET_FEATURES: nothing was said to it
 	refute_output --partial GET_FEATURES
-	# the same instance still serves a front-end: the refusal cost nothing
+	# verify loads the file too: the same check, as early
+	run "$VHOST_STATE" -v verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/net.vhs"
+	assert_failure 1
+	assert_output --partial "vhost-state: verify: the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd, pid $VFS_PID): refused before connecting"
+	refute_output --partial GET_FEATURES
+	# the same instance still serves a front-end: the refusals cost nothing
 	kill -0 "$VFS_PID"
 	run "$VHOST_STATE" dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/after.vhs"
 	assert_success
