@@ -282,3 +282,43 @@ teardown() {
 	assert_output --partial "help [COMMAND]"
 	assert_output --partial "info --no-connect SOCKET"
 }
+
+@test "cli: one condition, one exit status, in every verb: a missing input 1, an output there 64, a missing directory 1" {
+	local mig=$VS_SRCDIR/tests/fuzz/corpus/migfile/fs-idle t=$BATS_TEST_TMPDIR
+	raw_stream 0102 >"$t/s.vhs"
+	touch "$t/there"
+	local -a missing=(
+		"inspect $t/none" "diff $t/none $t/s.vhs" "convert $t/none $t/o" "extract $t/none --list"
+		"inject $mig $t/none -o $t/o" "restore $t/x.sock -i $t/none" "verify $t/x.sock $t/none"
+		"run $t/x.sock load $t/none"
+	)
+	local -a there=(
+		"convert $t/s.vhs $t/there" "extract $mig -o $t/there" "inject $mig $t/s.vhs -o $t/there"
+		"run $t/x.sock save $t/there" "dump $t/x.sock -o $t/there"
+	)
+	local -a nodir=(
+		"convert $t/s.vhs $t/none/o" "extract $mig -o $t/none/o" "inject $mig $t/s.vhs -o $t/none/o"
+		"run $t/x.sock save $t/none/o" "dump $t/x.sock -o $t/none/o"
+		"proxy --listen $t/none/l.sock --connect $t/x.sock" "proxy --listen $t/l.sock --connect $t/x.sock --log $t/none/log"
+	)
+	local args verb
+	for args in "${missing[@]}"; do
+		verb=${args%% *}
+		# shellcheck disable=SC2086
+		run "$VHOST_STATE" $args
+		assert_failure 1
+		assert_output --regexp "^vhost-state: $verb: .*$t/none: No such file or directory"
+	done
+	for args in "${there[@]}"; do
+		# shellcheck disable=SC2086
+		run "$VHOST_STATE" $args
+		assert_failure 64
+		assert_output --partial "$t/there: file exists (use -f to overwrite)"
+	done
+	for args in "${nodir[@]}"; do
+		# shellcheck disable=SC2086
+		run "$VHOST_STATE" $args
+		assert_failure 1
+		assert_output --partial "No such file or directory"
+	done
+}
