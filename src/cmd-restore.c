@@ -9,7 +9,6 @@
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
-#include "identity.h"
 #include "output.h"
 #include "peer-owner.h"
 #include "input.h"

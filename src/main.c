@@ -20,7 +20,6 @@
 
 #include "cmd.h"
 #include "error.h"
-#include "identity.h"
 #include "input.h"
 #include "io.h"
 #include "output.h"
