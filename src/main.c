@@ -530,6 +530,7 @@ static int
 close_stdout(void)
 {
 	stdout_closed = true;
+	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout) || (fclose(stdout) != 0 && errno != EBADF)) {
 		int e = errno;
 		fprintf(stderr, "%s: %s%sstdout: %s\n", vs_program, vs_verb ? vs_verb : "", vs_verb ? ": " : "",
