@@ -138,7 +138,9 @@ over_limit(uint64_t total, uint64_t max_size)
 {
 	if (total <= max_size)
 		return 0;
-	return vs_fail(VS_EXIT_FAIL, 0, "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
+	/* 65 as for a file over the limit: the same condition gets the same
+	 * status in every verb */
+	return vs_fail(VS_EXIT_DATAERR, 0, "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
 		       max_size);
 }
 

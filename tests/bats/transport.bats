@@ -163,12 +163,22 @@ teardown() {
 	assert_output --partial "holds the 3000000-byte state"
 }
 
-@test "transport: --max-size refuses a larger state from the back-end and leaves no file" {
+@test "transport: --max-size refuses a larger state from the back-end (65, as inspect and restore) and leaves no file" {
 	start_fake big --state-size 2000000
 	run "$VHOST_STATE" --max-size 1M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
-	assert_failure 1
-	assert_output --partial "larger than --max-size (1048576 bytes)"
+	assert_failure 65
+	assert_output --partial "vhost-state: dump: the back-end's state is larger than --max-size (1048576 bytes)"
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	# the same condition on a file: the same status
+	start_fake big2 --state-size 2000000
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
+	assert_success
+	run "$VHOST_STATE" --max-size 1M inspect "$BATS_TEST_TMPDIR/big.vhs"
+	assert_failure 65
+	assert_output --partial "vhost-state: inspect: $BATS_TEST_TMPDIR/big.vhs: the state is larger than --max-size (1048576 bytes)"
+	run "$VHOST_STATE" --max-size 1M convert "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/big.vhsnap"
+	assert_failure 65
+	[ ! -e "$BATS_TEST_TMPDIR/big.vhsnap" ]
 }
 
 @test "transport: a back-end's own channel in the SET_DEVICE_STATE_FD reply is used for SAVE" {
@@ -284,7 +294,7 @@ dump_expected() {
 @test "transport: --max-size stops a spliced dump at the limit and writes nothing" {
 	start_fake big --state-size 3000000 --seed 24
 	run "$VHOST_STATE" --max-size 2M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
-	assert_failure
+	assert_failure 65
 	assert_output --partial "larger than --max-size (2097152 bytes)"
 	no_output "$BATS_TEST_TMPDIR" big.vhs
 }
