@@ -20,7 +20,15 @@ EXTRA_DIST += $(DEB_FILES) build-aux/deb.mk
 # The package build must not see this make's flags or jobserver.
 DEB_ENV = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES
 
+# Each .bats file runs in one of these autopkgtest tests.
+DEB_TIERS = debian/tests/offline debian/tests/real-virtiofsd debian/tests/real-qemu
+
 check-deb: distdir
+	@missing=; for t in $(BATS_TESTS); do \
+	  (cd $(srcdir) && grep -qF -- "$$t" $(DEB_TIERS)) || missing="$$missing $$t"; \
+	done; \
+	test -z "$$missing" || { rm -rf '$(distdir)'; \
+	  echo "check-deb: in no autopkgtest test (add to one of $(DEB_TIERS)):$$missing"; exit 1; }
 	@d='$(DEB_DIR)'; rm -rf "$$d" && mkdir -p "$$d" && mv '$(distdir)' "$$d/src" || exit 1; \
 	t0=`date +%s`; step() { echo "check-deb: $$1 ($$((`date +%s` - t0)) s)"; }; \
 	step "dpkg-buildpackage -us -uc -b in $$d/src"; \
