@@ -9,8 +9,11 @@ setup() {
 		fail "bash-completion missing (build-aux/install-deps.sh installs it)"
 	# shellcheck disable=SC1091
 	source /usr/share/bash-completion/bash_completion
+	# VS_COMPLETION: the source file, or the installed one under make
+	# installcheck
+	[ -r "${VS_COMPLETION:?}" ] || fail "no completion file at $VS_COMPLETION"
 	# shellcheck source=../../bash-completion/vhost-state
-	source "$VS_SRCDIR/bash-completion/vhost-state"
+	source "$VS_COMPLETION"
 	cd "$BATS_TEST_TMPDIR"
 	touch a.vhs b.vhs
 	mkdir -p d
@@ -152,4 +155,14 @@ lacks() {
 	[ -z "$reply" ]
 	complete_at "extract a.vhs --device "
 	[ -z "$reply" ]
+}
+
+@test "completion: every verb of --help, and nothing more" {
+	# the verbs the binary under test lists in --help
+	run "$VHOST_STATE" --help
+	assert_success
+	expected=$(printf '%s\n' "$output" | sed -n '/^Commands:/,$s/^  \([a-z][a-z-]*\) .*/\1/p' | sort -u)
+	[ "$(printf '%s\n' "$expected" | wc -l)" -ge 10 ]
+	complete_at ""
+	[ "$reply" = "$expected" ] || fail "offered: $(echo $reply); --help lists: $(echo $expected)"
 }
