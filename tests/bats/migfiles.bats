@@ -15,22 +15,29 @@ DEV4=0000:00:04.0/vhost-user-fs
 LVIMG=$VS_SRCDIR/tests/bats/helpers/libvirt-image.py
 TRICKY="a domain whose description says vhost-user-fs-backend and QEVM"
 
-# mapped_ram — turn the capability on in the current QEMU (both ends need it)
+# mapped_ram [multifd] — turn the capability on in the current QEMU (both
+# ends need it), with multifd too if asked (libvirt's parallel save)
 mapped_ram() {
+	local extra=
+	[ "${1:-}" != multifd ] || extra=',{"capability":"multifd","state":true}'
 	python3 "$QMP_PY" "$QEMU_QMP" migrate-set-capabilities \
-		'{"capabilities":[{"capability":"mapped-ram","state":true}]}' >/dev/null
+		'{"capabilities":[{"capability":"mapped-ram","state":true}'"$extra"']}' >/dev/null
 }
 
 # save_vfs OUT URI-SUFFIX MAPPED [QEMU args] — a fresh virtiofsd on the
 # share in VFS_SHARE_DIR (or an empty one), a stopped QEMU with it at slot
-# 4, saved to file:OUT (plus ",offset=N" when given), mapped-ram if MAPPED.
+# 4, saved to file:OUT (plus ",offset=N" when given); MAPPED: 0, 1
+# (mapped-ram) or multifd (mapped-ram and multifd).
 save_vfs() {
 	local out=$1 suffix=$2 mapped=$3
 	shift 3
 	start_virtiofsd "save$RANDOM"
 	# shellcheck disable=SC2046
 	start_qemu "save$RANDOM" $(vfs_dev 4 "$VFS_SOCK") "$@"
-	[ "$mapped" = 0 ] || mapped_ram
+	case $mapped in
+	1) mapped_ram ;;
+	multifd) mapped_ram multifd ;;
+	esac
 	qemu_save "file:$out$suffix"
 }
 
@@ -64,11 +71,12 @@ sparse() {
 setup_file() {
 	virtiofsd_fetch
 	export PLAIN=$BATS_FILE_TMPDIR/plain.mig MR=$BATS_FILE_TMPDIR/mr.mig MRN=$BATS_FILE_TMPDIR/mrn.mig
-	export LV6=$BATS_FILE_TMPDIR/lv6.img
+	export LV6=$BATS_FILE_TMPDIR/lv6.img MRM=$BATS_FILE_TMPDIR/mrm.mig
 	if [ -n "$VIRTIOFSD_ROOT" ] && command -v qemu-system-x86_64 >/dev/null; then
 		BATS_TEST_TMPDIR=$BATS_FILE_TMPDIR
 		save_vfs "$PLAIN" "" 0 || rm -f "$PLAIN"
 		save_vfs "$MR" "" 1 || rm -f "$MR"
+		save_vfs "$MRM" "" multifd || rm -f "$MRM"
 		# no VM description: the device sections are walked between footers
 		save_vfs "$MRN" "" 1 -machine suppress-vmdesc=on || rm -f "$MRN"
 		# a sparse libvirt image: the header first, QEMU writes behind it
@@ -82,7 +90,7 @@ setup_file() {
 setup() {
 	require_virtiofsd
 	require_qemu
-	for f in "$PLAIN" "$MR" "$MRN" "$LV6"; do
+	for f in "$PLAIN" "$MR" "$MRM" "$MRN" "$LV6"; do
 		[ -s "$f" ] || { cat "$BATS_FILE_TMPDIR"/*.qemu.log >&2; false; }
 	done
 }
@@ -91,8 +99,8 @@ teardown() {
 	vs_teardown
 }
 
-@test "migfiles: mapped-ram with and without a VM description: extract gives the state QEMU saved, as a plain save does" {
-	for f in "$PLAIN" "$MR" "$MRN" "$LV6"; do
+@test "migfiles: mapped-ram (also with multifd) with and without a VM description: extract gives the state QEMU saved, as a plain save does" {
+	for f in "$PLAIN" "$MR" "$MRM" "$MRN" "$LV6"; do
 		run "$VHOST_STATE" extract --list "$f"
 		assert_success
 		assert_line --regexp "^1  $DEV4  fs  10 bytes in 1 chunk  at offset [0-9]+  sha256 [0-9a-f]{64}$"
