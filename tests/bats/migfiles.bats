@@ -337,6 +337,22 @@ PY
 	refused "$d/short.img" "malformed migration file at offset"
 }
 
+@test "migfiles: mapped-ram files and sparse images cut anywhere exit 65, and inject writes nothing" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	for f in "$MR" "$MRN" "$LV6"; do
+		size=$(stat -c %s "$f")
+		state_at=$("$VHOST_STATE" inspect --json "$f" | jq '.states[0].offset')
+		for cut in 100 5000 $((size / 2)) $((state_at + 5)) $((size - 50)) $((size - 1)); do
+			# a sparse copy, cut: no gigabytes of zeros written
+			cp --sparse=always "$f" "$BATS_TEST_TMPDIR/cut"
+			truncate -s "$cut" "$BATS_TEST_TMPDIR/cut"
+			refused "$BATS_TEST_TMPDIR/cut" "malformed"
+		done
+	done
+	run "$VHOST_STATE" inspect "$MR"
+	assert_line --regexp '^ram: +[0-9]+ blocks, [0-9]+ bytes, pages at fixed offsets \(not read\)$'
+}
+
 @test "migfiles: a mapped-ram stream must be format 6, and format 6 must hold one" {
 	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
 	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/p6.img" --format 6
