@@ -266,6 +266,32 @@ teardown() {
 	cmp "$BATS_TEST_TMPDIR/busy.vhs" "$BATS_TEST_TMPDIR/again.vhs"
 }
 
+@test "migfiles: a compressed image's RAM pages are neither held in memory nor spooled to disk, and inject keeps them" {
+	command -v strace >/dev/null || skip "strace missing"
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	d=$BATS_TEST_TMPDIR
+	# 48 MiB of random pages in the plain stream, zstd-compressed
+	python3 "$LVIMG" fatten "$PLAIN" "$d/fat.mig" 48
+	python3 "$LVIMG" wrap "$d/fat.mig" "$d/fat.img" --format 5
+	run --separate-stderr "$VHOST_STATE" inspect --json "$d/fat.img"
+	echo "$output" | jq -e '.ram.pages > 12288 and (.states | length) == 1'
+	# everything written (the spool included) and the peak RSS stay small
+	strace -f -e trace=write,pwrite64 -o "$d/st.log" "$VHOST_STATE" extract --list "$d/fat.img"
+	written=$(awk -F'= ' '/write/ {s += $NF} END {print s + 0}' "$d/st.log")
+	echo "written: $written bytes of a $(stat -c %s "$d/fat.mig")-byte stream"
+	[ "$written" -lt $((2 << 20)) ]
+	rss=$(python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$VHOST_STATE" extract --list "$d/fat.img")
+	echo "peak RSS: $rss KiB"
+	[ "$rss" -lt $((32 << 10)) ]
+	# inject: the pages come through the recompression unchanged
+	"$VHOST_STATE" -q inject "$d/fat.img" "$d/busy.vhs" -o "$d/new.img"
+	"$VHOST_STATE" -q inject "$d/fat.mig" "$d/busy.vhs" -o "$d/new.mig"
+	python3 "$LVIMG" stream "$d/new.img" "$d/stream.mig"
+	cmp "$d/stream.mig" "$d/new.mig"
+}
+
 # refused IMAGE MESSAGE — extract, inspect and inject all exit 65 saying
 # MESSAGE, and inject writes nothing
 refused() {
