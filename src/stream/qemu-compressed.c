@@ -579,7 +579,7 @@ seq_walk(struct seq *s)
 					       "%s: not supported: the stream does not record its page size "
 					       "(configuration/target-page-bits) and the domain's architecture ('%s') does "
 					       "not fix one",
-					       s->d.name, s->arch);
+					       s->d.name, s->arch[0] ? s->arch : "none given");
 			if (seq_ram(s) < 0 || seq_footer(s) < 0)
 				return -1;
 			break;

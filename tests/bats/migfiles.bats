@@ -384,3 +384,16 @@ PY
 	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/p6.img" --format 6
 	refused "$BATS_TEST_TMPDIR/p6.img" "its format is sparse but the QEMU stream in it is not mapped-ram"
 }
+
+@test "migfiles: unsupported layouts say not supported and name the capability or option" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	d=$BATS_TEST_TMPDIR
+	# a postcopy advise command where the ram section starts
+	at=$("$VHOST_STATE" inspect --json "$PLAIN" | jq '.sections[0].offset')
+	{ head -c "$at" "$PLAIN"; printf '\x08\x00\x03\x00\x10'; head -c 16 /dev/zero; tail -c +$((at + 1)) "$PLAIN"; } >"$d/pc.mig"
+	refused "$d/pc.mig" "not supported (at offset $at): command 3: a postcopy stream (capability postcopy-ram)"
+	# a plain stream without a description (machine option suppress-vmdesc)
+	at=$("$VHOST_STATE" inspect --json "$PLAIN" | jq '.vm_description.offset')
+	head -c "$at" "$PLAIN" >"$d/nodesc.mig"
+	refused "$d/nodesc.mig" "(suppress-vmdesc), which is not supported for a plain stream"
+}
