@@ -332,6 +332,23 @@ refused() {
 	done
 	head -c 300 "$d/ok.img" >"$d/cut.img"
 	refused "$d/cut.img" "reaches past the end of the file"
+	# garbled header fields
+	python3 - "$d/ok.img" "$d" <<'PY'
+import struct, sys
+a = bytearray(open(sys.argv[1], "rb").read())
+def out(name, off, data):
+    b = bytearray(a)
+    b[off:off + len(data)] = data
+    open(sys.argv[2] + "/" + name, "wb").write(b)
+out("magic.img", 15, b"X")
+out("running.img", 24, struct.pack("<I", 7))
+out("cookie.img", 32, struct.pack("<I", 0xFFFF))
+out("nonul.img", 92, b"<" * (struct.unpack("<I", a[32:36])[0]))
+PY
+	refused "$d/magic.img" "malformed"
+	refused "$d/running.img" "malformed libvirt save image: was_running is 7"
+	refused "$d/cookie.img" "malformed libvirt save image: cookieOffset 65535 is not inside"
+	refused "$d/nonul.img" "malformed libvirt save image: the domain XML is not NUL-terminated"
 	# a header that says gzip over a stream that is not
 	python3 "$LVIMG" wrap "$PLAIN" "$d/liar.img" --format 1
 	python3 "$LVIMG" wrap "$PLAIN" "$d/raw.img" --format 0
