@@ -244,6 +244,10 @@ teardown() {
 		"$VHOST_STATE" -q extract -f "$new" -o "$BATS_TEST_TMPDIR/x.vhs"
 		cmp "$BATS_TEST_TMPDIR/x.vhs" "$BATS_TEST_TMPDIR/busy.vhs"
 	done
+	# state readers refuse an image and point at extract
+	run "$VHOST_STATE" restore /nonexistent.sock -i "$BATS_TEST_TMPDIR/lv0.img"
+	assert_failure 65
+	assert_output --partial "this is a libvirt save image, not a state stream: \`vhost-state extract IMAGE\`"
 	# a big-endian header (libvirt writes its host's order) reads the same
 	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/be.img" --format 5 --big-endian
 	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/be.img"
