@@ -1,0 +1,6 @@
+# Makefile fragment, included by Makefile.am (one non-recursive make).
+# preflight: would a state load into a back-end here (offline model).
+libvhoststate_a_SOURCES += src/stream/preflight.c src/stream/preflight.h
+vhost_state_SOURCES += src/cmd-preflight.c
+BATS_TESTS += tests/bats/preflight.bats
+EXTRA_DIST += schema/preflight.schema.json tests/bats/helpers/vfsstate.py
