@@ -7,6 +7,7 @@
  * Where it departs from it, a comment says so. */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -28,6 +29,16 @@
 
 #define ROOT_ID 1 /* FUSE_ROOT_ID */
 
+/* A directory's names, read once, for children that need no more than
+ * to exist: one getdents pass instead of a stat each. */
+struct listing {
+	char *names;	/* d_type byte, name, NUL; ... */
+	size_t used, cap;
+	uint32_t *slots; /* offset + 1 into names; 0: empty */
+	size_t mask;
+	bool failed;	/* could not be read: stat each child instead */
+};
+
 /* One serialised inode as the simulated inode store holds it. */
 struct node {
 	bool inserted, valid;
@@ -38,6 +49,9 @@ struct node {
 	dev_t dev;
 	char *why;	 /* why it is invalid */
 	const char *status;
+	struct listing *list; /* when many children only need to exist */
+	uint64_t refs;	 /* the refcount, as the load spends it */
+	bool dropped;	 /* its refcount ran out during the load */
 };
 
 /* id -> index, for the inode store (which holds one inode per id). */
@@ -56,8 +70,14 @@ struct pf {
 	const struct vs_pf_opts *o;
 	struct node *nodes;
 	struct id_slot *ids; /* sorted by id */
-	long *store;	     /* per distinct id: index of the inode inserted, or -1 */
-	bool *has_children, *has_handles;
+	long *store;	     /* per slot of ids: index of the inode inserted, or -1 */
+	long *by_id;	     /* id -> first slot in ids, when ids are dense */
+	size_t nby_id;
+	bool *has_children;
+	/* a handle's judgement needs the inode's mode bits or file system:
+	 * any handle for an unprivileged user, a write handle for root */
+	bool *needs_stat;
+	uint32_t *light; /* per inode: children that only need to exist */
 	struct stat root_st;
 	int *mount_fd;	     /* per state mount; -1 when it could not be opened */
 	struct ro_dev *rodevs;
@@ -81,11 +101,43 @@ cmp_slot(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* ids sorted by id, then by position.  Dense ids (as virtiofsd hands
+ * them out) are placed by counting, and by_id finds them directly. */
+static void
+sort_ids(struct pf *p, uint64_t max_id)
+{
+	size_t n = p->st->ninodes, *start;
+
+	if (n && max_id < 4 * (uint64_t)n + 1024 && (start = calloc(max_id + 2, sizeof *start))) {
+		p->by_id = malloc((max_id + 1) * sizeof *p->by_id);
+		if (p->by_id) {
+			p->nby_id = max_id + 1;
+			for (size_t i = 0; i < n; i++)
+				start[p->st->inodes[i].id + 1]++;
+			for (size_t k = 1; k <= max_id + 1; k++)
+				start[k] += start[k - 1];
+			for (size_t k = 0; k <= max_id; k++)
+				p->by_id[k] = start[k + 1] > start[k] ? (long)start[k] : -1;
+			for (size_t i = 0; i < n; i++)
+				p->ids[start[p->st->inodes[i].id]++] = (struct id_slot){ p->st->inodes[i].id, i };
+			free(start);
+			return;
+		}
+		free(start);
+	}
+	for (size_t i = 0; i < n; i++)
+		p->ids[i] = (struct id_slot){ p->st->inodes[i].id, i };
+	qsort(p->ids, n, sizeof *p->ids, cmp_slot);
+}
+
 /* Position in ids of the first slot with this id, or -1. */
 static long
 find_id(const struct pf *p, uint64_t id)
 {
 	size_t lo = 0, hi = p->st->ninodes;
+
+	if (p->by_id) /* ids are dense, as virtiofsd hands them out */
+		return id < p->nby_id ? p->by_id[id] : -1;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -108,6 +160,30 @@ stored(const struct pf *p, uint64_t id, struct node **n)
 	if (n)
 		*n = &p->nodes[p->store[s]];
 	return &p->st->inodes[p->store[s]];
+}
+
+/* The inode the store holds for id, or else the first the state has. */
+static const struct vs_vfs_inode *
+named(const struct pf *p, uint64_t id)
+{
+	const struct vs_vfs_inode *ino = stored(p, id, NULL);
+	long s;
+
+	if (ino || (s = find_id(p, id)) < 0)
+		return ino;
+	return &p->st->inodes[p->ids[s].idx];
+}
+
+/* Whether an inode of this id was dropped during the load. */
+static const struct node *
+dropped(const struct pf *p, uint64_t id)
+{
+	long s = find_id(p, id);
+
+	for (size_t k = (size_t)s; s >= 0 && k < p->st->ninodes && p->ids[k].id == id; k++)
+		if (p->nodes[p->ids[k].idx].dropped)
+			return &p->nodes[p->ids[k].idx];
+	return NULL;
 }
 
 /* The path an inode names, relative to the shared directory; "." for the
@@ -143,7 +219,7 @@ inode_path(const struct pf *p, const struct vs_vfs_inode *ino)
 	}
 	path = strdup(ino->name);
 	while (path && ino->location == VS_LOC_PATH && depth++ < p->st->ninodes) {
-		const struct vs_vfs_inode *parent = stored(p, ino->parent, NULL);
+		const struct vs_vfs_inode *parent = named(p, ino->parent);
 		if (!parent) {
 			if (asprintf(&tmp, "#%" PRIu64 "/%s", ino->parent, path) < 0)
 				tmp = NULL;
@@ -243,6 +319,126 @@ hard(struct pf *p, bool state_at_fault, const char *object, uint64_t id, const s
 	problem(p, object, id, ino, status, 0, "%s", msg);
 }
 
+static uint32_t
+name_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static bool
+list_add(struct listing *l, const char *name, unsigned char type)
+{
+	size_t n = strlen(name) + 2;
+
+	if (l->used + n > l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 4096;
+		while (cap < l->used + n)
+			cap *= 2;
+		char *b = realloc(l->names, cap);
+		if (!b)
+			return false;
+		l->names = b;
+		l->cap = cap;
+	}
+	if (l->used + n > UINT32_MAX - 1)
+		return false;
+	l->names[l->used] = (char)type;
+	memcpy(l->names + l->used + 1, name, n - 1);
+	for (size_t h = name_hash(name) & l->mask;; h = (h + 1) & l->mask)
+		if (!l->slots[h]) {
+			l->slots[h] = (uint32_t)l->used + 1;
+			break;
+		}
+	l->used += n;
+	return true;
+}
+
+/* The names in directory fd (O_PATH); the table is kept under half full. */
+static struct listing *
+list_dir(int fd)
+{
+	struct listing *l = calloc(1, sizeof *l);
+	size_t cap = 64, entries = 0;
+	char buf[32768];
+	int d;
+
+	if (!l)
+		return NULL;
+	d = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	l->slots = calloc(cap, sizeof *l->slots);
+	l->mask = cap - 1;
+	if (d < 0 || !l->slots)
+		goto fail;
+	for (;;) {
+		long n = syscall(SYS_getdents64, d, buf, sizeof buf);
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct dirent64 *e = (void *)(buf + off);
+			off += e->d_reclen;
+			if (++entries * 2 > cap) {
+				/* rehash into a table twice the size */
+				uint32_t *old = l->slots;
+				size_t oldcap = cap;
+				cap *= 2;
+				l->slots = calloc(cap, sizeof *l->slots);
+				l->mask = cap - 1;
+				if (!l->slots) {
+					l->slots = old;
+					goto fail;
+				}
+				for (size_t i = 0; i < oldcap; i++)
+					if (old[i])
+						for (size_t h = name_hash(l->names + old[i]) & l->mask;; h = (h + 1) & l->mask)
+							if (!l->slots[h]) {
+								l->slots[h] = old[i];
+								break;
+							}
+				free(old);
+			}
+			if (!list_add(l, e->d_name, e->d_type))
+				goto fail;
+		}
+	}
+	close(d);
+	return l;
+fail:
+	if (d >= 0)
+		close(d);
+	l->failed = true;
+	return l;
+}
+
+/* DT_* of name, 0 if absent, -1 if the listing cannot tell. */
+static int
+list_find(const struct listing *l, const char *name)
+{
+	if (l->failed)
+		return -1;
+	for (size_t h = name_hash(name) & l->mask; l->slots[h]; h = (h + 1) & l->mask) {
+		const char *e = l->names + l->slots[h];
+		if (strcmp(e, name) == 0)
+			return e[-1] == DT_UNKNOWN ? -1 : e[-1];
+	}
+	return 0;
+}
+
+static void
+list_free(struct listing *l)
+{
+	if (l) {
+		free(l->names);
+		free(l->slots);
+		free(l);
+	}
+}
+
 /* Permission bits for the back-end's user (ACLs are not read). */
 static bool
 may(const struct pf *p, const struct node *n, int want /* 4 r, 2 w, 1 x */)
@@ -269,10 +465,16 @@ dev_read_only(struct pf *p, const struct node *n)
 	struct statvfs sv;
 	struct ro_dev *r;
 
+	int fd = n->fd;
+
 	for (size_t i = 0; i < p->nrodevs; i++)
 		if (p->rodevs[i].dev == n->dev)
 			return p->rodevs[i].ro;
-	if (n->fd < 0 || fstatvfs(n->fd, &sv) < 0)
+	/* an inode kept without an fd is on its parent's file system */
+	for (size_t i = 0; fd < 0 && i < p->st->ninodes; i++)
+		if (p->nodes[i].fd >= 0 && p->nodes[i].dev == n->dev)
+			fd = p->nodes[i].fd;
+	if (fd < 0 || fstatvfs(fd, &sv) < 0)
 		return false;
 	r = realloc(p->rodevs, (p->nrodevs + 1) * sizeof *r);
 	if (!r)
@@ -348,16 +550,36 @@ invalid_inode(struct pf *p, size_t i, const char *status, int err, const char *w
 	problem(p, "inode", ino->id, ino, status, err, "%s", why);
 }
 
+/* Whether name exists in parent, from its listing (built the first time
+ * it pays): 0 with s->st_mode its type (0: absent), -1 to stat instead. */
+static int
+list_type(struct pf *p, struct node *parent, int parent_fd, const char *name, struct stat *s)
+{
+	size_t pi = (size_t)(parent - p->nodes);
+	int t;
+
+	if (p->light[pi] < 8)
+		return -1;
+	if (!parent->list && !(parent->list = list_dir(parent_fd)))
+		return -1;
+	if ((t = list_find(parent->list, name)) < 0)
+		return -1;
+	memset(s, 0, sizeof *s);
+	s->st_mode = t ? DTTOIF(t) : 0;
+	s->st_dev = parent->dev;
+	return 0;
+}
+
 /* deserialize_path(): openat(parent, name, O_PATH | O_NOFOLLOW) and
  * statx.  A single component as virtiofsd records it is opened exactly as
  * virtiofsd does; a name with '/' in it (never written by virtiofsd) is
  * resolved inside the parent, not out of it. */
 static bool
-open_path(struct pf *p, size_t i, int parent_fd, const struct node *parent, const char *name, bool full)
+open_path(struct pf *p, size_t i, int parent_fd, struct node *parent, const char *name, bool full)
 {
 	const struct vs_vfs_inode *ino = &p->st->inodes[i];
 	struct node *n = &p->nodes[i];
-	bool keep = p->has_children[i] || p->has_handles[i] || full;
+	bool keep = p->has_children[i] || full;
 	struct stat s;
 	char why[600];
 	int fd = -1;
@@ -381,6 +603,12 @@ open_path(struct pf *p, size_t i, int parent_fd, const struct node *parent, cons
 			return false;
 		}
 		keep = true;
+	} else if (!keep && !ino->recorded && parent && list_type(p, parent, parent_fd, name, &s) >= 0) {
+		if (!s.st_mode) {
+			snprintf(why, sizeof why, "%s: %s", name, strerror(ENOENT));
+			invalid_inode(p, i, "missing", ENOENT, why);
+			return false;
+		}
 	} else if (keep) {
 		fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 || fstat(fd, &s) < 0) {
@@ -396,6 +624,10 @@ open_path(struct pf *p, size_t i, int parent_fd, const struct node *parent, cons
 		snprintf(why, sizeof why, "%s: %s", name, strerror(e));
 		invalid_inode(p, i, errno_status(e), e, why);
 		return false;
+	} else if (parent && s.st_dev != parent->dev && p->needs_stat[i]) {
+		/* a mount point: its own fd, for its file system's flags */
+		fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		keep = fd >= 0;
 	}
 	n->fd = keep ? fd : -1;
 	set_stat(n, &s);
@@ -469,6 +701,7 @@ insert(struct pf *p, size_t i)
 	}
 	p->store[s] = (long)i;
 	p->nodes[i].inserted = true;
+	p->nodes[i].refs = ino->refcount;
 	if (!p->nodes[i].status)
 		p->nodes[i].status = "ok";
 	return true;
@@ -500,6 +733,23 @@ root_node(struct pf *p, size_t i)
 		}
 	}
 	return true;
+}
+
+/* InodeStoreInner::forget_one(): at 0 the inode leaves the store. */
+static void
+unref(struct pf *p, uint64_t id, struct node *n)
+{
+	if (n->refs > 0 && --n->refs > 0)
+		return;
+	p->store[find_id(p, id)] = -1;
+	n->inserted = false;
+	n->dropped = true;
+	n->status = "dropped";
+	if (n->fd >= 0 && n->fd != p->o->dir_fd)
+		close(n->fd);
+	n->fd = -1;
+	list_free(n->list);
+	n->list = NULL;
 }
 
 enum step { DONE, DEFER, STOP };
@@ -538,6 +788,10 @@ inode_step(struct pf *p, size_t i)
 		} else {
 			open_path(p, i, parent->fd, parent, ino->name, false);
 		}
+		/* the child holds one of the parent's references, given up
+		 * once it is placed (StrongInodeReference::new_no_increment,
+		 * dropped by deserialize_path) */
+		unref(p, ino->parent, parent);
 		break;
 	case VS_LOC_INVALID:
 		snprintf(why, sizeof why, "the migration source had already lost inode %" PRIu64, ino->id);
@@ -601,8 +855,14 @@ handle_step(struct pf *p, const struct vs_vfs_handle *h)
 
 	ino = stored(p, h->inode, &n);
 	if (!ino) {
-		snprintf(msg, sizeof msg, "handle %" PRIu64 " is on inode %" PRIu64 ", which the state does not hold",
-			 h->id, h->inode);
+		if (dropped(p, h->inode))
+			snprintf(msg, sizeof msg,
+				 "handle %" PRIu64 " is on inode %" PRIu64 ", which left the load when its refcount "
+				 "ran out: the state counts fewer references than inodes under it",
+				 h->id, h->inode);
+		else
+			snprintf(msg, sizeof msg, "handle %" PRIu64 " is on inode %" PRIu64
+				 ", which the state does not hold", h->id, h->inode);
 		hard(p, true, "handle", h->id, NULL, "bad-state", msg);
 		return;
 	}
@@ -733,10 +993,19 @@ simulate(struct pf *p)
 			any = true;
 		}
 		if (!any) {
-			char msg[160];
-			snprintf(msg, sizeof msg,
-				 "%zu inode%s name parents that never appear (first: inode %" PRIu64 " under %" PRIu64 ")",
-				 n, n == 1 ? "" : "s", st->inodes[v[0]].id, st->inodes[v[0]].parent);
+			char msg[300];
+			const struct vs_vfs_inode *c = &st->inodes[v[0]];
+			const struct node *gone = c->location == VS_LOC_PATH ? dropped(p, c->parent) : NULL;
+			if (gone)
+				snprintf(msg, sizeof msg,
+					 "inode %" PRIu64 " is under inode %" PRIu64 ", which left the load when its "
+					 "refcount ran out: the state counts fewer references than inodes under it",
+					 c->id, c->parent);
+			else
+				snprintf(msg, sizeof msg,
+					 "%zu inode%s name parents that never appear (first: inode %" PRIu64
+					 " under %" PRIu64 ")",
+					 n, n == 1 ? "" : "s", c->id, c->parent);
 			hard(p, true, "inode", st->inodes[v[0]].id, NULL, "bad-state", msg);
 			goto out;
 		}
@@ -787,6 +1056,7 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 	struct json_object *doc, *req, *notes;
 	size_t ni = st->ninodes ? st->ninodes : 1;
 	int verdict;
+	uint64_t max_id = 0;
 	bool file_handles = false;
 
 	*out = NULL;
@@ -797,21 +1067,22 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 	p.ids = malloc(ni * sizeof *p.ids);
 	p.store = malloc(ni * sizeof *p.store);
 	p.has_children = calloc(ni, sizeof *p.has_children);
-	p.has_handles = calloc(ni, sizeof *p.has_handles);
+	p.needs_stat = calloc(ni, sizeof *p.needs_stat);
+	p.light = calloc(ni, sizeof *p.light);
 	p.mount_fd = malloc((st->nmounts ? st->nmounts : 1) * sizeof *p.mount_fd);
-	if (!p.nodes || !p.ids || !p.store || !p.has_children || !p.has_handles || !p.mount_fd) {
+	if (!p.nodes || !p.ids || !p.store || !p.has_children || !p.needs_stat || !p.light || !p.mount_fd) {
 		verdict = vs_fail(VS_EXIT_FAIL, ENOMEM, "preflight");
 		goto out;
 	}
 	for (size_t i = 0; i < st->ninodes; i++) {
 		p.nodes[i].fd = -1;
-		p.ids[i] = (struct id_slot){ st->inodes[i].id, i };
 		p.store[i] = -1;
 		file_handles |= st->inodes[i].location == VS_LOC_FILE_HANDLE;
+		max_id = st->inodes[i].id > max_id ? st->inodes[i].id : max_id;
 	}
 	for (size_t m = 0; m < st->nmounts; m++)
 		p.mount_fd[m] = -1;
-	qsort(p.ids, st->ninodes, sizeof *p.ids, cmp_slot);
+	sort_ids(&p, max_id);
 	/* which inodes must stay open: parents (any inode of that id) and
 	 * inodes with handles */
 	for (size_t i = 0; i < st->ninodes; i++) {
@@ -823,8 +1094,18 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 	}
 	for (size_t h = 0; h < st->nhandles; h++) {
 		long s = find_id(&p, st->handles[h].inode);
+		if (o->user.privileged && (st->handles[h].flags & O_ACCMODE) == O_RDONLY)
+			continue;
 		for (size_t k = (size_t)s; s >= 0 && k < st->ninodes && p.ids[k].id == st->handles[h].inode; k++)
-			p.has_handles[p.ids[k].idx] = true;
+			p.needs_stat[p.ids[k].idx] = true;
+	}
+	for (size_t i = 0; i < st->ninodes; i++) {
+		const struct vs_vfs_inode *c = &st->inodes[i];
+		long s;
+		if (c->location != VS_LOC_PATH || p.has_children[i] || p.needs_stat[i] || c->recorded ||
+		    (s = find_id(&p, c->parent)) < 0)
+			continue;
+		p.light[p.ids[s].idx]++;
 	}
 	p.problems = json_object_new_array();
 	if (o->details) {
@@ -887,6 +1168,7 @@ out:
 		if (p.nodes[i].fd >= 0 && p.nodes[i].fd != o->dir_fd)
 			close(p.nodes[i].fd);
 		free(p.nodes[i].why);
+		list_free(p.nodes[i].list);
 	}
 	for (size_t m = 0; p.mount_fd && m < st->nmounts; m++)
 		if (p.mount_fd[m] >= 0)
@@ -900,7 +1182,9 @@ out:
 	free(p.ids);
 	free(p.store);
 	free(p.has_children);
-	free(p.has_handles);
+	free(p.needs_stat);
+	free(p.light);
+	free(p.by_id);
 	free(p.mount_fd);
 	free(p.rodevs);
 	return verdict;

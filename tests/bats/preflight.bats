@@ -324,6 +324,18 @@ first_problem() {
 	assert_equal "$PF_RC" 65
 	real_restore "$PF_TOP/twice.vhs" "$SHARE"
 	assert_equal "$REAL_RC" 1
+	# a refcount that does not count the inodes under it: virtiofsd drops
+	# the parent after its first child, so the second never finds it
+	mkdir "$SHARE/d" && touch "$SHARE/d/x" "$SHARE/d/y"
+	gen "$PF_TOP/refs.vhs" root path:2:1:d+ref=1 path:3:2:x path:4:2:y
+	pf "$PF_TOP/refs.vhs" "$SHARE" --migration-on-error guest-error
+	assert_equal "$PF_RC" 65
+	jq -e '.problems[0].message | test("refcount ran out")' <<<"$PF_JSON"
+	real_restore "$PF_TOP/refs.vhs" "$SHARE" --migration-on-error=guest-error
+	assert_equal "$REAL_RC" 1
+	# ... and with one more reference it loads
+	gen "$PF_TOP/refs2.vhs" root path:2:1:d+ref=2 path:3:2:x path:4:2:y
+	agree 0 "$PF_TOP/refs2.vhs" "$SHARE"
 	# not a state at all (the bytes end early)
 	raw_stream 0103 >"$PF_TOP/short.vhs"
 	run "$VHOST_STATE" preflight "$PF_TOP/short.vhs" --shared-dir "$SHARE"
@@ -374,4 +386,24 @@ first_problem() {
 	run "$VHOST_STATE" preflight "$PF_TOP/net9.vhs" --shared-dir "$PF_TOP" --json
 	assert_failure 2
 	assert_schema preflight
+}
+
+@test "preflight: a directory with many files (read once, not stat'ed each): one missing among 30 is found, as virtiofsd finds it" {
+	share dst
+	mkdir "$SHARE/many"
+	words=(root path:2:1:many)
+	for i in $(seq 0 29); do
+		touch "$SHARE/many/f$i"
+		words+=("path:$((i + 3)):2:f$i")
+	done
+	gen "$PF_TOP/s.vhs" "${words[@]}" handle:0:3:0
+	agree 0 "$PF_TOP/s.vhs" "$SHARE"
+	rm "$SHARE/many/f17"
+	rm "$SHARE/many/f20" && ln -s /etc "$SHARE/many/f20" && rm "$SHARE/many/f21" && mkdir "$SHARE/many/f21"
+	agree 2 "$PF_TOP/s.vhs" "$SHARE"
+	assert_equal "$(first_problem)" "inode 20 many/f17 missing true"
+	jq -e '(.problems | length) == 1' <<<"$PF_JSON"
+	run "$VHOST_STATE" preflight "$PF_TOP/s.vhs" --shared-dir "$SHARE" -v
+	assert_line '  inode 23 ok many/f20 (symlink)'
+	assert_line '  inode 24 ok many/f21 (directory)'
 }

@@ -8,6 +8,9 @@ raw chunk stream, from a list of words:
   invalid:ID                inode ID, already lost on the source
   fh:ID:MNT:TYPE:HEX        inode ID by file handle on mount id MNT
   ...+rec=MNT:TYPE:HEX      (suffix to any inode) a recorded file handle
+  ...+ref=N                 (suffix) refcount N; by default one lookup
+                            (two for the root) plus one per inode under
+                            it by path, as virtiofsd counts
   handle:ID:INODE:FLAGS     handle ID open on INODE with open(2) FLAGS
   mount:ID:PATH             a mount path (V2 only)
   --v1 | --writeback        version 1 / the writeback option on
@@ -51,15 +54,21 @@ def fhandle(spec):
 
 
 def inode(word):
-    rec = None
+    """(id, parent or None, refcount or None, location bytes, recorded)"""
+    rec = ref = None
+    if "+ref=" in word:
+        word, ref = word.split("+ref=", 1)
+        ref = int(ref)
     if "+rec=" in word:
         word, rec = word.split("+rec=", 1)
     kind, _, rest = word.partition(":")
+    parent = None
     if kind == "root":
         iid, loc = 1, varint(0)
     elif kind == "path":
         iid, parent, name = rest.split(":", 2)
-        loc = varint(1) + varint(int(parent)) + string(name)
+        parent = int(parent)
+        loc = varint(1) + varint(parent) + string(name)
     elif kind == "invalid":
         iid, loc = rest, varint(2)
     elif kind == "full":
@@ -70,8 +79,21 @@ def inode(word):
         loc = varint(4) + fhandle(spec)
     else:
         sys.exit(f"vfsstate.py: unknown word '{word}'")
-    out = varint(int(iid)) + varint(2) + loc
-    return out + (varint(1) + fhandle(rec) if rec else varint(0))
+    tail = varint(1) + fhandle(rec) if rec else varint(0)
+    return (int(iid), parent, ref, loc, tail)
+
+
+def encode(inodes):
+    children = {}
+    for iid, parent, _, _, _ in inodes:
+        if parent is not None:
+            children[parent] = children.get(parent, 0) + 1
+    out = b""
+    for iid, parent, ref, loc, tail in inodes:
+        if ref is None:
+            ref = (2 if iid == 1 else 1) + children.get(iid, 0)
+        out += varint(iid) + varint(ref) + loc + tail
+    return out
 
 
 def main(argv):
@@ -92,9 +114,11 @@ def main(argv):
             i += 1
             n = int(argv[i])
             inodes.append(inode("root"))
-            nid, ndirs = 2, max(1, (n - 1) // 101)
+            nid, ndirs = 2, max(1, -(-(n - 1) // 101))
             made = 1
             for d in range(ndirs):
+                if made >= n:
+                    break
                 did = nid
                 nid += 1
                 inodes.append(inode(f"path:{did}:1:d{d}"))
@@ -120,7 +144,7 @@ def main(argv):
         else:
             inodes.append(inode(w))
         i += 1
-    body = varint(len(inodes)) + b"".join(inodes) + varint(10**6)
+    body = varint(len(inodes)) + encode(inodes) + varint(10**6)
     body += varint(len(handles))
     for hid, ino, flags in handles:
         body += varint(hid) + varint(ino) + varint(0) + varint(zigzag(flags))
