@@ -35,7 +35,8 @@ static const struct argp_option options[] = {
 	  "What the destination does with a file it cannot reopen: fail the load (abort, the default) or "
 	  "hand the guest an error for it (guest-error)", 0 },
 	{ "migration-mode", OPT_MODE, "find-paths|file-handles", 0,
-	  "The destination's migration mode (noted; a state loads the same way in both)", 0 },
+	  "How the destination is set up: file-handles means it can open file handles (root with "
+	  "CAP_DAC_READ_SEARCH kept); find-paths, the default, means it cannot", 0 },
 	{ "as-user", OPT_AS_USER, "USER[:GROUP]", 0,
 	  "Judge permissions for the user the back-end runs as (default: the caller).  A name brings its "
 	  "supplementary groups; a number brings none", 0 },

@@ -668,6 +668,14 @@ open_handle_location(struct pf *p, size_t i)
 		invalid_inode(p, i, "unknown-mount", 0, why);
 		return false;
 	}
+	/* open_by_handle_at() needs CAP_DAC_READ_SEARCH, which virtiofsd
+	 * keeps only when told to (see vs_pf_mode) */
+	if (p->o->mode != VS_PF_MODE_FILE_HANDLES || !p->o->user.privileged) {
+		invalid_inode(p, i, "permission", EPERM,
+			      "opening the file handle: the back-end lacks CAP_DAC_READ_SEARCH (not set up "
+			      "for a file-handles migration)");
+		return false;
+	}
 	fh.fh.handle_bytes = h->len;
 	fh.fh.handle_type = h->type;
 	memcpy(fh.fh.f_handle, h->bytes, h->len);
@@ -1149,10 +1157,10 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 		snprintf(t, sizeof t, "%zu bytes after the state are ignored, as virtiofsd ignores them", trailing);
 		json_object_array_add(notes, json_object_new_string(t));
 	}
-	if (o->mode == VS_PF_MODE_FIND_PATHS && file_handles)
+	if (o->mode != VS_PF_MODE_FILE_HANDLES && file_handles)
 		json_object_array_add(notes, json_object_new_string(
-						     "the state locates inodes by file handle: it was saved in file-handles "
-						     "mode; the destination's own mode does not change how it loads"));
+						     "the state locates inodes by file handle (it was saved in file-handles "
+						     "mode): only a destination that keeps CAP_DAC_READ_SEARCH opens them"));
 	if (!o->user.privileged)
 		json_object_array_add(notes, json_object_new_string(
 						     "permissions are judged from mode bits; ACLs are not read"));

@@ -19,6 +19,11 @@
 struct json_object;
 
 enum vs_pf_on_error { VS_PF_ABORT, VS_PF_GUEST_ERROR };
+/* How the destination is set up.  virtiofsd itself ignores its migration
+ * mode when loading; what a file-handles setup changes is that the
+ * back-end keeps CAP_DAC_READ_SEARCH (--modcaps=+dac_read_search or
+ * --inode-file-handles), without which it cannot open the file handles a
+ * file-handles state locates inodes by. */
 enum vs_pf_mode { VS_PF_MODE_UNSET, VS_PF_MODE_FIND_PATHS, VS_PF_MODE_FILE_HANDLES };
 
 /* Who the back-end runs as.  privileged: uid 0, which virtiofsd runs
