@@ -9,6 +9,7 @@
 load helpers/common
 load helpers/peers
 load helpers/fuse
+load helpers/qemu
 
 GEN=$VS_SRCDIR/tests/bats/helpers/vfsstate.py
 
@@ -429,4 +430,45 @@ first_problem() {
 	# the same names in another directory are other files
 	share dst
 	agree 2 "$PF_TOP/s.vhs" "$SHARE" --migration-mode file-handles -- --modcaps=+dac_read_search
+}
+
+# qemu_agree EXPECTED MIG DIR — preflight on the migration file, and a
+# real QEMU loading it with a fresh virtiofsd on DIR: the load completes
+# exactly when preflight says 0.
+qemu_agree() {
+	local expected=$1 mig=$2 dir=$3 real
+	pf "$mig" "$dir" --device 0000:00:04.0
+	VFS_SHARE_DIR=$dir start_virtiofsd "q$((++N))"
+	# shellcheck disable=SC2046
+	start_qemu "q$N" --incoming $(vfs_dev 4 "$VFS_SOCK")
+	if qemu_load "$mig" >"$PF_TOP/qemu.out" 2>&1; then real=0; else real=1; fi
+	qemu_quit || true
+	echo "preflight: $PF_RC, QEMU load: $real ($(cat "$PF_TOP/qemu.out"))" >&2
+	if [ "$real" -eq 0 ]; then assert_equal "$PF_RC" 0; else assert_equal "$PF_RC" 2; fi
+	assert_equal "$PF_RC" "$expected"
+}
+
+@test "preflight: a QEMU migration file (--device): QEMU's own load of it succeeds or fails as preflight says" {
+	require_qemu
+	# a QEMU with one vhost-user-fs device saves the file; a real state
+	# goes in with inject
+	share base
+	VFS_SHARE_DIR=$SHARE start_virtiofsd base
+	# shellcheck disable=SC2046
+	start_qemu base $(vfs_dev 4 "$VFS_SOCK")
+	qemu_save "$PF_TOP/base.mig"
+	real_populate "$PF_TOP/s.vhs"
+	"$VHOST_STATE" -q inject "$PF_TOP/base.mig" "$PF_TOP/s.vhs" --device 0000:00:04.0 -o "$PF_TOP/pop.mig"
+	share dst
+	qemu_agree 0 "$PF_TOP/pop.mig" "$SHARE"
+	jq -e '.inodes.total == 3 and .handles.total == 2' <<<"$PF_JSON"
+	rm "$SHARE/b.txt"
+	qemu_agree 2 "$PF_TOP/pop.mig" "$SHARE"
+	assert_equal "$(first_problem)" "inode 3 b.txt missing true"
+	grep -q "Failed to load vhost-user-fs-backend:back-end\|load of migration failed\|Input/output error" "$PF_TOP/qemu.out"
+	# --device names one of the file's back-ends; a raw state takes none
+	run "$VHOST_STATE" preflight "$PF_TOP/pop.mig" --shared-dir "$SHARE" --device 0000:00:09.0
+	assert_failure 64
+	run "$VHOST_STATE" preflight "$PF_TOP/s.vhs" --shared-dir "$SHARE" --device 1
+	assert_failure 64
 }
