@@ -36,6 +36,9 @@ struct cursor {
 	size_t len, off;
 	bool short_input; /* ran out of bytes (a prefix), not malformed */
 	bool utf8;	  /* strings must be UTF-8, as Rust's String */
+	char *arena;	  /* every string, NUL-terminated (st->strings) */
+	struct vs_vfs_state *st;
+	size_t arena_off;
 	char *err;
 	size_t errlen;
 };
@@ -160,9 +163,14 @@ string(struct cursor *c, char **out)
 		return fail(c, "NUL inside a string");
 	if (c->utf8 && !utf8_valid(c->p + c->off, n))
 		return fail(c, "string not valid UTF-8");
-	*out = strndup((const char *)c->p + c->off, n);
+	/* each string's length prefix takes at least the byte its NUL
+	 * takes in the arena, so len + 1 bytes hold them all */
+	*out = c->arena + c->arena_off;
+	memcpy(*out, c->p + c->off, n);
+	(*out)[n] = '\0';
+	c->arena_off += n + 1;
 	c->off += n;
-	return *out != NULL;
+	return true;
 }
 
 /* mnt_id: u64, handle_type: i32 (zigzag), handle: Vec<u8> */
@@ -181,6 +189,7 @@ file_handle(struct cursor *c, struct vs_vfs_file_handle **out)
 	}
 	if (!(*out = malloc(sizeof **out)))
 		return fail(c, "out of memory");
+	c->st->file_handles++;
 	(*out)->mount_id = mnt;
 	(*out)->type = (int32_t)((type >> 1) ^ -(type & 1));
 	(*out)->len = n;
@@ -228,13 +237,15 @@ inode(struct cursor *c, struct vs_vfs_inode *ino)
 static int
 decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err, size_t errlen)
 {
-	struct cursor c = { .p = p, .len = len, .utf8 = trailing != NULL, .err = err, .errlen = errlen };
+	struct cursor c = { .p = p, .len = len, .utf8 = trailing != NULL, .st = st, .err = err, .errlen = errlen };
 	uint64_t variant, src, zz;
 	bool ok = false;
 
 	memset(st, 0, sizeof *st);
 	if (err && errlen)
 		err[0] = '\0';
+	if (!(c.arena = st->strings = malloc(len + 1)))
+		goto out;
 	if (!varint(&c, &variant, 1))
 		goto out;
 	if (variant > 1) {
@@ -316,13 +327,11 @@ vs_vfs_load(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t 
 void
 vs_vfs_state_free(struct vs_vfs_state *st)
 {
-	for (size_t i = 0; st->inodes && i < st->ninodes; i++) {
-		free(st->inodes[i].name);
+	for (size_t i = 0; st->inodes && st->file_handles && i < st->ninodes; i++) {
 		free(st->inodes[i].recorded);
 		free(st->inodes[i].handle);
 	}
-	for (size_t i = 0; st->mounts && i < st->nmounts; i++)
-		free(st->mounts[i].path);
+	free(st->strings);
 	free(st->inodes);
 	free(st->handles);
 	free(st->mounts);

@@ -60,6 +60,8 @@ struct vs_vfs_state {
 	struct vs_vfs_mount *mounts;
 	uint64_t next_inode, next_handle;
 	bool writeback, announce_submounts, posix_acl, sup_group_extension;
+	char *strings; /* where every name and path points (one allocation) */
+	size_t file_handles; /* of the inodes' handles, how many were allocated */
 };
 
 /* Decode a whole payload.  0: decoded exactly; 1: the bytes end early but
