@@ -10,7 +10,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake autoconf-archive pkg-config \
 	libarchive-dev libzstd-dev libjson-c-dev nettle-dev \
 	bats bats-support bats-assert \
-	jq xxd zstd python3 python3-jsonschema mandoc bsdutils util-linux procps strace \
+	jq xxd zstd python3 python3-jsonschema mandoc bsdutils util-linux procps strace bash-completion \
 	ca-certificates debian-archive-keyring \
 	valgrind clang-14 libclang-rt-14-dev llvm-14 >/dev/null
 

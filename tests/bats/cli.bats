@@ -112,7 +112,7 @@ teardown() {
 	run mandoc -T lint -W warning "$VS_MAN"
 	assert_success
 	assert_output ""
-	for verb in info dump restore verify run inspect convert diff extract inject proxy snapshot; do
+	for verb in info dump restore verify run inspect convert diff extract inject proxy snapshot preflight; do
 		grep -q "^\\.B $verb" "$VS_MAN"
 	done
 	for opt in timeout verbose quiet force "max\\\\-size" progress format zstd threads output input json; do

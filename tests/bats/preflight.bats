@@ -472,3 +472,21 @@ qemu_agree() {
 	run "$VHOST_STATE" preflight "$PF_TOP/s.vhs" --shared-dir "$SHARE" --device 1
 	assert_failure 64
 }
+
+@test "preflight: bash completion knows the verb and its options" {
+	# shellcheck disable=SC2016
+	complete_line='source /usr/share/bash-completion/bash_completion
+		source "$VS_SRCDIR/bash-completion/vhost-state"
+		COMP_WORDS=($LINE); [[ $LINE == *" " ]] && COMP_WORDS+=("")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE=$LINE; COMP_POINT=${#LINE}
+		_vhost_state; echo "${COMPREPLY[*]}"'
+	LINE="vhost-state pre" run bash -c "$complete_line"
+	assert_output preflight
+	LINE="vhost-state preflight s.vhs --mig" run bash -c "$complete_line"
+	assert_output "--migration-on-error --migration-mode"
+	LINE="vhost-state preflight s.vhs --migration-on-error " run bash -c "$complete_line"
+	assert_output "abort guest-error"
+	# control: another verb does not offer them
+	LINE="vhost-state inspect s.vhs --mig" run bash -c "$complete_line"
+	assert_output ""
+}
