@@ -523,12 +523,61 @@ compare_handle(int fd, const char *name, const struct vs_vfs_file_handle *rec, c
 	return 0;
 }
 
+/* Without openat2 (before Linux 5.6, or under valgrind): one component
+ * at a time, ".." never above dirfd, and a symbolic link on the way
+ * refused rather than followed. */
+static int
+walk_in_root(int dirfd, const char *name, int flags)
+{
+	char *copy = strdup(name), *save = NULL, *c;
+	int fds[PATH_MAX / 2], depth = 0, fd = -1, e = 0;
+
+	if (!copy)
+		return -1;
+	fds[0] = dirfd;
+	for (c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		bool last = !save || !*save || strspn(save, "/") == strlen(save);
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			if (depth > 0)
+				close(fds[depth--]);
+			continue;
+		}
+		if (depth + 1 >= (int)(sizeof fds / sizeof *fds)) {
+			e = ENAMETOOLONG;
+			break;
+		}
+		fd = openat(fds[depth], c, (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			e = errno == ENOTDIR && !last ? ELOOP : errno;
+			break;
+		}
+		if (last) {
+			while (depth > 0)
+				close(fds[depth--]);
+			free(copy);
+			return fd;
+		}
+		fds[++depth] = fd;
+	}
+	while (depth > 0)
+		close(fds[depth--]);
+	free(copy);
+	if (!e) /* nothing but "." and "..": dirfd itself */
+		return (fd = openat(dirfd, ".", flags | O_CLOEXEC)) < 0 ? -1 : fd;
+	errno = e;
+	return -1;
+}
+
+/* name under dirfd as if dirfd were "/": what virtiofsd's sandbox gives */
 static int
 open_in_root(int dirfd, const char *name, int flags)
 {
 	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
 
-	return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+	return fd < 0 && errno == ENOSYS ? walk_in_root(dirfd, name, flags) : fd;
 }
 
 /* deserialize_invalid_inode(): abort stops the load; guest-error keeps
