@@ -114,7 +114,7 @@ agree() {
 # guest-error mode: virtiofsd loads STATE; the inodes whose GETATTR fails
 # and the handles whose READ fails are exactly those preflight lists.
 guest_agree() {
-	local state=$1 dir=$2 inodes=$3 handles=$4 req=() i real_i= real_h= pf_i pf_h
+	local state=$1 dir=$2 inodes=$3 handles=$4 req=() i real_i='' real_h='' pf_i pf_h
 	shift 4
 	pf "$state" "$dir" --migration-on-error guest-error "$@"
 	assert_equal "$PF_RC" 0
@@ -125,16 +125,16 @@ guest_agree() {
 	run fuse_client -t 10 --load "$state" "$VFS_SOCK" "${req[@]}"
 	assert_line --regexp '^loaded: '
 	for i in $inodes; do
-		if grep -q "^getattr $i: error" <<<"$output"; then real_i+="$i "; fi
+		if grep -q "^getattr $i: error" <<<"$output"; then real_i+="${real_i:+ }$i"; fi
 	done
 	for i in $handles; do
-		if grep -q "^read ${i%:*} ${i#*:}: error" <<<"$output"; then real_h+="${i#*:} "; fi
+		if grep -q "^read ${i%:*} ${i#*:}: error" <<<"$output"; then real_h+="${real_h:+ }${i#*:}"; fi
 	done
 	pf_i=$(jq -r '[.problems[] | select(.object == "inode") | .id] | sort | map(tostring) | join(" ")' <<<"$PF_JSON")
 	pf_h=$(jq -r '[.problems[] | select(.object == "handle") | .id] | sort | map(tostring) | join(" ")' <<<"$PF_JSON")
 	echo "broken inodes: virtiofsd '$real_i' preflight '$pf_i'; handles: virtiofsd '$real_h' preflight '$pf_h'" >&2
-	assert_equal "$pf_i" "$(echo $real_i)"
-	assert_equal "$pf_h" "$(echo $real_h)"
+	assert_equal "$pf_i" "$real_i"
+	assert_equal "$pf_h" "$real_h"
 }
 
 first_problem() {
