@@ -490,3 +490,21 @@ qemu_agree() {
 	LINE="vhost-state inspect s.vhs --mig" run bash -c "$complete_line"
 	assert_output ""
 }
+
+@test "preflight: options the source negotiated are requirements on the destination: virtiofsd refuses the state without them" {
+	share dst
+	gen "$PF_TOP/wb.vhs" --writeback root path:2:1:a.txt handle:0:2:1
+	# the destination as required: both say it loads
+	agree 0 "$PF_TOP/wb.vhs" "$SHARE" -- --writeback
+	jq -e '.requires == ["writeback"]' <<<"$PF_JSON"
+	run "$VHOST_STATE" preflight "$PF_TOP/wb.vhs" --shared-dir "$SHARE"
+	assert_line 'requires: the destination must have writeback enabled'
+	# without it virtiofsd refuses, as the requirement says
+	real_restore "$PF_TOP/wb.vhs" "$SHARE"
+	assert_equal "$REAL_RC" 1
+	grep -q "writeback enabled, but it is disabled on the destination" "$VFS_LOG"
+	# control: a state without the option requires nothing
+	gen "$PF_TOP/plain.vhs" root path:2:1:a.txt handle:0:2:1
+	agree 0 "$PF_TOP/plain.vhs" "$SHARE"
+	jq -e '.requires == []' <<<"$PF_JSON"
+}
