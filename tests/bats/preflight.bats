@@ -61,9 +61,14 @@ real_populate() {
 pf() {
 	local state=$1 dir=$2
 	shift 2
-	run "$VHOST_STATE" preflight "$state" --shared-dir "$dir" --json "$@"
+	run --separate-stderr "$VHOST_STATE" preflight "$state" --shared-dir "$dir" --json "$@"
 	PF_RC=$status
 	PF_JSON=$output
+	if jq -e 'has("error")' <<<"$PF_JSON" >/dev/null; then
+		# a state that does not decode: the error document
+		jq -e --argjson rc "$PF_RC" '.error.exit_code == $rc and $rc == 65' <<<"$PF_JSON" >/dev/null
+		return
+	fi
 	assert_schema preflight
 	jq -e --argjson rc "$PF_RC" '.exit_code == $rc' <<<"$PF_JSON" >/dev/null
 }
@@ -345,6 +350,16 @@ first_problem() {
 	assert_output --partial "not a state virtiofsd would read"
 	real_restore "$PF_TOP/short.vhs" "$SHARE"
 	assert_equal "$REAL_RC" 1
+	# a name that is not UTF-8: postcard refuses it as a Rust String
+	gen "$PF_TOP/utf8.vhs" root path:2:1:a.txt pathhex:3:1:ff41
+	pf "$PF_TOP/utf8.vhs" "$SHARE"
+	assert_equal "$PF_RC" 65
+	real_restore "$PF_TOP/utf8.vhs" "$SHARE" --migration-on-error=guest-error
+	assert_equal "$REAL_RC" 1
+	# bytes after the state are ignored by virtiofsd, and noted here
+	gen "$PF_TOP/trail.vhs" --trailing 00ff00 root path:2:1:a.txt handle:0:2:0
+	agree 0 "$PF_TOP/trail.vhs" "$SHARE"
+	jq -e '.notes[0] | test("3 bytes after the state")' <<<"$PF_JSON"
 	# control: the same words, well formed, load
 	gen "$PF_TOP/good.vhs" root path:2:1:a.txt path:3:1:b.txt handle:0:3:0
 	agree 0 "$PF_TOP/good.vhs" "$SHARE"

@@ -4,6 +4,7 @@ raw chunk stream, from a list of words:
 
   root                      inode 1, the root node
   path:ID:PARENT:NAME       inode ID at NAME under inode PARENT
+  pathhex:ID:PARENT:HEX     the same with the name's bytes in hex
   full:ID:NAME              inode ID at NAME under the shared directory
   invalid:ID                inode ID, already lost on the source
   fh:ID:MNT:TYPE:HEX        inode ID by file handle on mount id MNT
@@ -14,6 +15,7 @@ raw chunk stream, from a list of words:
   handle:ID:INODE:FLAGS     handle ID open on INODE with open(2) FLAGS
   mount:ID:PATH             a mount path (V2 only)
   --v1 | --writeback        version 1 / the writeback option on
+  --trailing HEX            bytes after the state (virtiofsd ignores them)
   --tree N                  N inodes: 1 root, directories d0..d{N/100},
                             100 files in each (names f0..f99), one
                             read handle per 10th file; with --mkdir DIR
@@ -69,6 +71,11 @@ def inode(word):
         iid, parent, name = rest.split(":", 2)
         parent = int(parent)
         loc = varint(1) + varint(parent) + string(name)
+    elif kind == "pathhex":
+        iid, parent, name = rest.split(":", 2)
+        parent = int(parent)
+        b = bytes.fromhex(name)
+        loc = varint(1) + varint(parent) + varint(len(b)) + b
     elif kind == "invalid":
         iid, loc = rest, varint(2)
     elif kind == "full":
@@ -100,6 +107,7 @@ def main(argv):
     v1 = writeback = False
     inodes, handles, mounts = [], [], []
     mkdir = None
+    trailing = b""
     i = 0
     while i < len(argv):
         w = argv[i]
@@ -107,6 +115,9 @@ def main(argv):
             v1 = True
         elif w == "--writeback":
             writeback = True
+        elif w == "--trailing":
+            i += 1
+            trailing = bytes.fromhex(argv[i])
         elif w == "--mkdir":
             i += 1
             mkdir = argv[i]
@@ -155,6 +166,7 @@ def main(argv):
         payload = varint(1) + body + varint(len(mounts))
         for mid, path in mounts:
             payload += varint(mid) + string(path)
+    payload += trailing
     out = bytearray()
     for off in range(0, len(payload), 65536):
         chunk = payload[off:off + 65536]
