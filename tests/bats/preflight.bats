@@ -420,6 +420,10 @@ first_problem() {
 	agree 2 "$PF_TOP/s.vhs" "$SHARE"
 	assert_equal "$(first_problem)" "inode 20 many/f17 missing true"
 	jq -e '(.problems | length) == 1' <<<"$PF_JSON"
+	# a read handle on the link (known from the listing alone) cannot reopen
+	gen "$PF_TOP/l.vhs" "${words[@]//path:20:2:f17/path:20:2:f18}" handle:0:3:0 handle:1:23:0
+	agree 2 "$PF_TOP/l.vhs" "$SHARE"
+	assert_equal "$(first_problem)" "handle 1 many/f20 not-openable true"
 	run "$VHOST_STATE" preflight "$PF_TOP/s.vhs" --shared-dir "$SHARE" -v
 	assert_line '  inode 23 ok many/f20 (symlink)'
 	assert_line '  inode 24 ok many/f21 (directory)'
