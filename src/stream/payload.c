@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "payload.h"
 
@@ -255,7 +256,7 @@ decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trai
 	st->variant = variant;
 	if (!count(&c, &st->ninodes))
 		goto out;
-	st->inodes = calloc(st->ninodes ? st->ninodes : 1, sizeof *st->inodes);
+	st->inodes = vs_calloc_large(st->ninodes, sizeof *st->inodes);
 	if (!st->inodes)
 		goto out;
 	for (size_t i = 0; i < st->ninodes; i++)

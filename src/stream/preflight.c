@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "preflight.h"
 
@@ -1120,8 +1121,8 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 	if (fstat(o->dir_fd, &p.root_st) < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "%s", o->dir);
 	raise_fd_limit();
-	p.nodes = calloc(ni, sizeof *p.nodes);
-	p.ids = malloc(ni * sizeof *p.ids);
+	p.nodes = vs_calloc_large(ni, sizeof *p.nodes);
+	p.ids = vs_calloc_large(ni, sizeof *p.ids);
 	p.store = malloc(ni * sizeof *p.store);
 	p.has_children = calloc(ni, sizeof *p.has_children);
 	p.needs_stat = calloc(ni, sizeof *p.needs_stat);
