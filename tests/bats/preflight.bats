@@ -15,6 +15,7 @@ GEN=$VS_SRCDIR/tests/bats/helpers/vfsstate.py
 
 setup_file() {
 	virtiofsd_fetch
+	passt_fetch
 }
 
 setup() {
@@ -393,16 +394,29 @@ first_problem() {
 	assert_output --partial /nonexistent
 }
 
-@test "preflight: passt: the version is checked offline, flows are left to passt-repair" {
-	raw_stream b1bb1d1b0bb1d1b00000000200000002 >"$PF_TOP/net.vhs"
-	run "$VHOST_STATE" preflight "$PF_TOP/net.vhs" --shared-dir "$PF_TOP" --json
+@test "preflight: passt: the version is checked offline as a real passt checks it; flows are left to passt-repair" {
+	require_passt
+	start_passt a
+	"$VHOST_STATE" -q dump "$PASST_SOCK" -o "$PF_TOP/net.vhs"
+	run --separate-stderr "$VHOST_STATE" preflight "$PF_TOP/net.vhs" --shared-dir "$PF_TOP" --json
 	assert_success
 	assert_schema preflight
-	jq -e '.backend == "passt" and .verdict == "unverified" and (.notes[0] | test("passt-repair"))' <<<"$output"
-	raw_stream b1bb1d1b0bb1d1b00000000900000009 >"$PF_TOP/net9.vhs"
-	run "$VHOST_STATE" preflight "$PF_TOP/net9.vhs" --shared-dir "$PF_TOP" --json
+	jq -e '.backend == "passt" and .verdict == "unverified" and .state_version == 2 and (.notes[0] | test("passt-repair"))' <<<"$output"
+	start_passt b
+	run "$VHOST_STATE" restore "$PASST_SOCK" -i "$PF_TOP/net.vhs"
+	assert_success
+	# the same state claiming version 9: this passt does not read it
+	hex=$(xxd -p "$PF_TOP/net.vhs" | tr -d '\n')
+	hex=${hex:8:${#hex}-16}
+	raw_stream "${hex:0:16}0000000900000009${hex:32}" >"$PF_TOP/net9.vhs"
+	run --separate-stderr "$VHOST_STATE" preflight "$PF_TOP/net9.vhs" --shared-dir "$PF_TOP" --json
 	assert_failure 2
 	assert_schema preflight
+	jq -e '.verdict == "fails" and .problems[0].status == "version" and .problems[0].errno == "EOPNOTSUPP"' <<<"$output"
+	start_passt c
+	run "$VHOST_STATE" restore "$PASST_SOCK" -i "$PF_TOP/net9.vhs"
+	assert_failure 1
+	assert_output --partial "returned 95"
 }
 
 @test "preflight: a directory with many files (read once, not stat'ed each): one missing among 30 is found, as virtiofsd finds it" {
