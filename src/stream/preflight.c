@@ -465,7 +465,6 @@ dev_read_only(struct pf *p, const struct node *n)
 {
 	struct statvfs sv;
 	struct ro_dev *r;
-
 	int fd = n->fd;
 
 	for (size_t i = 0; i < p->nrodevs; i++)
