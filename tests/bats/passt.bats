@@ -68,6 +68,26 @@ modified() {
 	assert_output --partial "holds the"
 }
 
+@test "passt: a fs (virtiofsd) state is refused before connecting; passt stays usable; info --no-connect says net" {
+	raw_stream 01000200000000000000 >"$BATS_TEST_TMPDIR/fs.vhs"
+	start_passt a
+	run "$VHOST_STATE" -v restore "$PASST_SOCK" -i "$BATS_TEST_TMPDIR/fs.vhs"
+	assert_failure 1
+	assert_output --partial "the state is a fs state but $PASST_SOCK is a net back-end (passt, pid $PASST_PID): refused before connecting"
+	refute_output --partial GET_FEATURES
+	run --separate-stderr "$VHOST_STATE" info --no-connect --json "$PASST_SOCK"
+	assert_success
+	assert_schema info-no-connect
+	echo "$output" | jq -e --argjson pid "$PASST_PID" '.kind == "net" and .owner.pid == $pid and .owner.name == "passt"'
+	# the same passt still serves a front-end: dump from it
+	kill -0 "$PASST_PID"
+	run "$VHOST_STATE" dump "$PASST_SOCK" -o "$BATS_TEST_TMPDIR/p.vhs"
+	assert_success
+	wait_exit "$PASST_PID"
+	run "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/p.vhs"
+	echo "$output" | jq -e '.kind == "net"'
+}
+
 @test "passt: bad states fail with passt's errno-style CHECK values: 61 (short), 22 (bad magic), 95 (unknown version)" {
 	raw_stream 0102030405060708 >"$BATS_TEST_TMPDIR/short.vhs"
 	raw_stream b1bb1d1b0bb1d1b1000000020000000200000000 >"$BATS_TEST_TMPDIR/magic.vhs"

@@ -236,16 +236,16 @@ first_problem() {
 	# the peer's files where that user can run them
 	mkdir "$PF_TOP/peer" && cp -a "$VIRTIOFSD_ROOT/root" "$PF_TOP/peer/"
 	local VIRTIOFSD_ROOT=$PF_TOP/peer
-	VFS_AS="setpriv --reuid 65534 --regid 65534 --clear-groups" agree 2 "$PF_TOP/s.vhs" "$SHARE" --as-user 65534:65534
+	VFS_EXEC="setpriv --reuid 65534 --regid 65534 --clear-groups" agree 2 "$PF_TOP/s.vhs" "$SHARE" --as-user 65534:65534
 	assert_equal "$(first_problem)" "handle 1 b.txt permission true"
 	jq -e '.user.uid == 65534 and .user.privileged == false' <<<"$PF_JSON"
-	VFS_AS="setpriv --reuid 65534 --regid 65534 --clear-groups" guest_agree "$PF_TOP/s.vhs" "$SHARE" "2 3" "2:0 3:1" --as-user 65534:65534
+	VFS_EXEC="setpriv --reuid 65534 --regid 65534 --clear-groups" guest_agree "$PF_TOP/s.vhs" "$SHARE" "2 3" "2:0 3:1" --as-user 65534:65534
 	# control: root keeps CAP_DAC_OVERRIDE and opens it
 	agree 0 "$PF_TOP/s.vhs" "$SHARE"
 	# a directory the user cannot search hides its files from it
 	gen "$PF_TOP/d.vhs" root path:2:1:d path:3:2:f
 	mkdir -m 700 "$SHARE/d" && touch "$SHARE/d/f"
-	VFS_AS="setpriv --reuid 65534 --regid 65534 --clear-groups" agree 2 "$PF_TOP/d.vhs" "$SHARE" --as-user 65534:65534
+	VFS_EXEC="setpriv --reuid 65534 --regid 65534 --clear-groups" agree 2 "$PF_TOP/d.vhs" "$SHARE" --as-user 65534:65534
 	assert_equal "$(first_problem)" "inode 3 d/f permission true"
 }
 
@@ -504,24 +504,6 @@ qemu_agree() {
 	assert_failure 64
 	run "$VHOST_STATE" preflight "$PF_TOP/s.vhs" --shared-dir "$SHARE" --device 1
 	assert_failure 64
-}
-
-@test "preflight: bash completion knows the verb and its options" {
-	# shellcheck disable=SC2016
-	complete_line='source /usr/share/bash-completion/bash_completion
-		source "$VS_SRCDIR/bash-completion/vhost-state"
-		COMP_WORDS=($LINE); [[ $LINE == *" " ]] && COMP_WORDS+=("")
-		COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE=$LINE; COMP_POINT=${#LINE}
-		_vhost_state; echo "${COMPREPLY[*]}"'
-	LINE="vhost-state pre" run bash -c "$complete_line"
-	assert_output preflight
-	LINE="vhost-state preflight s.vhs --mig" run bash -c "$complete_line"
-	assert_output "--migration-on-error --migration-mode"
-	LINE="vhost-state preflight s.vhs --migration-on-error " run bash -c "$complete_line"
-	assert_output "abort guest-error"
-	# control: another verb does not offer them
-	LINE="vhost-state inspect s.vhs --mig" run bash -c "$complete_line"
-	assert_output ""
 }
 
 @test "preflight: options the source negotiated are requirements on the destination: virtiofsd refuses the state without them" {
