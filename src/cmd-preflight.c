@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <json.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,11 +25,12 @@
 
 struct preflight_args {
 	const char *source, *dir, *device, *as_user;
+	long long rlimit_nofile; /* -1: not given */
 	enum vs_pf_on_error on_error;
 	enum vs_pf_mode mode;
 };
 
-enum { OPT_SHARED_DIR = 0x500, OPT_MODE, OPT_ON_ERROR, OPT_AS_USER, OPT_DEVICE };
+enum { OPT_SHARED_DIR = 0x500, OPT_MODE, OPT_ON_ERROR, OPT_AS_USER, OPT_DEVICE, OPT_RLIMIT };
 
 static const struct argp_option options[] = {
 	{ "shared-dir", OPT_SHARED_DIR, "DIR", 0, "The directory the destination virtiofsd shares (required)", 0 },
@@ -41,6 +44,9 @@ static const struct argp_option options[] = {
 	  "Judge permissions for the user the back-end runs as (default: the caller).  A name brings its "
 	  "supplementary groups; a number brings none", 0 },
 	{ "device", OPT_DEVICE, "ID", 0, "Which back-end of a QEMU migration file (as for extract)", 0 },
+	{ "rlimit-nofile", OPT_RLIMIT, "N", 0,
+	  "The destination's open-file limit, as virtiofsd's own option (default: what virtiofsd "
+	  "started here would set; 0: the current soft limit)", 0 },
 	{ 0 }
 };
 
@@ -53,6 +59,14 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_SHARED_DIR: a->dir = arg; break;
 	case OPT_DEVICE: a->device = arg; break;
 	case OPT_AS_USER: a->as_user = arg; break;
+	case OPT_RLIMIT: {
+		char *end;
+		errno = 0;
+		a->rlimit_nofile = strtoll(arg, &end, 10);
+		if (errno || end == arg || *end || a->rlimit_nofile < 0)
+			argp_error(state, "--rlimit-nofile: expected a count, not '%s'", arg);
+		break;
+	}
 	case OPT_ON_ERROR:
 		if (!strcmp(arg, "abort"))
 			a->on_error = VS_PF_ABORT;
@@ -168,6 +182,40 @@ caller_user(struct vs_pf_user *u, gid_t **groups)
 	return 0;
 }
 
+/* The open-file limit virtiofsd would run with if started here with
+ * --rlimit-nofile=asked (-1: not given), as its limits.rs sets it: by
+ * default 1,000,000 (at most fs.nr_open) unless the soft limit is higher,
+ * else the hard limit when raising fails.  Our own limit is raised on the
+ * way, as we need descriptors too; an asked limit is only computed. */
+static uint64_t
+virtiofsd_nofile(long long asked)
+{
+	struct rlimit cur, want;
+	uint64_t nr_open = 1048576, target;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NOFILE, &cur) < 0)
+		return 0;
+	if (asked > 0)
+		return (uint64_t)asked;
+	if (asked == 0)
+		return cur.rlim_cur;
+	if ((f = fopen("/proc/sys/fs/nr_open", "re"))) {
+		if (fscanf(f, "%" SCNu64, &nr_open) != 1)
+			nr_open = 1048576;
+		fclose(f);
+	}
+	target = nr_open < 1000000 ? nr_open : 1000000;
+	if (target <= cur.rlim_cur)
+		return cur.rlim_cur;
+	want.rlim_cur = want.rlim_max = target;
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return target;
+	want.rlim_cur = want.rlim_max = cur.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &want);
+	return cur.rlim_max;
+}
+
 /* A QEMU migration file's back-end state, as a raw stream in a memfd
  * that the ordinary reader then opens. */
 static int
@@ -203,7 +251,7 @@ fail:
 int
 vs_cmd_preflight(int argc, char **argv)
 {
-	struct preflight_args a = { .on_error = VS_PF_ABORT };
+	struct preflight_args a = { .on_error = VS_PF_ABORT, .rlimit_nofile = -1 };
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_limits lim = { 0 };
 	struct vs_pf_opts o = { .dir_fd = -1 };
@@ -214,6 +262,7 @@ vs_cmd_preflight(int argc, char **argv)
 	const char *path;
 	size_t plen = 0;
 	int mig_fd = -1, rc, loaded;
+	uint64_t nofile;
 	bool opened = false;
 
 	argp_parse(&preflight_argp, argc, argv, 0, NULL, &a);
@@ -229,6 +278,14 @@ vs_cmd_preflight(int argc, char **argv)
 	o.on_error = a.on_error;
 	o.mode = a.mode;
 	o.details = vs_opt.verbose;
+	nofile = virtiofsd_nofile(a.rlimit_nofile);
+	if (nofile && nofile <= VS_PF_VIRTIOFSD_FD_RESERVE) {
+		vs_error_set(VS_EXIT_USAGE, 0,
+			     "an open-file limit of %" PRIu64 " is too small for virtiofsd to start (it keeps %u)",
+			     nofile, VS_PF_VIRTIOFSD_FD_RESERVE);
+		goto fail;
+	}
+	o.fd_slots = nofile ? nofile - VS_PF_VIRTIOFSD_FD_RESERVE : 0;
 
 	path = a.source;
 	if (vs_qemu_file_sniff(a.source)) {

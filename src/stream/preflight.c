@@ -52,6 +52,7 @@ struct node {
 	const char *status;
 	struct listing *list; /* when many children only need to exist */
 	uint64_t refs;	 /* the refcount, as the load spends it */
+	bool slot;	 /* holds one of the guest's descriptor slots */
 	bool dropped;	 /* its refcount ran out during the load */
 };
 
@@ -90,6 +91,7 @@ struct pf {
 	bool hard;	     /* an error no mode tolerates */
 	bool bad_state;	     /* ... and the state itself is at fault */
 	bool first_done;     /* the first load-stopping problem is marked */
+	uint64_t slots_used; /* of o->fd_slots */
 };
 
 static int
@@ -580,6 +582,35 @@ open_in_root(int dirfd, const char *name, int flags)
 	return fd < 0 && errno == ENOSYS ? walk_in_root(dirfd, name, flags) : fd;
 }
 
+/* GuestFdSemaphore::allocate() (guest_fd_limit.rs): out of slots, the
+ * back-end fails the open with ENFILE. */
+static bool
+take_slot(struct pf *p, bool *held)
+{
+	if (p->o->fd_slots && p->slots_used >= p->o->fd_slots)
+		return false;
+	p->slots_used++;
+	*held = true;
+	return true;
+}
+
+static void
+give_slot(struct pf *p, bool *held)
+{
+	if (*held && p->slots_used)
+		p->slots_used--;
+	*held = false;
+}
+
+static void
+no_slot_message(const struct pf *p, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "no descriptor left for it: the back-end's open-file limit leaves %" PRIu64
+		 " for inodes and handles, all in use",
+		 p->o->fd_slots);
+}
+
 /* deserialize_invalid_inode(): abort stops the load; guest-error keeps
  * the inode as invalid. */
 static void
@@ -590,6 +621,7 @@ invalid_inode(struct pf *p, size_t i, const char *status, int err, const char *w
 
 	n->valid = false;
 	n->status = status;
+	give_slot(p, &n->slot);
 	free(n->why);
 	n->why = strdup(why);
 	if (n->fd >= 0)
@@ -681,6 +713,11 @@ open_path(struct pf *p, size_t i, int parent_fd, struct node *parent, const char
 	n->fd = keep ? fd : -1;
 	set_stat(n, &s);
 	n->valid = true;
+	if (!take_slot(p, &n->slot)) {
+		no_slot_message(p, why, sizeof why);
+		invalid_inode(p, i, "no-descriptor", ENFILE, why);
+		return false;
+	}
 	/* check_file_handle() is done for Path inodes only */
 	if (ino->recorded && !full) {
 		int r = n->fd >= 0 ? compare_handle(n->fd, "", ino->recorded, why, sizeof why)
@@ -741,6 +778,11 @@ open_handle_location(struct pf *p, size_t i)
 	n->fd = fd;
 	set_stat(n, &s);
 	n->valid = true;
+	if (!take_slot(p, &n->slot)) {
+		no_slot_message(p, why, sizeof why);
+		invalid_inode(p, i, "no-descriptor", ENFILE, why);
+		return false;
+	}
 	return true;
 }
 
@@ -780,6 +822,12 @@ root_node(struct pf *p, size_t i)
 	n->fd = p->o->dir_fd;
 	set_stat(n, &p->root_st);
 	n->valid = true;
+	if (!take_slot(p, &n->slot)) {
+		/* open_root_node() fails the whole load */
+		no_slot_message(p, why, sizeof why);
+		hard(p, false, "inode", ino->id, ino, "no-descriptor", why);
+		return false;
+	}
 	if (!insert(p, i))
 		return false;
 	if (ino->recorded) {
@@ -801,6 +849,7 @@ unref(struct pf *p, uint64_t id, struct node *n)
 	p->store[find_id(p, id)] = -1;
 	n->inserted = false;
 	n->dropped = true;
+	give_slot(p, &n->slot);
 	n->status = "dropped";
 	if (n->fd >= 0 && n->fd != p->o->dir_fd)
 		close(n->fd);
@@ -944,6 +993,16 @@ handle_step(struct pf *p, const struct vs_vfs_handle *h)
 		e = EACCES, why = "the user may not open it this way";
 	} else if ((flags & O_NOATIME) && !p->o->user.privileged && n->uid != p->o->user.uid) {
 		e = EPERM, why = "O_NOATIME on a file the user does not own";
+	} else {
+		bool held = false;
+		if (!take_slot(p, &held)) {
+			char slot[200];
+			no_slot_message(p, slot, sizeof slot);
+			snprintf(msg, sizeof msg, "reopening inode %" PRIu64 " for %s: %s", h->inode, access_name(flags), slot);
+			p->broken_handles++;
+			status = "no-descriptor";
+			problem(p, "handle", h->id, ino, status, ENFILE, "%s", msg);
+		}
 	}
 	if (e) {
 		snprintf(msg, sizeof msg, "reopening inode %" PRIu64 " for %s: %s (%s)", h->inode, access_name(flags),

@@ -43,7 +43,16 @@ struct vs_pf_opts {
 	enum vs_pf_mode mode;
 	struct vs_pf_user user;
 	bool details;	     /* list every inode and handle, not only problems */
+	/* descriptor slots the back-end gives the guest: every inode held by
+	 * an fd and every open handle takes one (virtiofsd's open-file limit
+	 * less its own reserve); 0: no limit */
+	uint64_t fd_slots;
 };
+
+/* virtiofsd 1.13 keeps this many of its open-file limit for itself
+ * (src/main.rs: INTERNAL_FD_RESERVE, MAX_MEM_SLOTS + 100, plus one per
+ * pool thread, at least one). */
+#define VS_PF_VIRTIOFSD_FD_RESERVE (509u + 100u + 1u)
 
 /* What a check concluded; also the exit status callers use. */
 enum vs_pf_verdict {
