@@ -17,6 +17,7 @@
 #include "identity.h"
 #include "input.h"
 #include "output.h"
+#include "result.h"
 #include "run-steps.h"
 #include "vhost-dev.h"
 
@@ -208,7 +209,7 @@ step_save(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 	}
 	io->out_open = false;
 	vs_chunk_writer_free(&w);
-	jset("bytes", json_object_new_int64((int64_t)bytes));
+	jset("payload_bytes", json_object_new_int64((int64_t)bytes));
 	jset("chunks", json_object_new_int64((int64_t)w.chunks));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: saved %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) to %s\n",
@@ -227,7 +228,7 @@ step_load(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 		return -1;
 	if (vs_state_input_rewind(&io->in, &r) < 0 || vs_vhost_load_backend_state(dev, produce, &r, &bytes) < 0)
 		return -1;
-	jset("bytes", json_object_new_int64((int64_t)bytes));
+	jset("payload_bytes", json_object_new_int64((int64_t)bytes));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: loaded %" PRIu64 " bytes of state from %s (CHECK_DEVICE_STATE returned 0)\n",
 			program_invocation_short_name, bytes, file);
@@ -259,8 +260,11 @@ step_verify(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 	}
 	vs_payload_compare_end(cmp, saved, io->in.payload);
 	jset("same", json_object_new_boolean(cmp->first_diff == UINT64_MAX));
-	jset("file_payload_bytes", json_object_new_int64((int64_t)io->in.payload));
-	jset("backend_payload_bytes", json_object_new_int64((int64_t)saved));
+	jset("status", json_object_new_string(cmp->first_diff == UINT64_MAX ? "same" : "different"));
+	jset("first_difference",
+	     cmp->first_diff == UINT64_MAX ? NULL : json_object_new_int64((int64_t)cmp->first_diff));
+	jset("expected_payload_bytes", json_object_new_int64((int64_t)io->in.payload));
+	jset("actual_payload_bytes", json_object_new_int64((int64_t)saved));
 	if (cmp->first_diff == UINT64_MAX) {
 		if (!vs_opt.quiet)
 			fprintf(stderr, "%s: run: verified: the back-end holds the %" PRIu64 "-byte state of %s\n",
@@ -483,6 +487,12 @@ vs_cmd_run(int argc, char **argv)
 		free(a.words);
 		return vs_report_error("run");
 	}
+	for (unsigned i = 0; i < plan.n; i++)
+		if (vs_result_check_stdout(plan.steps[i].op == VS_RUN_SAVE && strcmp(plan.steps[i].file, "-") == 0) < 0) {
+			vs_run_plan_free(&plan);
+			free(a.words);
+			return vs_report_error("run");
+		}
 	io = calloc(plan.n, sizeof *io);
 	dev = calloc(1, sizeof *dev);
 	if (!io || !dev) {
@@ -514,8 +524,12 @@ vs_cmd_run(int argc, char **argv)
 		const struct vs_run_step *s = &plan.steps[i];
 		vs_run_step_describe(s, what, sizeof what);
 		if (jsteps) {
+			/* typed: the step's name, its position, its file */
 			jresult = json_object_new_object();
-			json_object_object_add(jresult, "step", json_object_new_string(what));
+			json_object_object_add(jresult, "step", json_object_new_string(vs_run_op_name(s->op)));
+			json_object_object_add(jresult, "index", json_object_new_int((int)s->number));
+			if (vs_run_op_takes_file(s->op))
+				json_object_object_add(jresult, "file", json_object_new_string(s->file));
 		}
 		if (run_step(dev, s, &io[i], &a) < 0)
 			goto fail;

@@ -3,13 +3,16 @@
 against a JSON Schema (draft 2020-12) from the repository's schema/ dir.
 
 SCHEMA is a file name or a bare name ("inspect" -> schema/inspect.schema.json).
+References to the other files ("common.schema.json#/$defs/state") resolve
+beside it, as they do for the installed copies.
 Exit 0 when valid; 1 with every violation on stderr otherwise.  Debian's
 python3-jsonschema is used (test-time only), hence /usr/bin/python3."""
 import json
 import os
 import sys
+from pathlib import Path
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, RefResolver
 
 
 def schema_path(name):
@@ -22,16 +25,23 @@ def schema_path(name):
 def main():
     if len(sys.argv) not in (2, 3):
         sys.exit("usage: schema.py SCHEMA [FILE]")
-    with open(schema_path(sys.argv[1])) as f:
-        schema = json.load(f)
-    Draft202012Validator.check_schema(schema)
+    path = os.path.abspath(schema_path(sys.argv[1]))
+    store = {}
+    for name in os.listdir(os.path.dirname(path)):
+        if name.endswith(".schema.json"):
+            other = os.path.join(os.path.dirname(path), name)
+            with open(other) as f:
+                store[Path(other).as_uri()] = json.load(f)
+            Draft202012Validator.check_schema(store[Path(other).as_uri()])
+    schema = store[Path(path).as_uri()]
+    resolver = RefResolver(base_uri=Path(path).as_uri(), referrer=schema, store=store)
     text = open(sys.argv[2]).read() if len(sys.argv) == 3 else sys.stdin.read()
     try:
         doc = json.loads(text)
     except ValueError as e:
         print("not one JSON document: %s" % e, file=sys.stderr)
         return 1
-    errors = sorted(Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    errors = sorted(Draft202012Validator(schema, resolver=resolver).iter_errors(doc), key=lambda e: list(e.path))
     for e in errors:
         print("%s: %s" % ("/".join(str(p) for p in e.path) or "(root)", e.message), file=sys.stderr)
     return 1 if errors else 0
