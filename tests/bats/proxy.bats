@@ -99,14 +99,16 @@ mig_payload() {
 	qmp stop >/dev/null
 	run --separate-stderr "$VHOST_STATE" snapshot --status --json "$PROXY_CTL"
 	assert_success
+	assert_schema snapshot-status
 	echo "$output" | jq -e '.device_stopped == true and .snapshot.possible == true'
 	echo "$output" | jq -e '.backend.protocol_features.acked.names | index("DEVICE_STATE")'
 	echo "$output" | jq -e '.frontend.connected == true and .frontend.backend_channel == true'
 	echo "$output" | jq -e '[.rings[].index] == [0, 1] and ([.rings[].started] | any) == false'
 
-	run "$VHOST_STATE" snapshot "$PROXY_CTL" -o "$BATS_TEST_TMPDIR/snap.vhs"
+	run --separate-stderr "$VHOST_STATE" snapshot --json "$PROXY_CTL" -o "$BATS_TEST_TMPDIR/snap.vhs"
 	assert_success
-	assert_output --partial "10 bytes of state"
+	assert_schema snapshot
+	echo "$output" | jq -e '.payload_bytes == 10 and .chunks == 1 and .kind == "fs" and .check == 0 and .backend.peer.name == "virtiofsd"'
 	assert_equal "$(payload_hex "$BATS_TEST_TMPDIR/snap.vhs")" "$IDLE_PAYLOAD"
 
 	run qmp migrate "file:$BATS_TEST_TMPDIR/mig.bin"
@@ -155,6 +157,7 @@ be>px CHECK_DEVICE_STATE
 
 	# every line is one JSON object; messages carry decoded payloads
 	jq -e -s 'length > 10' "$PROXY_LOG"
+	assert_schema_lines proxy-log "$PROXY_LOG"
 	jq -e -s '[.[] | select(.dir == "fe>be" and .name == "SET_DEVICE_STATE_FD")] | map(.payload.direction) == ["load", "save"]' "$PROXY_LOG"
 	jq -e -s '[.[] | select(.dir == "be>fe" and .name == "CHECK_DEVICE_STATE")] | map(.payload.result) == [0, 0]' "$PROXY_LOG"
 	jq -e -s '[.[] | select(.dir == "be>fe" and .name == "GET_QUEUE_NUM")][0].payload.queues == 2' "$PROXY_LOG"

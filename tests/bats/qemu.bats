@@ -63,8 +63,13 @@ load_and_resave() {
 	assert_line --regexp "^2  $DEV5  fs  10 bytes in 1 chunk  at offset [0-9]+  sha256 [0-9a-f]{64}$"
 	run --separate-stderr "$VHOST_STATE" extract --list --json "$BASE"
 	assert_success
-	echo "$output" | jq -e 'length == 2 and .[0].stream_bytes == 18 and .[1].described_field_size == 18'
-	"$VHOST_STATE" -q extract "$BASE" --device 0000:00:05.0 -o "$BATS_TEST_TMPDIR/idle.vhs"
+	assert_schema extract
+	echo "$output" | jq -e --arg f "$BASE" '.file == $f and (.states | length) == 2 and .states[0].stream_bytes == 18 and .states[1].described_field_size == 18'
+	sha=$(echo "$output" | jq -r .states[1].sha256)
+	run --separate-stderr "$VHOST_STATE" extract --json "$BASE" --device 0000:00:05.0 -o "$BATS_TEST_TMPDIR/idle.vhs"
+	assert_success
+	assert_schema extract
+	echo "$output" | jq -e --arg d "$DEV5" --arg s "$sha" '.device == $d and .index == 2 and .payload_bytes == 10 and .chunks == 1 and .sha256 == $s and .format == "raw"'
 	assert_equal "$(hexof "$BATS_TEST_TMPDIR/idle.vhs")" "0000000a${IDLE}00000000"
 	# several states and no --device: a usage error naming them
 	run "$VHOST_STATE" extract "$BASE" -o "$BATS_TEST_TMPDIR/x.vhs"
@@ -124,13 +129,15 @@ load_and_resave() {
 	populate pop "$BATS_TEST_TMPDIR/pop.vhs"
 	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/pop.vhs"
 	assert_line --partial "3 inodes, 2 handles"
-	run "$VHOST_STATE" inject "$BASE" "$BATS_TEST_TMPDIR/pop.vhs" --device "$DEV4" -o "$BATS_TEST_TMPDIR/pop.mig"
+	run --separate-stderr "$VHOST_STATE" inject --json "$BASE" "$BATS_TEST_TMPDIR/pop.vhs" --device "$DEV4" -o "$BATS_TEST_TMPDIR/pop.mig"
 	assert_success
-	assert_output --regexp "injected [0-9]+ bytes of fs state \(1 chunk\) into $DEV4, replacing 10 bytes"
+	assert_schema inject
+	echo "$output" | jq -e --arg d "$DEV4" '.device == $d and .kind == "fs" and .chunks == 1 and .replaced.payload_bytes == 10 and .index == 1'
 	# the description follows the new size
 	run --separate-stderr "$VHOST_STATE" extract --list --json "$BATS_TEST_TMPDIR/pop.mig"
 	size=$(stat -c %s "$BATS_TEST_TMPDIR/pop.vhs")
-	echo "$output" | jq -e --argjson s "$size" '.[0].stream_bytes == $s and .[0].described_field_size == $s'
+	assert_schema extract
+	echo "$output" | jq -e --argjson s "$size" '.states[0].stream_bytes == $s and .states[0].described_field_size == $s'
 	mkdir -p "$BATS_TEST_TMPDIR/empty"
 	load_and_resave "$BATS_TEST_TMPDIR/pop.mig" "$BATS_TEST_TMPDIR/again.mig" "$VFS_SHARE_DIR" "$BATS_TEST_TMPDIR/empty"
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" --device 1 -o "$BATS_TEST_TMPDIR/again.vhs"
@@ -176,6 +183,7 @@ load_and_resave() {
 	assert_line --regexp '^  section [0-9]+ at offset 24: ram \(instance 0, version 4\)$'
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BASE"
 	assert_success
+	assert_schema inspect
 	echo "$output" | jq -e '.format == "qemu-migration" and .page_size == 4096 and (.states | length) == 2'
 	echo "$output" | jq -e '.ram.bytes >= 134217728 and .section_footers == true'
 	echo "$output" | jq -e '[.sections[] | select(.backend_state)] | length == 2'

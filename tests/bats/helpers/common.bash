@@ -119,3 +119,10 @@ assert_schema() {
 	/usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/schema.py" "$name" "$file" ||
 		fail "output does not match schema/$name.schema.json"
 }
+
+# assert_schema_lines NAME FILE — every line of FILE is a JSON document
+# valid against schema/NAME.schema.json (the proxy's --json log)
+assert_schema_lines() {
+	/usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/schema.py" --lines "$1" "$2" ||
+		fail "a line of $2 does not match schema/$1.schema.json"
+}
