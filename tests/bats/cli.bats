@@ -122,6 +122,23 @@ teardown() {
 	for code in 0 1 2 64 65 69 75 76; do
 		grep -q "^\\.B $code\$" "$VS_MAN"
 	done
+	# the JSON contract: its section, the schemas' place
+	grep -q '^\.SH JSON$' "$VS_MAN"
+	grep -q 'vhost-state/schema/' "$VS_MAN"
+}
+
+@test "cli: every schema is valid draft 2020-12, installed (dist_schema_DATA), and named in the man page" {
+	for f in "$VS_SRCDIR"/schema/*.schema.json; do
+		name=${f##*/}
+		/usr/bin/python3 -c 'import json, sys; from jsonschema import Draft202012Validator as V; V.check_schema(json.load(open(sys.argv[1])))' "$f"
+		grep -q "schema/$name" "$VS_SRCDIR/Makefile.am" || fail "$name is not in dist_schema_DATA"
+		grep -q "${name%%.*}" "$VS_MAN" || fail "${name%%.*} is not in the man page"
+	done
+	# a document of the wrong shape is refused (negative control)
+	echo '{"error": {"message": "x", "exit_code": "64"}}' >"$BATS_TEST_TMPDIR/bad.json"
+	run /usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/schema.py" error "$BATS_TEST_TMPDIR/bad.json"
+	assert_failure 1
+	assert_output --partial "is not one of"
 }
 
 @test "cli: --json works before the command too" {

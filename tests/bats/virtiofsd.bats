@@ -122,9 +122,10 @@ teardown() {
 	VFS_SHARE_DIR=$BATS_TEST_TMPDIR/share
 	mkdir -p "$VFS_SHARE_DIR" && echo hello >"$VFS_SHARE_DIR/a.txt"
 	start_virtiofsd a --migration-on-error=guest-error
-	run "$VHOST_STATE" verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/one.vhs"
+	run --separate-stderr "$VHOST_STATE" verify --json "$VFS_SOCK" "$BATS_TEST_TMPDIR/one.vhs"
 	assert_success
-	assert_output --partial "holds the 25-byte state"
+	assert_schema verify
+	echo "$output" | jq -e '.same and .actual.payload_bytes == 25 and .expected.payload_bytes == 25 and .differences == []'
 }
 
 @test "virtiofsd: verify exits 2 when the state names a file missing from the shared dir (guest-error)" {
@@ -201,9 +202,12 @@ teardown() {
 	# are gone on re-dump: a different state.
 	raw_stream "${BUSY_PAYLOAD}ffff" >"$BATS_TEST_TMPDIR/trailing.vhs"
 	start_virtiofsd b
-	run "$VHOST_STATE" verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/trailing.vhs"
+	run --separate-stderr "$VHOST_STATE" verify --json "$VFS_SOCK" "$BATS_TEST_TMPDIR/trailing.vhs"
 	assert_equal "$status" 2
-	assert_output --partial "differ at offset 10 (file 12 bytes, back-end 10 bytes)"
+	assert_schema verify
+	echo "$output" | jq -e '.first_difference == 10 and .expected.payload_bytes == 12 and .actual.payload_bytes == 10'
+	# the file's trailing bytes make it undecodable: no field-level view
+	echo "$output" | jq -e '(.decoded | not) and .differences == []'
 }
 
 @test "virtiofsd: restore of a bad state exits 1 and shows CHECK's value" {
