@@ -13,6 +13,7 @@
 #include "error.h"
 #include "output.h"
 #include "proxy.h"
+#include "result.h"
 
 struct proxy_args {
 	struct vs_proxy_opts o;
@@ -104,6 +105,7 @@ vs_cmd_proxy(int argc, char **argv)
 
 	argp_parse(&proxy_argp, argc, argv, 0, NULL, &a);
 	a.o.json = vs_opt.json;
+	vs_json_lines = true; /* an error document is one more line of the log */
 	a.o.force = vs_opt.force;
 	a.o.max_size = vs_opt.max_size;
 	if (a.log_path && strcmp(a.log_path, "-") != 0) {

@@ -121,10 +121,13 @@ vs_count_text(uint64_t n, const char *one, const char *many, char *buf, size_t l
 	return buf;
 }
 
+bool vs_json_lines;
+
 void
 vs_json_print(struct json_object *doc)
 {
-	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(doc, (vs_json_lines ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY) |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 void

@@ -38,7 +38,9 @@ const char *vs_state_text(uint64_t bytes, uint64_t chunks, const char *kind, cha
 /* "1 chunk", "2 chunks" */
 const char *vs_count_text(uint64_t n, const char *one, const char *many, char *buf, size_t len);
 
-/* Print doc as the --json document (pretty, '/' unescaped). */
+/* Print doc as the --json document (pretty, '/' unescaped; one line when
+ * vs_json_lines: the proxy, whose log on stdout is JSON lines). */
+extern bool vs_json_lines;
 void vs_json_print(struct json_object *doc);
 /* The result: JSON with --json, else text(doc, f) on f unless -q (or
  * always, when always_text: a listing is the result itself).  Takes

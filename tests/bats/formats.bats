@@ -179,6 +179,7 @@ state.vhs"
 	mkdir -p "$BATS_TEST_TMPDIR/d"
 	cp "$BATS_TEST_TMPDIR/open.vhs" "$BATS_TEST_TMPDIR/d/o.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/d/o.vhs"
+	assert_schema inspect
 	assert_output --partial "\"file\":\"$BATS_TEST_TMPDIR/d/o.vhs\""
 	refute_output --partial '\/'
 }
@@ -423,6 +424,7 @@ tar_is_exact() {
 @test "formats: --version --json is one JSON document with every library version" {
 	run "$VHOST_STATE" --version --json
 	assert_success
+	assert_schema version
 	echo "$output" | jq -e '.["vhost-state"] and .libarchive and .zstd and .["json-c"] and .nettle'
 }
 
@@ -505,6 +507,7 @@ passt_payload() {
 	hex=$(/usr/bin/python3 "$BATS_TEST_DIRNAME/helpers/passt-state.py" | xxd -p | tr -d '\n')
 	raw_stream "${hex}00" >"$BATS_TEST_TMPDIR/t.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/t.vhs"
+	assert_schema inspect
 	echo "$output" | jq -e '.decoded.error | test("1 trailing bytes after the state at payload offset 62")'
 	# an unknown version: the header only
 	raw_stream b1bb1d1b0bb1d1b0000000090000000900000000 >"$BATS_TEST_TMPDIR/v9.vhs"

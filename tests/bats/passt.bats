@@ -130,8 +130,8 @@ modified() {
 	assert_success
 	assert_schema inject
 	echo "$output" | jq -e '.stream_bytes_delta == 8 and .kind == "net" and .payload_bytes == .replaced.payload_bytes + 8'
-	a=$("$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/net.mig" | jq '.states[0].described_field_size')
-	b=$("$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/m.mig" | jq '.states[0].described_field_size')
+	a=$(json_result inspect inspect --json "$BATS_TEST_TMPDIR/net.mig" | jq '.states[0].described_field_size')
+	b=$(json_result inspect inspect --json "$BATS_TEST_TMPDIR/m.mig" | jq '.states[0].described_field_size')
 	assert_equal "$b" "$((a + 8))"
 	start_passt l
 	# shellcheck disable=SC2046

@@ -287,6 +287,13 @@ vhost-state: snapshot: 10 bytes of state (1 chunk) via $PROXY_CTL to $BATS_TEST_
 	assert_failure 69
 	assert_output --partial "no such socket"
 	[ ! -e "$VS_SOCKDIR/f.sock" ]
+	# with --json the error is one more line of the JSON log on stdout
+	run --separate-stderr "$VHOST_STATE" proxy --json --listen "$VS_SOCKDIR/f.sock" --connect "$VS_SOCKDIR/none.sock"
+	assert_failure 69
+	assert_equal "${#lines[@]}" 1
+	assert_schema error
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/log.json"
+	assert_schema_lines proxy-log "$BATS_TEST_TMPDIR/log.json"
 	start_fake a
 	touch "$BATS_TEST_TMPDIR/file"
 	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$FAKE_SOCK" --tee "$BATS_TEST_TMPDIR/file"

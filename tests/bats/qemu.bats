@@ -195,7 +195,7 @@ load_and_resave() {
 
 @test "qemu: a file cut anywhere exits 65 naming the offset, never crashes or reads past the end" {
 	size=$(stat -c %s "$BASE")
-	state_at=$("$VHOST_STATE" inspect --json "$BASE" | jq '.states[0].offset')
+	state_at=$(json_result inspect inspect --json "$BASE" | jq '.states[0].offset')
 	for cut in 0 3 7 8 12 30 200 5000 300000 $((state_at - 1)) $((state_at + 2)) $((state_at + 9)) \
 		$((size - 100)) $((size - 1)); do
 		head -c "$cut" "$BASE" >"$BATS_TEST_TMPDIR/cut.mig"
@@ -217,7 +217,7 @@ patch() {
 
 @test "qemu: a state whose size disagrees with the VM description exits 65 with both sizes" {
 	cp "$BASE" "$BATS_TEST_TMPDIR/m.mig"
-	desc=$("$VHOST_STATE" inspect --json "$BASE" | jq '.vm_description.offset')
+	desc=$(json_result inspect inspect --json "$BASE" | jq '.vm_description.offset')
 	# the first back-end field's "size": 18 becomes 19 (same length)
 	off=$(grep -abo '"type": "virtio-fs back-end state", "size": 18' "$BATS_TEST_TMPDIR/m.mig" | head -n1 | cut -d: -f1)
 	[ "$off" -gt "$desc" ]
@@ -243,7 +243,7 @@ patch() {
 	assert_failure 65
 	assert_output --partial "offset $start: unknown section type 0x09"
 	# the device section's footer names another section
-	sec=$("$VHOST_STATE" inspect --json "$BASE" | jq '.sections[] | select(.name == "'$DEV4'")')
+	sec=$(json_result inspect inspect --json "$BASE" | jq '.sections[] | select(.name == "'$DEV4'")')
 	foot=$(( $(echo "$sec" | jq '.offset + .length') - 4 ))
 	cp "$BASE" "$BATS_TEST_TMPDIR/c.mig"
 	patch "$BATS_TEST_TMPDIR/c.mig" "$foot" 0000ffff
@@ -251,7 +251,7 @@ patch() {
 	assert_failure 65
 	assert_output --partial "the footer names section 65535"
 	# a chunk length pointing past the end
-	at=$("$VHOST_STATE" inspect --json "$BASE" | jq '.states[1].offset')
+	at=$(json_result inspect inspect --json "$BASE" | jq '.states[1].offset')
 	cp "$BASE" "$BATS_TEST_TMPDIR/d.mig"
 	patch "$BATS_TEST_TMPDIR/d.mig" "$at" 7fffffff
 	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/d.mig"
