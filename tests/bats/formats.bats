@@ -41,6 +41,23 @@ make_all() {
 	done
 }
 
+@test "formats: convert --json reports what it wrote: formats, sizes, chunks, the payload's digest" {
+	raw_stream "${ONE_FILE:0:10}" "${ONE_FILE:10}" >"$BATS_TEST_TMPDIR/a.vhs"
+	run --separate-stderr "$VHOST_STATE" convert --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/a.vhsnap.zst"
+	assert_success
+	assert_schema convert
+	assert_equal "$stderr" ""
+	sum=$(printf '%s' "$ONE_FILE" | xxd -r -p | sha256sum | cut -d' ' -f1)
+	echo "$output" | jq -e --arg s "$sum" '.sha256 == $s and .payload_bytes == 25 and .chunks == 2 and .stream_bytes == 37 and .kind == "fs"'
+	echo "$output" | jq -e --arg o "$BATS_TEST_TMPDIR/a.vhsnap.zst" '.input_format == "raw" and .output == $o and .format == "archive" and .zstd'
+	# and back: the archive's digest, the raw output
+	run --separate-stderr "$VHOST_STATE" --json convert "$BATS_TEST_TMPDIR/a.vhsnap.zst" "$BATS_TEST_TMPDIR/b.vhs"
+	assert_success
+	assert_schema convert
+	echo "$output" | jq -e --arg s "$sum" '.sha256 == $s and .input_format == "archive+zstd" and .format == "raw" and (.zstd | not)'
+	cmp "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
+}
+
 @test "formats: the forms really differ on disk and all hold the same payload" {
 	b=$BATS_TEST_TMPDIR/s
 	make_all "$b"

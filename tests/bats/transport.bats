@@ -166,6 +166,9 @@ teardown() {
 	assert_success
 	assert_schema verify
 	echo "$output" | jq -e '.same and .actual.payload_bytes == 3000000 and .expected.chunks == 46'
+	# paths as they are: '/' is not escaped
+	assert_output --partial "\"file\":\"$BATS_TEST_TMPDIR/s.vhs\""
+	refute_output --partial '\/'
 }
 
 @test "transport: --max-size refuses a larger state from the back-end and leaves no file" {
