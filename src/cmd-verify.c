@@ -79,9 +79,7 @@ static const struct argp verify_argp = {
 struct arrival {
 	struct vs_payload_compare cmp;
 	struct vs_capture *cap; /* --save */
-	unsigned char *mem;
-	size_t len, cap_len;
-	uint64_t total;
+	struct vs_decode_keep keep;
 };
 
 static int
@@ -89,26 +87,9 @@ consume(void *c, const void *data, size_t len)
 {
 	struct arrival *a = c;
 
-	if (vs_payload_compare_consume(&a->cmp, data, len) < 0 || (a->cap && vs_capture_consume(a->cap, data, len) < 0))
+	if (vs_payload_compare_consume(&a->cmp, data, len) < 0 || (a->cap && vs_capture_consume(a->cap, data, len) < 0) ||
+	    vs_decode_keep_add(&a->keep, data, len) < 0)
 		return -1;
-	a->total += len;
-	if (a->len + len <= VS_DECODE_MAX) {
-		if (a->len + len > a->cap_len) {
-			size_t want = a->cap_len ? a->cap_len : 65536;
-			unsigned char *p;
-			while (want < a->len + len)
-				want *= 2;
-			if (want > VS_DECODE_MAX)
-				want = VS_DECODE_MAX;
-			p = realloc(a->mem, want);
-			if (!p)
-				return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-			a->mem = p;
-			a->cap_len = want;
-		}
-		memcpy(a->mem + a->len, data, len);
-		a->len += len;
-	}
 	vs_progress_update(a->cmp.offset);
 	return 0;
 }
@@ -120,8 +101,8 @@ result(const struct verify_args *args, struct vs_state_input *in, struct arrival
 {
 	struct json_object *doc = json_object_new_object(), *exp = json_object_new_object(),
 			   *act = json_object_new_object(), *list = NULL;
-	bool same = ar->cmp.first_diff == UINT64_MAX, whole = ar->len == ar->total;
-	enum vs_payload_kind kind = vs_payload_sniff(ar->mem, ar->len, ar->total);
+	bool same = ar->cmp.first_diff == UINT64_MAX, whole = vs_decode_keep_whole(&ar->keep);
+	enum vs_payload_kind kind = vs_payload_sniff(ar->keep.buf, ar->keep.len, ar->keep.total);
 	unsigned char *fp = NULL;
 	size_t flen;
 
@@ -132,7 +113,7 @@ result(const struct verify_args *args, struct vs_state_input *in, struct arrival
 	json_object_object_add(doc, "first_difference", same ? NULL : json_object_new_int64((int64_t)ar->cmp.first_diff));
 	vs_jadd_state(exp, in->payload, in->chunks, vs_payload_kind_name(in->kind), in->sha256);
 	json_object_object_add(doc, "expected", exp);
-	vs_jadd_u64(act, "payload_bytes", ar->total);
+	vs_jadd_u64(act, "payload_bytes", ar->keep.total);
 	if (m)
 		vs_jadd_u64(act, "chunks", m->chunks);
 	vs_jadd_str(act, "kind", vs_payload_kind_name(kind));
@@ -141,7 +122,7 @@ result(const struct verify_args *args, struct vs_state_input *in, struct arrival
 	json_object_object_add(doc, "actual", act);
 	vs_jadd_str(doc, "kind", in->kind == kind ? vs_payload_kind_name(kind) : "mixed");
 	if (!same && whole && vs_state_input_load(in, VS_DECODE_MAX, &fp, &flen) == 0)
-		list = vs_decode_diff(in->kind, fp, flen, kind, ar->mem, ar->len);
+		list = vs_decode_diff(in->kind, fp, flen, kind, ar->keep.buf, ar->keep.len);
 	free(fp);
 	vs_error_clear();
 	vs_jadd_bool(doc, "decoded", list != NULL);
@@ -209,6 +190,7 @@ vs_cmd_verify(int argc, char **argv)
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto fail;
 	}
+	ar->keep.max = VS_DECODE_MAX;
 	if (a.save) {
 		if (vs_output_open(&out, a.save, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 			goto fail;
@@ -278,7 +260,7 @@ out:
 		vs_state_writer_close(&sw);
 	vs_manifest_free(&m);
 	if (ar)
-		free(ar->mem);
+		vs_decode_keep_free(&ar->keep);
 	free(ar);
 	vs_state_input_close(&in);
 	return rc;

@@ -1,12 +1,15 @@
 #include <config.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decode.h"
+#include "error.h"
 
 static struct json_object *
 jint(uint64_t v)
@@ -386,6 +389,40 @@ vs_decode_differences(struct json_object *a, struct json_object *b)
 
 	diff_object(out, "", a, b);
 	return out;
+}
+
+int
+vs_decode_keep_add(struct vs_decode_keep *k, const void *data, size_t len)
+{
+	bool whole = k->len == k->total;
+
+	k->total += len;
+	/* too large to decode: from then on counted only */
+	if (!whole || len > k->max - k->len)
+		return 0;
+	if (k->len + len > k->cap) {
+		size_t want = k->cap ? k->cap : 65536;
+		unsigned char *p;
+		while (want < k->len + len)
+			want *= 2;
+		if (want > k->max)
+			want = k->max;
+		p = realloc(k->buf, want);
+		if (!p)
+			return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		k->buf = p;
+		k->cap = want;
+	}
+	memcpy(k->buf + k->len, data, len);
+	k->len += len;
+	return 0;
+}
+
+void
+vs_decode_keep_free(struct vs_decode_keep *k)
+{
+	free(k->buf);
+	memset(k, 0, sizeof *k);
 }
 
 struct json_object *

@@ -24,6 +24,18 @@ struct json_object *vs_decode_differences(struct json_object *a, struct json_obj
 /* Both views decodable and of the same format. */
 int vs_decode_comparable(struct json_object *a, struct json_object *b);
 
+/* A payload kept in memory as it arrives (verify: what the back-end
+ * gives back), its first `max` bytes; total counts all of them. */
+struct vs_decode_keep {
+	unsigned char *buf;
+	size_t len, cap, max;
+	uint64_t total;
+};
+int vs_decode_keep_add(struct vs_decode_keep *k, const void *data, size_t len);
+/* Whole: nothing was left out. */
+#define vs_decode_keep_whole(k) ((k)->len == (k)->total)
+void vs_decode_keep_free(struct vs_decode_keep *k);
+
 /* Both payloads decoded and compared: the differences, or NULL when the
  * kinds differ or either does not decode. */
 struct json_object *vs_decode_diff(enum vs_payload_kind ka, const unsigned char *pa, size_t la,

@@ -164,6 +164,14 @@ SET_DEVICE_STATE_FD CHECK_DEVICE_STATE SET_DEVICE_STATE_FD CHECK_DEVICE_STATE "
 	assert_failure 2
 	assert_output --partial "run: step 1 (verify $BATS_TEST_TMPDIR/one.vhs): the back-end holds a different state"
 	refute_line --regexp '^socket:'
+	# decoded as the verify command decodes it
+	assert_line "  inode 2: a.txt (refcount 1) -> (invalid) (refcount 1)"
+	start_virtiofsd c --migration-on-error=guest-error
+	run --separate-stderr "$VHOST_STATE" run --json "$VFS_SOCK" verify "$BATS_TEST_TMPDIR/one.vhs"
+	assert_failure 2
+	assert_schema error
+	echo "$output" | jq -e '.failed_step.step == "verify" and .failed_step.status == "different" and .failed_step.decoded'
+	echo "$output" | jq -e '[.failed_step.differences[] | select(.what == "inode" and .id == 2)][0].b.status == "invalid"'
 }
 
 @test "run: save - writes the stream to stdout, load - reads stdin; info cannot share stdout with a state (fake)" {
