@@ -49,8 +49,12 @@ file_handle_json(const struct vs_vfs_file_handle *fh)
 	return o;
 }
 
+/* Parent steps for all the paths of one state: far more than any real
+ * tree needs, few enough that a crafted chain cannot stall a decode. */
+#define PATH_BUDGET (1ull << 24)
+
 static struct json_object *
-inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino)
+inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, uint64_t *budget)
 {
 	struct json_object *o = json_object_new_object();
 	char path[4097];
@@ -63,7 +67,7 @@ inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino)
 		json_object_object_add(o, "name", json_object_new_string(ino->name));
 	}
 	json_object_object_add(o, "path",
-			       vs_vfs_inode_path(st, ino, path, sizeof path) ? json_object_new_string(path) : NULL);
+			       vs_vfs_inode_path(st, ino, path, sizeof path, budget) ? json_object_new_string(path) : NULL);
 	if (ino->location == VS_LOC_FILE_HANDLE)
 		json_object_object_add(o, "location_handle", file_handle_json(&ino->loc_handle));
 	json_object_object_add(o, "file_handle", ino->file_handle ? file_handle_json(&ino->fh) : NULL);
@@ -75,6 +79,7 @@ vfs_json(const unsigned char *p, size_t len)
 {
 	struct json_object *o = json_object_new_object(), *neg, *list;
 	struct vs_vfs_state st;
+	uint64_t budget = PATH_BUDGET;
 	char err[128];
 	int r;
 
@@ -97,8 +102,10 @@ vfs_json(const unsigned char *p, size_t len)
 	json_object_object_add(o, "negotiated", neg);
 	list = json_object_new_array_ext((int)st.ninodes);
 	for (size_t i = 0; i < st.ninodes; i++)
-		json_object_array_add(list, inode_json(&st, &st.inodes[i]));
+		json_object_array_add(list, inode_json(&st, &st.inodes[i], &budget));
 	json_object_object_add(o, "inodes", list);
+	if (budget == 0)
+		json_object_object_add(o, "paths_incomplete", json_object_new_boolean(true));
 	list = json_object_new_array_ext((int)st.nhandles);
 	for (size_t i = 0; i < st.nhandles; i++) {
 		struct json_object *h = json_object_new_object();

@@ -30,6 +30,13 @@ vs_passt_header(const unsigned char *p, size_t len, struct vs_passt_header *h)
 	return true;
 }
 
+static int
+by_id(const void *a, const void *b)
+{
+	const struct vs_vfs_id_index *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 /* postcard: LEB128 varints, zigzag for signed, length-prefixed strings. */
 struct cursor {
 	const unsigned char *p;
@@ -243,6 +250,12 @@ vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char 
 		fail(&c, "trailing bytes after the state");
 		goto out;
 	}
+	st->by_id = malloc((st->ninodes ? st->ninodes : 1) * sizeof *st->by_id);
+	if (!st->by_id)
+		goto out;
+	for (size_t i = 0; i < st->ninodes; i++)
+		st->by_id[i] = (struct vs_vfs_id_index){ st->inodes[i].id, i };
+	qsort(st->by_id, st->ninodes, sizeof *st->by_id, by_id);
 	ok = true;
 out:
 	if (ok)
@@ -261,6 +274,7 @@ vs_vfs_state_free(struct vs_vfs_state *st)
 	for (size_t i = 0; st->mounts && i < st->nmounts; i++)
 		free(st->mounts[i].path);
 	free(st->inodes);
+	free(st->by_id);
 	free(st->handles);
 	free(st->mounts);
 	memset(st, 0, sizeof *st);
@@ -269,14 +283,15 @@ vs_vfs_state_free(struct vs_vfs_state *st)
 static const struct vs_vfs_inode *
 find_inode(const struct vs_vfs_state *st, uint64_t id)
 {
-	for (size_t i = 0; i < st->ninodes; i++)
-		if (st->inodes[i].id == id)
-			return &st->inodes[i];
-	return NULL;
+	struct vs_vfs_id_index key = { .id = id }, *hit;
+
+	hit = st->by_id ? bsearch(&key, st->by_id, st->ninodes, sizeof key, by_id) : NULL;
+	return hit ? &st->inodes[hit->i] : NULL;
 }
 
 bool
-vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len)
+vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len,
+		  uint64_t *budget)
 {
 	size_t at = len - 1, n;
 
@@ -286,6 +301,9 @@ vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino,
 	/* build right to left; every step adds at least two bytes, so the
 	 * walk ends within len / 2 steps even on a parent loop */
 	while (ino && ino->location == VS_LOC_PATH) {
+		if (*budget == 0)
+			return false;
+		--*budget;
 		n = strlen(ino->name);
 		if (n + (at < len - 1) > at)
 			return false;

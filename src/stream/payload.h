@@ -50,10 +50,16 @@ struct vs_vfs_mount {
 	char *path;
 };
 
+struct vs_vfs_id_index {
+	uint64_t id;
+	size_t i;
+};
+
 struct vs_vfs_state {
 	unsigned variant; /* 0 = V1, 1 = V2 */
 	size_t ninodes, nhandles, nmounts;
 	struct vs_vfs_inode *inodes;
+	struct vs_vfs_id_index *by_id; /* inodes sorted by id, for lookups */
 	struct vs_vfs_handle *handles;
 	struct vs_vfs_mount *mounts;
 	uint64_t next_inode, next_handle;
@@ -67,8 +73,11 @@ int vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, c
 void vs_vfs_state_free(struct vs_vfs_state *st);
 /* The inode's path relative to the shared directory ("." for the root),
  * following Path parents; false when it cannot be resolved (Invalid, a
- * file handle, a missing parent, a loop, longer than len). */
-bool vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len);
+ * file handle, a missing parent, a loop, longer than len) or *budget
+ * parent steps are used up (each step takes one; it bounds the work over
+ * a whole state, whatever its shape). */
+bool vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len,
+		       uint64_t *budget);
 
 /* passt: be64 magic, be32 version, be32 compat version */
 #define VS_PASST_MAGIC 0xB1BB1D1B0BB1D1B0ull

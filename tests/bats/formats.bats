@@ -209,6 +209,32 @@ V1_ALL=0005010200000201020003010303642f7801070202abcd040104070101010005010103017
 # the same as V2 with one mount path: 7 -> "/srv"
 V2_ALL=0105010200000201020003010303642f7801070202abcd04010407010101000501010301790006010105000002010000000107042f737276
 
+@test "formats: a crafted chain of 20000 nested inodes decodes in bounded work: deep paths are null, not an error" {
+	/usr/bin/python3 - "$BATS_TEST_TMPDIR/chain.vhs" <<-'PY'
+		import struct, sys
+		def varint(n):
+		    out = b""
+		    while True:
+		        b, n = n & 0x7f, n >> 7
+		        if not n:
+		            return out + bytes([b])
+		        out += bytes([b | 0x80])
+		# V2, N inodes: the root, then k under k-1, each named "a"
+		N = 20000
+		p = b"\x01" + varint(N) + b"\x01\x02\x00\x00"
+		for k in range(2, N + 1):
+		    p += varint(k) + b"\x01\x01" + varint(k - 1) + b"\x01a\x00"
+		p += varint(N + 1) + b"\x00\x00" + bytes(4) + b"\x00"
+		open(sys.argv[1], "wb").write(struct.pack(">I", len(p)) + p + struct.pack(">I", 0))
+	PY
+	run --separate-stderr timeout 60 "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/chain.vhs"
+	assert_success
+	assert_schema inspect
+	# 4096 bytes of path hold 2048 levels: "a/a/.../a"
+	echo "$output" | jq -e '.decoded.inodes[2048].path | length == 4095'
+	echo "$output" | jq -e '.decoded.inodes[2049].path == null and .decoded.inodes[19999].path == null and (.decoded | has("error") | not)'
+}
+
 @test "formats: virtiofsd states decode whole: V1 and V2, Invalid, FullPath and file-handle inodes, mount paths" {
 	raw_stream "$V1_ALL" >"$BATS_TEST_TMPDIR/v1.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/v1.vhs"
