@@ -12,6 +12,7 @@
 #include "error.h"
 #include "input.h"
 #include "output.h"
+#include "result.h"
 #include "writer.h"
 
 struct convert_args {
@@ -42,7 +43,7 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp convert_argp = {
 	NULL, parse, "IN OUT",
 	"Convert a state between the raw stream and the .vhsnap archive, each optionally "
@@ -73,6 +74,34 @@ manifest_for(struct vs_manifest *m, const struct vs_state_input *in)
 	memcpy(m->sha256, in->sha256, sizeof m->sha256);
 }
 
+/* The result (schema/convert.schema.json); text: one line on stderr. */
+static struct json_object *
+result(const struct convert_args *a, const struct vs_output *out, const struct vs_state_input *in)
+{
+	struct json_object *doc = json_object_new_object();
+
+	vs_jadd_str(doc, "input", a->in);
+	vs_jadd_str(doc, "input_format", vs_input_format_name(in->format));
+	vs_jadd_str(doc, "output", out->path ? out->path : out->name);
+	vs_jadd_str(doc, "format", vs_fmt.archive == 1 ? "archive" : "raw");
+	vs_jadd_bool(doc, "zstd", vs_fmt.zstd_level != VS_ZSTD_OFF);
+	vs_jadd_state(doc, in->payload, in->chunks,
+		      in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind), in->sha256);
+	vs_jadd_u64(doc, "stream_bytes", in->stream_bytes);
+	return doc;
+}
+
+static void
+print_text(struct json_object *doc, FILE *f)
+{
+	char amount[128];
+
+	fprintf(f, "%s: convert: converted %s (%s, %s) to %s (%s%s)\n", program_invocation_short_name, vs_jget_str(doc, "input"),
+		vs_jget_str(doc, "input_format"),
+		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
+		vs_jget_str(doc, "output"), vs_jget_str(doc, "format"), vs_jget_bool(doc, "zstd") ? "+zstd" : "");
+}
+
 int
 vs_cmd_convert(int argc, char **argv)
 {
@@ -82,14 +111,15 @@ vs_cmd_convert(int argc, char **argv)
 	struct vs_output out;
 	struct vs_state_writer w;
 	struct vs_manifest m = { 0 };
+	struct json_object *doc;
 	bool out_open = false, writer = false;
 
 	argp_parse(&convert_argp, argc, argv, 0, NULL, &a);
 	vs_format_from_name(a.out);
 	vs_setup_progress();
 	lim.max_total = vs_opt.max_size;
-	in.want_digest = vs_fmt.archive == 1; /* the new manifest records it */
-	if (vs_manifest_now(&m.created) < 0 || vs_state_input_open(&in, a.in, &lim) < 0)
+	in.want_digest = vs_fmt.archive == 1 || vs_opt.json; /* the new manifest records it */
+	if (vs_result_check_stdout(vs_is_stdout(a.out)) < 0 || vs_manifest_now(&m.created) < 0 || vs_state_input_open(&in, a.in, &lim) < 0)
 		goto fail;
 	if (vs_output_open(&out, a.out, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		goto fail;
@@ -106,12 +136,12 @@ vs_cmd_convert(int argc, char **argv)
 		if (vs_state_writer_finish(&w, &m) < 0)
 			goto fail;
 	}
-	if (vs_output_commit(&out) < 0)
+	doc = result(&a, &out, &in);
+	if (vs_output_commit(&out) < 0) {
+		json_object_put(doc);
 		goto fail;
-	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: convert: converted %s (%s, %" PRIu64 "-byte payload) to %s (%s%s)\n",
-			program_invocation_short_name, a.in, vs_input_format_name(in.format), in.payload, out.name,
-			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level != VS_ZSTD_OFF ? "+zstd" : "");
+	}
+	vs_result_emit(doc, print_text, stderr, false);
 	vs_state_writer_close(&w);
 	vs_manifest_free(&m);
 	vs_state_input_close(&in);

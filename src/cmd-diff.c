@@ -12,7 +12,9 @@
 #include "cmd.h"
 #include "error.h"
 #include "input.h"
+#include "decode.h"
 #include "payload.h"
+#include "result.h"
 
 struct diff_args {
 	const char *a, *b;
@@ -48,133 +50,11 @@ static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 
 static const struct argp diff_argp = {
 	NULL, parse, "A B",
 	"Compare two states offline, payload against payload (framing, compression and container "
-	"do not matter).  Exit 0: the same; 2: different.  virtiofsd states are compared field "
-	"by field (inodes, handles, counters); other kinds report the first differing offset.",
+	"do not matter).  Exit 0: the same; 2: different.  virtiofsd and passt states are "
+	"compared field by field (virtiofsd: inodes, handles, mounts, counters; passt: addresses, "
+	"TCP flows); other kinds report the first differing offset.",
 	children, NULL, NULL
 };
-
-struct differ {
-	struct json_object *list;
-	bool print;
-};
-
-static void
-note(struct differ *d, const char *what, const char *a, const char *b)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "what", json_object_new_string(what));
-	json_object_object_add(o, "a", a ? json_object_new_string(a) : NULL);
-	json_object_object_add(o, "b", b ? json_object_new_string(b) : NULL);
-	json_object_array_add(d->list, o);
-	if (d->print)
-		printf("  %s: %s -> %s\n", what, a ? a : "(absent)", b ? b : "(absent)");
-}
-
-static void
-note_u64(struct differ *d, const char *what, uint64_t a, uint64_t b)
-{
-	char sa[24], sb[24];
-
-	if (a == b)
-		return;
-	snprintf(sa, sizeof sa, "%" PRIu64, a);
-	snprintf(sb, sizeof sb, "%" PRIu64, b);
-	note(d, what, sa, sb);
-}
-
-static const struct vs_vfs_inode *
-find_inode(const struct vs_vfs_state *st, uint64_t id)
-{
-	for (size_t i = 0; i < st->ninodes; i++)
-		if (st->inodes[i].id == id)
-			return &st->inodes[i];
-	return NULL;
-}
-
-static const struct vs_vfs_handle *
-find_handle(const struct vs_vfs_state *st, uint64_t id)
-{
-	for (size_t i = 0; i < st->nhandles; i++)
-		if (st->handles[i].id == id)
-			return &st->handles[i];
-	return NULL;
-}
-
-static void
-describe(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len)
-{
-	char where[4200];
-
-	if (!ino) {
-		buf[0] = '\0';
-		return;
-	}
-	vs_vfs_describe_inode(st, ino, where, sizeof where);
-	snprintf(buf, len, "%s (refcount %" PRIu64 ")", where, ino->refcount);
-}
-
-static void
-diff_inodes(struct differ *d, const struct vs_vfs_state *a, const struct vs_vfs_state *b)
-{
-	char da[4300], db[4300], what[48];
-
-	/* every id in either, once: first a's, then b's that a lacks */
-	for (int pass = 0; pass < 2; pass++) {
-		const struct vs_vfs_state *s = pass ? b : a;
-		for (size_t i = 0; i < s->ninodes; i++) {
-			uint64_t id = s->inodes[i].id;
-			const struct vs_vfs_inode *ia = find_inode(a, id), *ib = find_inode(b, id);
-			if (pass && ia)
-				continue;
-			describe(a, ia, da, sizeof da);
-			describe(b, ib, db, sizeof db);
-			if (ia && ib && strcmp(da, db) == 0 && ia->file_handle == ib->file_handle)
-				continue;
-			snprintf(what, sizeof what, "inode %" PRIu64, id);
-			note(d, what, ia ? da : NULL, ib ? db : NULL);
-		}
-	}
-}
-
-static void
-diff_handles(struct differ *d, const struct vs_vfs_state *a, const struct vs_vfs_state *b)
-{
-	char da[64], db[64], what[48];
-
-	for (int pass = 0; pass < 2; pass++) {
-		const struct vs_vfs_state *s = pass ? b : a;
-		for (size_t i = 0; i < s->nhandles; i++) {
-			uint64_t id = s->handles[i].id;
-			const struct vs_vfs_handle *ha = find_handle(a, id), *hb = find_handle(b, id);
-			if (pass && ha)
-				continue;
-			if (ha)
-				snprintf(da, sizeof da, "inode %" PRIu64 ", flags 0%o", ha->inode, (unsigned)ha->flags);
-			if (hb)
-				snprintf(db, sizeof db, "inode %" PRIu64 ", flags 0%o", hb->inode, (unsigned)hb->flags);
-			if (ha && hb && strcmp(da, db) == 0)
-				continue;
-			snprintf(what, sizeof what, "handle %" PRIu64, id);
-			note(d, what, ha ? da : NULL, hb ? db : NULL);
-		}
-	}
-}
-
-static void
-diff_vfs(struct differ *d, const struct vs_vfs_state *a, const struct vs_vfs_state *b)
-{
-	note_u64(d, "version", a->variant, b->variant);
-	note_u64(d, "next_inode", a->next_inode, b->next_inode);
-	note_u64(d, "next_handle", a->next_handle, b->next_handle);
-	note_u64(d, "writeback", a->writeback, b->writeback);
-	note_u64(d, "announce_submounts", a->announce_submounts, b->announce_submounts);
-	note_u64(d, "posix_acl", a->posix_acl, b->posix_acl);
-	note_u64(d, "sup_group_extension", a->sup_group_extension, b->sup_group_extension);
-	note_u64(d, "mount paths", a->nmounts, b->nmounts);
-	diff_inodes(d, a, b);
-	diff_handles(d, a, b);
-}
 
 /* First differing payload offset, streaming; UINT64_MAX if equal. */
 static int
@@ -220,71 +100,93 @@ out:
 	return rc;
 }
 
+static struct json_object *
+side_json(const char *file, const struct vs_state_input *in)
+{
+	struct json_object *o = json_object_new_object();
+
+	vs_jadd_str(o, "file", file);
+	vs_jadd_str(o, "format", vs_input_format_name(in->format));
+	vs_jadd_state(o, in->payload, in->chunks, vs_payload_kind_name(in->kind), in->sha256);
+	return o;
+}
+
+/* The decoded differences of two payloads of one kind, or NULL when
+ * either does not decode (or is too large to). */
+static struct json_object *
+diff_decoded(struct vs_state_input *a, struct vs_state_input *b)
+{
+	unsigned char *pa = NULL, *pb = NULL;
+	size_t la, lb;
+	struct json_object *list = NULL;
+
+	if (a->kind != b->kind || a->kind == VS_KIND_UNKNOWN)
+		return NULL;
+	if (vs_state_input_load(a, VS_DECODE_MAX, &pa, &la) == 0 && vs_state_input_load(b, VS_DECODE_MAX, &pb, &lb) == 0)
+		list = vs_decode_diff(a->kind, pa, la, b->kind, pb, lb);
+	free(pa);
+	free(pb);
+	vs_error_clear(); /* too large or unreadable: no field-level view */
+	return list;
+}
+
+static void
+print_text(struct json_object *doc, FILE *f)
+{
+	struct json_object *a = vs_jget(doc, "a"), *b = vs_jget(doc, "b"), *list = vs_jget(doc, "differences");
+	char sa[64], sb[64];
+
+	if (vs_jget_bool(doc, "same")) {
+		uint64_t n = vs_jget_u64(a, "payload_bytes");
+		fprintf(f, "same: %s and %s hold the same %" PRIu64 "-byte payload%s%s%s\n", vs_jget_str(a, "file"),
+			vs_jget_str(b, "file"), n, n >= 1024 ? " (" : "", n >= 1024 ? vs_human_size(n, sa, sizeof sa) : "",
+			n >= 1024 ? ")" : "");
+		return;
+	}
+	fprintf(f, "different: the payloads differ at offset %" PRIu64 " (%s: %s, %s: %s)\n",
+		vs_jget_u64(doc, "first_difference"), vs_jget_str(a, "file"),
+		vs_size_text(vs_jget_u64(a, "payload_bytes"), sa, sizeof sa), vs_jget_str(b, "file"),
+		vs_size_text(vs_jget_u64(b, "payload_bytes"), sb, sizeof sb));
+	if (vs_jget_bool(doc, "decoded")) {
+		fprintf(f, "%s state differences (A -> B):\n", vs_jget_str(doc, "kind"));
+		vs_print_differences(f, list, "  ");
+	}
+}
+
 int
 vs_cmd_diff(int argc, char **argv)
 {
 	struct diff_args args = { 0 };
 	struct vs_state_input a = { 0 }, b = { 0 };
 	struct vs_chunk_limits lim = { 0 };
-	struct differ d = { 0 };
-	struct json_object *doc = json_object_new_object();
-	unsigned char *pa = NULL, *pb = NULL;
-	size_t la, lb;
+	struct json_object *doc, *list = NULL;
 	uint64_t at;
 	bool same;
 
 	argp_parse(&diff_argp, argc, argv, 0, NULL, &args);
-	d.print = !vs_opt.json;
-	d.list = json_object_new_array();
 	lim.max_total = vs_opt.max_size;
-	if (vs_state_input_open(&a, args.a, &lim) < 0 || vs_state_input_open(&b, args.b, &lim) < 0 ||
-	    first_difference(&a, &b, &at) < 0)
+	if (vs_result_check_stdout(false) < 0 || vs_state_input_open(&a, args.a, &lim) < 0 ||
+	    vs_state_input_open(&b, args.b, &lim) < 0 || first_difference(&a, &b, &at) < 0)
 		goto fail;
 	same = at == UINT64_MAX;
-	json_object_object_add(doc, "same", json_object_new_boolean(same));
-	json_object_object_add(doc, "a", json_object_new_string(args.a));
-	json_object_object_add(doc, "b", json_object_new_string(args.b));
-	json_object_object_add(doc, "a_payload_bytes", json_object_new_int64((int64_t)a.payload));
-	json_object_object_add(doc, "b_payload_bytes", json_object_new_int64((int64_t)b.payload));
+	if (!same)
+		list = diff_decoded(&a, &b);
+	doc = json_object_new_object();
+	json_object_object_add(doc, "a", side_json(args.a, &a));
+	json_object_object_add(doc, "b", side_json(args.b, &b));
+	vs_jadd_bool(doc, "same", same);
+	vs_jadd_str(doc, "status", same ? "same" : "different");
 	json_object_object_add(doc, "first_difference", same ? NULL : json_object_new_int64((int64_t)at));
-	if (d.print) {
-		if (same)
-			printf("same: %s and %s hold the same %" PRIu64 "-byte payload\n", args.a, args.b, a.payload);
-		else
-			printf("different: the payloads differ at offset %" PRIu64 " (%s: %" PRIu64 " bytes, %s: %" PRIu64
-			       " bytes)\n",
-			       at, args.a, a.payload, args.b, b.payload);
-	}
-	if (!same && a.kind == VS_KIND_FS && b.kind == VS_KIND_FS) {
-		struct vs_vfs_state sa, sb;
-		if (vs_state_input_load(&a, VS_DECODE_MAX, &pa, &la) == 0 &&
-		    vs_state_input_load(&b, VS_DECODE_MAX, &pb, &lb) == 0 &&
-		    vs_vfs_decode(pa, la, &sa, NULL, 0) == 0) {
-			if (vs_vfs_decode(pb, lb, &sb, NULL, 0) == 0) {
-				if (d.print)
-					printf("virtiofsd state differences (A -> B):\n");
-				diff_vfs(&d, &sa, &sb);
-				vs_vfs_state_free(&sb);
-			}
-			vs_vfs_state_free(&sa);
-		}
-		json_object_object_add(doc, "kind", json_object_new_string("fs"));
-	}
-	json_object_object_add(doc, "differences", json_object_get(d.list));
-	if (vs_opt.json)
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	free(pa);
-	free(pb);
-	json_object_put(d.list);
-	json_object_put(doc);
+	vs_jadd_str(doc, "kind", a.kind == b.kind ? vs_payload_kind_name(a.kind) : "mixed");
+	/* field by field: false when the same, of unknown or mixed kinds,
+	 * or not decodable */
+	vs_jadd_bool(doc, "decoded", list != NULL);
+	json_object_object_add(doc, "differences", list ? list : json_object_new_array());
+	vs_result_emit(doc, print_text, stdout, true);
 	vs_state_input_close(&a);
 	vs_state_input_close(&b);
 	return same ? 0 : VS_EXIT_DIFFERENT;
 fail:
-	free(pa);
-	free(pb);
-	json_object_put(d.list);
-	json_object_put(doc);
 	vs_state_input_close(&a);
 	vs_state_input_close(&b);
 	return vs_report_error("diff");

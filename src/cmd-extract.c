@@ -16,6 +16,7 @@
 #include "output.h"
 #include "payload.h"
 #include "qemu-file.h"
+#include "result.h"
 #include "writer.h"
 
 struct extract_args {
@@ -73,14 +74,17 @@ static const struct argp extract_argp = {
 	children, NULL, NULL
 };
 
+/* --list --json: {"file", "states": [...]} (schema/extract.schema.json) */
 static void
 print_list(const struct vs_qemu_file *q)
 {
 	if (vs_opt.json) {
-		struct json_object *doc = vs_qemu_file_json(q), *states;
-		json_object_object_get_ex(doc, "states", &states);
-		puts(json_object_to_json_string_ext(states, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		struct json_object *all = vs_qemu_file_json(q), *doc = json_object_new_object();
+		vs_jadd_str(doc, "file", q->name);
+		json_object_object_add(doc, "states", json_object_get(vs_jget(all, "states")));
+		vs_json_print(doc);
 		json_object_put(doc);
+		json_object_put(all);
 		return;
 	}
 	for (size_t i = 0; i < q->nstates; i++) {
@@ -114,6 +118,35 @@ fill_manifest(struct vs_manifest *m, const struct vs_qemu_file *q, const struct 
 	memcpy(m->sha256, st->sha256, sizeof m->sha256);
 }
 
+/* The result of an extraction (schema/extract.schema.json). */
+static struct json_object *
+result(const struct vs_qemu_file *q, const struct vs_qemu_state *st, size_t i, const struct vs_output *out)
+{
+	struct json_object *doc = json_object_new_object();
+
+	vs_jadd_str(doc, "file", q->name);
+	vs_jadd_u64(doc, "index", i + 1);
+	vs_jadd_str(doc, "device", st->device);
+	vs_jadd_u64(doc, "instance_id", st->instance_id);
+	vs_jadd_str(doc, "output", out->path ? out->path : out->name);
+	vs_jadd_str(doc, "format", vs_fmt.archive == 1 ? "archive" : "raw");
+	vs_jadd_bool(doc, "zstd", vs_fmt.zstd_level != VS_ZSTD_OFF);
+	vs_jadd_state(doc, st->payload, st->chunks, vs_payload_kind_name(st->kind), st->sha256);
+	vs_jadd_u64(doc, "stream_bytes", st->length);
+	return doc;
+}
+
+static void
+print_text(struct json_object *doc, FILE *f)
+{
+	char amount[128];
+
+	fprintf(f, "%s: extract: extracted the %s state of %s: %s (%s%s)\n", program_invocation_short_name,
+		vs_jget_str(doc, "kind"), vs_jget_str(doc, "device"),
+		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
+		vs_jget_str(doc, "format"), vs_jget_bool(doc, "zstd") ? "+zstd" : "");
+}
+
 int
 vs_cmd_extract(int argc, char **argv)
 {
@@ -122,12 +155,13 @@ vs_cmd_extract(int argc, char **argv)
 	struct vs_manifest m = { 0 };
 	struct vs_output out;
 	struct vs_state_writer w;
+	struct json_object *doc;
 	bool out_open = false, writer = false, opened = false;
 	size_t i;
 
 	argp_parse(&extract_argp, argc, argv, 0, NULL, &a);
 	vs_format_from_name(a.output);
-	if (vs_manifest_now(&m.created) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
 		goto fail;
 	opened = true;
 	if (a.list) {
@@ -150,14 +184,13 @@ vs_cmd_extract(int argc, char **argv)
 		if (vs_state_writer_finish(&w, &m) < 0)
 			goto fail;
 	}
-	if (vs_output_commit(&out) < 0)
+	doc = result(&q, &q.states[i], i, &out);
+	if (vs_output_commit(&out) < 0) {
+		json_object_put(doc);
 		goto fail;
+	}
 	out_open = false;
-	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: extract: extracted the %s state of %s: %" PRIu64 " bytes in %" PRIu64 " chunk%s (%s%s)\n",
-			program_invocation_short_name, vs_payload_kind_name(q.states[i].kind), q.states[i].device,
-			q.states[i].payload, q.states[i].chunks, q.states[i].chunks == 1 ? "" : "s",
-			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level != VS_ZSTD_OFF ? "+zstd" : "");
+	vs_result_emit(doc, print_text, stderr, false);
 	vs_state_writer_close(&w);
 	vs_manifest_free(&m);
 	vs_qemu_file_close(&q);

@@ -14,6 +14,7 @@
 #include "output.h"
 #include "payload.h"
 #include "qemu-file.h"
+#include "result.h"
 
 struct inject_args {
 	const char *mig, *state, *output, *device;
@@ -59,7 +60,7 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp inject_argp = {
 	options, parse, "MIGFILE STATE -o OUT",
 	"Write a copy of a QEMU migration file in which one vhost-user back-end's state is replaced "
@@ -99,6 +100,44 @@ check_output(const struct vs_output *out, const struct vs_qemu_file *q, size_t i
 	return rc;
 }
 
+/* The result (schema/inject.schema.json): the state put in, the one it
+ * replaced. */
+static struct json_object *
+result(const struct inject_args *a, const struct vs_qemu_file *q, size_t i, const struct vs_state_input *in,
+       const char *kind, const struct vs_output *out)
+{
+	struct json_object *doc = json_object_new_object(), *old = json_object_new_object();
+	const struct vs_qemu_state *st = &q->states[i];
+
+	vs_jadd_str(doc, "file", a->mig);
+	vs_jadd_str(doc, "state", a->state);
+	vs_jadd_u64(doc, "index", i + 1);
+	vs_jadd_str(doc, "device", st->device);
+	vs_jadd_str(doc, "output", out->path ? out->path : out->name);
+	vs_jadd_state(doc, in->payload, in->chunks, kind, in->sha256);
+	vs_jadd_u64(doc, "stream_bytes", in->stream_bytes);
+	vs_jadd_state(old, st->payload, st->chunks, vs_payload_kind_name(st->kind), st->sha256);
+	vs_jadd_u64(old, "stream_bytes", st->length);
+	json_object_object_add(doc, "replaced", old);
+	json_object_object_add(doc, "stream_bytes_delta",
+			       json_object_new_int64((int64_t)in->stream_bytes - (int64_t)st->length));
+	return doc;
+}
+
+static void
+print_text(struct json_object *doc, FILE *f)
+{
+	char amount[128], old[128];
+
+	fprintf(f, "%s: inject: injected %s into %s, replacing %s: wrote %s (the state %+" PRId64 " bytes)\n",
+		program_invocation_short_name,
+		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), vs_jget_str(doc, "kind"),
+			      amount, sizeof amount),
+		vs_jget_str(doc, "device"),
+		vs_state_text(vs_jget_u64(vs_jget(doc, "replaced"), "payload_bytes"), UINT64_MAX, NULL, old, sizeof old),
+		vs_jget_str(doc, "output"), json_object_get_int64(vs_jget(doc, "stream_bytes_delta")));
+}
+
 int
 vs_cmd_inject(int argc, char **argv)
 {
@@ -108,12 +147,14 @@ vs_cmd_inject(int argc, char **argv)
 	struct vs_chunk_limits lim = { 0 };
 	struct vs_output out;
 	const char *kind;
+	struct json_object *doc;
 	bool out_open = false, opened = false;
-	int64_t delta;
 	size_t i;
 
 	argp_parse(&inject_argp, argc, argv, 0, NULL, &a);
 	lim.max_total = vs_opt.max_size;
+	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0)
+		goto fail;
 	if (vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
 		goto fail;
 	opened = true;
@@ -136,16 +177,13 @@ vs_cmd_inject(int argc, char **argv)
 		goto fail;
 	if (out.tmp_path && check_output(&out, &q, i, &in) < 0)
 		goto fail;
-	if (vs_output_commit(&out) < 0)
+	doc = result(&a, &q, i, &in, kind, &out);
+	if (vs_output_commit(&out) < 0) {
+		json_object_put(doc);
 		goto fail;
+	}
 	out_open = false;
-	delta = (int64_t)in.stream_bytes - (int64_t)q.states[i].length;
-	if (!vs_opt.quiet)
-		fprintf(stderr,
-			"%s: inject: injected %" PRIu64 " bytes of %s state (%" PRIu64 " chunk%s) into %s, replacing %" PRIu64
-			" bytes: wrote %s (the state %+" PRId64 " bytes)\n",
-			program_invocation_short_name, in.payload, kind, in.chunks, in.chunks == 1 ? "" : "s",
-			q.states[i].device, q.states[i].payload, out.name, delta);
+	vs_result_emit(doc, print_text, stderr, false);
 	vs_state_input_close(&in);
 	vs_qemu_file_close(&q);
 	return 0;

@@ -6,12 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cmd.h"
 #include "error.h"
 #include "input.h"
+#include "decode.h"
 #include "payload.h"
+#include "result.h"
 #include "qemu-file.h"
 
 struct inspect_args {
@@ -82,65 +83,6 @@ on_chunk(void *ctx, uint64_t offset, uint32_t len)
 	l->len[l->n++] = len;
 }
 
-static const char *
-location_name(enum vs_vfs_location l)
-{
-	static const char *const names[] = { "root", "path", "invalid", "full-path", "file-handle" };
-	return names[l];
-}
-
-/* Hints for a fs payload: a JSON object, also printed unless json. */
-static struct json_object *
-fs_hints(const unsigned char *p, size_t len, bool print)
-{
-	struct json_object *h = json_object_new_object(), *inodes = json_object_new_array(),
-			   *handles = json_object_new_array();
-	struct vs_vfs_state st;
-	char err[128], where[4200];
-
-	if (vs_vfs_decode(p, len, &st, err, sizeof err) != 0) {
-		json_object_object_add(h, "error", json_object_new_string(err[0] ? err : "the payload ends early"));
-		if (print)
-			printf("hints:       not decodable as virtiofsd state: %s\n", err[0] ? err : "it ends early");
-		return h;
-	}
-	json_object_object_add(h, "backend", json_object_new_string("virtiofsd"));
-	json_object_object_add(h, "version", json_object_new_string(st.variant ? "V2" : "V1"));
-	json_object_object_add(h, "next_inode", json_object_new_int64((int64_t)st.next_inode));
-	json_object_object_add(h, "next_handle", json_object_new_int64((int64_t)st.next_handle));
-	if (print)
-		printf("hints:       virtiofsd state %s: %zu inode%s, %zu handle%s, next inode %" PRIu64
-		       ", next handle %" PRIu64 "\n",
-		       st.variant ? "V2" : "V1", st.ninodes, st.ninodes == 1 ? "" : "s", st.nhandles,
-		       st.nhandles == 1 ? "" : "s", st.next_inode, st.next_handle);
-	for (size_t i = 0; i < st.ninodes; i++) {
-		struct json_object *o = json_object_new_object();
-		vs_vfs_describe_inode(&st, &st.inodes[i], where, sizeof where);
-		json_object_object_add(o, "id", json_object_new_int64((int64_t)st.inodes[i].id));
-		json_object_object_add(o, "refcount", json_object_new_int64((int64_t)st.inodes[i].refcount));
-		json_object_object_add(o, "location", json_object_new_string(location_name(st.inodes[i].location)));
-		json_object_object_add(o, "path", json_object_new_string(where));
-		json_object_array_add(inodes, o);
-		if (print)
-			printf("  inode %" PRIu64 ": %s (refcount %" PRIu64 ")\n", st.inodes[i].id, where,
-			       st.inodes[i].refcount);
-	}
-	for (size_t i = 0; i < st.nhandles; i++) {
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_int64((int64_t)st.handles[i].id));
-		json_object_object_add(o, "inode", json_object_new_int64((int64_t)st.handles[i].inode));
-		json_object_object_add(o, "flags", json_object_new_int(st.handles[i].flags));
-		json_object_array_add(handles, o);
-		if (print)
-			printf("  handle %" PRIu64 ": inode %" PRIu64 ", open flags 0%o\n", st.handles[i].id,
-			       st.handles[i].inode, (unsigned)st.handles[i].flags);
-	}
-	json_object_object_add(h, "inodes", inodes);
-	json_object_object_add(h, "handles", handles);
-	vs_vfs_state_free(&st);
-	return h;
-}
-
 /* --- QEMU migration files (qemu-file.h): which devices carry back-end
  * state, where, and how big; -v lists every section. */
 static int
@@ -205,6 +147,126 @@ inspect_migration(const char *path)
 	return 0;
 }
 
+/* ---- a state file: the result (schema/inspect.schema.json) ---- */
+
+static struct json_object *
+chunk_list_json(const struct chunk_list *l)
+{
+	struct json_object *list = json_object_new_array_ext((int)l->n);
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct json_object *c = json_object_new_object();
+		vs_jadd_u64(c, "offset", l->off[i]);
+		vs_jadd_u64(c, "length", l->len[i]);
+		json_object_array_add(list, c);
+	}
+	return list;
+}
+
+static void
+print_decoded(struct json_object *dec, FILE *f)
+{
+	struct json_object *list;
+	const char *format = vs_jget_str(dec, "format");
+
+	if (!dec) {
+		fprintf(f, "decoded:     nothing (unknown payload)\n");
+		return;
+	}
+	if (vs_jget(dec, "error")) {
+		fprintf(f, "decoded:     not decodable as %s state: %s\n", format, vs_jget_str(dec, "error"));
+		return;
+	}
+	if (strcmp(format, "virtiofsd") == 0) {
+		size_t ni = vs_jlen(vs_jget(dec, "inodes")),
+		       nh = vs_jlen(vs_jget(dec, "handles"));
+		fprintf(f,
+			"decoded:     virtiofsd state V%" PRIu64 ": %zu inode%s, %zu handle%s, next inode %" PRIu64
+			", next handle %" PRIu64 "\n",
+			vs_jget_u64(dec, "version"), ni, ni == 1 ? "" : "s", nh, nh == 1 ? "" : "s",
+			vs_jget_u64(dec, "next_inode"), vs_jget_u64(dec, "next_handle"));
+		list = vs_jget(dec, "inodes");
+		for (size_t i = 0; i < vs_jlen(list); i++) {
+			struct json_object *ino = json_object_array_get_idx(list, i);
+			fprintf(f, "  inode %" PRIu64 ": ", vs_jget_u64(ino, "id"));
+			vs_print_item(f, "inode", ino); /* as diff shows it */
+			fputc('\n', f);
+		}
+		list = vs_jget(dec, "handles");
+		for (size_t i = 0; i < vs_jlen(list); i++) {
+			struct json_object *h = json_object_array_get_idx(list, i);
+			fprintf(f, "  handle %" PRIu64 ": inode %" PRIu64 ", open flags 0%o\n", vs_jget_u64(h, "id"),
+				vs_jget_u64(h, "inode"), (unsigned)json_object_get_int(vs_jget(h, "flags")));
+		}
+		list = vs_jget(dec, "mounts");
+		for (size_t i = 0; i < vs_jlen(list); i++) {
+			struct json_object *m = json_object_array_get_idx(list, i);
+			fprintf(f, "  mount %" PRIu64 ": %s\n", vs_jget_u64(m, "id"), vs_jget_str(m, "path"));
+		}
+	} else if (strcmp(format, "passt") == 0) {
+		struct json_object *ad = vs_jget(dec, "addresses");
+		fprintf(f, "decoded:     passt migration data, version %" PRIu64 " (compatible with %" PRIu64 ")",
+			vs_jget_u64(dec, "version"), vs_jget_u64(dec, "compat_version"));
+		if (vs_jget(dec, "flows"))
+			fprintf(f, ", %" PRIu64 " TCP flow%s", vs_jget_u64(dec, "flow_count"),
+				vs_jget_u64(dec, "flow_count") == 1 ? "" : "s");
+		fprintf(f, "\n  guest addresses: %s, %s, %s; MAC %s\n", vs_jget_str(ad, "addr4"),
+			vs_jget_str(ad, "addr6"), vs_jget_str(ad, "addr6_ll"), vs_jget_str(ad, "mac"));
+		list = vs_jget(dec, "flows");
+		for (size_t i = 0; i < vs_jlen(list); i++) {
+			struct json_object *fl = json_object_array_get_idx(list, i);
+			fprintf(f, "  flow %" PRIu64 ": ", vs_jget_u64(fl, "id"));
+			vs_print_item(f, "flow", fl);
+			fputc('\n', f);
+		}
+	}
+}
+
+static void
+print_text(struct json_object *doc, FILE *f)
+{
+	struct json_object *m = vs_jget(doc, "manifest"), *list = vs_jget(doc, "chunk_list");
+	char size[64], stream[64];
+
+	fprintf(f, "file:        %s\n", vs_jget_str(doc, "file"));
+	fprintf(f, "format:      %s\n", vs_jget_str(doc, "format"));
+	if (m) {
+		struct json_object *be = vs_jget(m, "backend");
+		fprintf(f, "manifest:    %s %s, written by %s at %s\n", vs_jget_str(m, "format"), vs_jget_str(m, "version"),
+			vs_jget_str(m, "tool"), vs_jget_str(m, "created"));
+		if (be) {
+			fprintf(f, "back-end:   ");
+			if (*vs_jget_str(vs_jget(be, "peer"), "name"))
+				fprintf(f, " %s", vs_jget_str(vs_jget(be, "peer"), "name"));
+			if (*vs_jget_str(be, "socket"))
+				fprintf(f, " at %s", vs_jget_str(be, "socket"));
+			if (*vs_jget_str(vs_jget(be, "features"), "hex"))
+				fprintf(f, ", features %s", vs_jget_str(vs_jget(be, "features"), "hex"));
+			if (*vs_jget_str(be, "source"))
+				fprintf(f, " %s %s", vs_jget_str(be, "source"), vs_jget_str(be, "device"));
+			fprintf(f, "\n");
+		} else {
+			fprintf(f, "back-end:    unknown (not taken from a back-end)\n");
+		}
+	}
+	fprintf(f, "chunks:      %" PRIu64 " (smallest %" PRIu64 ", largest %" PRIu64 "), payload %s, stream %s\n",
+		vs_jget_u64(doc, "chunks"), vs_jget_u64(doc, "chunk_min"), vs_jget_u64(doc, "chunk_max"),
+		vs_size_text(vs_jget_u64(doc, "payload_bytes"), size, sizeof size),
+		vs_size_text(vs_jget_u64(doc, "stream_bytes"), stream, sizeof stream));
+	for (size_t i = 0; i < vs_jlen(list); i++) {
+		struct json_object *c = json_object_array_get_idx(list, i);
+		fprintf(f, "  chunk at offset %" PRIu64 ": %" PRIu64 " bytes%s\n", vs_jget_u64(c, "offset"),
+			vs_jget_u64(c, "length"), vs_jget_u64(c, "length") ? "" : " (terminator)");
+	}
+	fprintf(f, "sha256:      %s%s\n", vs_jget_str(doc, "sha256"),
+		vs_jget_bool(doc, "digest_checked") ? " (matches the manifest)" : "");
+	fprintf(f, "kind:        %s (sniffed from the payload)\n", vs_jget_str(doc, "kind"));
+	if (vs_jget_bool(doc, "too_large_to_decode"))
+		fprintf(f, "decoded:     nothing (payload larger than %u MiB)\n", VS_DECODE_MAX >> 20);
+	else
+		print_decoded(vs_jget(doc, "decoded"), f);
+}
+
 int
 vs_cmd_inspect(int argc, char **argv)
 {
@@ -212,19 +274,16 @@ vs_cmd_inspect(int argc, char **argv)
 	struct vs_state_input in = { 0 };
 	struct chunk_list chunks = { 0 };
 	struct vs_chunk_limits lim = { 0 };
-	struct json_object *doc = json_object_new_object(), *jc, *hints = NULL;
+	struct json_object *doc;
 	unsigned char *payload = NULL;
 	size_t plen = 0;
-	struct vs_passt_header ph;
 	int loaded;
-	bool print;
 
 	argp_parse(&inspect_argp, argc, argv, 0, NULL, &a);
-	if (vs_qemu_file_sniff(a.file)) {
-		json_object_put(doc);
+	if (vs_result_check_stdout(false) < 0)
+		return vs_report_error("inspect");
+	if (vs_qemu_file_sniff(a.file))
 		return inspect_migration(a.file);
-	}
-	print = !vs_opt.json;
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = true;
 	if (vs_opt.verbose) {
@@ -233,115 +292,34 @@ vs_cmd_inspect(int argc, char **argv)
 	}
 	if (vs_state_input_open(&in, a.file, &lim) < 0)
 		goto fail;
-
-	json_object_object_add(doc, "file", json_object_new_string(a.file));
-	json_object_object_add(doc, "format", json_object_new_string(vs_input_format_name(in.format)));
-	if (print) {
-		printf("file:        %s\n", a.file);
-		printf("format:      %s\n", vs_input_format_name(in.format));
-	}
-	if (in.have_manifest) {
-		struct json_object *m = json_object_new_object();
-		char when[32], version[16];
-		time_t t = in.manifest.created;
-		struct tm tm;
-		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-		snprintf(version, sizeof version, "%d.%d", in.manifest.major, in.manifest.minor);
-		json_object_object_add(m, "version", json_object_new_string(version));
-		json_object_object_add(m, "tool", json_object_new_string(in.manifest.tool));
-		json_object_object_add(m, "created", json_object_new_string(when));
-		json_object_object_add(m, "kind", json_object_new_string(in.manifest.kind));
-		json_object_object_add(m, "backend", json_object_get(in.manifest.backend));
-		json_object_object_add(doc, "manifest", m);
-		if (print) {
-			struct json_object *peer, *name, *sock, *feat, *hex;
-			printf("manifest:    %s %s, written by %s at %s\n", VS_MANIFEST_FORMAT, version, in.manifest.tool,
-			       when);
-			if (in.manifest.backend) {
-				printf("back-end:   ");
-				if (json_object_object_get_ex(in.manifest.backend, "peer", &peer) &&
-				    json_object_object_get_ex(peer, "name", &name))
-					printf(" %s", json_object_get_string(name));
-				if (json_object_object_get_ex(in.manifest.backend, "socket", &sock))
-					printf(" at %s", json_object_get_string(sock));
-				if (json_object_object_get_ex(in.manifest.backend, "features", &feat) &&
-				    json_object_object_get_ex(feat, "hex", &hex))
-					printf(", features %s", json_object_get_string(hex));
-				printf("\n");
-			} else {
-				printf("back-end:    unknown (not taken from a back-end)\n");
-			}
-		}
-	}
-	jc = json_object_new_object();
-	json_object_object_add(doc, "chunks", jc);
-	json_object_object_add(jc, "count", json_object_new_int64((int64_t)in.chunks));
-	json_object_object_add(jc, "min", json_object_new_int64(in.min_chunk));
-	json_object_object_add(jc, "max", json_object_new_int64(in.max_chunk));
-	json_object_object_add(jc, "payload_bytes", json_object_new_int64((int64_t)in.payload));
-	json_object_object_add(jc, "stream_bytes", json_object_new_int64((int64_t)in.stream_bytes));
-	if (print)
-		printf("chunks:      %" PRIu64 " (smallest %" PRIu32 ", largest %" PRIu32 "), payload %" PRIu64
-		       " bytes, stream %" PRIu64 " bytes\n",
-		       in.chunks, in.min_chunk, in.max_chunk, in.payload, in.stream_bytes);
-	if (vs_opt.verbose && !chunks.oom) {
-		struct json_object *list = json_object_new_array();
-		for (size_t i = 0; i < chunks.n; i++) {
-			struct json_object *c = json_object_new_object();
-			json_object_object_add(c, "offset", json_object_new_int64((int64_t)chunks.off[i]));
-			json_object_object_add(c, "length", json_object_new_int64(chunks.len[i]));
-			json_object_array_add(list, c);
-			if (print)
-				printf("  chunk at offset %" PRIu64 ": %" PRIu32 " bytes%s\n", chunks.off[i], chunks.len[i],
-				       chunks.len[i] ? "" : " (terminator)");
-		}
-		json_object_object_add(jc, "list", list);
-	}
-	json_object_object_add(doc, "sha256", json_object_new_string(in.sha256));
-	json_object_object_add(doc, "digest_checked", json_object_new_boolean(in.have_manifest));
-	json_object_object_add(doc, "kind", json_object_new_string(vs_payload_kind_name(in.kind)));
-	if (print) {
-		printf("sha256:      %s%s\n", in.sha256, in.have_manifest ? " (matches the manifest)" : "");
-		printf("kind:        %s (sniffed from the payload)\n", vs_payload_kind_name(in.kind));
-	}
-
 	loaded = vs_state_input_load(&in, VS_DECODE_MAX, &payload, &plen);
 	if (loaded < 0)
 		goto fail;
-	if (loaded == 1) {
-		hints = json_object_new_object();
-		json_object_object_add(hints, "error", json_object_new_string("payload too large to decode"));
-		if (print)
-			printf("hints:       none (payload larger than %u MiB)\n", VS_DECODE_MAX >> 20);
-	} else if (in.kind == VS_KIND_FS) {
-		hints = fs_hints(payload, plen, print);
-	} else if (in.kind == VS_KIND_NET && vs_passt_header(payload, plen, &ph)) {
-		hints = json_object_new_object();
-		json_object_object_add(hints, "backend", json_object_new_string("passt"));
-		json_object_object_add(hints, "magic", json_object_new_string("0xb1bb1d1b0bb1d1b0"));
-		json_object_object_add(hints, "version", json_object_new_int64(ph.version));
-		json_object_object_add(hints, "compat_version", json_object_new_int64(ph.compat_version));
-		if (print)
-			printf("hints:       passt migration data, magic 0xb1bb1d1b0bb1d1b0, version %" PRIu32
-			       " (compatible with %" PRIu32 ")\n",
-			       ph.version, ph.compat_version);
-	} else if (print) {
-		printf("hints:       none (unknown payload)\n");
-	}
-	json_object_object_add(doc, "hints", hints);
-	if (vs_opt.json)
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+	doc = json_object_new_object();
+	vs_jadd_str(doc, "file", a.file);
+	vs_jadd_str(doc, "format", vs_input_format_name(in.format));
+	/* as stored, not re-rendered */
+	json_object_object_add(doc, "manifest", in.have_manifest ? json_object_get(in.manifest.doc) : NULL);
+	vs_jadd_state(doc, in.payload, in.chunks, vs_payload_kind_name(in.kind), in.sha256);
+	vs_jadd_bool(doc, "digest_checked", in.have_manifest);
+	vs_jadd_u64(doc, "stream_bytes", in.stream_bytes);
+	vs_jadd_u64(doc, "chunk_min", in.min_chunk);
+	vs_jadd_u64(doc, "chunk_max", in.max_chunk);
+	if (vs_opt.verbose && !chunks.oom)
+		json_object_object_add(doc, "chunk_list", chunk_list_json(&chunks));
+	vs_jadd_bool(doc, "too_large_to_decode", loaded == 1);
+	json_object_object_add(doc, "decoded", loaded == 1 ? NULL : vs_decode_json(in.kind, payload, plen));
+	vs_result_emit(doc, print_text, stdout, true);
 	free(payload);
 	free(chunks.off);
 	free(chunks.len);
-	json_object_put(doc);
 	vs_state_input_close(&in);
 	return 0;
 fail:
 	free(payload);
 	free(chunks.off);
 	free(chunks.len);
-	json_object_put(doc);
 	vs_state_input_close(&in);
 	return vs_report_error("inspect");
 }

@@ -13,19 +13,19 @@
 #include "error.h"
 #include "output.h"
 #include "proxy.h"
+#include "result.h"
 
 struct proxy_args {
 	struct vs_proxy_opts o;
 	const char *log_path;
 };
 
-enum { OPT_LISTEN = 'l', OPT_CONNECT = 'c', OPT_LOG = 0x300, OPT_JSON, OPT_TEE, OPT_CONTROL };
+enum { OPT_LISTEN = 'l', OPT_CONNECT = 'c', OPT_LOG = 0x300, OPT_TEE, OPT_CONTROL };
 
 static const struct argp_option options[] = {
 	{ "listen", OPT_LISTEN, "SOCK", 0, "Listen here for the front-end (QEMU's chardev path)", 0 },
 	{ "connect", OPT_CONNECT, "SOCK", 0, "The back-end's socket", 0 },
 	{ "log", OPT_LOG, "FILE", 0, "Append the message log to FILE (default: stdout; - is stdout)", 0 },
-	{ "json", OPT_JSON, NULL, 0, "Log JSON lines instead of text", 0 },
 	{ "tee", OPT_TEE, "DIR", 0,
 	  "Keep a raw-stream copy of every device-state transfer in DIR, with CHECK_DEVICE_STATE's "
 	  "result in a .check file beside it", 0 },
@@ -43,7 +43,6 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_LISTEN: a->o.listen_path = arg; break;
 	case OPT_CONNECT: a->o.connect_path = arg; break;
 	case OPT_LOG: a->log_path = arg; break;
-	case OPT_JSON: a->o.json = true; break;
 	case OPT_TEE: a->o.tee_dir = arg; break;
 	case OPT_CONTROL: a->o.control_path = arg; break;
 	case ARGP_KEY_ARG:
@@ -63,7 +62,9 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+/* --json (the common option, as for every verb): log JSON lines
+ * (schema/proxy-log.schema.json) instead of text */
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp proxy_argp = {
 	options, parse, "--listen SOCK --connect SOCK",
 	"Relay a vhost-user conversation between a front-end (QEMU, whose chardev points at the "
@@ -103,6 +104,8 @@ vs_cmd_proxy(int argc, char **argv)
 	int rc;
 
 	argp_parse(&proxy_argp, argc, argv, 0, NULL, &a);
+	a.o.json = vs_opt.json;
+	vs_json_lines = true; /* an error document is one more line of the log */
 	a.o.force = vs_opt.force;
 	a.o.max_size = vs_opt.max_size;
 	/* paths first, then the log file, and only then the back-end */

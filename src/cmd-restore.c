@@ -9,8 +9,10 @@
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
+#include "identity.h"
 #include "output.h"
 #include "peer-owner.h"
+#include "result.h"
 #include "input.h"
 #include "vu-frontend.h"
 
@@ -46,7 +48,7 @@ parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
+static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp restore_argp = {
 	options, parse, "SOCKET",
 	"Load a state into a vhost-user back-end (SET_DEVICE_STATE_FD, LOAD) and confirm it "
@@ -56,6 +58,32 @@ static const struct argp restore_argp = {
 	"back-end or the reverse, unless -f." VS_DIRECT_MODE_NOTE,
 	children, NULL, NULL
 };
+
+/* The result (schema/restore.schema.json); text: one line on stderr. */
+static struct json_object *
+result(const char *socket, const char *input, const struct vs_state_input *in, struct json_object *backend)
+{
+	struct json_object *doc = json_object_new_object();
+
+	vs_jadd_str(doc, "socket", socket);
+	vs_jadd_str(doc, "input", vs_is_stdout(input) ? "-" : input);
+	vs_jadd_str(doc, "format", vs_input_format_name(in->format));
+	vs_jadd_state(doc, in->payload, in->chunks,
+		      in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind), in->sha256);
+	json_object_object_add(doc, "backend", backend);
+	vs_jadd_u64(doc, "check", 0); /* CHECK_DEVICE_STATE's result: only 0 gets here */
+	return doc;
+}
+
+static void
+print_text(struct json_object *doc, FILE *f)
+{
+	char amount[128];
+
+	fprintf(f, "%s: restore: restored %s into %s (CHECK_DEVICE_STATE returned 0)\n", program_invocation_short_name,
+		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
+		vs_jget_str(doc, "socket"));
+}
 
 int
 vs_cmd_restore(int argc, char **argv)
@@ -67,10 +95,14 @@ vs_cmd_restore(int argc, char **argv)
 	struct vs_vu vu;
 	struct vs_peer_owner owner;
 	bool known;
+	struct json_object *backend;
 	uint64_t bytes;
 
 	argp_parse(&restore_argp, argc, argv, 0, NULL, &a);
 	lim.max_total = vs_opt.max_size;
+	in.want_digest = vs_opt.json; /* the result reports it */
+	if (vs_result_check_stdout(false) < 0)
+		return vs_report_error("restore");
 	if ((!a.input || strcmp(a.input, "-") == 0) && isatty(STDIN_FILENO) && !vs_opt.force) {
 		vs_error_set(VS_EXIT_USAGE, 0, "refusing to read binary state from a terminal (use -i FILE or a pipe)");
 		return vs_report_error("restore");
@@ -100,10 +132,9 @@ vs_cmd_restore(int argc, char **argv)
 		return vs_report_error("restore");
 	}
 	vs_progress_end();
+	backend = vs_identity_json(&vu, a.socket, false);
 	vs_vu_close(&vu);
+	vs_result_emit(result(a.socket, a.input, &in, backend), print_text, stderr, false);
 	vs_state_input_close(&in);
-	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: restore: restored %" PRIu64 " bytes of state into %s (CHECK_DEVICE_STATE returned 0)\n",
-			program_invocation_short_name, bytes, a.socket);
 	return 0;
 }

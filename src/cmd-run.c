@@ -13,10 +13,12 @@
 
 #include "chunk.h"
 #include "cmd.h"
+#include "decode.h"
 #include "error.h"
 #include "identity.h"
 #include "input.h"
 #include "output.h"
+#include "result.h"
 #include "run-steps.h"
 #include "vhost-dev.h"
 
@@ -208,7 +210,7 @@ step_save(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 	}
 	io->out_open = false;
 	vs_chunk_writer_free(&w);
-	jset("bytes", json_object_new_int64((int64_t)bytes));
+	jset("payload_bytes", json_object_new_int64((int64_t)bytes));
 	jset("chunks", json_object_new_int64((int64_t)w.chunks));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: saved %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) to %s\n",
@@ -227,54 +229,103 @@ step_load(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 		return -1;
 	if (vs_state_input_rewind(&io->in, &r) < 0 || vs_vhost_load_backend_state(dev, produce, &r, &bytes) < 0)
 		return -1;
-	jset("bytes", json_object_new_int64((int64_t)bytes));
+	jset("payload_bytes", json_object_new_int64((int64_t)bytes));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: loaded %" PRIu64 " bytes of state from %s (CHECK_DEVICE_STATE returned 0)\n",
 			program_invocation_short_name, bytes, file);
 	return 0;
 }
 
+/* verify: compared as it arrives, and kept for decoding (as the verb) */
+struct arrival {
+	struct vs_payload_compare cmp;
+	struct vs_decode_keep keep;
+};
+
+static int
+consume_verify(void *c, const void *data, size_t len)
+{
+	struct arrival *a = c;
+
+	return vs_payload_compare_consume(&a->cmp, data, len) < 0 || vs_decode_keep_add(&a->keep, data, len) < 0 ? -1 : 0;
+}
+
+/* The differences decoded, as verify and diff show them; NULL when the
+ * payloads do not both decode. */
+static struct json_object *
+decoded_differences(struct vs_state_input *in, const struct vs_decode_keep *keep)
+{
+	unsigned char *p = NULL;
+	size_t len;
+	struct json_object *list = NULL;
+
+	if (vs_decode_keep_whole(keep) && vs_state_input_load(in, VS_DECODE_MAX, &p, &len) == 0)
+		list = vs_decode_diff(in->kind, p, len, vs_payload_sniff(keep->buf, keep->len, keep->total), keep->buf,
+				      keep->len);
+	free(p);
+	vs_error_clear();
+	return list;
+}
+
 static int
 step_verify(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 {
 	struct vs_chunk_reader r;
+	struct arrival *ar;
 	struct vs_payload_compare *cmp;
+	struct json_object *list = NULL;
 	uint64_t loaded, saved;
 	int rc = 0;
 
 	if (!io->in_open && open_input(io, file) < 0)
 		return -1;
-	cmp = calloc(1, sizeof *cmp);
-	if (!cmp)
+	ar = calloc(1, sizeof *ar);
+	if (!ar)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	cmp = &ar->cmp;
+	ar->keep.max = VS_DECODE_MAX;
 	if (vs_state_input_rewind(&io->in, &r) < 0 || vs_vhost_load_backend_state(dev, produce, &r, &loaded) < 0) {
 		vs_error_prefix("loading %s", file);
 		goto fail;
 	}
 	vs_payload_compare_init(cmp, &r);
 	if (vs_state_input_rewind(&io->in, &r) < 0 ||
-	    vs_vhost_save_backend_state(dev, vs_opt.max_size, vs_payload_compare_consume, cmp, &saved) < 0) {
+	    vs_vhost_save_backend_state(dev, vs_opt.max_size, consume_verify, ar, &saved) < 0) {
 		vs_error_prefix("saving the state back");
 		goto fail;
 	}
 	vs_payload_compare_end(cmp, saved, io->in.payload);
 	jset("same", json_object_new_boolean(cmp->first_diff == UINT64_MAX));
-	jset("file_payload_bytes", json_object_new_int64((int64_t)io->in.payload));
-	jset("backend_payload_bytes", json_object_new_int64((int64_t)saved));
+	jset("status", json_object_new_string(cmp->first_diff == UINT64_MAX ? "same" : "different"));
+	jset("first_difference",
+	     cmp->first_diff == UINT64_MAX ? NULL : json_object_new_int64((int64_t)cmp->first_diff));
+	jset("expected_payload_bytes", json_object_new_int64((int64_t)io->in.payload));
+	jset("actual_payload_bytes", json_object_new_int64((int64_t)saved));
+	if (cmp->first_diff != UINT64_MAX)
+		list = decoded_differences(&io->in, &ar->keep);
+	jset("decoded", json_object_new_boolean(list != NULL));
+	jset("differences", list ? json_object_get(list) : json_object_new_array());
 	if (cmp->first_diff == UINT64_MAX) {
 		if (!vs_opt.quiet)
 			fprintf(stderr, "%s: run: verified: the back-end holds the %" PRIu64 "-byte state of %s\n",
 				program_invocation_short_name, saved, file);
 	} else {
+		if (list && !vs_opt.json) {
+			fprintf(stderr, "%s: run: state differences (file -> back-end):\n", program_invocation_short_name);
+			vs_print_differences(stderr, list, "  ");
+		}
 		rc = vs_fail(VS_EXIT_DIFFERENT, 0,
 			     "the back-end holds a different state than %s: the payloads differ at offset %" PRIu64
 			     " (file %" PRIu64 " bytes, back-end %" PRIu64 " bytes)",
 			     file, cmp->first_diff, io->in.payload, saved);
 	}
-	free(cmp);
+	json_object_put(list);
+	vs_decode_keep_free(&ar->keep);
+	free(ar);
 	return rc;
 fail:
-	free(cmp);
+	vs_decode_keep_free(&ar->keep);
+	free(ar);
 	return -1;
 }
 
@@ -483,6 +534,12 @@ vs_cmd_run(int argc, char **argv)
 		free(a.words);
 		return vs_report_error("run");
 	}
+	for (unsigned i = 0; i < plan.n; i++)
+		if (vs_result_check_stdout(plan.steps[i].op == VS_RUN_SAVE && strcmp(plan.steps[i].file, "-") == 0) < 0) {
+			vs_run_plan_free(&plan);
+			free(a.words);
+			return vs_report_error("run");
+		}
 	io = calloc(plan.n, sizeof *io);
 	dev = calloc(1, sizeof *dev);
 	if (!io || !dev) {
@@ -514,8 +571,12 @@ vs_cmd_run(int argc, char **argv)
 		const struct vs_run_step *s = &plan.steps[i];
 		vs_run_step_describe(s, what, sizeof what);
 		if (jsteps) {
+			/* typed: the step's name, its position, its file */
 			jresult = json_object_new_object();
-			json_object_object_add(jresult, "step", json_object_new_string(what));
+			json_object_object_add(jresult, "step", json_object_new_string(vs_run_op_name(s->op)));
+			json_object_object_add(jresult, "index", json_object_new_int((int)s->number));
+			if (vs_run_op_takes_file(s->op))
+				json_object_object_add(jresult, "file", json_object_new_string(s->file));
 		}
 		if (run_step(dev, s, &io[i], &a) < 0)
 			goto fail;

@@ -26,6 +26,7 @@
 #include "output.h"
 #include "payload.h"
 #include "proxy.h"
+#include "result.h"
 #include "writer.h"
 
 /* A status document larger than this is not one of ours. */
@@ -331,11 +332,38 @@ do_status(const char *path)
 	if (!doc)
 		return vs_report_error("snapshot");
 	if (vs_opt.json)
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		vs_json_print(doc); /* schema/snapshot-status.schema.json */
 	else
 		print_status(doc);
 	json_object_put(doc);
 	return 0;
+}
+
+/* The result (schema/snapshot.schema.json); text: one line on stderr. */
+static struct json_object *
+result(const char *socket, const struct vs_output *out, const struct vs_manifest *m)
+{
+	struct json_object *doc = json_object_new_object();
+
+	vs_jadd_str(doc, "control", socket);
+	vs_jadd_str(doc, "output", out->path ? out->path : out->name);
+	vs_jadd_str(doc, "format", vs_fmt.archive == 1 ? "archive" : "raw");
+	vs_jadd_bool(doc, "zstd", vs_fmt.zstd_level != VS_ZSTD_OFF);
+	vs_jadd_state(doc, m->payload_size, m->chunks, m->kind, m->sha256);
+	json_object_object_add(doc, "backend", json_object_get(m->backend));
+	vs_jadd_u64(doc, "check", 0); /* CHECK_DEVICE_STATE's result: only 0 gets here */
+	return doc;
+}
+
+static void
+print_text(struct json_object *doc, FILE *f)
+{
+	char amount[128];
+
+	fprintf(f, "%s: snapshot: %s via %s to %s%s\n", program_invocation_short_name,
+		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
+		vs_jget_str(doc, "control"), vs_jget_str(doc, "output"),
+		strcmp(vs_jget_str(doc, "format"), "archive") == 0 ? " (archive)" : "");
 }
 
 int
@@ -346,7 +374,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	struct vs_state_writer sw;
 	struct vs_capture *d = NULL;
 	struct vs_manifest m = { 0 };
-	struct json_object *backend = NULL;
+	struct json_object *backend = NULL, *doc;
 	bool writer = false;
 	uint64_t check = 0;
 	char line[1200];
@@ -357,7 +385,7 @@ vs_cmd_snapshot(int argc, char **argv)
 		return do_status(a.socket);
 	vs_format_from_name(a.output);
 	vs_setup_progress();
-	if (vs_manifest_now(&m.created) < 0 ||
+	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
 	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		return vs_report_error("snapshot");
 	d = calloc(1, sizeof *d);
@@ -365,12 +393,12 @@ vs_cmd_snapshot(int argc, char **argv)
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (vs_fmt.archive == 1 && !(backend = manifest_backend(a.socket)))
+	if ((vs_fmt.archive == 1 || vs_opt.json) && !(backend = manifest_backend(a.socket)))
 		goto fail;
 	if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
 		goto fail;
 	writer = true;
-	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1) < 0)
+	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0)
 		goto fail;
 	fd = vs_proxy_ctl_connect(a.socket, "snapshot");
 	if (fd < 0 || read_line(fd, line, sizeof line, a.socket, "the proxy's answer") < 0)
@@ -392,18 +420,16 @@ vs_cmd_snapshot(int argc, char **argv)
 	}
 	if (vs_chunk_writer_end(&d->w) < 0)
 		goto fail;
-	if (vs_fmt.archive == 1) {
-		vs_capture_manifest(d, &m, backend);
-		backend = NULL; /* the manifest owns it */
-		if (vs_state_writer_finish(&sw, &m) < 0)
-			goto fail;
-	}
-	if (vs_output_commit(&out) < 0)
+	vs_capture_manifest(d, &m, backend);
+	backend = NULL; /* the manifest owns it */
+	if (vs_fmt.archive == 1 && vs_state_writer_finish(&sw, &m) < 0)
 		goto fail;
-	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: snapshot: %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) via %s to %s%s\n",
-			program_invocation_short_name, d->w.payload, d->w.chunks, d->w.chunks == 1 ? "" : "s", a.socket,
-			out.name, vs_fmt.archive == 1 ? " (archive)" : "");
+	doc = result(a.socket, &out, &m);
+	if (vs_output_commit(&out) < 0) {
+		json_object_put(doc);
+		goto fail;
+	}
+	vs_result_emit(doc, print_text, stderr, false);
 	vs_capture_free(d);
 	vs_state_writer_close(&sw);
 	vs_manifest_free(&m);

@@ -24,6 +24,7 @@
 #include "io.h"
 #include "output.h"
 #include "peer-owner.h"
+#include "result.h"
 #include "sink.h"
 #include "vu-frontend.h"
 
@@ -51,7 +52,7 @@ print_version_json(void)
 	json_object_object_add(doc, "zstd", json_object_new_string(ZSTD_versionString()));
 	json_object_object_add(doc, "json-c", json_object_new_string(json_c_version()));
 	json_object_object_add(doc, "nettle", json_object_new_string(nettle_version()));
-	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY));
+	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);
 }
 
@@ -475,7 +476,7 @@ vs_report_error(const char *verb)
 			json_object_put(vs_error_json_extra);
 			vs_error_json_extra = NULL;
 		}
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		vs_json_print(doc);
 		json_object_put(doc);
 	}
 	return code;

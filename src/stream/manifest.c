@@ -136,7 +136,7 @@ vs_manifest_parse(struct vs_manifest *m, const char *text, size_t len, const cha
 		BAD("%s: manifest.json: payload sha256 must be 64 lower-case hex digits", name);
 	memcpy(m->sha256, s, 65);
 #undef BAD
-	json_object_put(doc);
+	m->doc = doc;
 	return 0;
 fail:
 	json_object_put(doc);
@@ -149,4 +149,6 @@ vs_manifest_free(struct vs_manifest *m)
 {
 	json_object_put(m->backend);
 	m->backend = NULL;
+	json_object_put(m->doc);
+	m->doc = NULL;
 }

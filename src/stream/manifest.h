@@ -22,6 +22,7 @@ struct vs_manifest {
 	uint64_t payload_size;
 	uint64_t chunks;
 	char sha256[65];	  /* hex digest of the de-chunked payload */
+	struct json_object *doc;  /* parsed: the whole document as stored */
 };
 
 /* The creation time to record: SOURCE_DATE_EPOCH when set (reproducible

@@ -31,6 +31,13 @@ vs_passt_header(const unsigned char *p, size_t len, struct vs_passt_header *h)
 	return true;
 }
 
+static int
+by_id(const void *a, const void *b)
+{
+	const struct vs_vfs_id_index *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 /* postcard: LEB128 varints, zigzag for signed, length-prefixed strings. */
 struct cursor {
 	const unsigned char *p;
@@ -301,6 +308,12 @@ decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trai
 		fail(&c, "trailing bytes after the state");
 		goto out;
 	}
+	st->by_id = malloc((st->ninodes ? st->ninodes : 1) * sizeof *st->by_id);
+	if (!st->by_id)
+		goto out;
+	for (size_t i = 0; i < st->ninodes; i++)
+		st->by_id[i] = (struct vs_vfs_id_index){ st->inodes[i].id, i };
+	qsort(st->by_id, st->ninodes, sizeof *st->by_id, by_id);
 	ok = true;
 out:
 	if (ok)
@@ -334,28 +347,172 @@ vs_vfs_state_free(struct vs_vfs_state *st)
 	}
 	free(st->strings);
 	free(st->inodes);
+	free(st->by_id);
 	free(st->handles);
 	free(st->mounts);
 	memset(st, 0, sizeof *st);
 }
 
-void
-vs_vfs_describe_inode(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len)
+static const struct vs_vfs_inode *
+find_inode(const struct vs_vfs_state *st, uint64_t id)
 {
-	switch (ino->location) {
-	case VS_LOC_ROOT: snprintf(buf, len, "/ (root)"); return;
-	case VS_LOC_INVALID: snprintf(buf, len, "(invalid)"); return;
-	case VS_LOC_FILE_HANDLE: snprintf(buf, len, "(file handle)"); return;
-	case VS_LOC_FULL_PATH: snprintf(buf, len, "%s", ino->name); return;
-	case VS_LOC_PATH:
-		for (size_t i = 0; i < st->ninodes; i++)
-			if (st->inodes[i].id == ino->parent && st->inodes[i].location == VS_LOC_ROOT) {
-				snprintf(buf, len, "%s", ino->name);
-				return;
-			}
-		snprintf(buf, len, "#%" PRIu64 "/%s", ino->parent, ino->name);
-		return;
+	struct vs_vfs_id_index key = { .id = id }, *hit;
+
+	hit = st->by_id ? bsearch(&key, st->by_id, st->ninodes, sizeof key, by_id) : NULL;
+	return hit ? &st->inodes[hit->i] : NULL;
+}
+
+bool
+vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len,
+		  uint64_t *budget)
+{
+	size_t at = len - 1, n;
+
+	if (len < 2)
+		return false;
+	buf[at] = '\0';
+	/* build right to left; every step adds at least two bytes, so the
+	 * walk ends within len / 2 steps even on a parent loop */
+	while (ino && ino->location == VS_LOC_PATH) {
+		if (*budget == 0)
+			return false;
+		--*budget;
+		n = strlen(ino->name);
+		if (n + (at < len - 1) > at)
+			return false;
+		if (at < len - 1)
+			buf[--at] = '/';
+		at -= n;
+		memcpy(buf + at, ino->name, n);
+		ino = find_inode(st, ino->parent);
 	}
+	if (!ino)
+		return false;
+	if (ino->location == VS_LOC_ROOT) {
+		if (at == len - 1)
+			buf[--at] = '.';
+	} else if (ino->location == VS_LOC_FULL_PATH) {
+		n = strlen(ino->name);
+		if (n + 1 > at)
+			return false;
+		if (at < len - 1)
+			buf[--at] = '/';
+		at -= n;
+		memcpy(buf + at, ino->name, n);
+	} else {
+		return false;
+	}
+	memmove(buf, buf + at, len - at);
+	return true;
+}
+
+/* ---- passt ---- */
+
+static void
+passt_flow(const unsigned char *p, struct vs_passt_flow *f)
+{
+	f->pif[0] = p[0];
+	f->pif[1] = p[1];
+	for (int i = 0; i < 2; i++) {
+		const unsigned char *s = p + 2 + 36 * i;
+		memcpy(f->side[i].oaddr, s, 16);
+		memcpy(f->side[i].eaddr, s + 16, 16);
+		memcpy(&f->side[i].oport, s + 32, 2);
+		memcpy(&f->side[i].eport, s + 34, 2);
+		f->side[i].oport = le16toh(f->side[i].oport);
+		f->side[i].eport = le16toh(f->side[i].eport);
+	}
+	p += 74;
+	f->retries = p[0];
+	f->ws_from_tap = p[1];
+	f->ws_to_tap = p[2];
+	f->events = p[3];
+	f->tap_mss = vs_get_be32(p + 4);
+	f->sndbuf = vs_get_be32(p + 8);
+	f->flags = p[12];
+	f->seq_dup_ack_approx = p[13];
+	f->wnd_from_tap = vs_get_be16(p + 14);
+	f->wnd_to_tap = vs_get_be16(p + 16);
+	f->seq_to_tap = vs_get_be32(p + 18);
+	f->seq_ack_from_tap = vs_get_be32(p + 22);
+	f->seq_from_tap = vs_get_be32(p + 26);
+	f->seq_ack_to_tap = vs_get_be32(p + 30);
+	f->seq_init_from_tap = vs_get_be32(p + 34);
+}
+
+static void
+passt_ext(const unsigned char *p, struct vs_passt_flow *f)
+{
+	uint32_t *w[] = { &f->seq_snd, &f->seq_rcv, &f->sndq,	 &f->notsent, &f->rcvq,	   &f->mss,
+			  &f->timestamp, &f->snd_wl1, &f->snd_wnd, &f->max_window, &f->rcv_wnd, &f->rcv_wup };
+
+	for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+		*w[i] = vs_get_be32(p + 4 * i);
+	f->snd_ws = p[48];
+	f->rcv_ws = p[49];
+	f->tcpi_state = p[50];
+	f->tcpi_options = p[51];
+}
+
+int
+vs_passt_decode(const unsigned char *p, size_t len, struct vs_passt_state *st, char *err, size_t errlen)
+{
+	size_t off = 16 + VS_PASST_ADDRS_SIZE;
+
+	memset(st, 0, sizeof *st);
+#define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); vs_passt_state_free(st); return -1; } while (0)
+	if (!vs_passt_header(p, len, &st->h))
+		BAD("no passt migration header (magic 0x%016llx)", (unsigned long long)VS_PASST_MAGIC);
+	if (st->h.version != 1 && st->h.version != 2)
+		BAD("passt migration version %" PRIu32 " is not decoded (versions 1 and 2 are)", st->h.version);
+	if (len < off)
+		BAD("the observed addresses end early: %zu bytes, expected %d", len - 16, VS_PASST_ADDRS_SIZE);
+	memcpy(st->addr6, p + 16, 16);
+	memcpy(st->addr6_ll, p + 32, 16);
+	memcpy(st->addr4, p + 48, 4);
+	memcpy(st->mac, p + 52, 6);
+	if (st->h.version == 2) {
+		st->have_flows = true;
+		if (len - off < 4)
+			BAD("the flow count is missing at payload offset %zu", off);
+		st->nflows = vs_get_be32(p + off);
+		off += 4;
+		/* each flow takes at least its two records: bound the count
+		 * by what is there before allocating */
+		if (st->nflows > (len - off) / (VS_PASST_FLOW_SIZE + VS_PASST_EXT_SIZE))
+			BAD("%" PRIu32 " flows do not fit in the %zu bytes after the count at payload offset %zu",
+			    st->nflows, len - off, off - 4);
+		st->flows = calloc(st->nflows ? st->nflows : 1, sizeof *st->flows);
+		if (!st->flows)
+			BAD("out of memory");
+		for (uint32_t i = 0; i < st->nflows; i++, off += VS_PASST_FLOW_SIZE)
+			passt_flow(p + off, &st->flows[i]);
+		for (uint32_t i = 0; i < st->nflows; i++) {
+			struct vs_passt_flow *f = &st->flows[i];
+			if (len - off < VS_PASST_EXT_SIZE)
+				BAD("flow %" PRIu32 "'s extended data ends early at payload offset %zu", i, off);
+			passt_ext(p + off, f);
+			off += VS_PASST_EXT_SIZE;
+			if (f->tcpi_state == 0)
+				continue; /* skipped by the source: no queues follow */
+			if ((uint64_t)f->sndq + f->rcvq > len - off)
+				BAD("flow %" PRIu32 "'s queues (%" PRIu32 " + %" PRIu32
+				    " bytes) end early at payload offset %zu",
+				    i, f->sndq, f->rcvq, off);
+			off += (size_t)f->sndq + f->rcvq;
+		}
+	}
+	if (off != len)
+		BAD("%zu trailing bytes after the state at payload offset %zu", len - off, off);
+#undef BAD
+	return 0;
+}
+
+void
+vs_passt_state_free(struct vs_passt_state *st)
+{
+	free(st->flows);
+	st->flows = NULL;
 }
 
 enum vs_payload_kind

@@ -52,10 +52,16 @@ struct vs_vfs_mount {
 	char *path;
 };
 
+struct vs_vfs_id_index {
+	uint64_t id;
+	size_t i;
+};
+
 struct vs_vfs_state {
 	unsigned variant; /* 0 = V1, 1 = V2 */
 	size_t ninodes, nhandles, nmounts;
 	struct vs_vfs_inode *inodes;
+	struct vs_vfs_id_index *by_id; /* inodes sorted by id, for lookups */
 	struct vs_vfs_handle *handles;
 	struct vs_vfs_mount *mounts;
 	uint64_t next_inode, next_handle;
@@ -73,9 +79,13 @@ int vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, c
 int vs_vfs_load(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err,
 		size_t errlen);
 void vs_vfs_state_free(struct vs_vfs_state *st);
-/* "a.txt" or "#2/a.txt" style description of where an inode points. */
-void vs_vfs_describe_inode(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf,
-			   size_t len);
+/* The inode's path relative to the shared directory ("." for the root),
+ * following Path parents; false when it cannot be resolved (Invalid, a
+ * file handle, a missing parent, a loop, longer than len) or *budget
+ * parent steps are used up (each step takes one; it bounds the work over
+ * a whole state, whatever its shape). */
+bool vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len,
+		       uint64_t *budget);
 
 /* passt: be64 magic, be32 version, be32 compat version */
 #define VS_PASST_MAGIC 0xB1BB1D1B0BB1D1B0ull
@@ -83,5 +93,47 @@ struct vs_passt_header {
 	uint32_t version, compat_version;
 };
 bool vs_passt_header(const unsigned char *p, size_t len, struct vs_passt_header *h);
+
+/* passt's migration data (migrate.c, flow.c, tcp.c; tcp_conn.h).  v1 and
+ * v2 start with the observed guest addresses; v2 then has a be32 flow
+ * count, that many struct tcp_tap_transfer (112 bytes), then per flow a
+ * struct tcp_tap_transfer_ext (52 bytes) followed by its send and receive
+ * queues (absent when tcpi_state is 0: passt skipped the flow).
+ * Everything is network order except the ports, which passt copies from
+ * its flow table in the source host's order (little-endian on x86). */
+#define VS_PASST_ADDRS_SIZE 42
+#define VS_PASST_FLOW_SIZE 112
+#define VS_PASST_EXT_SIZE 52
+
+struct vs_passt_side {
+	unsigned char oaddr[16], eaddr[16]; /* IPv6, or IPv4-mapped */
+	uint16_t oport, eport;
+};
+
+struct vs_passt_flow {
+	uint8_t pif[2];
+	struct vs_passt_side side[2];
+	uint8_t retries, ws_from_tap, ws_to_tap, events;
+	uint32_t tap_mss, sndbuf;
+	uint8_t flags, seq_dup_ack_approx;
+	uint16_t wnd_from_tap, wnd_to_tap;
+	uint32_t seq_to_tap, seq_ack_from_tap, seq_from_tap, seq_ack_to_tap, seq_init_from_tap;
+	/* struct tcp_tap_transfer_ext */
+	uint32_t seq_snd, seq_rcv, sndq, notsent, rcvq, mss, timestamp;
+	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+	uint8_t snd_ws, rcv_ws, tcpi_state, tcpi_options;
+};
+
+struct vs_passt_state {
+	struct vs_passt_header h;
+	unsigned char addr6[16], addr6_ll[16], addr4[4], mac[6];
+	bool have_flows; /* v2 */
+	uint32_t nflows;
+	struct vs_passt_flow *flows;
+};
+
+/* 0: decoded exactly; -1: not decodable (err says why and where). */
+int vs_passt_decode(const unsigned char *p, size_t len, struct vs_passt_state *st, char *err, size_t errlen);
+void vs_passt_state_free(struct vs_passt_state *st);
 
 #endif

@@ -96,6 +96,7 @@ teardown() {
 @test "cli: --json errors are one JSON document on stdout with the same exit code" {
 	run --separate-stderr "$VHOST_STATE" info --json "$BATS_TEST_TMPDIR/none.sock"
 	assert_failure 69
+	assert_schema error
 	echo "$output" | jq -e '.error.exit_code == 69 and (.error.message | test("no such socket"))'
 	[[ "$stderr" == *"no such socket"* ]]
 }
@@ -126,11 +127,29 @@ teardown() {
 	grep -q -- 'info \\-\\-no\\-connect' "$VS_MAN"
 	grep -q -- '^\.B vhost-state help$' "$VS_MAN"
 	grep -q -- '^\.BR \\-h ", "' "$VS_MAN"
+	# the JSON contract: its section, the schemas' place
+	grep -q '^\.SH JSON$' "$VS_MAN"
+	grep -q 'vhost-state/schema/' "$VS_MAN"
+}
+
+@test "cli: every schema is valid draft 2020-12, installed (dist_schema_DATA), and named in the man page" {
+	for f in "$VS_SRCDIR"/schema/*.schema.json; do
+		name=${f##*/}
+		/usr/bin/python3 -c 'import json, sys; from jsonschema import Draft202012Validator as V; V.check_schema(json.load(open(sys.argv[1])))' "$f"
+		grep -rqF --include=Makefile.am --include="*.mk" "schema/$name" "$VS_SRCDIR" || fail "$name is not in dist_schema_DATA"
+		grep -q "${name%%.*}" "$VS_MAN" || fail "${name%%.*} is not in the man page"
+	done
+	# a document of the wrong shape is refused (negative control)
+	echo '{"error": {"message": "x", "exit_code": "64"}}' >"$BATS_TEST_TMPDIR/bad.json"
+	run /usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/schema.py" error "$BATS_TEST_TMPDIR/bad.json"
+	assert_failure 1
+	assert_output --partial "is not one of"
 }
 
 @test "cli: --json works before the command too" {
 	run --separate-stderr "$VHOST_STATE" --json inspect "$BATS_TEST_TMPDIR/none.vhs"
 	assert_failure 1
+	assert_schema error
 	echo "$output" | jq -e '.error.exit_code == 1'
 }
 
@@ -248,7 +267,7 @@ teardown() {
 	assert_output --partial "fd 3 is not open for writing"
 	run bash -c '"$0" dump --progress=1 "$1" >"$2"' "$VHOST_STATE" "$FAKE_SOCK" "$BATS_TEST_TMPDIR/o.vhs"
 	assert_failure 64
-	assert_output --partial "--progress=1 would mix progress lines into the output on stdout"
+	assert_output --regexp "--progress=1 would (mix|write) progress lines into the (output|state) on stdout"
 	run "$VHOST_STATE" inspect --json --progress=1 "$BATS_TEST_TMPDIR/o.vhs"
 	assert_failure 64
 	# none of these said anything to the back-end
@@ -321,4 +340,90 @@ teardown() {
 		assert_failure 1
 		assert_output --partial "No such file or directory"
 	done
+}
+
+# verb_args VERB — arguments that reach the verb's work and fail there (no
+# such socket or file): enough to see where --json is accepted
+verb_args() {
+	local t=$BATS_TEST_TMPDIR
+	case $1 in
+	info) echo "$t/none.sock" ;;
+	dump) echo "$t/none.sock -o $t/out.vhs" ;;
+	restore) echo "$t/none.sock -i $t/none.vhs" ;;
+	verify) echo "$t/none.sock $t/none.vhs" ;;
+	run) echo "$t/none.sock info" ;;
+	inspect) echo "$t/none.vhs" ;;
+	convert) echo "$t/none.vhs $t/out.vhs" ;;
+	diff) echo "$t/none.vhs $t/none2.vhs" ;;
+	extract) echo "$t/none.mig -o $t/out.vhs" ;;
+	inject) echo "$t/none.mig $t/none.vhs -o $t/out.mig" ;;
+	snapshot) echo "$t/none.ctl -o $t/out.vhs" ;;
+	proxy) echo "--listen $t/l.sock --connect $t/none.sock" ;;
+	esac
+}
+
+@test "cli: --json is accepted before and after the command, by every verb, and failures are one error document" {
+	for verb in info dump restore verify run inspect convert diff extract inject snapshot proxy; do
+		# shellcheck disable=SC2046
+		run --separate-stderr "$VHOST_STATE" $verb --json $(verb_args $verb)
+		[ "$status" -ne 64 ] || fail "$verb --json: usage error: $stderr"
+		[ "$status" -ne 0 ]
+		assert_schema error
+		after=$status
+		# shellcheck disable=SC2046
+		run --separate-stderr "$VHOST_STATE" --json $verb $(verb_args $verb)
+		assert_equal "$status" "$after"
+		assert_schema error
+		echo "$output" | jq -e ".error.exit_code == $after"
+	done
+}
+
+@test "cli: --json with the state on stdout is a usage error (64), before anything is contacted or written" {
+	start_fake a --state-size 10
+	raw_stream 0a0b >"$BATS_TEST_TMPDIR/s.vhs"
+	for args in "dump $FAKE_SOCK" "dump $FAKE_SOCK -o -" "convert $BATS_TEST_TMPDIR/s.vhs -" \
+		"run $FAKE_SOCK start stop save -" "verify $FAKE_SOCK $BATS_TEST_TMPDIR/s.vhs --save -" \
+		"extract $BATS_TEST_TMPDIR/none.mig -o -" "inject $BATS_TEST_TMPDIR/none.mig $BATS_TEST_TMPDIR/s.vhs -o -" \
+		"snapshot $BATS_TEST_TMPDIR/none.ctl"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$VHOST_STATE" --json $args
+		assert_failure 64
+		# never mixed: nothing on stdout at all
+		assert_output ""
+		[[ "$stderr" == *"--json prints its result on stdout, where the state goes"* ]] || fail "$args: $stderr"
+	done
+	[ ! -s "$FAKE_LOG" ]
+	# the same without --json works (negative control)
+	run bash -c "'$VHOST_STATE' -q dump '$FAKE_SOCK' | od -An -tx1 | tr -d ' \n'"
+	assert_success
+	assert_output --partial "0000000a"
+}
+
+@test "cli: --progress=1 cannot write progress lines into the state or the JSON on stdout" {
+	raw_stream 0a0b >"$BATS_TEST_TMPDIR/s.vhs"
+	run --separate-stderr "$VHOST_STATE" --progress=1 convert "$BATS_TEST_TMPDIR/s.vhs" -
+	assert_failure 64
+	assert_output ""
+	[[ "$stderr" == *"--progress=1 would write progress lines into the state on stdout"* ]]
+	run --separate-stderr "$VHOST_STATE" --progress=1 --json convert "$BATS_TEST_TMPDIR/s.vhs" "$BATS_TEST_TMPDIR/o.vhs"
+	assert_failure 64
+	[ ! -e "$BATS_TEST_TMPDIR/o.vhs" ]
+	# to a file, or to another fd, it works
+	run --separate-stderr "$VHOST_STATE" --progress=2 convert "$BATS_TEST_TMPDIR/s.vhs" - 
+	assert_success
+	[[ "$stderr" == *"progress convert"* ]]
+}
+
+@test "cli: text results give sizes for humans beside the exact count, and no '1 chunks'" {
+	start_fake a --state-size $((3 * 1048576 + 5))
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
+	assert_success
+	assert_output --partial "dumped 3145733 bytes of state (3.0 MiB, 4 chunks)"
+	start_fake b --state-size 10
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/small.vhs"
+	assert_output --partial "dumped 10 bytes of state (1 chunk) from"
+	run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/big.vhsnap"
+	assert_output --partial "3145733 bytes of state (3.0 MiB, 4 chunks)"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/big.vhsnap"
+	assert_line --regexp '^chunks: +4 .*payload 3145733 bytes \(3\.0 MiB\), stream 3145753 bytes \(3\.0 MiB\)$'
 }

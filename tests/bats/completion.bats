@@ -84,6 +84,8 @@ lacks() {
 	complete_at "dump --"
 	has --output= --format= --zstd --threads= --timeout= --force
 	lacks --input= --listen=
+	complete_at "dump --out"
+	has --output=
 	[[ $COMPOPT == *nospace* ]]
 	complete_at "proxy --"
 	has --listen= --connect= --log= --tee= --control= --json

@@ -251,9 +251,10 @@ EOF
 	# 64 KiB then 60 ms: about 6 s in all, three times -t; no single
 	# wait (a pipe-full, 1 MiB, before CHECK) comes near it
 	start_fake slow --slow-ms 60
-	timed_run "$VHOST_STATE" -t "$T" verify "$FAKE_SOCK" "$BATS_TEST_TMPDIR/in.vhs"
+	timed_run "$VHOST_STATE" -t "$T" verify --json "$FAKE_SOCK" "$BATS_TEST_TMPDIR/in.vhs"
 	assert_success
-	assert_output --partial "holds the $size-byte state"
+	assert_schema verify
+	echo "$output" | jq -e ".same and .actual.payload_bytes == $size"
 	[ "$elapsed" -gt "$T" ]
 	[ "$elapsed" -le 20 ]
 	# the bytes arrived intact, compared by the fake as they come
@@ -266,9 +267,10 @@ EOF
 @test "faults: SAVE in odd-sized bursts (1, 3, 7, 4093, ... bytes) gives the exact state in 1 MiB chunks" {
 	size=$((1048576 + 300001))
 	start_fake burst --bursts --state-size $size --seed 8
-	timed_run "$VHOST_STATE" -t "$T" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
+	timed_run "$VHOST_STATE" -t "$T" dump --json "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
-	assert_output --partial "dumped $size bytes of state (2 chunks)"
+	assert_schema dump
+	echo "$output" | jq -e ".payload_bytes == $size and .chunks == 2"
 	[ "$elapsed" -le $((T + SLACK)) ]
 	expect_state "$BATS_TEST_TMPDIR/s.vhs" $size 8
 }

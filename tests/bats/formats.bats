@@ -41,16 +41,37 @@ make_all() {
 	done
 }
 
+@test "formats: convert --json reports what it wrote: formats, sizes, chunks, the payload's digest" {
+	raw_stream "${ONE_FILE:0:10}" "${ONE_FILE:10}" >"$BATS_TEST_TMPDIR/a.vhs"
+	run --separate-stderr "$VHOST_STATE" convert --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/a.vhsnap.zst"
+	assert_success
+	assert_schema convert
+	assert_equal "$stderr" ""
+	sum=$(printf '%s' "$ONE_FILE" | xxd -r -p | sha256sum | cut -d' ' -f1)
+	echo "$output" | jq -e --arg s "$sum" '.sha256 == $s and .payload_bytes == 25 and .chunks == 2 and .stream_bytes == 37 and .kind == "fs"'
+	echo "$output" | jq -e --arg o "$BATS_TEST_TMPDIR/a.vhsnap.zst" '.input_format == "raw" and .output == $o and .format == "archive" and .zstd'
+	# and back: the archive's digest, the raw output
+	run --separate-stderr "$VHOST_STATE" --json convert "$BATS_TEST_TMPDIR/a.vhsnap.zst" "$BATS_TEST_TMPDIR/b.vhs"
+	assert_success
+	assert_schema convert
+	echo "$output" | jq -e --arg s "$sum" '.sha256 == $s and .input_format == "archive+zstd" and .format == "raw" and (.zstd | not)'
+	cmp "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
+}
+
 @test "formats: the forms really differ on disk and all hold the same payload" {
 	b=$BATS_TEST_TMPDIR/s
 	make_all "$b"
 	run cmp -s "$b.vhs" "$b.vhsnap"
 	assert_failure
 	for f in vhs.zst vhsnap vhsnap.zst; do
-		run "$VHOST_STATE" diff "$b.vhs" "$b.$f"
+		run --separate-stderr "$VHOST_STATE" diff --json "$b.vhs" "$b.$f"
 		assert_success
-		assert_output --partial "hold the same 2500000-byte payload"
+		assert_schema diff
+		echo "$output" | jq -e '.same and .a.payload_bytes == 2500000 and .b.payload_bytes == 2500000'
 	done
+	# the text says it too, with the size for humans
+	run "$VHOST_STATE" diff "$b.vhs" "$b.vhsnap"
+	assert_output --partial "hold the same 2500000-byte payload (2.4 MiB)"
 	# the container is a tar with the manifest first and the raw stream unchanged
 	run tar tf "$b.vhsnap"
 	assert_output "manifest.json
@@ -140,7 +161,7 @@ state.vhs"
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 }
 
-@test "formats: inspect shows format, chunk table (offsets with -v), digest and fs hints" {
+@test "formats: inspect shows format, chunk table (offsets with -v), digest and the decoded fs state" {
 	# ONE_OPEN split into two chunks: 4 bytes, then the rest
 	raw_stream "${ONE_OPEN:0:8}" "${ONE_OPEN:8}" >"$BATS_TEST_TMPDIR/open.vhs"
 	run "$VHOST_STATE" -v inspect "$BATS_TEST_TMPDIR/open.vhs"
@@ -156,21 +177,99 @@ state.vhs"
 	assert_line "  handle 1: inode 2, open flags 02"
 }
 
-@test "formats: inspect --json is one document; hints for passt's header" {
+@test "formats: inspect --json is one document, typed: chunks a count, paths and status apart" {
 	raw_stream b1bb1d1b0bb1d1b0000000020000000200000000 >"$BATS_TEST_TMPDIR/net.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/net.vhs"
 	assert_success
-	echo "$output" | jq -e '.format == "raw" and .kind == "net" and .chunks.count == 1'
-	echo "$output" | jq -e '.hints.backend == "passt" and .hints.version == 2'
+	assert_schema inspect
+	echo "$output" | jq -e '.format == "raw" and .kind == "net" and .chunks == 1 and .payload_bytes == 20'
+	# the header only: the addresses are missing, said as such
+	echo "$output" | jq -e '.decoded.format == "passt" and .decoded.version == 2 and (.decoded.error | test("addresses end early"))'
 	raw_stream "$ONE_OPEN" >"$BATS_TEST_TMPDIR/open.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/open.vhs"
-	echo "$output" | jq -e '.hints.inodes[1].path == "a.txt" and .hints.handles[0].inode == 2'
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded.format == "virtiofsd" and .decoded.version == 2'
+	echo "$output" | jq -e '.decoded.inodes[0] == {"id": 1, "refcount": 2, "status": "root", "path": ".", "file_handle": null}'
+	echo "$output" | jq -e '.decoded.inodes[1].path == "a.txt" and .decoded.inodes[1].status == "path" and .decoded.inodes[1].parent == 1'
+	echo "$output" | jq -e '.decoded.handles[0] == {"id": 1, "inode": 2, "flags": 2}'
+	# JSON_C_TO_STRING_NOSLASHESCAPE: a path is written as is
+	mkdir -p "$BATS_TEST_TMPDIR/d"
+	cp "$BATS_TEST_TMPDIR/open.vhs" "$BATS_TEST_TMPDIR/d/o.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/d/o.vhs"
+	assert_schema inspect
+	assert_output --partial "\"file\":\"$BATS_TEST_TMPDIR/d/o.vhs\""
+	refute_output --partial '\/'
+}
+
+# V1 | 5 inodes: root; 2 Invalid; 3 FullPath "d/x" with a file handle (mount
+# 7, type 1, bytes abcd); 4 FileHandle(mount 7, type -1, bytes 01); 5 Path
+# under 3 "y" | next inode 6 | handle 1 on inode 5, flags O_RDONLY (0) |
+# next handle 2 | writeback on, the others off
+V1_ALL=0005010200000201020003010303642f7801070202abcd0401040701010100050101030179000601010500000201000000
+# the same as V2 with one mount path: 7 -> "/srv"
+V2_ALL=0105010200000201020003010303642f7801070202abcd04010407010101000501010301790006010105000002010000000107042f737276
+
+@test "formats: a crafted chain of 20000 nested inodes decodes in bounded work: deep paths are null, not an error" {
+	/usr/bin/python3 - "$BATS_TEST_TMPDIR/chain.vhs" <<-'PY'
+		import struct, sys
+		def varint(n):
+		    out = b""
+		    while True:
+		        b, n = n & 0x7f, n >> 7
+		        if not n:
+		            return out + bytes([b])
+		        out += bytes([b | 0x80])
+		# V2, N inodes: the root, then k under k-1, each named "a"
+		N = 20000
+		p = b"\x01" + varint(N) + b"\x01\x02\x00\x00"
+		for k in range(2, N + 1):
+		    p += varint(k) + b"\x01\x01" + varint(k - 1) + b"\x01a\x00"
+		p += varint(N + 1) + b"\x00\x00" + bytes(4) + b"\x00"
+		open(sys.argv[1], "wb").write(struct.pack(">I", len(p)) + p + struct.pack(">I", 0))
+	PY
+	run --separate-stderr timeout 60 "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/chain.vhs"
+	assert_success
+	assert_schema inspect
+	# 4096 bytes of path hold 2048 levels: "a/a/.../a"
+	echo "$output" | jq -e '.decoded.inodes[2048].path | length == 4095'
+	echo "$output" | jq -e '.decoded.inodes[2049].path == null and .decoded.inodes[19999].path == null and (.decoded | has("error") | not)'
+}
+
+@test "formats: virtiofsd states decode whole: V1 and V2, Invalid, FullPath and file-handle inodes, mount paths" {
+	raw_stream "$V1_ALL" >"$BATS_TEST_TMPDIR/v1.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/v1.vhs"
+	assert_success
+	assert_schema inspect
+	echo "$output" | jq -e '.kind == "fs" and .decoded.version == 1 and (.decoded | has("mounts") | not)'
+	echo "$output" | jq -e '.decoded.inodes[1] == {"id": 2, "refcount": 1, "status": "invalid", "path": null, "file_handle": null}'
+	echo "$output" | jq -e '.decoded.inodes[2].status == "full-path" and .decoded.inodes[2].path == "d/x"'
+	echo "$output" | jq -e '.decoded.inodes[2].file_handle == {"mount_id": 7, "handle_type": 1, "handle": "abcd"}'
+	echo "$output" | jq -e '.decoded.inodes[3].status == "file-handle" and .decoded.inodes[3].path == null'
+	echo "$output" | jq -e '.decoded.inodes[3].location_handle == {"mount_id": 7, "handle_type": -1, "handle": "01"}'
+	# a Path under a FullPath resolves through it
+	echo "$output" | jq -e '.decoded.inodes[4].path == "d/x/y" and .decoded.inodes[4].name == "y"'
+	echo "$output" | jq -e '.decoded.negotiated.writeback and (.decoded.negotiated.posix_acl | not)'
+	raw_stream "$V2_ALL" >"$BATS_TEST_TMPDIR/v2.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/v2.vhs"
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded.version == 2 and .decoded.mounts == [{"id": 7, "path": "/srv"}]'
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/v2.vhs"
+	assert_line "  inode 2: (invalid) (refcount 1)"
+	assert_line "  inode 4: (file handle) (refcount 1)"
+	assert_line "  inode 5: d/x/y (refcount 1)"
+	assert_line "  mount 7: /srv"
+	# diff: V1 -> V2 is the version and the mount
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/v1.vhs" "$BATS_TEST_TMPDIR/v2.vhs"
+	assert_failure 2
+	assert_schema diff
+	echo "$output" | jq -ce '.differences == [{"what": "version", "a": 1, "b": 2}, {"what": "mount", "id": 7, "a": null, "b": {"id": 7, "path": "/srv"}}]'
 }
 
 @test "formats: inspect of malformed input exits 65 with the offset, also as JSON" {
 	raw_stream 0102 | head -c 5 >"$BATS_TEST_TMPDIR/cut.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/cut.vhs"
 	assert_failure 65
+	assert_schema error
 	echo "$output" | jq -e '.error.exit_code == 65 and (.error.message | test("offset 5"))'
 }
 
@@ -184,8 +283,19 @@ state.vhs"
 	assert_line "  handle 1: (absent) -> inode 2, flags 02"
 	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
 	assert_failure 2
-	echo "$output" | jq -e '.same == false and .first_difference == 18 and .kind == "fs"'
-	echo "$output" | jq -e '[.differences[].what] == ["next_handle", "handle 1"]'
+	assert_schema diff
+	echo "$output" | jq -e '.same == false and .status == "different" and .first_difference == 18 and .kind == "fs" and .decoded'
+	# numbers as numbers, items as objects, absent as null
+	echo "$output" | jq -ce '.differences == [{"what": "next_handle", "a": 0, "b": 2}, {"what": "handle", "id": 1, "a": null, "b": {"id": 1, "inode": 2, "flags": 2}}]'
+	# an inode that became Invalid: its status, not a path named "(invalid)"
+	raw_stream "${ONE_FILE/0201010105612e74787400/02010200}" >"$BATS_TEST_TMPDIR/c.vhs"
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/c.vhs"
+	assert_failure 2
+	assert_schema diff
+	echo "$output" | jq -e '.differences[0].what == "inode" and .differences[0].id == 2'
+	echo "$output" | jq -e '.differences[0].a.path == "a.txt" and .differences[0].b.status == "invalid" and .differences[0].b.path == null'
+	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/c.vhs"
+	assert_line "  inode 2: a.txt (refcount 1) -> (invalid) (refcount 1)"
 }
 
 @test "formats: diff of the same payload in different framings and containers exits 0" {
@@ -194,7 +304,10 @@ state.vhs"
 	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs.zst"
 	assert_success
 	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs.zst"
-	echo "$output" | jq -e '.same == true and .first_difference == null'
+	assert_schema diff
+	# kind is there whether or not they differ
+	echo "$output" | jq -e '.same == true and .status == "same" and .first_difference == null and .kind == "fs"'
+	echo "$output" | jq -e '.b.format == "raw+zstd" and .differences == [] and (.decoded | not)'
 }
 
 @test "formats: diff of unknown payloads names the first differing offset" {
@@ -203,6 +316,10 @@ state.vhs"
 	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
 	assert_failure 2
 	assert_output --partial "differ at offset 2 ("
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
+	assert_failure 2
+	assert_schema diff
+	echo "$output" | jq -e '.first_difference == 2 and .kind == "unknown" and (.decoded | not) and .differences == []'
 }
 
 @test "formats: stdin and stdout work like files for inspect, convert and diff" {
@@ -350,6 +467,7 @@ tar_is_exact() {
 @test "formats: --version --json is one JSON document with every library version" {
 	run "$VHOST_STATE" --version --json
 	assert_success
+	assert_schema version
 	echo "$output" | jq -e '.["vhost-state"] and .libarchive and .zstd and .["json-c"] and .nettle'
 }
 
@@ -378,4 +496,87 @@ tar_is_exact() {
 	assert_failure 64
 	assert_output --partial "SOURCE_DATE_EPOCH must be a count of seconds from 0 to 253402300799"
 	no_output "$BATS_TEST_TMPDIR" a.vhsnap
+}
+
+# passt_payload ARGS... — a passt v2 payload built from passt's documented
+# layout (helpers/passt-state.py), as a raw stream
+passt_payload() {
+	local hex
+	hex=$(/usr/bin/python3 "$BATS_TEST_DIRNAME/helpers/passt-state.py" "$@" | xxd -p | tr -d '\n')
+	raw_stream "$hex"
+}
+
+@test "formats: passt v2 states decode: header, observed addresses, flow count, each TCP flow" {
+	passt_payload --flows 2 --sndq 5 >"$BATS_TEST_TMPDIR/p.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/p.vhs"
+	assert_success
+	assert_schema inspect
+	echo "$output" | jq -e '.kind == "net" and .decoded.format == "passt" and .decoded.version == 2 and .decoded.compat_version == 2'
+	echo "$output" | jq -ce '.decoded.addresses == {"addr6": "2001:db8::2", "addr6_ll": "fe80::1", "addr4": "10.0.2.15", "mac": "52:55:c0:a8:02:02"}'
+	echo "$output" | jq -e '.decoded.flow_count == 2 and (.decoded.flows | length) == 2'
+	echo "$output" | jq -ce '.decoded.flows[1].sides == [{"pif": "tap", "our_address": "93.184.216.34", "our_port": 80, "endpoint_address": "10.0.2.15", "endpoint_port": 40001}, {"pif": "host", "our_address": "10.0.2.15", "our_port": 40001, "endpoint_address": "93.184.216.34", "endpoint_port": 80}]'
+	echo "$output" | jq -e '.decoded.flows[1].sequence.to_tap == 1001 and .decoded.flows[1].sequence.init_from_tap == 4001'
+	echo "$output" | jq -e '.decoded.flows[1].sequence.socket_send == 7001 and .decoded.flows[0].windows.to_tap == 64240'
+	echo "$output" | jq -e '.decoded.flows[0].queues == {"send": 5, "not_sent": 0, "receive": 2} and .decoded.flows[0].tap_mss == 65536'
+	echo "$output" | jq -e '.decoded.flows[0].socket.tcpi_state == 1 and (.decoded.flows[0].skipped | not)'
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/p.vhs"
+	assert_line "decoded:     passt migration data, version 2 (compatible with 2), 2 TCP flows"
+	assert_line "  flow 0: tap 10.0.2.15:40000 <-> host 93.184.216.34:80, seq to tap 1000, from tap 5000, queues 5+2 bytes"
+	# a flow the source skipped (tcpi_state 0) has no queues after it
+	passt_payload --flows 2 --skip 0 >"$BATS_TEST_TMPDIR/s.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/s.vhs"
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded.flows[0].skipped and (.decoded.flows[1].skipped | not) and (has("error") | not)'
+}
+
+@test "formats: passt states that do not add up are said so, never read past their end" {
+	# a flow count far beyond the bytes there
+	passt_payload --flows 1 --count 100000 >"$BATS_TEST_TMPDIR/count.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/count.vhs"
+	assert_success
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded.error | test("100000 flows do not fit")'
+	# queues longer than what follows
+	passt_payload --flows 1 >"$BATS_TEST_TMPDIR/q.vhs"
+	hex=$(xxd -p "$BATS_TEST_TMPDIR/q.vhs" | tr -d '\n')
+	hex=${hex:8:${#hex}-16}
+	# the ext record's sndq (3) becomes 0x7fffffff
+	[[ $hex == *00001b5800001f4000000003* ]]
+	raw_stream "${hex/00001b5800001f4000000003/00001b5800001f407fffffff}" >"$BATS_TEST_TMPDIR/q.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/q.vhs"
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded.error | test("queues \\(2147483647 \\+ 2 bytes\\) end early")'
+	# trailing bytes
+	hex=$(/usr/bin/python3 "$BATS_TEST_DIRNAME/helpers/passt-state.py" | xxd -p | tr -d '\n')
+	raw_stream "${hex}00" >"$BATS_TEST_TMPDIR/t.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/t.vhs"
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded.error | test("1 trailing bytes after the state at payload offset 62")'
+	# an unknown version: the header only
+	raw_stream b1bb1d1b0bb1d1b0000000090000000900000000 >"$BATS_TEST_TMPDIR/v9.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/v9.vhs"
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded.version == 9 and (.decoded.error | test("version 9 is not decoded"))'
+}
+
+@test "formats: diff of passt states names the address and the flow that changed, nothing else" {
+	passt_payload --flows 3 >"$BATS_TEST_TMPDIR/a.vhs"
+	passt_payload --flows 3 --addr4 10.0.2.16 >"$BATS_TEST_TMPDIR/b.vhs"
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/b.vhs"
+	assert_failure 2
+	assert_schema diff
+	echo "$output" | jq -ce '.kind == "net" and .decoded and .differences == [{"what": "addresses.addr4", "a": "10.0.2.15", "b": "10.0.2.16"}]'
+	# flow 1 skipped on one side: only that flow differs
+	passt_payload --flows 3 --skip 1 >"$BATS_TEST_TMPDIR/c.vhs"
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/c.vhs"
+	assert_failure 2
+	assert_schema diff
+	echo "$output" | jq -e '[.differences[] | [.what, .id]] == [["flow", 1]] and .differences[0].b.skipped'
+	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/c.vhs"
+	assert_line --regexp '^  flow 1: tap 10.0.2.15:40001 <-> .* -> .*\(skipped by the source\)$'
+	# one flow fewer
+	passt_payload --flows 2 >"$BATS_TEST_TMPDIR/d.vhs"
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/a.vhs" "$BATS_TEST_TMPDIR/d.vhs"
+	assert_schema diff
+	echo "$output" | jq -ce '[.differences[] | [.what, .id, .b]] == [["flow_count", null, 2], ["flow", 2, null]]'
 }

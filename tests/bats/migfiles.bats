@@ -109,18 +109,20 @@ teardown() {
 	done
 	sparse "$MR"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$MR"
+	assert_schema inspect
 	assert_success
 	echo "$output" | jq -e '.layout == "mapped-ram" and .format == "qemu-migration" and .libvirt == null'
 	echo "$output" | jq -e '.vm_description.length > 0 and .page_size == 4096 and .ram.blocks >= 1'
 	run --separate-stderr "$VHOST_STATE" inspect --json "$MRN"
+	assert_schema inspect
 	echo "$output" | jq -e '.layout == "mapped-ram" and .vm_description == null and (.states | length) == 1'
 	echo "$output" | jq -e '[.sections[] | select(.type == "device")] | length > 10'
 	run "$VHOST_STATE" inspect "$MRN"
 	assert_line --regexp '^format: +QEMU migration stream, version 3, mapped-ram layout \(machine pc-q35-[0-9.]+, page size 4096\)$'
 	assert_line 'description: none (device sections walked between their footers)'
 	# the same sections, found both ways
-	"$VHOST_STATE" inspect --json "$MR" | jq -c '[.sections[] | select(.type == "device") | [.name, .length]]' >"$BATS_TEST_TMPDIR/a"
-	"$VHOST_STATE" inspect --json "$MRN" | jq -c '[.sections[] | select(.type == "device") | [.name, .length]]' >"$BATS_TEST_TMPDIR/b"
+	json_result inspect inspect --json "$MR" | jq -c '[.sections[] | select(.type == "device") | [.name, .length]]' >"$BATS_TEST_TMPDIR/a"
+	json_result inspect inspect --json "$MRN" | jq -c '[.sections[] | select(.type == "device") | [.name, .length]]' >"$BATS_TEST_TMPDIR/b"
 	cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
 }
 
@@ -145,7 +147,8 @@ teardown() {
 		assert_output --regexp "injected [0-9]+ bytes of fs state \(1 chunk\) into $DEV4, replacing 10 bytes"
 		sparse "$BATS_TEST_TMPDIR/pop.mig"
 		run --separate-stderr "$VHOST_STATE" extract --list --json "$BATS_TEST_TMPDIR/pop.mig"
-		echo "$output" | jq -e --argjson s "$size" '.[0].stream_bytes == $s'
+		assert_schema extract
+		echo "$output" | jq -e --argjson s "$size" '.states[0].stream_bytes == $s'
 		load_vfs "$BATS_TEST_TMPDIR/pop.mig" "" "$share"
 		rm -f "$BATS_TEST_TMPDIR/again.mig"
 		mapped_ram
@@ -174,7 +177,7 @@ teardown() {
 
 @test "migfiles: without a VM description, a footer lookalike in device data is refused as ambiguous, not guessed" {
 	# a state whose payload holds 7e + the section's id + a device header
-	id=$("$VHOST_STATE" inspect --json "$MRN" | jq '.sections[] | select(.backend_state) | .section_id')
+	id=$(json_result inspect inspect --json "$MRN" | jq '.sections[] | select(.backend_state) | .section_id')
 	payload=$(printf '7e%08x04%08x03616263%08x%08x' "$id" 99 0 0)
 	raw_stream "$payload" >"$BATS_TEST_TMPDIR/look.vhs"
 	# inject walks what it wrote, finds it ambiguous, and writes nothing
@@ -196,6 +199,7 @@ teardown() {
 	assert_line "domain:      vs-guest (uuid 6f1c7a52-3d9e-4b8f-a1c2-0d4e5f607182), was running: yes"
 	assert_line --regexp "^state 1: +$DEV4 \(fs\): 10 bytes in 1 chunk"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$LV6"
+	assert_schema inspect
 	echo "$output" | jq -e '.format == "libvirt-save-image" and .layout == "mapped-ram"'
 	echo "$output" | jq -e '.libvirt.domain.name == "vs-guest" and .libvirt.was_running == true'
 	echo "$output" | jq -e '.libvirt.format == "sparse" and .libvirt.format_number == 6 and .libvirt.version == 2'
@@ -232,6 +236,7 @@ teardown() {
 		assert_line "domain:      vs-guest (uuid 6f1c7a52-3d9e-4b8f-a1c2-0d4e5f607182), was running: no"
 		assert_line --regexp '^format: +QEMU migration stream, version 3 \(machine pc-q35-[0-9.]+, page size 4096\)$'
 		run --separate-stderr "$VHOST_STATE" inspect --json "$img"
+		assert_schema inspect
 		echo "$output" | jq -e --arg f "$name" '.libvirt.format == $f and .layout == "plain" and .libvirt.was_running == false'
 		run "$VHOST_STATE" inject "$img" "$BATS_TEST_TMPDIR/busy.vhs" -o "$new"
 		assert_success
@@ -278,6 +283,7 @@ teardown() {
 	python3 "$LVIMG" fatten "$PLAIN" "$d/fat.mig" 48
 	python3 "$LVIMG" wrap "$d/fat.mig" "$d/fat.img" --format 5
 	run --separate-stderr "$VHOST_STATE" inspect --json "$d/fat.img"
+	assert_schema inspect
 	echo "$output" | jq -e '.ram.pages > 12288 and (.states | length) == 1'
 	# everything written (the spool included) and the peak RSS stay small
 	strace -f -e trace=write,pwrite64 -o "$d/st.log" "$VHOST_STATE" extract --list "$d/fat.img"
@@ -388,7 +394,7 @@ PY
 	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
 	for f in "$MR" "$MRN" "$LV6"; do
 		size=$(stat -c %s "$f")
-		state_at=$("$VHOST_STATE" inspect --json "$f" | jq '.states[0].offset')
+		state_at=$(json_result inspect inspect --json "$f" | jq '.states[0].offset')
 		for cut in 100 5000 $((size / 2)) $((state_at + 5)) $((size - 50)) $((size - 1)); do
 			# a sparse copy, cut: no gigabytes of zeros written
 			cp --sparse=always "$f" "$BATS_TEST_TMPDIR/cut"
@@ -410,11 +416,11 @@ PY
 	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
 	d=$BATS_TEST_TMPDIR
 	# a postcopy advise command where the ram section starts
-	at=$("$VHOST_STATE" inspect --json "$PLAIN" | jq '.sections[0].offset')
+	at=$(json_result inspect inspect --json "$PLAIN" | jq '.sections[0].offset')
 	{ head -c "$at" "$PLAIN"; printf '\x08\x00\x03\x00\x10'; head -c 16 /dev/zero; tail -c +$((at + 1)) "$PLAIN"; } >"$d/pc.mig"
 	refused "$d/pc.mig" "not supported (at offset $at): command 3: a postcopy stream (capability postcopy-ram)"
 	# a plain stream without a description (machine option suppress-vmdesc)
-	at=$("$VHOST_STATE" inspect --json "$PLAIN" | jq '.vm_description.offset')
+	at=$(json_result inspect inspect --json "$PLAIN" | jq '.vm_description.offset')
 	head -c "$at" "$PLAIN" >"$d/nodesc.mig"
 	refused "$d/nodesc.mig" "(suppress-vmdesc), which is not supported for a plain stream"
 }

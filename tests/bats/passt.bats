@@ -58,8 +58,12 @@ modified() {
 	assert_success
 	wait_exit "$PASST_PID"
 	grep -q "Migration complete, exiting" "$PASST_LOG"
-	run "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/p.vhs"
-	echo "$output" | jq -e '.kind == "net" and .hints.backend == "passt" and .hints.version == 2'
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/p.vhs"
+	assert_schema inspect
+	echo "$output" | jq -e '.kind == "net" and .decoded.format == "passt" and .decoded.version == 2'
+	# the idle state decoded: 62 bytes, the observed addresses, no flows
+	echo "$output" | jq -e '.payload_bytes == 62 and .decoded.flow_count == 0 and .decoded.flows == [] and (.decoded | has("error") | not)'
+	echo "$output" | jq -e '.decoded.addresses.addr4 == "192.0.2.2" and .decoded.addresses.mac == "ff:ff:ff:ff:ff:ff"'
 	start_passt b
 	run "$VHOST_STATE" restore "$PASST_SOCK" -i "$BATS_TEST_TMPDIR/p.vhs"
 	assert_success
@@ -68,10 +72,16 @@ modified() {
 	modified "$BATS_TEST_TMPDIR/p.vhs" >"$BATS_TEST_TMPDIR/m.vhs"
 	run cmp -s "$BATS_TEST_TMPDIR/m.vhs" "$BATS_TEST_TMPDIR/p.vhs"
 	assert_failure
+	# diff names exactly the two observed addresses that changed
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/p.vhs" "$BATS_TEST_TMPDIR/m.vhs"
+	assert_failure 2
+	assert_schema diff
+	echo "$output" | jq -ce '.kind == "net" and .decoded and .differences == [{"what": "addresses.addr4", "a": "192.0.2.2", "b": "192.0.2.3"}, {"what": "addresses.mac", "a": "ff:ff:ff:ff:ff:ff", "b": "52:54:00:12:34:56"}]'
 	start_passt c
-	run "$VHOST_STATE" verify "$PASST_SOCK" "$BATS_TEST_TMPDIR/m.vhs"
+	run --separate-stderr "$VHOST_STATE" verify --json "$PASST_SOCK" "$BATS_TEST_TMPDIR/m.vhs"
 	assert_success
-	assert_output --partial "holds the"
+	assert_schema verify
+	echo "$output" | jq -e '.same and .kind == "net" and .actual.payload_bytes == 62 and .differences == []'
 }
 
 @test "passt: a fs (virtiofsd) state is refused before connecting; passt stays usable; info --no-connect says net" {
@@ -123,6 +133,7 @@ modified() {
 	assert_equal "$(payload_hex "$BATS_TEST_TMPDIR/x.vhs")" "$(payload_hex "$BATS_TEST_TMPDIR/d.vhs")"
 	# the state sits inside the virtio field, which the description sizes
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/net.mig"
+	assert_schema inspect
 	echo "$output" | jq -e '.states[0].kind == "net" and .states[0].described_field_size > .states[0].stream_bytes'
 	# and goes back byte for byte
 	"$VHOST_STATE" -q inject "$BATS_TEST_TMPDIR/net.mig" "$BATS_TEST_TMPDIR/x.vhs" -o "$BATS_TEST_TMPDIR/same.mig"
@@ -140,12 +151,17 @@ modified() {
 	# 8 bytes longer (passt ignores trailing bytes): QEMU must find every
 	# virtio subsection after it, and the description's virtio field grows
 	raw_stream "$(payload_hex "$BATS_TEST_TMPDIR/m.vhs")0000000000000000" >"$BATS_TEST_TMPDIR/long.vhs"
-	run "$VHOST_STATE" inject "$BATS_TEST_TMPDIR/net.mig" "$BATS_TEST_TMPDIR/long.vhs" -o "$BATS_TEST_TMPDIR/m.mig"
+	run --separate-stderr "$VHOST_STATE" inject --json "$BATS_TEST_TMPDIR/net.mig" "$BATS_TEST_TMPDIR/long.vhs" -o "$BATS_TEST_TMPDIR/m.mig"
 	assert_success
-	assert_output --partial "(the state +8 bytes)"
-	a=$("$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/net.mig" | jq '.states[0].described_field_size')
-	b=$("$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/m.mig" | jq '.states[0].described_field_size')
-	assert_equal "$b" "$((a + 8))"
+	assert_schema inject
+	# the payload grows by 8; the stream by 8 less 4 for each extra chunk
+	# QEMU framed the old state in (passt writes it in pieces)
+	echo "$output" | jq -e '.kind == "net" and .payload_bytes == .replaced.payload_bytes + 8'
+	delta=$(echo "$output" | jq '.stream_bytes_delta')
+	echo "$output" | jq -e '.stream_bytes_delta == 8 - 4 * (.replaced.chunks - 1)'
+	a=$(json_result inspect inspect --json "$BATS_TEST_TMPDIR/net.mig" | jq '.states[0].described_field_size')
+	b=$(json_result inspect inspect --json "$BATS_TEST_TMPDIR/m.mig" | jq '.states[0].described_field_size')
+	assert_equal "$b" "$((a + delta))"
 	start_passt l
 	# shellcheck disable=SC2046
 	start_qemu l --incoming $(net_dev 4 "$PASST_SOCK")

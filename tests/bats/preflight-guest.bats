@@ -51,7 +51,7 @@ teardown() {
 pf() {
 	local dir=$1
 	shift
-	run "$VHOST_STATE" preflight "$SAVED" --device "$GUEST_DEV" --shared-dir "$dir" --json "$@"
+	run --separate-stderr "$VHOST_STATE" preflight "$SAVED" --device "$GUEST_DEV" --shared-dir "$dir" --json "$@"
 	PF_RC=$status
 	PF_JSON=$output
 	assert_schema preflight
@@ -59,8 +59,8 @@ pf() {
 
 # a.txt's inode in the guest's state
 a_inode() {
-	"$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/state.vhs" |
-		jq -r '.hints.inodes[] | select(.path == "a.txt") | .id'
+	json_result inspect inspect --json "$BATS_TEST_TMPDIR/state.vhs" |
+		jq -r '.decoded.inodes[] | select(.path == "a.txt") | .id'
 }
 
 @test "preflight-guest: the guest's share as it was: preflight says it restores, and QEMU restores it (the guest keeps reading)" {

@@ -255,7 +255,8 @@ first_problem() {
 
 @test "preflight: a state saved with --migration-verify-handles, b.txt replaced by another file of that name: the handle check fails" {
 	real_populate "$PF_TOP/s.vhs" --migration-verify-handles
-	run "$VHOST_STATE" inspect --json "$PF_TOP/s.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$PF_TOP/s.vhs"
+	assert_schema inspect
 	share dst
 	# control first: the very files the state was saved from
 	agree 0 "$PF_TOP/s.vhs" "$PF_TOP/src1"
@@ -281,9 +282,10 @@ first_problem() {
 	run "$VHOST_STATE" run "$VFS_SOCK" load "$PF_TOP/s.vhs" start stop save "$PF_TOP/s2.vhs"
 	assert_success
 	# virtiofsd saved inode 3 as Invalid
-	run "$VHOST_STATE" inspect --json "$PF_TOP/s2.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$PF_TOP/s2.vhs"
 	assert_success
-	jq -e '.hints.inodes[] | select(.id == 3) | .location == "invalid"' <<<"$output"
+	assert_schema inspect
+	jq -e '.decoded.inodes[] | select(.id == 3) | .status == "invalid"' <<<"$output"
 	# even with b.txt back, the inode stays lost
 	share dst
 	agree 2 "$PF_TOP/s2.vhs" "$SHARE"
@@ -449,8 +451,9 @@ first_problem() {
 
 @test "preflight: a state saved in file-handles mode: inodes reopen by handle only where CAP_DAC_READ_SEARCH is kept; a deleted file's handle is stale" {
 	real_populate "$PF_TOP/s.vhs" --migration-mode=file-handles
-	run "$VHOST_STATE" inspect --json "$PF_TOP/s.vhs"
-	jq -e '[.hints.inodes[] | select(.location == "file-handle")] | length == 2' <<<"$output"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$PF_TOP/s.vhs"
+	assert_schema inspect
+	jq -e '[.decoded.inodes[] | select(.status == "file-handle")] | length == 2' <<<"$output"
 	# virtiofsd drops CAP_DAC_READ_SEARCH unless told to keep it
 	agree 2 "$PF_TOP/s.vhs" "$PF_TOP/src1"
 	# with mount paths the root goes first, and Vec::swap_remove puts b.txt

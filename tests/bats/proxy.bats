@@ -100,14 +100,16 @@ mig_payload() {
 	qmp stop >/dev/null
 	run --separate-stderr "$VHOST_STATE" snapshot --status --json "$PROXY_CTL"
 	assert_success
+	assert_schema snapshot-status
 	echo "$output" | jq -e '.device_stopped == true and .snapshot.possible == true'
 	echo "$output" | jq -e '.backend.protocol_features.acked.names | index("DEVICE_STATE")'
 	echo "$output" | jq -e '.frontend.connected == true and .frontend.backend_channel == true'
 	echo "$output" | jq -e '[.rings[].index] == [0, 1] and ([.rings[].started] | any) == false'
 
-	run "$VHOST_STATE" snapshot "$PROXY_CTL" -o "$BATS_TEST_TMPDIR/snap.vhs"
+	run --separate-stderr "$VHOST_STATE" snapshot --json "$PROXY_CTL" -o "$BATS_TEST_TMPDIR/snap.vhs"
 	assert_success
-	assert_output --partial "10 bytes of state"
+	assert_schema snapshot
+	echo "$output" | jq -e '.payload_bytes == 10 and .chunks == 1 and .kind == "fs" and .check == 0 and .backend.peer.name == "virtiofsd"'
 	assert_equal "$(payload_hex "$BATS_TEST_TMPDIR/snap.vhs")" "$IDLE_PAYLOAD"
 
 	run qmp migrate "file:$BATS_TEST_TMPDIR/mig.bin"
@@ -156,6 +158,7 @@ be>px CHECK_DEVICE_STATE
 
 	# every line is one JSON object; messages carry decoded payloads
 	jq -e -s 'length > 10' "$PROXY_LOG"
+	assert_schema_lines proxy-log "$PROXY_LOG"
 	jq -e -s '[.[] | select(.dir == "fe>be" and .name == "SET_DEVICE_STATE_FD")] | map(.payload.direction) == ["load", "save"]' "$PROXY_LOG"
 	jq -e -s '[.[] | select(.dir == "be>fe" and .name == "CHECK_DEVICE_STATE")] | map(.payload.result) == [0, 0]' "$PROXY_LOG"
 	jq -e -s '[.[] | select(.dir == "be>fe" and .name == "GET_QUEUE_NUM")][0].payload.queues == 2' "$PROXY_LOG"
@@ -285,6 +288,13 @@ vhost-state: snapshot: 10 bytes of state (1 chunk) via $PROXY_CTL to $BATS_TEST_
 	assert_failure 69
 	assert_output --partial "no such socket"
 	[ ! -e "$VS_SOCKDIR/f.sock" ]
+	# with --json the error is one more line of the JSON log on stdout
+	run --separate-stderr "$VHOST_STATE" proxy --json --listen "$VS_SOCKDIR/f.sock" --connect "$VS_SOCKDIR/none.sock"
+	assert_failure 69
+	assert_equal "${#lines[@]}" 1
+	assert_schema error
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/log.json"
+	assert_schema_lines proxy-log "$BATS_TEST_TMPDIR/log.json"
 	start_fake a
 	touch "$BATS_TEST_TMPDIR/file"
 	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$FAKE_SOCK" --tee "$BATS_TEST_TMPDIR/file"

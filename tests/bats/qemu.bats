@@ -63,8 +63,13 @@ load_and_resave() {
 	assert_line --regexp "^2  $DEV5  fs  10 bytes in 1 chunk  at offset [0-9]+  sha256 [0-9a-f]{64}$"
 	run --separate-stderr "$VHOST_STATE" extract --list --json "$BASE"
 	assert_success
-	echo "$output" | jq -e 'length == 2 and .[0].stream_bytes == 18 and .[1].described_field_size == 18'
-	"$VHOST_STATE" -q extract "$BASE" --device 0000:00:05.0 -o "$BATS_TEST_TMPDIR/idle.vhs"
+	assert_schema extract
+	echo "$output" | jq -e --arg f "$BASE" '.file == $f and (.states | length) == 2 and .states[0].stream_bytes == 18 and .states[1].described_field_size == 18'
+	sha=$(echo "$output" | jq -r .states[1].sha256)
+	run --separate-stderr "$VHOST_STATE" extract --json "$BASE" --device 0000:00:05.0 -o "$BATS_TEST_TMPDIR/idle.vhs"
+	assert_success
+	assert_schema extract
+	echo "$output" | jq -e --arg d "$DEV5" --arg s "$sha" '.device == $d and .index == 2 and .payload_bytes == 10 and .chunks == 1 and .sha256 == $s and .format == "raw"'
 	assert_equal "$(hexof "$BATS_TEST_TMPDIR/idle.vhs")" "0000000a${IDLE}00000000"
 	# several states and no --device: a usage error naming them
 	run "$VHOST_STATE" extract "$BASE" -o "$BATS_TEST_TMPDIR/x.vhs"
@@ -124,13 +129,15 @@ load_and_resave() {
 	populate pop "$BATS_TEST_TMPDIR/pop.vhs"
 	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/pop.vhs"
 	assert_line --partial "3 inodes, 2 handles"
-	run "$VHOST_STATE" inject "$BASE" "$BATS_TEST_TMPDIR/pop.vhs" --device "$DEV4" -o "$BATS_TEST_TMPDIR/pop.mig"
+	run --separate-stderr "$VHOST_STATE" inject --json "$BASE" "$BATS_TEST_TMPDIR/pop.vhs" --device "$DEV4" -o "$BATS_TEST_TMPDIR/pop.mig"
 	assert_success
-	assert_output --regexp "injected [0-9]+ bytes of fs state \(1 chunk\) into $DEV4, replacing 10 bytes"
+	assert_schema inject
+	echo "$output" | jq -e --arg d "$DEV4" '.device == $d and .kind == "fs" and .chunks == 1 and .replaced.payload_bytes == 10 and .index == 1'
 	# the description follows the new size
 	run --separate-stderr "$VHOST_STATE" extract --list --json "$BATS_TEST_TMPDIR/pop.mig"
 	size=$(stat -c %s "$BATS_TEST_TMPDIR/pop.vhs")
-	echo "$output" | jq -e --argjson s "$size" '.[0].stream_bytes == $s and .[0].described_field_size == $s'
+	assert_schema extract
+	echo "$output" | jq -e --argjson s "$size" '.states[0].stream_bytes == $s and .states[0].described_field_size == $s'
 	mkdir -p "$BATS_TEST_TMPDIR/empty"
 	load_and_resave "$BATS_TEST_TMPDIR/pop.mig" "$BATS_TEST_TMPDIR/again.mig" "$VFS_SHARE_DIR" "$BATS_TEST_TMPDIR/empty"
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" --device 1 -o "$BATS_TEST_TMPDIR/again.vhs"
@@ -176,6 +183,7 @@ load_and_resave() {
 	assert_line --regexp '^  section [0-9]+ at offset 24: ram \(instance 0, version 4\)$'
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BASE"
 	assert_success
+	assert_schema inspect
 	echo "$output" | jq -e '.format == "qemu-migration" and .page_size == 4096 and (.states | length) == 2'
 	echo "$output" | jq -e '.ram.bytes >= 134217728 and .section_footers == true'
 	echo "$output" | jq -e '[.sections[] | select(.backend_state)] | length == 2'
@@ -187,7 +195,7 @@ load_and_resave() {
 
 @test "qemu: a file cut anywhere exits 65 naming the offset, never crashes or reads past the end" {
 	size=$(stat -c %s "$BASE")
-	state_at=$("$VHOST_STATE" inspect --json "$BASE" | jq '.states[0].offset')
+	state_at=$(json_result inspect inspect --json "$BASE" | jq '.states[0].offset')
 	for cut in 0 3 7 8 12 30 200 5000 300000 $((state_at - 1)) $((state_at + 2)) $((state_at + 9)) \
 		$((size - 100)) $((size - 1)); do
 		head -c "$cut" "$BASE" >"$BATS_TEST_TMPDIR/cut.mig"
@@ -209,7 +217,7 @@ patch() {
 
 @test "qemu: a state whose size disagrees with the VM description exits 65 with both sizes" {
 	cp "$BASE" "$BATS_TEST_TMPDIR/m.mig"
-	desc=$("$VHOST_STATE" inspect --json "$BASE" | jq '.vm_description.offset')
+	desc=$(json_result inspect inspect --json "$BASE" | jq '.vm_description.offset')
 	# the first back-end field's "size": 18 becomes 19 (same length)
 	off=$(grep -abo '"type": "virtio-fs back-end state", "size": 18' "$BATS_TEST_TMPDIR/m.mig" | head -n1 | cut -d: -f1)
 	[ "$off" -gt "$desc" ]
@@ -235,7 +243,7 @@ patch() {
 	assert_failure 65
 	assert_output --partial "offset $start: unknown section type 0x09"
 	# the device section's footer names another section
-	sec=$("$VHOST_STATE" inspect --json "$BASE" | jq '.sections[] | select(.name == "'$DEV4'")')
+	sec=$(json_result inspect inspect --json "$BASE" | jq '.sections[] | select(.name == "'$DEV4'")')
 	foot=$(( $(echo "$sec" | jq '.offset + .length') - 4 ))
 	cp "$BASE" "$BATS_TEST_TMPDIR/c.mig"
 	patch "$BATS_TEST_TMPDIR/c.mig" "$foot" 0000ffff
@@ -243,7 +251,7 @@ patch() {
 	assert_failure 65
 	assert_output --partial "the footer names section 65535"
 	# a chunk length pointing past the end
-	at=$("$VHOST_STATE" inspect --json "$BASE" | jq '.states[1].offset')
+	at=$(json_result inspect inspect --json "$BASE" | jq '.states[1].offset')
 	cp "$BASE" "$BATS_TEST_TMPDIR/d.mig"
 	patch "$BATS_TEST_TMPDIR/d.mig" "$at" 7fffffff
 	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/d.mig"

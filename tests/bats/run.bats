@@ -164,6 +164,14 @@ SET_DEVICE_STATE_FD CHECK_DEVICE_STATE SET_DEVICE_STATE_FD CHECK_DEVICE_STATE "
 	assert_failure 2
 	assert_output --partial "run: step 1 (verify $BATS_TEST_TMPDIR/one.vhs): the back-end holds a different state"
 	refute_line --regexp '^socket:'
+	# decoded as the verify command decodes it
+	assert_line "  inode 2: a.txt (refcount 1) -> (invalid) (refcount 1)"
+	start_virtiofsd c --migration-on-error=guest-error
+	run --separate-stderr "$VHOST_STATE" run --json "$VFS_SOCK" verify "$BATS_TEST_TMPDIR/one.vhs"
+	assert_failure 2
+	assert_schema error
+	echo "$output" | jq -e '.failed_step.step == "verify" and .failed_step.status == "different" and .failed_step.decoded'
+	echo "$output" | jq -e '[.failed_step.differences[] | select(.what == "inode" and .id == 2)][0].b.status == "invalid"'
 }
 
 @test "run: save - writes the stream to stdout, load - reads stdin; info cannot share stdout with a state (fake)" {
@@ -183,19 +191,23 @@ SET_DEVICE_STATE_FD CHECK_DEVICE_STATE SET_DEVICE_STATE_FD CHECK_DEVICE_STATE "
 	start_virtiofsd a
 	run --separate-stderr "$VHOST_STATE" run --json "$VFS_SOCK" start info stop save "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
+	assert_schema run
 	echo "$output" | jq -e --arg s "$VFS_SOCK" '.socket == $s and (.steps | length) == 4'
 	echo "$output" | jq -e '.steps[0].rings_started == [0, 1]'
 	echo "$output" | jq -e '.steps[1].info.started == true and (.steps[1].info.rings | length) == 2'
 	echo "$output" | jq -e '.steps[1].info.protocol_features.acked.names | index("DEVICE_STATE")'
 	echo "$output" | jq -e '.steps[2].ring_bases == {"0": 0, "1": 0}'
-	echo "$output" | jq -e '.steps[3].bytes == 10 and .steps[3].chunks == 1'
+	echo "$output" | jq -e '.steps[3].payload_bytes == 10 and .steps[3].chunks == 1'
+	# typed: the step's name, position and file apart
+	echo "$output" | jq -e --arg f "$BATS_TEST_TMPDIR/s.vhs" '[.steps[] | [.step, .index]] == [["start", 1], ["info", 2], ["stop", 3], ["save", 4]] and .steps[3].file == $f'
 }
 
 @test "run: --json on a failing step is still one document: the error, the steps done, the failed one" {
 	start_fake nores --state-size 7
 	run --separate-stderr "$VHOST_STATE" run --json "$FAKE_SOCK" save "$BATS_TEST_TMPDIR/s.vhs" reset
 	assert_failure 69
+	assert_schema error
 	echo "$output" | jq -e '.error.exit_code == 69 and (.error.message | test("RESET_DEVICE not sent"))'
-	echo "$output" | jq -e '(.steps | length) == 1 and .steps[0].bytes == 7'
-	echo "$output" | jq -e '.failed_step.step == "step 2 (reset)"'
+	echo "$output" | jq -e '(.steps | length) == 1 and .steps[0].payload_bytes == 7'
+	echo "$output" | jq -e '.failed_step == {"step": "reset", "index": 2}'
 }

@@ -86,9 +86,10 @@ restore_refused() {
 	assert_failure 65
 	assert_output --partial "stdin: malformed state stream: trailing data at offset 15"
 	[ ! -s "$FAKE_LOG" ]
-	run bash -c "'$BATS_TEST_DIRNAME/helpers/emit.sh' 0a0b 0c | '$VHOST_STATE' verify '$FAKE_SOCK' -"
+	run --separate-stderr bash -c "'$BATS_TEST_DIRNAME/helpers/emit.sh' 0a0b 0c | '$VHOST_STATE' verify --json '$FAKE_SOCK' -"
 	assert_success
-	assert_output --partial "holds the 3-byte state"
+	assert_schema verify
+	echo "$output" | jq -e '.same and .file == "-" and .actual.payload_bytes == 3 and .expected.chunks == 2'
 }
 
 @test "stream: the empty state (00 00 00 00) round-trips" {
@@ -98,6 +99,11 @@ restore_refused() {
 	run "$VHOST_STATE" verify "$FAKE_SOCK" "$BATS_TEST_TMPDIR/empty.vhs"
 	assert_success
 	assert_output --partial "holds the 0-byte state"
+	start_fake rt2
+	run --separate-stderr "$VHOST_STATE" verify --json "$FAKE_SOCK" "$BATS_TEST_TMPDIR/empty.vhs"
+	assert_success
+	assert_schema verify
+	echo "$output" | jq -e '.same and .actual.payload_bytes == 0 and .expected.chunks == 0'
 }
 
 @test "stream: dump refuses to replace an existing file without -f, before connecting" {

@@ -143,9 +143,13 @@ teardown() {
 @test "transport: a 5 MiB + 3 state is framed as full 1 MiB chunks, last one short, payload intact" {
 	size=$((5 * 1048576 + 3))
 	start_fake big --state-size $size --seed 42
-	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
+	run --separate-stderr "$VHOST_STATE" dump --json "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
 	assert_success
-	assert_output --partial "dumped $size bytes of state (6 chunks)"
+	assert_schema dump
+	echo "$output" | jq -e ".payload_bytes == $size and .chunks == 6 and .format == \"raw\""
+	# the digest --json computes is the payload's
+	sum=$("$FAKE_BACKEND" --emit --state-size $size --seed 42 | sha256sum | cut -d" " -f1)
+	echo "$output" | jq -e ".sha256 == \"$sum\""
 	run "$CHUNKS" sizes <"$BATS_TEST_TMPDIR/big.vhs"
 	assert_output "$(printf '1048576\n%.0s' 1 2 3 4 5)
 3
@@ -158,9 +162,13 @@ teardown() {
 @test "transport: restore then verify of a multi-chunk state on one connection round-trips" {
 	"$FAKE_BACKEND" --emit --state-size 3000000 --seed 7 | "$CHUNKS" frame 65536 >"$BATS_TEST_TMPDIR/s.vhs"
 	start_fake rt --state-size 10
-	run "$VHOST_STATE" verify "$FAKE_SOCK" "$BATS_TEST_TMPDIR/s.vhs"
+	run --separate-stderr "$VHOST_STATE" verify --json "$FAKE_SOCK" "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
-	assert_output --partial "holds the 3000000-byte state"
+	assert_schema verify
+	echo "$output" | jq -e '.same and .actual.payload_bytes == 3000000 and .expected.chunks == 46'
+	# paths as they are: '/' is not escaped
+	assert_output --partial "\"file\":\"$BATS_TEST_TMPDIR/s.vhs\""
+	refute_output --partial '\/'
 }
 
 @test "transport: --max-size refuses a larger state from the back-end (65, as inspect and restore) and leaves no file" {
@@ -193,9 +201,10 @@ teardown() {
 @test "transport: a back-end's own channel is used for LOAD (verify round-trips through it)" {
 	"$FAKE_BACKEND" --emit --state-size 2000000 --seed 5 | "$CHUNKS" frame >"$BATS_TEST_TMPDIR/s.vhs"
 	start_fake own --fault own-fd --at SET_DEVICE_STATE_FD
-	run "$VHOST_STATE" verify "$FAKE_SOCK" "$BATS_TEST_TMPDIR/s.vhs"
+	run --separate-stderr "$VHOST_STATE" verify --json "$FAKE_SOCK" "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
-	assert_output --partial "holds the 2000000-byte state"
+	assert_schema verify
+	echo "$output" | jq -e '.same and .actual.payload_bytes == 2000000'
 }
 
 @test "transport: a returned channel end we cannot read is a protocol error (76)" {
@@ -277,7 +286,7 @@ dump_expected() {
 	start_fake p3 --state-size $size --seed 22
 	run "$VHOST_STATE" dump "$FAKE_SOCK" -o /dev/null
 	assert_success
-	assert_output --partial "dumped $size bytes of state (3 chunks)"
+	assert_output --partial "dumped $size bytes of state (2.0 MiB, 3 chunks)"
 }
 
 @test "transport: a SAVE in small pieces that overflow the staging pipe's slots still gives full 1 MiB chunks" {

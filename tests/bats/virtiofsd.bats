@@ -45,6 +45,7 @@ teardown() {
 	start_virtiofsd a
 	run --separate-stderr "$VHOST_STATE" info --json "$VFS_SOCK"
 	assert_success
+	assert_schema info
 	echo "$output" | jq -e '.device_state == true and .queues == 2 and .memory_slots == 509'
 	echo "$output" | jq -e '.protocol_features.offered.hex == "0x8a42b"'
 	echo "$output" | jq -e '.protocol_features.acked.names | index("DEVICE_STATE")'
@@ -71,9 +72,12 @@ teardown() {
 	*) skip "idle bytes pinned for virtiofsd 1.13.x, have $(virtiofsd_version)" ;;
 	esac
 	start_virtiofsd a
-	run "$VHOST_STATE" dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/idle.vhs"
+	run --separate-stderr "$VHOST_STATE" dump --json "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/idle.vhs"
 	assert_success
-	assert_output --partial "dumped 10 bytes of state (1 chunk)"
+	assert_schema dump
+	echo "$output" | jq -e '.payload_bytes == 10 and .chunks == 1 and .kind == "fs" and .format == "raw" and (.zstd | not)'
+	echo "$output" | jq -e --arg s "$(printf '%s' "$IDLE_PAYLOAD" | xxd -r -p | sha256sum | cut -d' ' -f1)" '.sha256 == $s'
+	echo "$output" | jq -e '.backend.peer.name == "virtiofsd" and (.backend.peer | has("pid") | not)'
 	assert_equal "$(hexof "$BATS_TEST_TMPDIR/idle.vhs")" "$IDLE_STREAM"
 	# virtiofsd leaves when its only front-end does
 	wait "$VFS_PID"
@@ -101,14 +105,15 @@ teardown() {
 	assert_failure
 	# restore: CHECK 0
 	start_virtiofsd r
-	run "$VHOST_STATE" restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/busy.vhs"
+	run --separate-stderr "$VHOST_STATE" restore --json "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/busy.vhs"
 	assert_success
-	assert_output --partial "restored 10 bytes of state"
+	assert_schema restore
+	echo "$output" | jq -e '.payload_bytes == 10 and .chunks == 1 and .check == 0 and .format == "raw" and .backend.peer.name == "virtiofsd"'
 	# proof that it is held: load + re-dump on one connection is identical
 	start_virtiofsd v
 	run "$VHOST_STATE" verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/busy.vhs"
 	assert_success
-	assert_output --partial "holds the 10-byte state"
+	assert_output --partial "holds the 10-byte state of"
 }
 
 @test "virtiofsd: a state holding an inode for a.txt is kept when a.txt exists (verify 0)" {
@@ -117,9 +122,10 @@ teardown() {
 	VFS_SHARE_DIR=$BATS_TEST_TMPDIR/share
 	mkdir -p "$VFS_SHARE_DIR" && echo hello >"$VFS_SHARE_DIR/a.txt"
 	start_virtiofsd a --migration-on-error=guest-error
-	run "$VHOST_STATE" verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/one.vhs"
+	run --separate-stderr "$VHOST_STATE" verify --json "$VFS_SOCK" "$BATS_TEST_TMPDIR/one.vhs"
 	assert_success
-	assert_output --partial "holds the 25-byte state"
+	assert_schema verify
+	echo "$output" | jq -e '.same and .actual.payload_bytes == 25 and .expected.payload_bytes == 25 and .differences == []'
 }
 
 @test "virtiofsd: verify exits 2 when the state names a file missing from the shared dir (guest-error)" {
@@ -135,6 +141,45 @@ teardown() {
 	assert_output --partial "holds a different state"
 	assert_output --regexp "file 25 bytes, back-end [0-9]+ bytes"
 	grep -q "No such file or directory" "$VFS_LOG"
+	# decoded as diff decodes: the inode is Invalid now
+	assert_line "  inode 2: a.txt (refcount 1) -> (invalid) (refcount 1)"
+}
+
+@test "virtiofsd: verify --json reports the decoded differences; --save keeps what the back-end gave back" {
+	raw_stream "$ONE_FILE_PAYLOAD" >"$BATS_TEST_TMPDIR/one.vhs"
+	start_virtiofsd a --migration-on-error=guest-error
+	run --separate-stderr "$VHOST_STATE" verify --json --save "$BATS_TEST_TMPDIR/back.vhsnap" "$VFS_SOCK" "$BATS_TEST_TMPDIR/one.vhs"
+	assert_failure 2
+	assert_schema verify
+	echo "$output" | jq -e '.same == false and .status == "different" and .kind == "fs" and .decoded'
+	echo "$output" | jq -e '.expected.payload_bytes == 25 and .expected.chunks == 1 and .actual.kind == "fs"'
+	echo "$output" | jq -ce '[.differences[] | select(.what == "inode" and .id == 2)] == [{"what": "inode", "id": 2, "a": {"id": 2, "refcount": 1, "status": "path", "parent": 1, "name": "a.txt", "path": "a.txt", "file_handle": null}, "b": {"id": 2, "refcount": 1, "status": "invalid", "path": null, "file_handle": null}}]'
+	echo "$output" | jq -e --arg f "$BATS_TEST_TMPDIR/back.vhsnap" '.saved == $f and .backend.peer.name == "virtiofsd"'
+	# the saved state is what the back-end held: an archive (by its name),
+	# its digest the one reported, and diff finds the same differences
+	sha=$(echo "$output" | jq -r .actual.sha256)
+	differences=$(echo "$output" | jq -c .differences)
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/back.vhsnap"
+	assert_success
+	echo "$output" | jq -e --arg s "$sha" '.format == "archive" and .digest_checked and .sha256 == $s'
+	echo "$output" | jq -e '.decoded.inodes[1].status == "invalid"'
+	run --separate-stderr "$VHOST_STATE" diff --json "$BATS_TEST_TMPDIR/one.vhs" "$BATS_TEST_TMPDIR/back.vhsnap"
+	assert_failure 2
+	assert_equal "$(echo "$output" | jq -c .differences)" "$differences"
+	# the same state back: verify says so, the saved copy is that state
+	# an input that is not there: refused before anything, nothing saved
+	start_virtiofsd b
+	run --separate-stderr "$VHOST_STATE" verify --json --save "$BATS_TEST_TMPDIR/idle.vhs" "$VFS_SOCK" "$BATS_TEST_TMPDIR/idle-in.vhs"
+	assert_failure 1
+	assert_schema error
+	[ ! -e "$BATS_TEST_TMPDIR/idle.vhs" ]
+	raw_stream "$IDLE_PAYLOAD" >"$BATS_TEST_TMPDIR/idle-in.vhs"
+	start_virtiofsd c
+	run --separate-stderr "$VHOST_STATE" verify --json --save "$BATS_TEST_TMPDIR/idle.vhs" "$VFS_SOCK" "$BATS_TEST_TMPDIR/idle-in.vhs"
+	assert_success
+	assert_schema verify
+	echo "$output" | jq -e '.same and .differences == [] and .actual.chunks == 1'
+	cmp "$BATS_TEST_TMPDIR/idle.vhs" "$BATS_TEST_TMPDIR/idle-in.vhs"
 }
 
 @test "virtiofsd: restore of a state naming a missing file exits 1 by default, CHECK's value shown" {
@@ -157,9 +202,12 @@ teardown() {
 	# are gone on re-dump: a different state.
 	raw_stream "${BUSY_PAYLOAD}ffff" >"$BATS_TEST_TMPDIR/trailing.vhs"
 	start_virtiofsd b
-	run "$VHOST_STATE" verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/trailing.vhs"
+	run --separate-stderr "$VHOST_STATE" verify --json "$VFS_SOCK" "$BATS_TEST_TMPDIR/trailing.vhs"
 	assert_equal "$status" 2
-	assert_output --partial "differ at offset 10 (file 12 bytes, back-end 10 bytes)"
+	assert_schema verify
+	echo "$output" | jq -e '.first_difference == 10 and .expected.payload_bytes == 12 and .actual.payload_bytes == 10'
+	# the file's trailing bytes make it undecodable: no field-level view
+	echo "$output" | jq -e '(.decoded | not) and .differences == []'
 }
 
 @test "virtiofsd: restore of a bad state exits 1 and shows CHECK's value" {
@@ -209,7 +257,13 @@ teardown() {
 	run "$VHOST_STATE" dump --format archive --zstd "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/s.bin"
 	assert_success
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/s.bin"
+	assert_schema inspect
 	echo "$output" | jq -e '.format == "archive+zstd" and .kind == "fs" and .digest_checked'
+	# the manifest as stored in the archive, not re-rendered
+	zstd -dc "$BATS_TEST_TMPDIR/s.bin" | tar xOf - manifest.json | jq -S . >"$BATS_TEST_TMPDIR/stored.json"
+	echo "$output" | jq -S .manifest >"$BATS_TEST_TMPDIR/shown.json"
+	cmp "$BATS_TEST_TMPDIR/stored.json" "$BATS_TEST_TMPDIR/shown.json"
+	echo "$output" | jq -e '.manifest.format == "vhost-state-snapshot" and .manifest.payload.sha256 == .sha256'
 	echo "$output" | jq -e '.manifest.backend.peer.name == "virtiofsd"'
 	echo "$output" | jq -e '.manifest.backend.protocol_features.offered.hex == "0x8a42b"'
 	start_virtiofsd b
@@ -229,7 +283,8 @@ teardown() {
 	start_virtiofsd a
 	run --separate-stderr "$VHOST_STATE" verify --json "$VFS_SOCK" "$BATS_TEST_TMPDIR/open.vhsnap.zst"
 	assert_success
-	echo "$output" | jq -e '.same == true and .backend_payload_bytes == 29 and .first_difference == null'
+	assert_schema verify
+	echo "$output" | jq -e '.same == true and .actual.payload_bytes == 29 and .first_difference == null'
 	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/open.vhsnap.zst"
 	assert_line "  inode 2: a.txt (refcount 1)"
 	assert_line "  handle 1: inode 2, open flags 02"

@@ -19,7 +19,7 @@ FUZZ_RSS_MB = 2048
 FUZZ_FLAGS =
 
 FUZZ_BINS = tests/fuzz/fuzz-chunk tests/fuzz/fuzz-reply tests/fuzz/fuzz-container \
-	tests/fuzz/fuzz-migfile
+	tests/fuzz/fuzz-migfile tests/fuzz/fuzz-decode
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_COMPILE = $(CLANG_FUZZ) $(DEFS) $(DEFAULT_INCLUDES) $(INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
@@ -41,6 +41,8 @@ tests/fuzz/fuzz-reply: tests/fuzz/fuzz-reply.c $(FUZZ_DEPS)
 tests/fuzz/fuzz-container: tests/fuzz/fuzz-container.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 tests/fuzz/fuzz-migfile: tests/fuzz/fuzz-migfile.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-decode: tests/fuzz/fuzz-decode.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 
 # Every library source, so a target never misses a new file.  Depending
@@ -71,7 +73,7 @@ EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py \
 	tests/fuzz/fuzz-run.sh tests/fuzz/fuzz-replay.sh \
 	tests/fuzz/fuzz-common.c tests/fuzz/fuzz-common.h \
 	tests/fuzz/fuzz-chunk.c tests/fuzz/fuzz-reply.c \
-	tests/fuzz/fuzz-container.c tests/fuzz/fuzz-migfile.c \
+	tests/fuzz/fuzz-container.c tests/fuzz/fuzz-migfile.c tests/fuzz/fuzz-decode.c \
 	tests/fuzz/corpus tests/fuzz/regressions
 
 .PHONY: fuzz clean-fuzz

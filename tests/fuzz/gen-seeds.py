@@ -555,7 +555,30 @@ def libvirt_seeds():
     write("migfile", "libvirt-sparse", pre + m.bytes())
 
 
+# ---- decode: payloads (virtiofsd PassthroughFs, passt migration data)
+
+def decode_seeds():
+    write("decode", "idle-virtiofsd", IDLE)
+    # V1: root, Invalid, FullPath "d/x" with a file handle, FileHandle
+    # location, Path "y" under the FullPath; one handle; V2 adds a mount
+    v1 = bytes.fromhex("0005010200000201020003010303642f7801070202abcd040104070101010005010103017900"
+                       "0601010500000201000000")
+    write("decode", "virtiofsd-v1-all-locations", v1)
+    write("decode", "virtiofsd-v2-mount", b"\x01" + v1[1:] + bytes.fromhex("0107042f737276"))
+    # a Path whose parent is itself: the path walk must end
+    write("decode", "virtiofsd-parent-loop", bytes.fromhex("0101010101010161000200000000000000"))
+    passt = struct.pack(">QII", 0xB1BB1D1B0BB1D1B0, 2, 2) + bytes(16) + bytes(16) + bytes([192, 0, 2, 2]) + b"\xff" * 6
+    write("decode", "passt-idle", passt + struct.pack(">I", 0))
+    flow = bytes([2, 1]) + bytes(72) + bytes([0, 7, 7, 4]) + struct.pack(">II", 65536, 1 << 20) + bytes(2) + \
+        struct.pack(">HH", 1, 2) + struct.pack(">IIIII", 1, 2, 3, 4, 5)
+    ext = struct.pack(">IIIIIIIIIIII", 1, 2, 3, 0, 2, 1460, 0, 0, 0, 0, 0, 0) + bytes([7, 7, 1, 7])
+    write("decode", "passt-one-flow", passt + struct.pack(">I", 1) + flow + ext + b"sss" + b"rr")
+    write("decode", "passt-count-too-big", passt + struct.pack(">I", 0xffffffff) + flow)
+    write("decode", "passt-v1", struct.pack(">QII", 0xB1BB1D1B0BB1D1B0, 1, 1) + passt[16:])
+
+
 if __name__ == "__main__":
+    decode_seeds()
     chunk_seeds()
     reply_seeds()
     container_seeds()

@@ -119,3 +119,22 @@ assert_schema() {
 	/usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/schema.py" "$name" "$file" ||
 		fail "output does not match schema/$name.schema.json"
 }
+
+# json_result NAME ARG... — run vhost-state ARG... (which must succeed),
+# check its output against schema/NAME.schema.json, and print it: for
+# $(...) that pick a value out of a --json result
+json_result() {
+	local name=$1 f
+	shift
+	f=$(mktemp "$BATS_TEST_TMPDIR/json-result.XXXXXX")
+	"$VHOST_STATE" "$@" >"$f" || return
+	assert_schema "$name" "$f" >&2 || return
+	cat "$f"
+}
+
+# assert_schema_lines NAME FILE — every line of FILE is a JSON document
+# valid against schema/NAME.schema.json (the proxy's --json log)
+assert_schema_lines() {
+	/usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/schema.py" --lines "$1" "$2" ||
+		fail "a line of $2 does not match schema/$1.schema.json"
+}
