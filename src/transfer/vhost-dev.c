@@ -798,13 +798,11 @@ vs_vhost_vq_wait_used(struct vs_vhost_dev *dev, unsigned index, uint32_t *head, 
 /* ---- the back-end channel ---- */
 
 static void
-channel_log(const char *dir, const struct vs_vu_header *h, size_t nfds, const char *extra)
+channel_log(const char *dir, const struct vs_vu_header *h, size_t nfds, const void *payload)
 {
-	if (!vs_vu_verbose)
-		return;
-	fprintf(stderr, "%s: %s %s flags=0x%" PRIx32 " size=%" PRIu32 " fds=%zu%s\n",
-		program_invocation_short_name, dir, vs_vu_backend_request_name(h->request), h->flags, h->size, nfds,
-		extra);
+	struct vs_vu_message m = { VS_VU_CHANNEL_BACKEND, *h, payload, nfds };
+
+	vs_vu_trace(dir, &m);
 }
 
 /* One request from the back-end: 0 served, 1 the back-end closed the
@@ -831,14 +829,15 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
 	if ((h.flags & ~VHOST_USER_NEED_REPLY_MASK) != VHOST_USER_VERSION || h.size > sizeof payload) {
-		channel_log("<=", &h, nfds, " (malformed: channel closed)");
-		return -1;
+		channel_log("<=", &h, nfds, NULL);
+		return vs_fail(VS_EXIT_PROTOCOL, 0, "malformed back-end request: flags 0x%" PRIx32 ", %" PRIu32 " bytes",
+			       h.flags, h.size);
 	}
 	if (h.size && vs_conn_recv(&c, payload, h.size, more, &nmore, "a back-end request") < 0)
 		return -1;
 	for (size_t i = 0; i < nmore; i++)
 		close(more[i]);
-	channel_log("<=", &h, nfds + nmore, "");
+	channel_log("<=", &h, nfds + nmore, payload);
 
 	switch (h.request) {
 	case VHOST_USER_BACKEND_CONFIG_CHANGE_MSG:
@@ -861,9 +860,7 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 					   .flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 					   .size = sizeof ret };
 		struct iovec iov[2] = { { &rh, VS_VU_HDR_SIZE }, { &ret, sizeof ret } };
-		char extra[32];
-		snprintf(extra, sizeof extra, " u64=0x%" PRIx64, ret);
-		channel_log("=>", &rh, 0, extra);
+		channel_log("=>", &rh, 0, &ret);
 		if (vs_conn_send(&c, iov, 2, NULL, 0, vs_vu_backend_request_name(h.request)) < 0)
 			return -1;
 	}

@@ -14,68 +14,23 @@
 
 bool vs_vu_verbose;
 
-static void
-log_msg(const char *dir, const struct vs_vu_header *h, size_t nfds, enum vs_vu_payload kind,
-	const void *payload)
+void
+vs_vu_trace(const char *dir, const struct vs_vu_message *m)
 {
-	char detail[256] = "";
+	char line[2048];
 
 	if (!vs_vu_verbose)
 		return;
-	if ((kind == VS_PL_U64 || kind == VS_PL_ACK) && h->size == 8) {
-		uint64_t v;
-		memcpy(&v, payload, 8);
-		snprintf(detail, sizeof detail, " u64=0x%" PRIx64, v);
-	} else if (kind == VS_PL_VRING_FD && h->size == 8) {
-		uint64_t v;
-		memcpy(&v, payload, 8);
-		snprintf(detail, sizeof detail, " index=%" PRIu64 "%s", v & VHOST_USER_VRING_IDX_MASK,
-			 v & VHOST_USER_VRING_NOFD_MASK ? " nofd" : "");
-	} else if (kind == VS_PL_VRING_STATE && h->size == 8) {
-		uint32_t s[2];
-		memcpy(s, payload, 8);
-		snprintf(detail, sizeof detail, " index=%" PRIu32 " num=%" PRIu32, s[0], s[1]);
-	} else if (kind == VS_PL_VRING_ADDR && h->size == sizeof(struct vhost_vring_addr)) {
-		struct vhost_vring_addr a;
-		memcpy(&a, payload, sizeof a);
-		snprintf(detail, sizeof detail,
-			 " index=%" PRIu32 " flags=0x%" PRIx32 " desc=0x%" PRIx64 " avail=0x%" PRIx64
-			 " used=0x%" PRIx64 " log=0x%" PRIx64,
-			 a.index, a.flags, a.desc_user_addr, a.avail_user_addr, a.used_user_addr, a.log_guest_addr);
-	} else if (kind == VS_PL_MEM_TABLE && h->size >= 8) {
-		uint32_t n;
-		memcpy(&n, payload, 4);
-		snprintf(detail, sizeof detail, " nregions=%" PRIu32, n);
-	} else if (kind == VS_PL_MEM_REG && h->size == sizeof(struct vhost_user_mem_reg)) {
-		struct vhost_user_mem_reg m;
-		memcpy(&m, payload, sizeof m);
-		snprintf(detail, sizeof detail, " gpa=0x%" PRIx64 " size=0x%" PRIx64 " offset=0x%" PRIx64,
-			 m.region.guest_phys_addr, m.region.memory_size, m.region.mmap_offset);
-	} else if (kind == VS_PL_LOG && h->size >= 8) {
-		uint64_t sz;
-		memcpy(&sz, payload, 8);
-		snprintf(detail, sizeof detail, " mmap_size=0x%" PRIx64, sz);
-	} else if (kind == VS_PL_CONFIG && h->size >= VHOST_USER_CONFIG_HDR_SIZE) {
-		uint32_t c[3];
-		memcpy(c, payload, sizeof c);
-		snprintf(detail, sizeof detail, " offset=%" PRIu32 " size=%" PRIu32 " flags=0x%" PRIx32, c[0], c[1],
-			 c[2]);
-	} else if (kind == VS_PL_INFLIGHT && h->size == sizeof(struct vhost_user_inflight)) {
-		struct vhost_user_inflight f;
-		memcpy(&f, payload, sizeof f);
-		snprintf(detail, sizeof detail,
-			 " mmap_size=0x%" PRIx64 " mmap_offset=0x%" PRIx64 " num_queues=%u queue_size=%u",
-			 f.mmap_size, f.mmap_offset, f.num_queues, f.queue_size);
-	} else if (kind == VS_PL_DEVICE_STATE && h->size == 8) {
-		struct vs_vu_transfer_device_state t;
-		memcpy(&t, payload, 8);
-		snprintf(detail, sizeof detail, " direction=%s phase=%s",
-			 t.direction == 0 ? "SAVE" : t.direction == 1 ? "LOAD" : "?",
-			 t.phase == 0 ? "STOPPED" : "?");
-	}
-	fprintf(stderr, "%s: %s %s flags=0x%" PRIx32 " size=%" PRIu32 " fds=%zu%s\n",
-		program_invocation_short_name, dir, vs_vu_request_name(h->request), h->flags, h->size,
-		nfds, detail);
+	vs_vu_describe_text(line, sizeof line, m);
+	fprintf(stderr, "%s: %s %s\n", program_invocation_short_name, dir, line);
+}
+
+static void
+log_msg(const char *dir, const struct vs_vu_header *h, size_t nfds, const void *payload)
+{
+	struct vs_vu_message m = { VS_VU_CHANNEL_MAIN, *h, payload, nfds };
+
+	vs_vu_trace(dir, &m);
 }
 
 void
@@ -168,7 +123,7 @@ vu_request_var(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t si
 		reply = &ack;
 		reply_size = sizeof ack;
 	}
-	log_msg("->", &h, nfds, info->payload, payload);
+	log_msg("->", &h, nfds, payload);
 	rc = vs_conn_send(&vu->conn, iov, size ? 2 : 1, fds, nfds, info->name);
 	/* Our copies must go at once: a pipe's reader sees EOF only when
 	 * every copy of the write end is closed. */
@@ -215,7 +170,7 @@ vu_request_var(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t si
 				close(more[i]);
 		}
 	}
-	log_msg("<-", &rh, nrfds, want_ack ? VS_PL_ACK : info->reply, reply);
+	log_msg("<-", &rh, nrfds, reply);
 	if (nrfds > (reply_fd ? 1u : 0u)) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0, "protocol error: the reply to %s has %zu unexpected fd%s attached",
 			     info->name, nrfds, nrfds == 1 ? "" : "s");

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "vu-conn.h"
+#include "vu-describe.h"
 #include "vu-proto.h"
 
 /* Protocol features this front-end implements and therefore may ack. */
@@ -39,6 +40,9 @@ struct vs_vu_open_opts {
 
 /* -v: log every message on stderr. */
 extern bool vs_vu_verbose;
+/* With -v: "PROGRAM: DIR NAME flags=... key=value ..." on stderr
+ * (vs_vu_describe_text). */
+void vs_vu_trace(const char *dir, const struct vs_vu_message *m);
 
 /* Connect and negotiate in QEMU's order (doc/vhost-user.md §2). */
 int vs_vu_open(struct vs_vu *vu, const char *path);
