@@ -52,7 +52,7 @@ wait_pipe(struct vs_vu *vu, int fd, short events, const char *dir, uint64_t done
 static int
 open_channel(struct vs_vu *vu, uint32_t direction, int *our_end)
 {
-	int p[2], theirs, reply_fd;
+	int p[2], theirs, reply_fd, r;
 	bool save = direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE;
 
 	/* Refuse before creating anything: request 42 must never reach a
@@ -71,9 +71,11 @@ open_channel(struct vs_vu *vu, uint32_t direction, int *our_end)
 
 	/* The end we hand over stays blocking: O_NONBLOCK lives in the open
 	 * file description, and virtiofsd treats EAGAIN as fatal. */
-	if (vs_vu_set_device_state_fd(vu, direction, VHOST_USER_TRANSFER_STATE_PHASE_STOPPED, theirs,
-				      &reply_fd) < 0) {
-		/* theirs is closed: sent or not, it is never ours again */
+	r = vs_vu_set_device_state_fd(vu, direction, VHOST_USER_TRANSFER_STATE_PHASE_STOPPED, theirs, &reply_fd);
+	/* Sent or not, our copy goes: the reader sees EOF only when every
+	 * copy of the write end is closed. */
+	close(theirs);
+	if (r < 0) {
 		close(*our_end);
 		return -1;
 	}

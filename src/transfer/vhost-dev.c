@@ -671,10 +671,8 @@ vs_vhost_set_device_state_fd(struct vs_vhost_dev *dev, uint32_t direction, uint3
 			     int *reply_fd)
 {
 	*reply_fd = -1;
-	if (require_stopped(dev, "SET_DEVICE_STATE_FD") < 0) {
-		close(fd);
+	if (require_stopped(dev, "SET_DEVICE_STATE_FD") < 0)
 		return -1;
-	}
 	return vs_vu_set_device_state_fd(&dev->vu, direction, phase, fd, reply_fd);
 }
 
@@ -1037,7 +1035,7 @@ int
 vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vhost_dev_opts *opts)
 {
 	struct vs_vu_open_opts o = { .backend_req_fd = -1 };
-	int sv[2] = { -1, -1 };
+	int sv[2] = { -1, -1 }, r;
 
 	memset(dev, 0, sizeof *dev);
 	init_fds(dev);
@@ -1053,7 +1051,11 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 			return vs_fail(VS_EXIT_FAIL, errno, "socketpair");
 		o.backend_req_fd = sv[1];
 	}
-	if (vs_vu_open_with(&dev->vu, path, &o) < 0) {
+	r = vs_vu_open_with(&dev->vu, path, &o);
+	/* Only the back-end holds its end now: it sees EOF when we close ours. */
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (r < 0) {
 		if (sv[0] >= 0)
 			close(sv[0]);
 		return -1;
