@@ -255,8 +255,8 @@ vs_cmd_diff(int argc, char **argv)
 	}
 	if (!same && a.kind == VS_KIND_FS && b.kind == VS_KIND_FS) {
 		struct vs_vfs_state sa, sb;
-		if (vs_state_input_load(&a, VS_DECODE_MAX, &pa, &la) == 0 &&
-		    vs_state_input_load(&b, VS_DECODE_MAX, &pb, &lb) == 0 &&
+		if (vs_state_input_load(&a, VS_DECODE_MAX, &pa, &la) == VS_INPUT_LOADED &&
+		    vs_state_input_load(&b, VS_DECODE_MAX, &pb, &lb) == VS_INPUT_LOADED &&
 		    vs_vfs_decode(pa, la, &sa, NULL, 0) == 0) {
 			if (vs_vfs_decode(pb, lb, &sb, NULL, 0) == 0) {
 				if (d.print)

@@ -201,7 +201,7 @@ vs_cmd_inspect(int argc, char **argv)
 	unsigned char *payload = NULL;
 	size_t plen = 0;
 	struct vs_passt_header ph;
-	int loaded;
+	enum vs_input_load loaded;
 	bool print;
 
 	argp_parse(&inspect_argp, argc, argv, 0, NULL, &a);
@@ -291,9 +291,9 @@ vs_cmd_inspect(int argc, char **argv)
 	}
 
 	loaded = vs_state_input_load(&in, VS_DECODE_MAX, &payload, &plen);
-	if (loaded < 0)
+	if (loaded == VS_INPUT_LOAD_ERROR)
 		goto fail;
-	if (loaded == 1) {
+	if (loaded == VS_INPUT_TOO_LARGE) {
 		hints = json_object_new_object();
 		json_object_object_add(hints, "error", json_object_new_string("payload too large to decode"));
 		if (print)
