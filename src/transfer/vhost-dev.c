@@ -17,6 +17,7 @@
 #include "error.h"
 #include "io.h"
 #include "vhost-dev.h"
+#include "vu-describe.h"
 
 /* QEMU caps the slots it uses at 512 whatever the back-end says. */
 #define VS_VHOST_MEMSLOTS_LIMIT 512u

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "io.h"
+#include "vu-describe.h"
 #include "vu-frontend.h"
 
 bool vs_vu_verbose;

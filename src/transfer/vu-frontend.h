@@ -13,8 +13,9 @@
 #include <stdint.h>
 
 #include "vu-conn.h"
-#include "vu-describe.h"
 #include "vu-proto.h"
+
+struct vs_vu_message; /* vu-describe.h */
 
 /* Protocol features this front-end implements and therefore may ack. */
 #define VS_VU_PROTOCOL_FEATURES_IMPLEMENTED                                         \
