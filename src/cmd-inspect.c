@@ -26,12 +26,12 @@ parse(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_ARG:
 		if (a->file)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->file = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->file)
-			argp_error(state, "FILE is required (- for stdin)");
+			vs_usage_error(state, "FILE is required (- for stdin)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -1516,6 +1517,41 @@ ctl_accept(struct proxy *px)
 
 /* --- sockets --- */
 
+/* What listen_on() would refuse, checked before the back-end is
+ * connected (connecting consumes a one-shot back-end): the same exit
+ * codes as an output file's (64: there and not replaceable; 1: the
+ * directory cannot take it). */
+static int
+listen_check(const char *opt, const char *path, bool force)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	char *copy, *dir;
+	int rc = 0;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return vs_fail(VS_EXIT_USAGE, 0, "%s %s: socket path is %zu bytes, longer than the %zu a unix socket address holds",
+			       opt, path, strlen(path), sizeof sa.sun_path - 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists and is not a socket", opt, path);
+		if (!force)
+			return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists (use -f to replace a stale socket)", opt, path);
+	}
+	copy = strdup(path);
+	if (!copy)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	dir = dirname(copy);
+	if (stat(dir, &st) < 0)
+		rc = vs_fail(VS_EXIT_FAIL, errno, "%s %s: directory %s", opt, path, dir);
+	else if (!S_ISDIR(st.st_mode))
+		rc = vs_fail(VS_EXIT_FAIL, ENOTDIR, "%s %s: %s", opt, path, dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		rc = vs_fail(VS_EXIT_FAIL, errno, "%s %s: directory %s", opt, path, dir);
+	free(copy);
+	return rc;
+}
+
 static int
 listen_on(const char *path, bool force, int *slot)
 {
@@ -1878,6 +1914,26 @@ cleanup(struct proxy *px)
 }
 
 int
+vs_proxy_check(const struct vs_proxy_opts *o)
+{
+	/* everything that can be refused is, before the back-end is
+	 * connected: connecting consumes a one-shot back-end */
+	if (o->tee_dir) {
+		struct stat st;
+		if (stat(o->tee_dir, &st) < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "--tee %s", o->tee_dir);
+		if (!S_ISDIR(st.st_mode))
+			return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: exists and is not a directory", o->tee_dir);
+		if (access(o->tee_dir, W_OK | X_OK) < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "--tee %s", o->tee_dir);
+	}
+	if (listen_check("--listen", o->listen_path, o->force) < 0 ||
+	    (o->control_path && listen_check("--control", o->control_path, o->force) < 0))
+		return -1;
+	return 0;
+}
+
+int
 vs_proxy_run(const struct vs_proxy_opts *o)
 {
 	struct proxy px;
@@ -1893,13 +1949,8 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 	peer_init(&px.chan_fe, "the front-end (back-end channel)");
 	peer_init(&px.chan_be, "the back-end (back-end channel)");
 
-	if (o->tee_dir) {
-		struct stat st;
-		if (stat(o->tee_dir, &st) < 0)
-			return vs_fail(VS_EXIT_USAGE, errno, "--tee %s", o->tee_dir);
-		if (!S_ISDIR(st.st_mode))
-			return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: not a directory", o->tee_dir);
-	}
+	if (vs_proxy_check(o) < 0)
+		return -1;
 	/* the back-end first: without one, QEMU never sees a socket */
 	if (vs_conn_connect(&conn, o->connect_path) < 0)
 		return -1;

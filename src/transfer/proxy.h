@@ -36,6 +36,11 @@ struct vs_proxy_opts {
 	uint64_t max_size;	  /* a tee copy larger than this is abandoned */
 };
 
+/* Refuse what would fail after connecting (the paths of --listen,
+ * --control and --tee), leaving the back-end untouched.  vs_proxy_run()
+ * checks again. */
+int vs_proxy_check(const struct vs_proxy_opts *o);
+
 /* Run until the front-end or the back-end disconnects (returns 0) or a
  * proxy error (returns -1 with the error set; both sides were closed).
  * A tee copy that could not be written makes the result -1 too, after a

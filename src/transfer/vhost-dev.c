@@ -888,8 +888,7 @@ channel_thread(void *arg)
 			/* the back-end left or broke the channel: stop
 			 * listening, the main exchange decides the rest */
 			if (r < 0 && vs_vu_verbose)
-				fprintf(stderr, "%s: back-end channel unusable, no longer served: %s\n",
-					program_invocation_short_name, vs_error_get()->msg);
+				vs_warn("back-end channel unusable, no longer served: %s", vs_error_get()->msg);
 			if (r != 0) {
 				/* QEMU drops a broken channel: the back-end sees
 				 * EOF; the fd itself stays ours until stop */
@@ -1079,8 +1078,12 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 	}
 	dev->nvqs = dev->vu.queue_num < VS_VHOST_MAX_QUEUES ? dev->vu.queue_num : VS_VHOST_MAX_QUEUES;
 	if (dev->opts.queue_mask >> dev->nvqs) {
-		vs_error_set(VS_EXIT_USAGE, 0, "%s: the back-end has %u queue%s (0-%u); no such queue was asked for",
-			     path, dev->nvqs, dev->nvqs == 1 ? "" : "s", dev->nvqs - 1);
+		/* only the handshake tells: the one-shot back-end is gone */
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0,
+			     "%s: the back-end has %u queue%s (0-%u), fewer than the rings asked for; nothing was set up, "
+			     "but connecting consumed it (a one-shot back-end such as virtiofsd has exited): start a "
+			     "fresh one and ask for rings 0-%u",
+			     path, dev->nvqs, dev->nvqs == 1 ? "" : "s", dev->nvqs - 1, dev->nvqs - 1);
 		goto fail;
 	}
 	dev->max_memslots = has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)
@@ -1088,7 +1091,9 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 										       : VS_VHOST_MEMSLOTS_LIMIT)
 				    : VHOST_MEMORY_BASELINE_NREGIONS;
 	if (dev->opts.nregions > dev->max_memslots) {
-		vs_error_set(VS_EXIT_FAIL, 0, "%s: %u memory regions asked for, the back-end takes at most %" PRIu64 "%s",
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0,
+			     "%s: %u memory regions asked for, the back-end takes at most %" PRIu64 "%s; nothing was "
+			     "set up, but connecting consumed it (a one-shot back-end such as virtiofsd has exited)",
 			     path, dev->opts.nregions, dev->max_memslots,
 			     has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) ? " (GET_MAX_MEM_SLOTS)"
 											 : " (SET_MEM_TABLE)");

@@ -101,7 +101,7 @@ doc_pages() {
 	done
 }
 
-@test "doc: every doc page is distributed (EXTRA_DIST)" {
+@test "doc: every doc page is distributed and installed (nobase_dist_doc_DATA)" {
 	for page in $(doc_pages); do
 		run grep -rqwF --include=Makefile.am --include='*.mk' "$page" "$SRC"
 		assert_success
@@ -110,10 +110,10 @@ doc_pages() {
 
 # Comment references that only make sense outside the repository.
 stray_refs() {
-	(cd "$SRC" && grep -rnIE --exclude=doc.bats --exclude-dir=corpus --exclude-dir=regressions \
+	(cd "$SRC" && grep -rnIE --exclude=doc.bats --exclude='*.log' --exclude='*.trs' --exclude-dir=corpus --exclude-dir=regressions \
 		'(^|[^/a-z-])(design|vhost-user|test-peers)\.md|\.\./shared' src tests bench)
 	# a section sign that does not follow a doc/ page
-	(cd "$SRC" && grep -rnI --exclude=doc.bats --exclude-dir=corpus --exclude-dir=regressions '§' src tests bench |
+	(cd "$SRC" && grep -rnI --exclude=doc.bats --exclude='*.log' --exclude='*.trs' --exclude-dir=corpus --exclude-dir=regressions '§' src tests bench |
 		grep -vE 'doc/[a-z-]+\.md §[0-9]')
 }
 
@@ -137,7 +137,7 @@ stray_refs() {
 
 @test "doc: every 'doc/PAGE §N' and 'doc/vhost-user.md, QUIRK' pointer in the sources exists" {
 	local refs ref page sec n=0
-	refs=$(cd "$SRC" && grep -rhoIE --exclude=doc.bats 'doc/[a-z-]+\.md (§[0-9]+(, §[0-9]+)*|, [A-Z][0-9]+)' src tests bench |
+	refs=$(cd "$SRC" && grep -rhoIE --exclude=doc.bats --exclude='*.log' --exclude='*.trs' 'doc/[a-z-]+\.md (§[0-9]+(, §[0-9]+)*|, [A-Z][0-9]+)' src tests bench |
 		sort -u)
 	while IFS= read -r ref; do
 		[ -n "$ref" ] || continue

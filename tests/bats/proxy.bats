@@ -289,12 +289,46 @@ vhost-state: snapshot: 10 bytes of state (1 chunk) via $PROXY_CTL to $BATS_TEST_
 	touch "$BATS_TEST_TMPDIR/file"
 	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$FAKE_SOCK" --tee "$BATS_TEST_TMPDIR/file"
 	assert_failure 64
-	assert_output --partial "not a directory"
+	assert_output --partial "exists and is not a directory"
 	# a socket already at --listen is not replaced without -f
 	python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$VS_SOCKDIR/f.sock"
 	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$FAKE_SOCK"
 	assert_failure 64
 	assert_output --partial "exists (use -f to replace a stale socket)"
+}
+
+@test "proxy: bad --listen, --control, --tee and --log paths are refused before connecting; virtiofsd stays usable" {
+	require_virtiofsd
+	start_virtiofsd a
+	touch "$BATS_TEST_TMPDIR/file"
+	# a missing directory: 1, as for an output file (dump -o)
+	run "$VHOST_STATE" -v proxy --listen /nonexistent/f.sock --connect "$VFS_SOCK"
+	assert_failure 1
+	assert_output --partial "vhost-state: proxy: --listen /nonexistent/f.sock: directory /nonexistent: No such file or directory"
+	refute_output --partial "GET_FEATURES"
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --control /nonexistent/c.sock
+	assert_failure 1
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --tee /nonexistent
+	assert_failure 1
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --log /nonexistent/p.log
+	assert_failure 1
+	# there and not a socket: 64, as an existing output without -f
+	run "$VHOST_STATE" proxy --listen "$BATS_TEST_TMPDIR/file" --connect "$VFS_SOCK"
+	assert_failure 64
+	assert_output --partial "--listen $BATS_TEST_TMPDIR/file: exists and is not a socket"
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --control "$BATS_TEST_TMPDIR/file"
+	assert_failure 64
+	run "$VHOST_STATE" -f proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --control "$BATS_TEST_TMPDIR/file"
+	assert_failure 64
+	# a refused --listen creates no --log file either
+	run "$VHOST_STATE" proxy --listen "$BATS_TEST_TMPDIR/file" --connect "$VFS_SOCK" --log "$BATS_TEST_TMPDIR/p.log"
+	assert_failure 64
+	[ ! -e "$BATS_TEST_TMPDIR/p.log" ]
+	[ ! -e "$VS_SOCKDIR/f.sock" ]
+	# the same virtiofsd was never connected: it still serves a front-end
+	kill -0 "$VFS_PID"
+	run "$VHOST_STATE" dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/after.vhs"
+	assert_success
 }
 
 @test "snapshot: no proxy exits 69; before the front-end negotiated DEVICE_STATE it is refused and writes nothing" {
