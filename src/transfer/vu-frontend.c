@@ -204,6 +204,20 @@ broken:
 	return -1;
 }
 
+/* A reply of the fixed size of the table's reply kind, into body (size
+ * bytes, which must be that size). */
+static int
+vu_recv_fixed(struct vs_vu *vu, const struct vu_sent *sent, void *body, uint32_t size, enum vu_fd_policy policy,
+	      int *fd)
+{
+	uint32_t want = vs_vu_payload_size(sent->need_reply ? VS_PL_ACK : sent->info->reply);
+
+	if (want == 0 || want != size)
+		return vs_fail(VS_EXIT_SOFTWARE, 0, "internal error: the reply to %s is not %" PRIu32 " bytes",
+			       sent->info->name, size);
+	return vu_recv(vu, sent, body, size, size, NULL, policy, fd);
+}
+
 /* The reply of a request whose table reply is ACK: a u64 only when
  * NEED_REPLY went out, and non-zero is the back-end's refusal. */
 static int
@@ -216,7 +230,7 @@ vu_recv_ack(struct vs_vu *vu, const struct vu_sent *sent)
 			       sent->info->name);
 	if (!sent->need_reply)
 		return 0;
-	if (vu_recv(vu, sent, &ack, sizeof ack, sizeof ack, NULL, VU_FD_NONE, NULL) < 0)
+	if (vu_recv_fixed(vu, sent, &ack, sizeof ack, VU_FD_NONE, NULL) < 0)
 		return -1;
 	if (ack != 0)
 		return vs_fail(VS_EXIT_FAIL, 0, "the back-end rejected %s (ack value %" PRIu64 ")", sent->info->name,
@@ -243,7 +257,7 @@ get_u64(struct vs_vu *vu, uint32_t code, uint64_t *out)
 
 	if (vu_send(vu, code, NULL, 0, NULL, 0, &sent) < 0)
 		return -1;
-	return vu_recv(vu, &sent, out, sizeof *out, sizeof *out, NULL, VU_FD_NONE, NULL);
+	return vu_recv_fixed(vu, &sent, out, sizeof *out, VU_FD_NONE, NULL);
 }
 
 int
@@ -384,7 +398,7 @@ vs_vu_set_device_state_fd(struct vs_vu *vu, uint32_t direction, uint32_t phase, 
 
 	*reply_fd = -1;
 	if (vu_send(vu, VHOST_USER_SET_DEVICE_STATE_FD, &p, sizeof p, &fd, 1, &sent) < 0 ||
-	    vu_recv(vu, &sent, &r, sizeof r, sizeof r, NULL, VU_FD_OPTIONAL, &rfd) < 0)
+	    vu_recv_fixed(vu, &sent, &r, sizeof r, VU_FD_OPTIONAL, &rfd) < 0)
 		return -1;
 	if (r & VHOST_USER_DEVICE_STATE_ERROR_MASK) {
 		if (rfd < 0)
@@ -525,7 +539,7 @@ vs_vu_get_vring_base(struct vs_vu *vu, unsigned index, uint32_t *base)
 	struct vu_sent sent;
 
 	if (vu_send(vu, VHOST_USER_GET_VRING_BASE, &st, sizeof st, NULL, 0, &sent) < 0 ||
-	    vu_recv(vu, &sent, &r, sizeof r, sizeof r, NULL, VU_FD_NONE, NULL) < 0)
+	    vu_recv_fixed(vu, &sent, &r, sizeof r, VU_FD_NONE, NULL) < 0)
 		return -1;
 	if (r.index != index) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0,
@@ -647,7 +661,7 @@ vs_vu_get_inflight_fd(struct vs_vu *vu, uint16_t num_queues, uint16_t queue_size
 
 	*fd = -1;
 	if (vu_send(vu, VHOST_USER_GET_INFLIGHT_FD, &req, sizeof req, NULL, 0, &sent) < 0 ||
-	    vu_recv(vu, &sent, inflight, sizeof *inflight, sizeof *inflight, NULL, VU_FD_OPTIONAL, fd) < 0)
+	    vu_recv_fixed(vu, &sent, inflight, sizeof *inflight, VU_FD_OPTIONAL, fd) < 0)
 		return -1;
 	/* An fd comes exactly when there is an area to map. */
 	if ((inflight->mmap_size != 0) != (*fd >= 0)) {

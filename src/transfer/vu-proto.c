@@ -77,6 +77,40 @@ vs_vu_backend_request_name(uint32_t code)
 	return buf;
 }
 
+uint32_t
+vs_vu_payload_size(enum vs_vu_payload kind)
+{
+	switch (kind) {
+	case VS_PL_ACK:
+	case VS_PL_U64:
+	case VS_PL_VRING_FD:
+		return sizeof(uint64_t);
+	case VS_PL_VRING_STATE:
+		return sizeof(struct vhost_vring_state);
+	case VS_PL_VRING_ADDR:
+		return sizeof(struct vhost_vring_addr);
+	case VS_PL_MEM_REG:
+		return sizeof(struct vhost_user_mem_reg);
+	case VS_PL_LOG:
+		return sizeof(struct vhost_user_log);
+	case VS_PL_INFLIGHT:
+		return sizeof(struct vhost_user_inflight);
+	case VS_PL_SHARED:
+		return 16; /* a UUID */
+	case VS_PL_DEVICE_STATE:
+		return sizeof(struct vs_vu_transfer_device_state);
+	case VS_PL_VRING_AREA:
+		return sizeof(struct vhost_user_vring_area);
+	case VS_PL_NONE:
+	case VS_PL_MEM_TABLE:
+	case VS_PL_IOTLB:
+	case VS_PL_CONFIG:
+	case VS_PL_OTHER:
+		break;
+	}
+	return 0;
+}
+
 static const char *const feature_names[64] = {
 	[VHOST_F_LOG_ALL] = "LOG_ALL",
 	[27] = "ANY_LAYOUT",

@@ -185,6 +185,10 @@ enum vs_vu_payload {
 	VS_PL_OTHER,
 };
 
+/* The wire size of a payload kind, or 0 when it varies (CONFIG, MEM_TABLE,
+ * IOTLB, OTHER) or is empty (NONE). */
+uint32_t vs_vu_payload_size(enum vs_vu_payload kind);
+
 /* Gates: what must be negotiated before a request may be sent. */
 #define VS_GATE_NONE (-1)
 #define VS_GATE_BIT30 (-2)

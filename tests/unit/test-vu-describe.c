@@ -138,10 +138,29 @@ test_mem_table_cut(void)
 		   "SET_MEM_TABLE: nregions beyond the payload lists only the regions there");
 }
 
+/* The typed receive takes a fixed reply's size from the table. */
+static void
+test_sizes(void)
+{
+	bool fixed = true;
+
+	for (uint32_t code = 0; code < VHOST_USER_MAX; code++) {
+		const struct vs_vu_request_info *i = vs_vu_request_info(code);
+		if (i && i->reply != VS_PL_CONFIG && i->reply != VS_PL_OTHER && vs_vu_payload_size(i->reply) == 0)
+			fixed = false;
+	}
+	ok(fixed, "every reply kind in the table but CONFIG and OTHER has a fixed size");
+	ok(vs_vu_payload_size(VS_PL_ACK) == 8 && vs_vu_payload_size(VS_PL_VRING_STATE) == 8 &&
+		   vs_vu_payload_size(VS_PL_INFLIGHT) == 24 && vs_vu_payload_size(VS_PL_LOG) == 16 &&
+		   vs_vu_payload_size(VS_PL_CONFIG) == 0,
+	   "payload sizes: u64 8, vring state 8, inflight 24, log 16, config varies");
+}
+
 int
 main(void)
 {
 	test_words();
+	test_sizes();
 	test_json();
 	test_mem_table_cut();
 	test_bounds();
