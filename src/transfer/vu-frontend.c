@@ -91,6 +91,16 @@ struct vu_sent {
 	bool need_reply; /* NEED_REPLY went out: a u64 ack is due */
 };
 
+/* A caller asked for a reply the table does not promise: the request is
+ * out, so the conversation is lost as after a protocol error. */
+static int
+misuse(struct vs_vu *vu, const struct vu_sent *sent, const char *what)
+{
+	vs_error_set(VS_EXIT_SOFTWARE, 0, "internal error: %s: %s", sent->info->name, what);
+	vs_vu_mark_broken(vu);
+	return -1;
+}
+
 /* Whether a reply may bring an fd (it is the caller's then). */
 enum vu_fd_policy {
 	VU_FD_NONE,
@@ -156,7 +166,7 @@ vu_recv(struct vs_vu *vu, const struct vu_sent *sent, void *body, uint32_t min, 
 		*fd = -1;
 	/* The table says whether a reply comes: an ACK only on NEED_REPLY. */
 	if (sent->info->reply == VS_PL_ACK && !sent->need_reply)
-		return vs_fail(VS_EXIT_SOFTWARE, 0, "internal error: no reply is due to %s", name);
+		return misuse(vu, sent, "no reply is due");
 	if (vs_conn_recv(&vu->conn, &rh, VS_VU_HDR_SIZE, rfds, &nrfds, name) < 0)
 		goto broken;
 	if (rh.request != sent->info->code) {
@@ -213,8 +223,7 @@ vu_recv_fixed(struct vs_vu *vu, const struct vu_sent *sent, void *body, uint32_t
 	uint32_t want = vs_vu_payload_size(sent->need_reply ? VS_PL_ACK : sent->info->reply);
 
 	if (want == 0 || want != size)
-		return vs_fail(VS_EXIT_SOFTWARE, 0, "internal error: the reply to %s is not %" PRIu32 " bytes",
-			       sent->info->name, size);
+		return misuse(vu, sent, "the reply is not of the size asked for");
 	return vu_recv(vu, sent, body, size, size, NULL, policy, fd);
 }
 
@@ -226,8 +235,7 @@ vu_recv_ack(struct vs_vu *vu, const struct vu_sent *sent)
 	uint64_t ack;
 
 	if (sent->info->reply != VS_PL_ACK)
-		return vs_fail(VS_EXIT_SOFTWARE, 0, "internal error: %s is not answered with an ack",
-			       sent->info->name);
+		return misuse(vu, sent, "the reply is not an ack");
 	if (!sent->need_reply)
 		return 0;
 	if (vu_recv_fixed(vu, sent, &ack, sizeof ack, VU_FD_NONE, NULL) < 0)
