@@ -122,7 +122,8 @@ diff_decoded(struct vs_state_input *a, struct vs_state_input *b)
 
 	if (a->kind != b->kind || a->kind == VS_KIND_UNKNOWN)
 		return NULL;
-	if (vs_state_input_load(a, VS_DECODE_MAX, &pa, &la) == 0 && vs_state_input_load(b, VS_DECODE_MAX, &pb, &lb) == 0)
+	if (vs_state_input_load(a, VS_DECODE_MAX, &pa, &la) == VS_INPUT_LOADED &&
+	    vs_state_input_load(b, VS_DECODE_MAX, &pb, &lb) == VS_INPUT_LOADED)
 		list = vs_decode_diff(a->kind, pa, la, b->kind, pb, lb);
 	free(pa);
 	free(pb);

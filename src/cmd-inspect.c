@@ -277,7 +277,7 @@ vs_cmd_inspect(int argc, char **argv)
 	struct json_object *doc;
 	unsigned char *payload = NULL;
 	size_t plen = 0;
-	int loaded;
+	enum vs_input_load loaded;
 
 	argp_parse(&inspect_argp, argc, argv, 0, NULL, &a);
 	if (vs_result_check_stdout(false) < 0)
@@ -293,7 +293,7 @@ vs_cmd_inspect(int argc, char **argv)
 	if (vs_state_input_open(&in, a.file, &lim) < 0)
 		goto fail;
 	loaded = vs_state_input_load(&in, VS_DECODE_MAX, &payload, &plen);
-	if (loaded < 0)
+	if (loaded == VS_INPUT_LOAD_ERROR)
 		goto fail;
 
 	doc = json_object_new_object();
@@ -308,8 +308,8 @@ vs_cmd_inspect(int argc, char **argv)
 	vs_jadd_u64(doc, "chunk_max", in.max_chunk);
 	if (vs_opt.verbose && !chunks.oom)
 		json_object_object_add(doc, "chunk_list", chunk_list_json(&chunks));
-	vs_jadd_bool(doc, "too_large_to_decode", loaded == 1);
-	json_object_object_add(doc, "decoded", loaded == 1 ? NULL : vs_decode_json(in.kind, payload, plen));
+	vs_jadd_bool(doc, "too_large_to_decode", loaded == VS_INPUT_TOO_LARGE);
+	json_object_object_add(doc, "decoded", loaded == VS_INPUT_TOO_LARGE ? NULL : vs_decode_json(in.kind, payload, plen));
 	vs_result_emit(doc, print_text, stdout, true);
 	free(payload);
 	free(chunks.off);

@@ -261,7 +261,8 @@ vs_cmd_preflight(int argc, char **argv)
 	char memname[64];
 	const char *path;
 	size_t plen = 0;
-	int mig_fd = -1, rc, loaded;
+	int mig_fd = -1, rc;
+	enum vs_input_load loaded;
 	uint64_t nofile;
 	bool opened = false;
 
@@ -301,7 +302,7 @@ vs_cmd_preflight(int argc, char **argv)
 		goto fail;
 	opened = true;
 	loaded = vs_state_input_load(&in, vs_opt.max_size, &payload, &plen);
-	if (loaded < 0)
+	if (loaded == VS_INPUT_LOAD_ERROR)
 		goto fail;
 	if (in.kind == VS_KIND_NET) {
 		struct vs_passt_header h;

@@ -259,7 +259,7 @@ decoded_differences(struct vs_state_input *in, const struct vs_decode_keep *keep
 	size_t len;
 	struct json_object *list = NULL;
 
-	if (vs_decode_keep_whole(keep) && vs_state_input_load(in, VS_DECODE_MAX, &p, &len) == 0)
+	if (vs_decode_keep_whole(keep) && vs_state_input_load(in, VS_DECODE_MAX, &p, &len) == VS_INPUT_LOADED)
 		list = vs_decode_diff(in->kind, p, len, vs_payload_sniff(keep->buf, keep->len, keep->total), keep->buf,
 				      keep->len);
 	free(p);

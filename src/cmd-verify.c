@@ -122,7 +122,7 @@ result(const struct verify_args *args, struct vs_state_input *in, struct arrival
 		vs_jadd_str(act, "sha256", m->sha256);
 	json_object_object_add(doc, "actual", act);
 	vs_jadd_str(doc, "kind", in->kind == kind ? vs_payload_kind_name(kind) : "mixed");
-	if (!same && whole && vs_state_input_load(in, VS_DECODE_MAX, &fp, &flen) == 0)
+	if (!same && whole && vs_state_input_load(in, VS_DECODE_MAX, &fp, &flen) == VS_INPUT_LOADED)
 		list = vs_decode_diff(in->kind, fp, flen, kind, ar->keep.buf, ar->keep.len);
 	free(fp);
 	vs_error_clear();

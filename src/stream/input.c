@@ -210,7 +210,7 @@ vs_state_input_rewind(struct vs_state_input *in, struct vs_chunk_reader *r)
 	return 0;
 }
 
-int
+enum vs_input_load
 vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, size_t *len)
 {
 	struct vs_chunk_reader r;
@@ -219,22 +219,24 @@ vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, 
 	*buf = NULL;
 	*len = 0;
 	if (in->payload > max)
-		return 1;
+		return VS_INPUT_TOO_LARGE;
 	if (vs_state_input_rewind(in, &r) < 0)
-		return -1;
+		return VS_INPUT_LOAD_ERROR;
 	*buf = malloc(in->payload ? in->payload : 1);
-	if (!*buf)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	if (!*buf) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		return VS_INPUT_LOAD_ERROR;
+	}
 	got = vs_chunk_read_full(&r, *buf, in->payload);
 	if (got < 0 || (uint64_t)got != in->payload) {
 		free(*buf);
 		*buf = NULL;
-		if (got < 0)
-			return -1;
-		return vs_fail(VS_EXIT_FAIL, 0, "%s: the state changed while it was read", in->base.name);
+		if (got >= 0)
+			vs_error_set(VS_EXIT_FAIL, 0, "%s: the state changed while it was read", in->base.name);
+		return VS_INPUT_LOAD_ERROR;
 	}
 	*len = got;
-	return 0;
+	return VS_INPUT_LOADED;
 }
 
 int

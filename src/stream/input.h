@@ -52,9 +52,14 @@ int vs_state_input_open(struct vs_state_input *in, const char *path, const struc
 int vs_state_input_rewind(struct vs_state_input *in, struct vs_chunk_reader *r);
 /* Payloads up to this size are decoded for hints (inspect, diff). */
 #define VS_DECODE_MAX (64u << 20)
-/* The whole payload in memory (caller frees *buf), or 1 if it is larger
+/* The whole payload in memory (caller frees *buf), unless it is larger
  * than max (nothing loaded). */
-int vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, size_t *len);
+enum vs_input_load {
+	VS_INPUT_LOAD_ERROR = -1,
+	VS_INPUT_LOADED = 0,
+	VS_INPUT_TOO_LARGE = 1,
+};
+enum vs_input_load vs_state_input_load(struct vs_state_input *in, size_t max, unsigned char **buf, size_t *len);
 /* Copy the raw stream (framing as stored) into sink and finish it;
  * progress (may be NULL) is told the bytes copied so far. */
 int vs_state_input_copy_raw(struct vs_state_input *in, struct vs_sink *sink, void (*progress)(uint64_t));

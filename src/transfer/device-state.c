@@ -53,7 +53,7 @@ wait_pipe(struct vs_vu *vu, int fd, short events, const char *dir, uint64_t done
 static int
 open_channel(struct vs_vu *vu, uint32_t direction, int *our_end)
 {
-	int p[2], theirs, reply_fd;
+	int p[2], theirs, reply_fd, r;
 	bool save = direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE;
 
 	/* Refuse before creating anything: request 42 must never reach a
@@ -72,9 +72,11 @@ open_channel(struct vs_vu *vu, uint32_t direction, int *our_end)
 
 	/* The end we hand over stays blocking: O_NONBLOCK lives in the open
 	 * file description, and virtiofsd treats EAGAIN as fatal. */
-	if (vs_vu_set_device_state_fd(vu, direction, VHOST_USER_TRANSFER_STATE_PHASE_STOPPED, theirs,
-				      &reply_fd) < 0) {
-		/* theirs is closed: sent or not, it is never ours again */
+	r = vs_vu_set_device_state_fd(vu, direction, VHOST_USER_TRANSFER_STATE_PHASE_STOPPED, theirs, &reply_fd);
+	/* Sent or not, our copy goes: the reader sees EOF only when every
+	 * copy of the write end is closed. */
+	close(theirs);
+	if (r < 0) {
 		close(*our_end);
 		return -1;
 	}
@@ -356,9 +358,17 @@ vs_save_backend_state_chunks(struct vs_vu *vu, uint64_t max_size, struct vs_chun
 	return save(vu, max_size, &t, bytes);
 }
 
-/* Write all of buf to the LOAD pipe: 0, 1 if the back-end closed its end
- * (CHECK will tell why), -1 on error. */
-static int
+/* How a piece of the LOAD transfer went. */
+enum load_result {
+	LOAD_ERROR = -1,   /* the error is set */
+	LOAD_DONE = 0,	   /* everything went into the pipe */
+	LOAD_CLOSED_EARLY, /* the back-end closed its end: CHECK will tell why */
+	LOAD_NO_SPLICE,	   /* the kernel will not splice this file; nothing moved */
+};
+
+/* Write all of buf to the LOAD pipe: LOAD_DONE, LOAD_CLOSED_EARLY or
+ * LOAD_ERROR. */
+static enum load_result
 load_write(struct vs_vu *vu, int fd, const unsigned char *buf, size_t len, uint64_t *total)
 {
 	size_t off = 0;
@@ -373,23 +383,22 @@ load_write(struct vs_vu *vu, int fd, const unsigned char *buf, size_t len, uint6
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EPIPE)
-			return 1;
+			return LOAD_CLOSED_EARLY;
 		if (n < 0 && errno == EAGAIN) {
 			if (wait_pipe(vu, fd, POLLOUT, "LOAD", *total) < 0)
-				return -1;
+				return LOAD_ERROR;
 			continue;
 		}
-		return vs_fail(VS_EXIT_FAIL, n < 0 ? errno : EIO, "writing the LOAD transfer");
+		vs_error_set(VS_EXIT_FAIL, n < 0 ? errno : EIO, "writing the LOAD transfer");
+		return LOAD_ERROR;
 	}
-	return 0;
+	return LOAD_DONE;
 }
 
 /* The payload of a plain file straight into the LOAD pipe with splice:
- * the page cache's pages go to the back-end, we copy nothing.  0 at the
- * end, 1 if the back-end closed its end, 2 if the kernel refuses to
- * splice this file (nothing moved: vs_chunk_read can take over), -1 on
- * error. */
-static int
+ * the page cache's pages go to the back-end, we copy nothing.
+ * LOAD_NO_SPLICE leaves the reader where vs_chunk_read can take over. */
+static enum load_result
 load_splice(struct vs_vu *vu, int fd, struct vs_chunk_reader *r, void (*progress)(uint64_t), uint64_t *total)
 {
 	for (;;) {
@@ -398,7 +407,7 @@ load_splice(struct vs_vu *vu, int fd, struct vs_chunk_reader *r, void (*progress
 		loff_t off = at;
 
 		if (left <= 0)
-			return left;
+			return left == 0 ? LOAD_DONE : LOAD_ERROR;
 		n = splice(r->src->fd, &off, fd, NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			vs_chunk_spanned(r, n);
@@ -407,28 +416,61 @@ load_splice(struct vs_vu *vu, int fd, struct vs_chunk_reader *r, void (*progress
 				progress(r->payload);
 			continue;
 		}
-		if (n == 0)
-			return vs_fail(VS_EXIT_FAIL, 0,
-				       "%s: the file ends at offset %" PRIu64 ", inside a chunk: it changed while it was sent",
-				       r->src->name, at);
+		if (n == 0) {
+			vs_error_set(VS_EXIT_FAIL, 0,
+				     "%s: the file ends at offset %" PRIu64 ", inside a chunk: it changed while it was sent",
+				     r->src->name, at);
+			return LOAD_ERROR;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EPIPE)
-			return 1;
+			return LOAD_CLOSED_EARLY;
 		if (errno == EAGAIN) {
 			if (wait_pipe(vu, fd, POLLOUT, "LOAD", *total) < 0)
-				return -1;
+				return LOAD_ERROR;
 			continue;
 		}
 		if (errno == EINVAL && *total == 0) {
 			/* Nothing moved: vs_chunk_read takes over where the
 			 * reader stands (past the length just checked). */
-			if (lseek(r->src->fd, r->offset, SEEK_SET) < 0)
-				return vs_fail(VS_EXIT_FAIL, errno, "%s: seek", r->src->name);
-			return 2;
+			if (lseek(r->src->fd, r->offset, SEEK_SET) < 0) {
+				vs_error_set(VS_EXIT_FAIL, errno, "%s: seek", r->src->name);
+				return LOAD_ERROR;
+			}
+			return LOAD_NO_SPLICE;
 		}
-		return vs_fail(VS_EXIT_FAIL, errno, "writing the LOAD transfer");
+		vs_error_set(VS_EXIT_FAIL, errno, "writing the LOAD transfer");
+		return LOAD_ERROR;
 	}
+}
+
+/* The payload by read and write, from produce or the chunk reader r. */
+static enum load_result
+load_copy(struct vs_vu *vu, int fd, vs_produce_fn produce, void *opaque, struct vs_chunk_reader *r,
+	  void (*progress)(uint64_t), uint64_t *total)
+{
+	unsigned char *buf = malloc(VS_CHUNK_SIZE);
+	enum load_result rc = LOAD_DONE;
+
+	if (!buf) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		return LOAD_ERROR;
+	}
+	for (;;) {
+		ssize_t len = r ? vs_chunk_read(r, buf, VS_CHUNK_SIZE) : produce(opaque, buf, VS_CHUNK_SIZE);
+		if (len <= 0) {
+			rc = len == 0 ? LOAD_DONE : LOAD_ERROR;
+			break;
+		}
+		rc = load_write(vu, fd, buf, len, total);
+		if (rc != LOAD_DONE)
+			break;
+		if (r && progress)
+			progress(r->payload);
+	}
+	free(buf);
+	return rc;
 }
 
 /* From produce, or from the chunk reader r (spliced when it can be). */
@@ -436,51 +478,28 @@ static int
 load(struct vs_vu *vu, vs_produce_fn produce, void *opaque, struct vs_chunk_reader *r,
      void (*progress)(uint64_t), uint64_t *bytes)
 {
-	unsigned char *buf = NULL;
 	uint64_t total = 0, result;
 	char hint[128];
-	bool closed_early = false;
+	enum load_result rc = LOAD_NO_SPLICE;
 	struct stat st;
-	int fd, rc = 2;
+	int fd;
 
 	*bytes = 0;
 	if (open_channel(vu, VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD, &fd) < 0)
 		return -1;
 	/* splice needs a pipe at one end: a back-end may hand us a socket */
-	if (r && vs_chunk_reader_can_span(r) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+	if (r && vs_chunk_reader_can_span(r) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
 		rc = load_splice(vu, fd, r, progress, &total);
-		if (rc < 0)
-			goto fail;
-		closed_early = rc == 1;
-	}
-	if (rc == 2) {
-		buf = malloc(VS_CHUNK_SIZE);
-		if (!buf) {
-			vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-			goto fail;
-		}
-	}
-	while (rc == 2 && !closed_early) {
-		ssize_t len = r ? vs_chunk_read(r, buf, VS_CHUNK_SIZE) : produce(opaque, buf, VS_CHUNK_SIZE);
-		int w;
-		if (len < 0)
-			goto fail;
-		if (len == 0)
-			break;
-		w = load_write(vu, fd, buf, len, &total);
-		if (w < 0)
-			goto fail;
-		closed_early = w == 1;
-		if (r && progress)
-			progress(r->payload);
-	}
+	if (rc == LOAD_NO_SPLICE)
+		rc = load_copy(vu, fd, produce, opaque, r, progress, &total);
+	if (rc == LOAD_ERROR)
+		goto fail;
 	/* EOF for the back-end's reader: only then may CHECK be sent. */
 	close(fd);
-	free(buf);
 	*bytes = total;
 	if (check(vu, "LOAD", &result) < 0)
 		return -1;
-	if (closed_early)
+	if (rc == LOAD_CLOSED_EARLY)
 		return vs_fail(VS_EXIT_FAIL, 0,
 			       "the back-end stopped reading the state after %" PRIu64
 			       " bytes; CHECK_DEVICE_STATE returned %" PRIu64 "%s",
@@ -498,7 +517,6 @@ fail:
 	vs_vu_mark_broken(vu);
 	vs_conn_close(&vu->conn);
 	close(fd);
-	free(buf);
 	return -1;
 }
 

@@ -35,6 +35,7 @@
 #include "proxy.h"
 #include "sink.h"
 #include "vu-conn.h"
+#include "vu-describe.h"
 #include "vu-frontend.h"
 #include "vu-proto.h"
 
@@ -447,45 +448,6 @@ log_line(struct proxy *px, const char *line)
 		px->log_failed = true;
 }
 
-/* Text form of a decoded value: key=value pairs, arrays joined by ','. */
-static void
-render_text(struct json_object *v, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	switch (json_object_get_type(v)) {
-	case json_type_object: {
-		bool first = true;
-		json_object_object_foreach(v, key, val)
-		{
-			char sub[1024];
-			render_text(val, sub, sizeof sub);
-			n += snprintf(buf + n, n < len ? len - n : 0, "%s%s=%s", first ? "" : " ", key, sub);
-			first = false;
-		}
-		break;
-	}
-	case json_type_array:
-		for (size_t i = 0; i < json_object_array_length(v); i++) {
-			char sub[1024];
-			struct json_object *e = json_object_array_get_idx(v, i);
-			render_text(e, sub, sizeof sub);
-			if (json_object_get_type(e) == json_type_object)
-				n += snprintf(buf + n, n < len ? len - n : 0, "%s{%s}", i ? "," : "", sub);
-			else
-				n += snprintf(buf + n, n < len ? len - n : 0, "%s%s", i ? "," : "", sub);
-		}
-		break;
-	case json_type_null:
-		snprintf(buf, len, "null");
-		break;
-	default:
-		snprintf(buf, len, "%s", json_object_get_string(v));
-		break;
-	}
-}
-
 /* An event of the proxy itself (not a message). */
 static void __attribute__((format(printf, 4, 5)))
 log_event(struct proxy *px, const char *kind, struct json_object *fields, const char *fmt, ...)
@@ -520,314 +482,31 @@ log_event(struct proxy *px, const char *kind, struct json_object *fields, const 
 	json_object_put(fields);
 }
 
-static struct json_object *
-jhex(uint64_t v)
-{
-	char s[24];
-
-	snprintf(s, sizeof s, "0x%" PRIx64, v);
-	return json_object_new_string(s);
-}
-
-static void
-add_mask(struct json_object *o, const char *key, uint64_t mask, const char *(*name)(unsigned))
-{
-	json_object_object_add(o, key, jhex(mask));
-	json_object_object_add(o, "names", vs_json_feature_names(mask, name));
-}
-
-static struct json_object *
-region_json(const struct vhost_user_memory_region *r)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "gpa", jhex(r->guest_phys_addr));
-	json_object_object_add(o, "size", jhex(r->memory_size));
-	json_object_object_add(o, "uaddr", jhex(r->userspace_addr));
-	json_object_object_add(o, "offset", jhex(r->mmap_offset));
-	return o;
-}
-
-/* A u64 payload, named by what the request means by it. */
-static void
-decode_u64(struct json_object *o, uint32_t code, bool reply, uint64_t v, size_t nfds)
-{
-	switch (code) {
-	case VHOST_USER_GET_FEATURES:
-	case VHOST_USER_SET_FEATURES:
-		add_mask(o, "features", v, vs_vu_feature_name);
-		return;
-	case VHOST_USER_GET_PROTOCOL_FEATURES:
-	case VHOST_USER_SET_PROTOCOL_FEATURES:
-		add_mask(o, "protocol_features", v, vs_vu_protocol_feature_name);
-		return;
-	case VHOST_USER_GET_QUEUE_NUM:
-		json_object_object_add(o, "queues", json_object_new_int64((int64_t)v));
-		return;
-	case VHOST_USER_GET_MAX_MEM_SLOTS:
-		json_object_object_add(o, "slots", json_object_new_int64((int64_t)v));
-		return;
-	case VHOST_USER_SET_STATUS:
-	case VHOST_USER_GET_STATUS:
-		json_object_object_add(o, "status", jhex(v));
-		return;
-	case VHOST_USER_SET_DEVICE_STATE_FD:
-		if (reply) {
-			json_object_object_add(o, "result", jhex(v));
-			json_object_object_add(o, "ok", json_object_new_boolean((v & VHOST_USER_DEVICE_STATE_ERROR_MASK) == 0));
-			json_object_object_add(o, "backend_fd",
-					       json_object_new_boolean(!(v & VHOST_USER_VRING_NOFD_MASK) && nfds == 1));
-			return;
-		}
-		break;
-	case VHOST_USER_CHECK_DEVICE_STATE:
-		json_object_object_add(o, "result", json_object_new_int64((int64_t)v));
-		json_object_object_add(o, "ok", json_object_new_boolean(v == 0));
-		return;
-	}
-	json_object_object_add(o, "value", jhex(v));
-}
-
-static void
-decode_vring_state(struct json_object *o, uint32_t code, bool reply, const unsigned char *pl)
-{
-	struct vhost_vring_state s;
-	const char *what = "num";
-
-	memcpy(&s, pl, sizeof s);
-	json_object_object_add(o, "index", json_object_new_int64(s.index));
-	switch (code) {
-	case VHOST_USER_SET_VRING_NUM: what = "size"; break;
-	case VHOST_USER_SET_VRING_BASE: what = "base"; break;
-	case VHOST_USER_GET_VRING_BASE:
-		if (!reply)
-			return; /* num is reserved in the request */
-		what = "base";
-		break;
-	case VHOST_USER_SET_VRING_ENABLE: what = "enable"; break;
-	case VHOST_USER_SET_VRING_ENDIAN: what = "endian"; break;
-	}
-	json_object_object_add(o, what, json_object_new_int64(s.num));
-}
-
-/* Decode a payload of a known kind; unknown kinds or sizes decode to
- * nothing.  Every length is checked before a byte is read. */
-static void
-decode_kind(struct json_object *o, enum vs_vu_payload kind, uint32_t code, bool reply, const unsigned char *pl,
-	    uint32_t size, size_t nfds)
-{
-	switch (kind) {
-	case VS_PL_ACK:
-		if (size == 8) {
-			uint64_t v;
-			memcpy(&v, pl, 8);
-			json_object_object_add(o, "ack", json_object_new_int64((int64_t)v));
-		}
-		break;
-	case VS_PL_U64:
-		if (size == 8) {
-			uint64_t v;
-			memcpy(&v, pl, 8);
-			decode_u64(o, code, reply, v, nfds);
-		}
-		break;
-	case VS_PL_VRING_STATE:
-		if (size == sizeof(struct vhost_vring_state))
-			decode_vring_state(o, code, reply, pl);
-		break;
-	case VS_PL_VRING_FD:
-		if (size == 8) {
-			uint64_t v;
-			memcpy(&v, pl, 8);
-			json_object_object_add(o, "index", json_object_new_int64((int64_t)(v & VHOST_USER_VRING_IDX_MASK)));
-			json_object_object_add(o, "fd", json_object_new_boolean(!(v & VHOST_USER_VRING_NOFD_MASK)));
-		}
-		break;
-	case VS_PL_VRING_ADDR:
-		if (size == sizeof(struct vhost_vring_addr)) {
-			struct vhost_vring_addr a;
-			memcpy(&a, pl, sizeof a);
-			json_object_object_add(o, "index", json_object_new_int64(a.index));
-			json_object_object_add(o, "flags", jhex(a.flags));
-			json_object_object_add(o, "desc", jhex(a.desc_user_addr));
-			json_object_object_add(o, "used", jhex(a.used_user_addr));
-			json_object_object_add(o, "avail", jhex(a.avail_user_addr));
-			json_object_object_add(o, "log", jhex(a.log_guest_addr));
-		}
-		break;
-	case VS_PL_MEM_TABLE:
-		if (size >= 8) {
-			uint32_t n;
-			struct json_object *regions = json_object_new_array();
-			memcpy(&n, pl, 4);
-			json_object_object_add(o, "nregions", json_object_new_int64(n));
-			for (uint32_t i = 0; i < n && 8 + (uint64_t)(i + 1) * 32 <= size; i++) {
-				struct vhost_user_memory_region r;
-				memcpy(&r, pl + 8 + i * 32, sizeof r);
-				json_object_array_add(regions, region_json(&r));
-			}
-			json_object_object_add(o, "regions", regions);
-		}
-		break;
-	case VS_PL_MEM_REG:
-		if (size >= sizeof(struct vhost_user_mem_reg)) {
-			struct vhost_user_mem_reg r;
-			memcpy(&r, pl, sizeof r);
-			json_object_object_add(o, "region", region_json(&r.region));
-		}
-		break;
-	case VS_PL_LOG:
-		if (size >= 8) {
-			uint64_t v[2] = { 0, 0 };
-			memcpy(v, pl, size >= 16 ? 16 : 8);
-			json_object_object_add(o, "mmap_size", jhex(v[0]));
-			if (size >= 16)
-				json_object_object_add(o, "mmap_offset", jhex(v[1]));
-		}
-		break;
-	case VS_PL_IOTLB:
-		if (size >= 26) {
-			uint64_t v[3];
-			memcpy(v, pl, sizeof v);
-			json_object_object_add(o, "iova", jhex(v[0]));
-			json_object_object_add(o, "size", jhex(v[1]));
-			json_object_object_add(o, "uaddr", jhex(v[2]));
-			json_object_object_add(o, "perm", json_object_new_int(pl[24]));
-			json_object_object_add(o, "type", json_object_new_int(pl[25]));
-		}
-		break;
-	case VS_PL_CONFIG:
-		if (size >= VHOST_USER_CONFIG_HDR_SIZE) {
-			uint32_t c[3];
-			memcpy(c, pl, sizeof c);
-			json_object_object_add(o, "offset", json_object_new_int64(c[0]));
-			json_object_object_add(o, "size", json_object_new_int64(c[1]));
-			json_object_object_add(o, "flags", jhex(c[2]));
-		}
-		break;
-	case VS_PL_INFLIGHT:
-		if (size == sizeof(struct vhost_user_inflight)) {
-			struct vhost_user_inflight f;
-			memcpy(&f, pl, sizeof f);
-			json_object_object_add(o, "mmap_size", jhex(f.mmap_size));
-			json_object_object_add(o, "mmap_offset", jhex(f.mmap_offset));
-			json_object_object_add(o, "num_queues", json_object_new_int(f.num_queues));
-			json_object_object_add(o, "queue_size", json_object_new_int(f.queue_size));
-		}
-		break;
-	case VS_PL_SHARED:
-		if (size == 16) {
-			char uuid[40];
-			size_t n = 0;
-			for (int i = 0; i < 16; i++)
-				n += snprintf(uuid + n, sizeof uuid - n, "%s%02x",
-					      i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", pl[i]);
-			json_object_object_add(o, "uuid", json_object_new_string(uuid));
-		}
-		break;
-	case VS_PL_DEVICE_STATE:
-		if (size == sizeof(struct vs_vu_transfer_device_state)) {
-			struct vs_vu_transfer_device_state t;
-			memcpy(&t, pl, sizeof t);
-			if (t.direction <= VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD)
-				json_object_object_add(o, "direction",
-						       json_object_new_string(t.direction ? "load" : "save"));
-			else
-				json_object_object_add(o, "direction", json_object_new_int64(t.direction));
-			if (t.phase == VHOST_USER_TRANSFER_STATE_PHASE_STOPPED)
-				json_object_object_add(o, "phase", json_object_new_string("stopped"));
-			else
-				json_object_object_add(o, "phase", json_object_new_int64(t.phase));
-		}
-		break;
-	default:
-		break;
-	}
-}
-
-/* The decoded payload of a message, by channel and direction. */
-static struct json_object *
-decode(const struct msg *m, bool channel)
-{
-	struct vs_vu_header h = msg_hdr(m);
-	struct json_object *o = json_object_new_object();
-	const unsigned char *pl = msg_payload(m);
-	bool reply = h.flags & VHOST_USER_REPLY_MASK;
-
-	if (!channel) {
-		const struct vs_vu_request_info *info = vs_vu_request_info(h.request);
-		if (info)
-			decode_kind(o, reply ? info->reply : info->payload, h.request, reply, pl, h.size, m->nfds);
-		return o;
-	}
-	/* the back-end channel: requests from the back-end, acks from us */
-	if (reply) {
-		decode_kind(o, VS_PL_ACK, h.request, true, pl, h.size, m->nfds);
-		return o;
-	}
-	switch (h.request) {
-	case VHOST_USER_BACKEND_IOTLB_MSG:
-		decode_kind(o, VS_PL_IOTLB, h.request, false, pl, h.size, m->nfds);
-		break;
-	case VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG:
-		if (h.size == 24) {
-			uint64_t v[3];
-			memcpy(v, pl, sizeof v);
-			json_object_object_add(o, "index", json_object_new_int64((int64_t)(v[0] & VHOST_USER_VRING_IDX_MASK)));
-			json_object_object_add(o, "fd", json_object_new_boolean(!(v[0] & VHOST_USER_VRING_NOFD_MASK)));
-			json_object_object_add(o, "size", jhex(v[1]));
-			json_object_object_add(o, "offset", jhex(v[2]));
-		}
-		break;
-	case VHOST_USER_BACKEND_VRING_CALL:
-	case VHOST_USER_BACKEND_VRING_ERR:
-		decode_kind(o, VS_PL_VRING_STATE, h.request, false, pl, h.size, m->nfds);
-		break;
-	case VHOST_USER_BACKEND_SHARED_OBJECT_ADD:
-	case VHOST_USER_BACKEND_SHARED_OBJECT_REMOVE:
-	case VHOST_USER_BACKEND_SHARED_OBJECT_LOOKUP:
-		decode_kind(o, VS_PL_SHARED, h.request, false, pl, h.size, m->nfds);
-		break;
-	}
-	return o;
-}
-
 static void
 log_msg(struct proxy *px, enum dir d, const struct msg *m)
 {
 	bool channel = d == D_CHAN_BE_FE || d == D_CHAN_FE_BE;
-	struct vs_vu_header h = msg_hdr(m);
-	const char *name = channel ? vs_vu_backend_request_name(h.request) : vs_vu_request_name(h.request);
-	struct json_object *pl;
+	struct vs_vu_message vm = { channel ? VS_VU_CHANNEL_BACKEND : VS_VU_CHANNEL_MAIN, msg_hdr(m),
+				    msg_payload(m), m->nfds };
 	char t[40];
 
 	px->counts[d]++;
 	if (!px->o->log)
 		return;
 	iso_now(t, sizeof t, false);
-	pl = decode(m, channel);
 	if (px->o->json) {
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "time", json_object_new_string(t));
 		json_object_object_add(o, "dir", json_object_new_string(dir_names[d]));
 		json_object_object_add(o, "channel", json_object_new_string(channel ? "backend" : "main"));
-		json_object_object_add(o, "request", json_object_new_int64(h.request));
-		json_object_object_add(o, "name", json_object_new_string(name));
-		json_object_object_add(o, "flags", jhex(h.flags));
-		json_object_object_add(o, "reply", json_object_new_boolean(h.flags & VHOST_USER_REPLY_MASK));
-		json_object_object_add(o, "need_reply", json_object_new_boolean(h.flags & VHOST_USER_NEED_REPLY_MASK));
-		json_object_object_add(o, "size", json_object_new_int64(h.size));
-		json_object_object_add(o, "fds", json_object_new_int64((int64_t)m->nfds));
-		json_object_object_add(o, "payload", pl);
+		vs_vu_describe_json(o, &vm);
 		log_line(px, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
-		char detail[2048], line[2400];
-		render_text(pl, detail, sizeof detail);
-		snprintf(line, sizeof line, "%s %s %s flags=0x%" PRIx32 " size=%" PRIu32 " fds=%zu%s%s", t,
-			 dir_names[d], name, h.flags, h.size, m->nfds, detail[0] ? " " : "", detail);
+		char text[2048], line[2200];
+		vs_vu_describe_text(text, sizeof text, &vm);
+		snprintf(line, sizeof line, "%s %s %s", t, dir_names[d], text);
 		log_line(px, line);
-		json_object_put(pl);
 	}
 }
 

@@ -17,6 +17,7 @@
 #include "error.h"
 #include "io.h"
 #include "vhost-dev.h"
+#include "vu-describe.h"
 
 /* QEMU caps the slots it uses at 512 whatever the back-end says. */
 #define VS_VHOST_MEMSLOTS_LIMIT 512u
@@ -671,10 +672,8 @@ vs_vhost_set_device_state_fd(struct vs_vhost_dev *dev, uint32_t direction, uint3
 			     int *reply_fd)
 {
 	*reply_fd = -1;
-	if (require_stopped(dev, "SET_DEVICE_STATE_FD") < 0) {
-		close(fd);
+	if (require_stopped(dev, "SET_DEVICE_STATE_FD") < 0)
 		return -1;
-	}
 	return vs_vu_set_device_state_fd(&dev->vu, direction, phase, fd, reply_fd);
 }
 
@@ -798,13 +797,11 @@ vs_vhost_vq_wait_used(struct vs_vhost_dev *dev, unsigned index, uint32_t *head, 
 /* ---- the back-end channel ---- */
 
 static void
-channel_log(const char *dir, const struct vs_vu_header *h, size_t nfds, const char *extra)
+channel_log(const char *dir, const struct vs_vu_header *h, size_t nfds, const void *payload)
 {
-	if (!vs_vu_verbose)
-		return;
-	fprintf(stderr, "%s: %s %s flags=0x%" PRIx32 " size=%" PRIu32 " fds=%zu%s\n",
-		program_invocation_short_name, dir, vs_vu_backend_request_name(h->request), h->flags, h->size, nfds,
-		extra);
+	struct vs_vu_message m = { VS_VU_CHANNEL_BACKEND, *h, payload, nfds };
+
+	vs_vu_trace(dir, &m);
 }
 
 /* One request from the back-end: 0 served, 1 the back-end closed the
@@ -831,14 +828,15 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
 	if ((h.flags & ~VHOST_USER_NEED_REPLY_MASK) != VHOST_USER_VERSION || h.size > sizeof payload) {
-		channel_log("<=", &h, nfds, " (malformed: channel closed)");
-		return -1;
+		channel_log("<=", &h, nfds, NULL);
+		return vs_fail(VS_EXIT_PROTOCOL, 0, "malformed back-end request: flags 0x%" PRIx32 ", %" PRIu32 " bytes",
+			       h.flags, h.size);
 	}
 	if (h.size && vs_conn_recv(&c, payload, h.size, more, &nmore, "a back-end request") < 0)
 		return -1;
 	for (size_t i = 0; i < nmore; i++)
 		close(more[i]);
-	channel_log("<=", &h, nfds + nmore, "");
+	channel_log("<=", &h, nfds + nmore, payload);
 
 	switch (h.request) {
 	case VHOST_USER_BACKEND_CONFIG_CHANGE_MSG:
@@ -861,9 +859,7 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 					   .flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 					   .size = sizeof ret };
 		struct iovec iov[2] = { { &rh, VS_VU_HDR_SIZE }, { &ret, sizeof ret } };
-		char extra[32];
-		snprintf(extra, sizeof extra, " u64=0x%" PRIx64, ret);
-		channel_log("=>", &rh, 0, extra);
+		channel_log("=>", &rh, 0, &ret);
 		if (vs_conn_send(&c, iov, 2, NULL, 0, vs_vu_backend_request_name(h.request)) < 0)
 			return -1;
 	}
@@ -1039,7 +1035,7 @@ int
 vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vhost_dev_opts *opts)
 {
 	struct vs_vu_open_opts o = { .backend_req_fd = -1 };
-	int sv[2] = { -1, -1 };
+	int sv[2] = { -1, -1 }, r;
 
 	memset(dev, 0, sizeof *dev);
 	init_fds(dev);
@@ -1055,7 +1051,11 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 			return vs_fail(VS_EXIT_FAIL, errno, "socketpair");
 		o.backend_req_fd = sv[1];
 	}
-	if (vs_vu_open_with(&dev->vu, path, &o) < 0) {
+	r = vs_vu_open_with(&dev->vu, path, &o);
+	/* Only the back-end holds its end now: it sees EOF when we close ours. */
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (r < 0) {
 		if (sv[0] >= 0)
 			close(sv[0]);
 		return -1;

@@ -177,7 +177,8 @@ int vs_vhost_reset_device(struct vs_vhost_dev *dev);
  * on a stopped one it is only remembered for the next start. */
 int vs_vhost_migration_log(struct vs_vhost_dev *dev, bool enable);
 
-/* Device state (doc/vhost-user.md §4): refused while started. */
+/* Device state (doc/vhost-user.md §4): refused while started.  fd is lent,
+ * as to vs_vu_set_device_state_fd. */
 bool vs_vhost_supports_device_state(const struct vs_vhost_dev *dev);
 int vs_vhost_set_device_state_fd(struct vs_vhost_dev *dev, uint32_t direction, uint32_t phase, int fd,
 				 int *reply_fd);

@@ -12,7 +12,7 @@ vhost_state_SOURCES += src/cmd-run.c
 vhost_state_LDADD += -lpthread
 
 check_PROGRAMS += tests/fuse-client/fuse-client tests/unit/test-vring tests/unit/test-run-steps \
-	tests/unit/test-backend-channel
+	tests/unit/test-backend-channel tests/unit/test-vu-frontend tests/unit/test-vu-describe
 tests_fuse_client_fuse_client_SOURCES = tests/fuse-client/fuse-client.c
 tests_fuse_client_fuse_client_LDADD = $(LIBS_ALL) -lpthread
 tests_unit_test_vring_SOURCES = tests/unit/test-vring.c
@@ -21,8 +21,14 @@ tests_unit_test_run_steps_SOURCES = tests/unit/test-run-steps.c
 tests_unit_test_run_steps_LDADD = $(LIBS_ALL)
 tests_unit_test_backend_channel_SOURCES = tests/unit/test-backend-channel.c
 tests_unit_test_backend_channel_LDADD = $(LIBS_ALL) -lpthread
+# vu-frontend.c alone, against a back-end played over a socketpair
+tests_unit_test_vu_frontend_SOURCES = tests/unit/test-vu-frontend.c tests/unit/tap.h
+tests_unit_test_vu_frontend_LDADD = $(LIBS_ALL)
+tests_unit_test_vu_describe_SOURCES = tests/unit/test-vu-describe.c tests/unit/tap.h
+tests_unit_test_vu_describe_LDADD = $(LIBS_ALL)
 
 # TESTS already lists $(UNIT_TESTS) and $(BATS_TESTS); EXTRA_DIST distributes the .bats.
 BATS_TESTS += tests/bats/vhost-dev.bats tests/bats/run.bats tests/bats/fuse.bats
-UNIT_TESTS += tests/unit/test-vring tests/unit/test-run-steps tests/unit/test-backend-channel
+UNIT_TESTS += tests/unit/test-vring tests/unit/test-run-steps tests/unit/test-backend-channel \
+	tests/unit/test-vu-frontend tests/unit/test-vu-describe
 EXTRA_DIST += tests/bats/helpers/fuse.bash

@@ -10,72 +10,28 @@
 
 #include "error.h"
 #include "io.h"
+#include "vu-describe.h"
 #include "vu-frontend.h"
 
 bool vs_vu_verbose;
 
-static void
-log_msg(const char *dir, const struct vs_vu_header *h, size_t nfds, enum vs_vu_payload kind,
-	const void *payload)
+void
+vs_vu_trace(const char *dir, const struct vs_vu_message *m)
 {
-	char detail[256] = "";
+	char line[2048];
 
 	if (!vs_vu_verbose)
 		return;
-	if ((kind == VS_PL_U64 || kind == VS_PL_ACK) && h->size == 8) {
-		uint64_t v;
-		memcpy(&v, payload, 8);
-		snprintf(detail, sizeof detail, " u64=0x%" PRIx64, v);
-	} else if (kind == VS_PL_VRING_FD && h->size == 8) {
-		uint64_t v;
-		memcpy(&v, payload, 8);
-		snprintf(detail, sizeof detail, " index=%" PRIu64 "%s", v & VHOST_USER_VRING_IDX_MASK,
-			 v & VHOST_USER_VRING_NOFD_MASK ? " nofd" : "");
-	} else if (kind == VS_PL_VRING_STATE && h->size == 8) {
-		uint32_t s[2];
-		memcpy(s, payload, 8);
-		snprintf(detail, sizeof detail, " index=%" PRIu32 " num=%" PRIu32, s[0], s[1]);
-	} else if (kind == VS_PL_VRING_ADDR && h->size == sizeof(struct vhost_vring_addr)) {
-		struct vhost_vring_addr a;
-		memcpy(&a, payload, sizeof a);
-		snprintf(detail, sizeof detail,
-			 " index=%" PRIu32 " flags=0x%" PRIx32 " desc=0x%" PRIx64 " avail=0x%" PRIx64
-			 " used=0x%" PRIx64 " log=0x%" PRIx64,
-			 a.index, a.flags, a.desc_user_addr, a.avail_user_addr, a.used_user_addr, a.log_guest_addr);
-	} else if (kind == VS_PL_MEM_TABLE && h->size >= 8) {
-		uint32_t n;
-		memcpy(&n, payload, 4);
-		snprintf(detail, sizeof detail, " nregions=%" PRIu32, n);
-	} else if (kind == VS_PL_MEM_REG && h->size == sizeof(struct vhost_user_mem_reg)) {
-		struct vhost_user_mem_reg m;
-		memcpy(&m, payload, sizeof m);
-		snprintf(detail, sizeof detail, " gpa=0x%" PRIx64 " size=0x%" PRIx64 " offset=0x%" PRIx64,
-			 m.region.guest_phys_addr, m.region.memory_size, m.region.mmap_offset);
-	} else if (kind == VS_PL_LOG && h->size >= 8) {
-		uint64_t sz;
-		memcpy(&sz, payload, 8);
-		snprintf(detail, sizeof detail, " mmap_size=0x%" PRIx64, sz);
-	} else if (kind == VS_PL_CONFIG && h->size >= VHOST_USER_CONFIG_HDR_SIZE) {
-		uint32_t c[3];
-		memcpy(c, payload, sizeof c);
-		snprintf(detail, sizeof detail, " offset=%" PRIu32 " size=%" PRIu32 " flags=0x%" PRIx32, c[0], c[1],
-			 c[2]);
-	} else if (kind == VS_PL_INFLIGHT && h->size == sizeof(struct vhost_user_inflight)) {
-		struct vhost_user_inflight f;
-		memcpy(&f, payload, sizeof f);
-		snprintf(detail, sizeof detail,
-			 " mmap_size=0x%" PRIx64 " mmap_offset=0x%" PRIx64 " num_queues=%u queue_size=%u",
-			 f.mmap_size, f.mmap_offset, f.num_queues, f.queue_size);
-	} else if (kind == VS_PL_DEVICE_STATE && h->size == 8) {
-		struct vs_vu_transfer_device_state t;
-		memcpy(&t, payload, 8);
-		snprintf(detail, sizeof detail, " direction=%s phase=%s",
-			 t.direction == 0 ? "SAVE" : t.direction == 1 ? "LOAD" : "?",
-			 t.phase == 0 ? "STOPPED" : "?");
-	}
-	fprintf(stderr, "%s: %s %s flags=0x%" PRIx32 " size=%" PRIu32 " fds=%zu%s\n",
-		program_invocation_short_name, dir, vs_vu_request_name(h->request), h->flags, h->size,
-		nfds, detail);
+	vs_vu_describe_text(line, sizeof line, m);
+	fprintf(stderr, "%s: %s %s\n", program_invocation_short_name, dir, line);
+}
+
+static void
+log_msg(const char *dir, const struct vs_vu_header *h, size_t nfds, const void *payload)
+{
+	struct vs_vu_message m = { VS_VU_CHANNEL_MAIN, *h, payload, nfds };
+
+	vs_vu_trace(dir, &m);
 }
 
 void
@@ -128,126 +84,188 @@ check_gate(const struct vs_vu *vu, const struct vs_vu_request_info *info)
 		       vu->protocol_offered & (1ull << info->gate) ? " as negotiated" : "", info->name);
 }
 
-/* Send one request and, where the table says one comes, read and
- * validate its reply.  reply/reply_size: the expected reply body (for
- * ACK requests a u64 is read when NEED_REPLY was set).  reply_fd: where
- * a single fd attached to the reply may go; NULL means none is allowed.
- * give_fds: the fds are the back-end's now, closed once sent (or not). */
+/* What vu_send put on the wire: the receiving side needs to know which
+ * request it answers and whether an ack is due. */
+struct vu_sent {
+	const struct vs_vu_request_info *info;
+	bool need_reply; /* NEED_REPLY went out: a u64 ack is due */
+};
+
+/* A caller asked for a reply the table does not promise: the request is
+ * out, so the conversation is lost as after a protocol error. */
 static int
-vu_request_var(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t size, int *fds,
-	       size_t nfds, bool give_fds, void *reply, uint32_t reply_size, uint32_t *reply_got,
-	       int *reply_fd)
+misuse(struct vs_vu *vu, const struct vu_sent *sent, const char *what)
+{
+	vs_error_set(VS_EXIT_SOFTWARE, 0, "internal error: %s: %s", sent->info->name, what);
+	vs_vu_mark_broken(vu);
+	return -1;
+}
+
+/* Whether a reply may bring an fd (it is the caller's then). */
+enum vu_fd_policy {
+	VU_FD_NONE,
+	VU_FD_OPTIONAL, /* at most one */
+};
+
+/* Send code with its body and fds, after the gate and the fd limit of
+ * the request table; NEED_REPLY is set where the table's reply is ACK and
+ * an ack may be asked for.  fds are borrowed: the caller keeps and closes
+ * them, sent or not. */
+static int
+vu_send(struct vs_vu *vu, uint32_t code, const void *body, uint32_t size, const int *fds, size_t nfds,
+	struct vu_sent *sent)
 {
 	const struct vs_vu_request_info *info = vs_vu_request_info(code);
 	struct vs_vu_header h = { .request = code, .flags = VHOST_USER_VERSION, .size = size };
-	struct vs_vu_header rh;
-	struct iovec iov[2] = { { &h, VS_VU_HDR_SIZE }, { (void *)payload, size } };
-	int rfds[VS_VU_MAX_FDS];
-	size_t nrfds = 0;
-	uint64_t ack;
-	bool want_ack = false;
-	int rc;
+	struct iovec iov[2] = { { &h, VS_VU_HDR_SIZE }, { (void *)body, size } };
 
-	if (reply_fd)
-		*reply_fd = -1;
-	if (vu->broken || check_gate(vu, info) < 0 || nfds > info->max_fds) {
-		if (vu->broken)
-			vs_error_set(vu->broken_exit, 0,
-				     "%s not sent: the connection is unusable after an earlier error", info->name);
-		else if (nfds > info->max_fds)
-			vs_error_set(VS_EXIT_FAIL, EINVAL, "%s: too many fds", info->name);
-		if (give_fds)
-			for (size_t i = 0; i < nfds; i++)
-				close(fds[i]);
+	sent->info = info;
+	sent->need_reply = false;
+	if (vu->broken)
+		return vs_fail(vu->broken_exit, 0, "%s not sent: the connection is unusable after an earlier error",
+			       info->name);
+	if (check_gate(vu, info) < 0)
 		return -1;
-	}
-
+	if (nfds > info->max_fds)
+		return vs_fail(VS_EXIT_FAIL, EINVAL, "%s: too many fds", info->name);
 	if (info->reply == VS_PL_ACK && can_need_reply(vu)) {
 		h.flags |= VHOST_USER_NEED_REPLY_MASK;
-		want_ack = true;
-		reply = &ack;
-		reply_size = sizeof ack;
+		sent->need_reply = true;
 	}
-	log_msg("->", &h, nfds, info->payload, payload);
-	rc = vs_conn_send(&vu->conn, iov, size ? 2 : 1, fds, nfds, info->name);
-	/* Our copies must go at once: a pipe's reader sees EOF only when
-	 * every copy of the write end is closed. */
-	if (give_fds)
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-	if (rc < 0)
-		goto broken;
-	if (info->reply == VS_PL_ACK && !want_ack)
-		return 0;
+	log_msg("->", &h, nfds, body);
+	if (vs_conn_send(&vu->conn, iov, size ? 2 : 1, fds, nfds, info->name) < 0) {
+		vs_vu_mark_broken(vu);
+		return -1;
+	}
+	return 0;
+}
 
-	if (vs_conn_recv(&vu->conn, &rh, VS_VU_HDR_SIZE, rfds, &nrfds, info->name) < 0)
+static void
+close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Receive the reply to what vu_send sent: the same request code, flags
+ * exactly REPLY|version 1 (QEMU accepts nothing else), a payload of min
+ * to max bytes into body (*got: how many; NULL when min == max), and fds
+ * as policy allows; an fd that is allowed goes to *fd (the caller's; -1
+ * when none came).  A violation breaks the connection, and no received
+ * fd is left open. */
+static int
+vu_recv(struct vs_vu *vu, const struct vu_sent *sent, void *body, uint32_t min, uint32_t max, uint32_t *got,
+	enum vu_fd_policy policy, int *fd)
+{
+	const char *name = sent->info->name;
+	struct vs_vu_header rh;
+	int rfds[VS_VU_MAX_FDS], more[VS_VU_MAX_FDS];
+	size_t nrfds = 0, nmore = 0;
+
+	if (fd)
+		*fd = -1;
+	/* The table says whether a reply comes: an ACK only on NEED_REPLY. */
+	if (sent->info->reply == VS_PL_ACK && !sent->need_reply)
+		return misuse(vu, sent, "no reply is due");
+	if (vs_conn_recv(&vu->conn, &rh, VS_VU_HDR_SIZE, rfds, &nrfds, name) < 0)
 		goto broken;
-	/* QEMU accepts exactly REPLY|version 1 for the request it sent. */
-	if (rh.request != code) {
-		vs_error_set(VS_EXIT_PROTOCOL, 0, "protocol error: the reply to %s carries request code %" PRIu32
-			     " (%s)", info->name, rh.request, vs_vu_request_name(rh.request));
+	if (rh.request != sent->info->code) {
+		vs_error_set(VS_EXIT_PROTOCOL, 0,
+			     "protocol error: the reply to %s carries request code %" PRIu32 " (%s)", name, rh.request,
+			     vs_vu_request_name(rh.request));
 		goto broken_fds;
 	}
 	if (rh.flags != (VHOST_USER_VERSION | VHOST_USER_REPLY_MASK)) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0,
 			     "protocol error: the reply to %s has flags 0x%" PRIx32 ", expected 0x5 (reply, version 1)",
-			     info->name, rh.flags);
+			     name, rh.flags);
 		goto broken_fds;
 	}
-	if (want_ack ? rh.size != reply_size
-		     : reply_got ? rh.size > reply_size : rh.size != reply_size) {
+	if (rh.size < min || rh.size > max) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0,
-			     "protocol error: the reply to %s has a %" PRIu32 "-byte payload, expected %s%" PRIu32,
-			     info->name, rh.size, reply_got && !want_ack ? "at most " : "", reply_size);
+			     "protocol error: the reply to %s has a %" PRIu32 "-byte payload, expected %s%" PRIu32, name,
+			     rh.size, min == max ? "" : "at most ", max);
 		goto broken_fds;
 	}
-	if (reply_got && !want_ack)
-		*reply_got = reply_size = rh.size;
-	if (reply_size) {
-		int more[VS_VU_MAX_FDS];
-		size_t nmore = 0;
-		if (vs_conn_recv(&vu->conn, reply, reply_size, more, &nmore, info->name) < 0)
-			goto broken_fds;
-		for (size_t i = 0; i < nmore; i++) {
-			if (nrfds < VS_VU_MAX_FDS)
-				rfds[nrfds++] = more[i];
-			else
-				close(more[i]);
-		}
+	if (rh.size && vs_conn_recv(&vu->conn, body, rh.size, more, &nmore, name) < 0)
+		goto broken_fds;
+	for (size_t i = 0; i < nmore; i++) {
+		if (nrfds < VS_VU_MAX_FDS)
+			rfds[nrfds++] = more[i];
+		else
+			close(more[i]);
 	}
-	log_msg("<-", &rh, nrfds, want_ack ? VS_PL_ACK : info->reply, reply);
-	if (nrfds > (reply_fd ? 1u : 0u)) {
+	log_msg("<-", &rh, nrfds, body);
+	if (nrfds > (policy == VU_FD_OPTIONAL ? 1u : 0u)) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0, "protocol error: the reply to %s has %zu unexpected fd%s attached",
-			     info->name, nrfds, nrfds == 1 ? "" : "s");
+			     name, nrfds, nrfds == 1 ? "" : "s");
 		goto broken_fds;
 	}
-	if (reply_fd && nrfds == 1)
-		*reply_fd = rfds[0];
-	if (want_ack && ack != 0)
-		return vs_fail(VS_EXIT_FAIL, 0, "the back-end rejected %s (ack value %" PRIu64 ")", info->name,
-			       ack);
+	if (got)
+		*got = rh.size;
+	if (nrfds == 1)
+		*fd = rfds[0];
 	return 0;
 
 broken_fds:
-	for (size_t i = 0; i < nrfds; i++)
-		close(rfds[i]);
+	close_fds(rfds, nrfds);
 broken:
 	vs_vu_mark_broken(vu);
 	return -1;
 }
 
+/* A reply of the fixed size of the table's reply kind, into body (size
+ * bytes, which must be that size). */
 static int
-vu_request(struct vs_vu *vu, uint32_t code, const void *payload, uint32_t size, int *fds,
-	   size_t nfds, bool give_fds, void *reply, uint32_t reply_size, int *reply_fd)
+vu_recv_fixed(struct vs_vu *vu, const struct vu_sent *sent, void *body, uint32_t size, enum vu_fd_policy policy,
+	      int *fd)
 {
-	return vu_request_var(vu, code, payload, size, fds, nfds, give_fds, reply, reply_size, NULL,
-			      reply_fd);
+	uint32_t want = vs_vu_payload_size(sent->need_reply ? VS_PL_ACK : sent->info->reply);
+
+	if (want == 0 || want != size)
+		return misuse(vu, sent, "the reply is not of the size asked for");
+	return vu_recv(vu, sent, body, size, size, NULL, policy, fd);
 }
 
+/* The reply of a request whose table reply is ACK: a u64 only when
+ * NEED_REPLY went out, and non-zero is the back-end's refusal. */
+static int
+vu_recv_ack(struct vs_vu *vu, const struct vu_sent *sent)
+{
+	uint64_t ack;
+
+	if (sent->info->reply != VS_PL_ACK)
+		return misuse(vu, sent, "the reply is not an ack");
+	if (!sent->need_reply)
+		return 0;
+	if (vu_recv_fixed(vu, sent, &ack, sizeof ack, VU_FD_NONE, NULL) < 0)
+		return -1;
+	if (ack != 0)
+		return vs_fail(VS_EXIT_FAIL, 0, "the back-end rejected %s (ack value %" PRIu64 ")", sent->info->name,
+			       ack);
+	return 0;
+}
+
+/* A request answered by an ack (or nothing, without REPLY_ACK). */
+static int
+vu_call(struct vs_vu *vu, uint32_t code, const void *body, uint32_t size, const int *fds, size_t nfds)
+{
+	struct vu_sent sent;
+
+	if (vu_send(vu, code, body, size, fds, nfds, &sent) < 0)
+		return -1;
+	return vu_recv_ack(vu, &sent);
+}
+
+/* A request without a body, answered by a u64. */
 static int
 get_u64(struct vs_vu *vu, uint32_t code, uint64_t *out)
 {
-	return vu_request(vu, code, NULL, 0, NULL, 0, false, out, sizeof *out, NULL);
+	struct vu_sent sent;
+
+	if (vu_send(vu, code, NULL, 0, NULL, 0, &sent) < 0)
+		return -1;
+	return vu_recv_fixed(vu, &sent, out, sizeof *out, VU_FD_NONE, NULL);
 }
 
 int
@@ -269,8 +287,7 @@ vs_vu_set_protocol_features(struct vs_vu *vu, uint64_t features)
 {
 	/* Never ack a bit the back-end did not offer (DPDK disconnects). */
 	features &= vu->protocol_offered;
-	if (vu_request(vu, VHOST_USER_SET_PROTOCOL_FEATURES, &features, sizeof features, NULL, 0, false, NULL,
-		       0, NULL) < 0)
+	if (vu_call(vu, VHOST_USER_SET_PROTOCOL_FEATURES, &features, sizeof features, NULL, 0) < 0)
 		return -1;
 	vu->protocol_features = features;
 	return 0;
@@ -294,7 +311,7 @@ vs_vu_set_owner(struct vs_vu *vu)
 	/* A second SET_OWNER makes rust-vmm back-ends hang up. */
 	if (vu->owner_set)
 		return 0;
-	if (vu_request(vu, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, false, NULL, 0, NULL) < 0)
+	if (vu_call(vu, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0) < 0)
 		return -1;
 	vu->owner_set = true;
 	return 0;
@@ -314,8 +331,6 @@ vs_vu_open_with(struct vs_vu *vu, const char *path, const struct vs_vu_open_opts
 	if (vs_conn_connect(&c, path) < 0) {
 		memset(vu, 0, sizeof *vu);
 		vu->conn = c; /* fd -1: vs_vu_close stays safe */
-		if (opts && opts->backend_req_fd >= 0)
-			close(opts->backend_req_fd);
 		return -1;
 	}
 	if (vs_vu_open_fd_with(vu, c.fd, path, opts) < 0)
@@ -336,11 +351,8 @@ vs_vu_open_fd_with(struct vs_vu *vu, int fd, const char *name, const struct vs_v
 	static const struct vs_vu_open_opts defaults = {
 		.protocol_features = VS_VU_PROTOCOL_FEATURES_IMPLEMENTED, .backend_req_fd = -1
 	};
-	int breq;
-
 	if (!opts)
 		opts = &defaults;
-	breq = opts->backend_req_fd;
 	memset(vu, 0, sizeof *vu);
 	vu->queue_num = 1;
 	vu->max_mem_slots = 8;
@@ -363,22 +375,13 @@ vs_vu_open_fd_with(struct vs_vu *vu, int fd, const char *name, const struct vs_v
 	    vs_vu_get_max_mem_slots(vu, &vu->max_mem_slots) < 0)
 		goto fail;
 	/* QEMU hands the back-end channel over before SET_OWNER (doc/vhost-user.md §2). */
-	if (breq >= 0) {
-		int r = 0;
-		if (vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_BACKEND_REQ))
-			r = vs_vu_set_backend_req_fd(vu, breq);
-		else
-			close(breq);
-		breq = -1;
-		if (r < 0)
-			goto fail;
-	}
+	if (opts->backend_req_fd >= 0 && vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_BACKEND_REQ) &&
+	    vs_vu_set_backend_req_fd(vu, opts->backend_req_fd) < 0)
+		goto fail;
 	if (vs_vu_set_owner(vu) < 0)
 		goto fail;
 	return 0;
 fail:
-	if (breq >= 0)
-		close(breq);
 	vs_error_prefix("%s: handshake failed", name);
 	vs_conn_close(&vu->conn);
 	return -1;
@@ -396,12 +399,14 @@ vs_vu_set_device_state_fd(struct vs_vu *vu, uint32_t direction, uint32_t phase, 
 	struct vs_vu_transfer_device_state p = { .direction = direction, .phase = phase };
 	bool save = direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE;
 	const char *dir = save ? "SAVE" : "LOAD";
+	struct vu_sent sent;
 	uint64_t r;
 	int rfd, mode;
 	struct stat st;
 
 	*reply_fd = -1;
-	if (vu_request(vu, VHOST_USER_SET_DEVICE_STATE_FD, &p, sizeof p, &fd, 1, true, &r, sizeof r, &rfd) < 0)
+	if (vu_send(vu, VHOST_USER_SET_DEVICE_STATE_FD, &p, sizeof p, &fd, 1, &sent) < 0 ||
+	    vu_recv_fixed(vu, &sent, &r, sizeof r, VU_FD_OPTIONAL, &rfd) < 0)
 		return -1;
 	if (r & VHOST_USER_DEVICE_STATE_ERROR_MASK) {
 		if (rfd < 0)
@@ -474,7 +479,7 @@ vs_vu_set_features(struct vs_vu *vu, uint64_t features)
 			       "SET_FEATURES 0x%" PRIx64 " contains bits the back-end did not offer (0x%" PRIx64
 			       "); not sent",
 			       features, features & ~vu->features);
-	return vu_request(vu, VHOST_USER_SET_FEATURES, &features, sizeof features, NULL, 0, false, NULL, 0, NULL);
+	return vu_call(vu, VHOST_USER_SET_FEATURES, &features, sizeof features, NULL, 0);
 }
 
 int
@@ -482,16 +487,13 @@ vs_vu_set_mem_table(struct vs_vu *vu, const struct vhost_user_memory_region *reg
 		    unsigned n)
 {
 	struct vhost_user_memory m = { .nregions = n };
-	int dup_fds[VHOST_MEMORY_BASELINE_NREGIONS];
 
 	if (n == 0 || n > VHOST_MEMORY_BASELINE_NREGIONS)
 		return vs_fail(VS_EXIT_FAIL, EINVAL, "SET_MEM_TABLE takes 1 to %d regions, not %u",
 			       VHOST_MEMORY_BASELINE_NREGIONS, n);
 	memcpy(m.regions, regions, n * sizeof *regions);
-	memcpy(dup_fds, fds, n * sizeof *fds);
 	/* QEMU sends only the regions in use: size 8 + n × 32. */
-	return vu_request(vu, VHOST_USER_SET_MEM_TABLE, &m, 8 + n * sizeof *regions, dup_fds, n, false, NULL, 0,
-			  NULL);
+	return vu_call(vu, VHOST_USER_SET_MEM_TABLE, &m, 8 + n * sizeof *regions, fds, n);
 }
 
 int
@@ -499,7 +501,7 @@ vs_vu_add_mem_reg(struct vs_vu *vu, const struct vhost_user_memory_region *regio
 {
 	struct vhost_user_mem_reg m = { .region = *region };
 
-	return vu_request(vu, VHOST_USER_ADD_MEM_REG, &m, sizeof m, &fd, 1, false, NULL, 0, NULL);
+	return vu_call(vu, VHOST_USER_ADD_MEM_REG, &m, sizeof m, &fd, 1);
 }
 
 int
@@ -509,7 +511,7 @@ vs_vu_rem_mem_reg(struct vs_vu *vu, const struct vhost_user_memory_region *regio
 	struct vhost_user_mem_reg m = { .region = *region };
 
 	m.region.mmap_offset = 0;
-	return vu_request(vu, VHOST_USER_REM_MEM_REG, &m, sizeof m, NULL, 0, false, NULL, 0, NULL);
+	return vu_call(vu, VHOST_USER_REM_MEM_REG, &m, sizeof m, NULL, 0);
 }
 
 static int
@@ -517,7 +519,7 @@ vring_state(struct vs_vu *vu, uint32_t code, unsigned index, uint32_t num)
 {
 	struct vhost_vring_state st = { .index = index, .num = num };
 
-	return vu_request(vu, code, &st, sizeof st, NULL, 0, false, NULL, 0, NULL);
+	return vu_call(vu, code, &st, sizeof st, NULL, 0);
 }
 
 int
@@ -542,8 +544,10 @@ int
 vs_vu_get_vring_base(struct vs_vu *vu, unsigned index, uint32_t *base)
 {
 	struct vhost_vring_state st = { .index = index, .num = 0 }, r;
+	struct vu_sent sent;
 
-	if (vu_request(vu, VHOST_USER_GET_VRING_BASE, &st, sizeof st, NULL, 0, false, &r, sizeof r, NULL) < 0)
+	if (vu_send(vu, VHOST_USER_GET_VRING_BASE, &st, sizeof st, NULL, 0, &sent) < 0 ||
+	    vu_recv_fixed(vu, &sent, &r, sizeof r, VU_FD_NONE, NULL) < 0)
 		return -1;
 	if (r.index != index) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0,
@@ -559,7 +563,7 @@ vs_vu_get_vring_base(struct vs_vu *vu, unsigned index, uint32_t *base)
 int
 vs_vu_set_vring_addr(struct vs_vu *vu, const struct vhost_vring_addr *addr)
 {
-	return vu_request(vu, VHOST_USER_SET_VRING_ADDR, addr, sizeof *addr, NULL, 0, false, NULL, 0, NULL);
+	return vu_call(vu, VHOST_USER_SET_VRING_ADDR, addr, sizeof *addr, NULL, 0);
 }
 
 static int
@@ -571,7 +575,7 @@ vring_fd(struct vs_vu *vu, uint32_t code, unsigned index, int fd)
 	if (index > VHOST_USER_VRING_IDX_MASK)
 		return vs_fail(VS_EXIT_FAIL, EINVAL, "%s: ring index %u does not fit", vs_vu_request_name(code),
 			       index);
-	return vu_request(vu, code, &v, sizeof v, &fd, fd < 0 ? 0 : 1, false, NULL, 0, NULL);
+	return vu_call(vu, code, &v, sizeof v, &fd, fd < 0 ? 0 : 1);
 }
 
 int
@@ -595,8 +599,7 @@ vs_vu_set_vring_err(struct vs_vu *vu, unsigned index, int fd)
 int
 vs_vu_set_backend_req_fd(struct vs_vu *vu, int fd)
 {
-	/* QEMU closes its copy of the passed end once it is sent. */
-	return vu_request(vu, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &fd, 1, true, NULL, 0, NULL);
+	return vu_call(vu, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &fd, 1);
 }
 
 int
@@ -604,12 +607,14 @@ vs_vu_set_log_base(struct vs_vu *vu, uint64_t mmap_size, uint64_t mmap_offset, i
 {
 	struct vhost_user_log log = { .mmap_size = mmap_size, .mmap_offset = mmap_offset };
 	unsigned char reply[sizeof log];
-	uint32_t got = 0;
+	struct vu_sent sent;
+	uint32_t got;
 
 	/* Answered whenever LOG_SHMFD is on; libvhost-user sends a u64,
 	 * rust-vmm echoes the 16 bytes, and QEMU takes either. */
-	return vu_request_var(vu, VHOST_USER_SET_LOG_BASE, &log, sizeof log, &fd, 1, false, reply, sizeof reply,
-			      &got, NULL);
+	if (vu_send(vu, VHOST_USER_SET_LOG_BASE, &log, sizeof log, &fd, 1, &sent) < 0)
+		return -1;
+	return vu_recv(vu, &sent, reply, 0, sizeof reply, &got, VU_FD_NONE, NULL);
 }
 
 int
@@ -621,9 +626,10 @@ vs_vu_get_config(struct vs_vu *vu, uint32_t offset, void *buf, uint32_t size)
 		return vs_fail(VS_EXIT_FAIL, EINVAL, "GET_CONFIG: %" PRIu32 " bytes is outside 1..%u", size,
 			       VHOST_USER_MAX_CONFIG_SIZE);
 	uint32_t got = 0;
+	struct vu_sent sent;
 
-	if (vu_request_var(vu, VHOST_USER_GET_CONFIG, &c, VHOST_USER_CONFIG_HDR_SIZE + size, NULL, 0, false, &r,
-			   VHOST_USER_CONFIG_HDR_SIZE + size, &got, NULL) < 0)
+	if (vu_send(vu, VHOST_USER_GET_CONFIG, &c, VHOST_USER_CONFIG_HDR_SIZE + size, NULL, 0, &sent) < 0 ||
+	    vu_recv(vu, &sent, &r, 0, VHOST_USER_CONFIG_HDR_SIZE + size, &got, VU_FD_NONE, NULL) < 0)
 		return -1;
 	/* A failure is a reply with size 0 (some back-ends send just the
 	 * header then); anything else must echo exactly what was asked. */
@@ -651,8 +657,7 @@ vs_vu_set_config(struct vs_vu *vu, uint32_t offset, const void *buf, uint32_t si
 		return vs_fail(VS_EXIT_FAIL, EINVAL, "SET_CONFIG: %" PRIu32 " bytes is outside 1..%u", size,
 			       VHOST_USER_MAX_CONFIG_SIZE);
 	memcpy(c.region, buf, size);
-	return vu_request(vu, VHOST_USER_SET_CONFIG, &c, VHOST_USER_CONFIG_HDR_SIZE + size, NULL, 0, false, NULL, 0,
-			  NULL);
+	return vu_call(vu, VHOST_USER_SET_CONFIG, &c, VHOST_USER_CONFIG_HDR_SIZE + size, NULL, 0);
 }
 
 int
@@ -660,10 +665,11 @@ vs_vu_get_inflight_fd(struct vs_vu *vu, uint16_t num_queues, uint16_t queue_size
 		      struct vhost_user_inflight *inflight, int *fd)
 {
 	struct vhost_user_inflight req = { .num_queues = num_queues, .queue_size = queue_size };
+	struct vu_sent sent;
 
 	*fd = -1;
-	if (vu_request(vu, VHOST_USER_GET_INFLIGHT_FD, &req, sizeof req, NULL, 0, false, inflight,
-		       sizeof *inflight, fd) < 0)
+	if (vu_send(vu, VHOST_USER_GET_INFLIGHT_FD, &req, sizeof req, NULL, 0, &sent) < 0 ||
+	    vu_recv_fixed(vu, &sent, inflight, sizeof *inflight, VU_FD_OPTIONAL, fd) < 0)
 		return -1;
 	/* An fd comes exactly when there is an area to map. */
 	if ((inflight->mmap_size != 0) != (*fd >= 0)) {
@@ -682,14 +688,13 @@ vs_vu_get_inflight_fd(struct vs_vu *vu, uint16_t num_queues, uint16_t queue_size
 int
 vs_vu_set_inflight_fd(struct vs_vu *vu, const struct vhost_user_inflight *inflight, int fd)
 {
-	return vu_request(vu, VHOST_USER_SET_INFLIGHT_FD, inflight, sizeof *inflight, &fd, 1, false, NULL, 0,
-			  NULL);
+	return vu_call(vu, VHOST_USER_SET_INFLIGHT_FD, inflight, sizeof *inflight, &fd, 1);
 }
 
 int
 vs_vu_reset_device(struct vs_vu *vu)
 {
-	return vu_request(vu, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0, false, NULL, 0, NULL);
+	return vu_call(vu, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0);
 }
 
 int
@@ -697,7 +702,7 @@ vs_vu_set_status(struct vs_vu *vu, uint8_t status)
 {
 	uint64_t v = status;
 
-	return vu_request(vu, VHOST_USER_SET_STATUS, &v, sizeof v, NULL, 0, false, NULL, 0, NULL);
+	return vu_call(vu, VHOST_USER_SET_STATUS, &v, sizeof v, NULL, 0);
 }
 
 int

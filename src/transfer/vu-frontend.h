@@ -1,6 +1,11 @@
 /* A vhost-user front-end connection: one function per request, feature
  * gates checked before sending, every reply validated, and a sticky
- * "broken" state after any transport or protocol error. */
+ * "broken" state after any transport or protocol error.
+ *
+ * fds: the connection owns its socket (vs_vu_open_fd takes it).  Every fd
+ * a request carries is lent: the caller keeps it and closes it, whether
+ * the call succeeded or not.  An fd that comes back in a reply is the
+ * caller's on success; after an error none is left open. */
 #ifndef VS_VU_FRONTEND_H
 #define VS_VU_FRONTEND_H
 
@@ -9,6 +14,8 @@
 
 #include "vu-conn.h"
 #include "vu-proto.h"
+
+struct vs_vu_message; /* vu-describe.h */
 
 /* Protocol features this front-end implements and therefore may ack. */
 #define VS_VU_PROTOCOL_FEATURES_IMPLEMENTED                                         \
@@ -33,12 +40,15 @@ struct vs_vu {
 /* How vs_vu_open_with negotiates. */
 struct vs_vu_open_opts {
 	uint64_t protocol_features; /* what we may ack (only what was offered is) */
-	int backend_req_fd;	    /* handed over by SET_BACKEND_REQ_FD when BACKEND_REQ
-				     * is negotiated, else closed; -1 for none */
+	int backend_req_fd;	    /* lent to SET_BACKEND_REQ_FD when BACKEND_REQ is
+				     * negotiated; -1 for none */
 };
 
 /* -v: log every message on stderr. */
 extern bool vs_vu_verbose;
+/* With -v: "PROGRAM: DIR NAME flags=... key=value ..." on stderr
+ * (vs_vu_describe_text). */
+void vs_vu_trace(const char *dir, const struct vs_vu_message *m);
 
 /* Connect and negotiate in QEMU's order (doc/vhost-user.md §2). */
 int vs_vu_open(struct vs_vu *vu, const char *path);
@@ -47,8 +57,9 @@ int vs_vu_open(struct vs_vu *vu, const char *path);
  * failure and by vs_vu_close. */
 int vs_vu_open_fd(struct vs_vu *vu, int fd, const char *name);
 /* The same with a choice of protocol features and a back-end channel
- * (NULL: the defaults of vs_vu_open).  opts->backend_req_fd is always
- * closed (or given away). */
+ * (NULL: the defaults of vs_vu_open).  opts->backend_req_fd stays the
+ * caller's: close it once this returns, so that only the back-end holds
+ * that end. */
 int vs_vu_open_with(struct vs_vu *vu, const char *path, const struct vs_vu_open_opts *opts);
 int vs_vu_open_fd_with(struct vs_vu *vu, int fd, const char *name, const struct vs_vu_open_opts *opts);
 void vs_vu_close(struct vs_vu *vu);
@@ -67,15 +78,15 @@ int vs_vu_get_queue_num(struct vs_vu *vu, uint64_t *num);
 int vs_vu_get_max_mem_slots(struct vs_vu *vu, uint64_t *slots);
 int vs_vu_set_owner(struct vs_vu *vu);
 
-/* Sends fd and always closes it.  On success *reply_fd is the back-end's
- * own channel end, or -1 when we keep using ours. */
+/* Lends fd (close it after the call, so the reader can see EOF).  On
+ * success *reply_fd is the back-end's own channel end (ours to close), or
+ * -1 when we keep using ours. */
 int vs_vu_set_device_state_fd(struct vs_vu *vu, uint32_t direction, uint32_t phase, int fd,
 			      int *reply_fd);
 int vs_vu_check_device_state(struct vs_vu *vu, uint64_t *result);
 
 /* The requests of a vhost_dev.  Each is gated on what was negotiated
- * and, when REPLY_ACK is on, waited for (NEED_REPLY).  fds are lent:
- * the caller keeps and closes them, except where noted. */
+ * and, when REPLY_ACK is on, waited for (NEED_REPLY). */
 /* Without REPLY_ACK, make sure the back-end has processed what was sent
  * (QEMU's vhost_user_write_sync: a GET_FEATURES round trip). */
 int vs_vu_barrier(struct vs_vu *vu);
@@ -93,7 +104,6 @@ int vs_vu_set_vring_kick(struct vs_vu *vu, unsigned index, int fd);
 int vs_vu_set_vring_call(struct vs_vu *vu, unsigned index, int fd);
 int vs_vu_set_vring_err(struct vs_vu *vu, unsigned index, int fd);
 int vs_vu_set_vring_enable(struct vs_vu *vu, unsigned index, bool enable);
-/* Gives fd away (closed once sent). */
 int vs_vu_set_backend_req_fd(struct vs_vu *vu, int fd);
 int vs_vu_set_log_base(struct vs_vu *vu, uint64_t mmap_size, uint64_t mmap_offset, int fd);
 int vs_vu_get_config(struct vs_vu *vu, uint32_t offset, void *buf, uint32_t size);

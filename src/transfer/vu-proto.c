@@ -29,7 +29,6 @@ static const struct vs_vu_request_info requests[VHOST_USER_MAX] = {
 #define VU_REQUEST(name, code, pl, fds, reply, gate) \
 	[code] = { #name, code, VS_PL_##pl, fds, VS_PL_##reply, GATE(gate) },
 #include "vu-requests.def"
-#undef VU_REQUEST
 };
 
 const struct vs_vu_request_info *
@@ -52,26 +51,64 @@ vs_vu_request_name(uint32_t code)
 	return buf;
 }
 
-static const char *const backend_requests[VHOST_USER_BACKEND_MAX] = {
-	[VHOST_USER_BACKEND_IOTLB_MSG] = "BACKEND_IOTLB_MSG",
-	[VHOST_USER_BACKEND_CONFIG_CHANGE_MSG] = "BACKEND_CONFIG_CHANGE_MSG",
-	[VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG] = "BACKEND_VRING_HOST_NOTIFIER_MSG",
-	[VHOST_USER_BACKEND_VRING_CALL] = "BACKEND_VRING_CALL",
-	[VHOST_USER_BACKEND_VRING_ERR] = "BACKEND_VRING_ERR",
-	[VHOST_USER_BACKEND_SHARED_OBJECT_ADD] = "BACKEND_SHARED_OBJECT_ADD",
-	[VHOST_USER_BACKEND_SHARED_OBJECT_REMOVE] = "BACKEND_SHARED_OBJECT_REMOVE",
-	[VHOST_USER_BACKEND_SHARED_OBJECT_LOOKUP] = "BACKEND_SHARED_OBJECT_LOOKUP",
+static const struct vs_vu_request_info backend_requests[VHOST_USER_BACKEND_MAX] = {
+#define VU_BACKEND_REQUEST(name, code, pl, fds, reply) \
+	[code] = { #name, code, VS_PL_##pl, fds, VS_PL_##reply, VS_GATE_NONE },
+#include "vu-requests.def"
 };
+
+const struct vs_vu_request_info *
+vs_vu_backend_request_info(uint32_t code)
+{
+	if (code >= VHOST_USER_BACKEND_MAX || !backend_requests[code].name)
+		return NULL;
+	return &backend_requests[code];
+}
 
 const char *
 vs_vu_backend_request_name(uint32_t code)
 {
 	static __thread char buf[32];
+	const struct vs_vu_request_info *info = vs_vu_backend_request_info(code);
 
-	if (code < VHOST_USER_BACKEND_MAX && backend_requests[code])
-		return backend_requests[code];
+	if (info)
+		return info->name;
 	snprintf(buf, sizeof buf, "BACKEND_REQUEST_%u", code);
 	return buf;
+}
+
+uint32_t
+vs_vu_payload_size(enum vs_vu_payload kind)
+{
+	switch (kind) {
+	case VS_PL_ACK:
+	case VS_PL_U64:
+	case VS_PL_VRING_FD:
+		return sizeof(uint64_t);
+	case VS_PL_VRING_STATE:
+		return sizeof(struct vhost_vring_state);
+	case VS_PL_VRING_ADDR:
+		return sizeof(struct vhost_vring_addr);
+	case VS_PL_MEM_REG:
+		return sizeof(struct vhost_user_mem_reg);
+	case VS_PL_LOG:
+		return sizeof(struct vhost_user_log);
+	case VS_PL_INFLIGHT:
+		return sizeof(struct vhost_user_inflight);
+	case VS_PL_SHARED:
+		return 16; /* a UUID */
+	case VS_PL_DEVICE_STATE:
+		return sizeof(struct vs_vu_transfer_device_state);
+	case VS_PL_VRING_AREA:
+		return sizeof(struct vhost_user_vring_area);
+	case VS_PL_NONE:
+	case VS_PL_MEM_TABLE:
+	case VS_PL_IOTLB:
+	case VS_PL_CONFIG:
+	case VS_PL_OTHER:
+		break;
+	}
+	return 0;
 }
 
 static const char *const feature_names[64] = {
@@ -137,5 +174,7 @@ _Static_assert(sizeof(struct vhost_user_memory_region) == 32, "memory region");
 _Static_assert(sizeof(struct vhost_user_mem_reg) == 40, "single region");
 _Static_assert(sizeof(struct vhost_user_log) == 16, "log description");
 _Static_assert(sizeof(struct vhost_user_inflight) == 24, "inflight description");
+_Static_assert(sizeof(struct vhost_user_vring_area) == 24, "host notifier area");
+_Static_assert(sizeof(struct vs_vu_transfer_device_state) == 8, "device state transfer");
 _Static_assert(sizeof(struct vhost_user_config) == VHOST_USER_CONFIG_HDR_SIZE + VHOST_USER_MAX_CONFIG_SIZE,
 	       "config space");

@@ -9,7 +9,6 @@
 enum vhost_user_request {
 #define VU_REQUEST(name, code, pl, fds, reply, gate) VHOST_USER_##name = code,
 #include "vu-requests.def"
-#undef VU_REQUEST
 	VHOST_USER_MAX
 };
 
@@ -154,18 +153,17 @@ struct vhost_user_inflight {
 /* Back-end → front-end requests on the back-end channel (doc/vhost-user.md §6) */
 enum vhost_user_backend_request {
 	VHOST_USER_BACKEND_NONE = 0,
-	VHOST_USER_BACKEND_IOTLB_MSG = 1,
-	VHOST_USER_BACKEND_CONFIG_CHANGE_MSG = 2,
-	VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG = 3,
-	VHOST_USER_BACKEND_VRING_CALL = 4,
-	VHOST_USER_BACKEND_VRING_ERR = 5,
-	VHOST_USER_BACKEND_SHARED_OBJECT_ADD = 6,
-	VHOST_USER_BACKEND_SHARED_OBJECT_REMOVE = 7,
-	VHOST_USER_BACKEND_SHARED_OBJECT_LOOKUP = 8,
+#define VU_BACKEND_REQUEST(name, code, pl, fds, reply) VHOST_USER_##name = code,
+#include "vu-requests.def"
 	VHOST_USER_BACKEND_MAX
 };
-/* Name of a back-end request code, or "BACKEND_REQUEST_<n>" (static buffer). */
-const char *vs_vu_backend_request_name(uint32_t code);
+
+/* BACKEND_VRING_HOST_NOTIFIER_MSG: u64 as in SET_VRING_KICK, then the area */
+struct vhost_user_vring_area {
+	uint64_t u64;
+	uint64_t size;
+	uint64_t offset;
+};
 
 /* Payload kinds, used by the request table and the -v log. */
 enum vs_vu_payload {
@@ -183,8 +181,13 @@ enum vs_vu_payload {
 	VS_PL_INFLIGHT,
 	VS_PL_SHARED,
 	VS_PL_DEVICE_STATE,
+	VS_PL_VRING_AREA,
 	VS_PL_OTHER,
 };
+
+/* The wire size of a payload kind, or 0 when it varies (CONFIG, MEM_TABLE,
+ * IOTLB, OTHER) or is empty (NONE). */
+uint32_t vs_vu_payload_size(enum vs_vu_payload kind);
 
 /* Gates: what must be negotiated before a request may be sent. */
 #define VS_GATE_NONE (-1)
@@ -203,6 +206,10 @@ struct vs_vu_request_info {
 const struct vs_vu_request_info *vs_vu_request_info(uint32_t code);
 /* Name of a request code, or "REQUEST_<n>" for unknown ones (static buffer). */
 const char *vs_vu_request_name(uint32_t code);
+/* The same for the back-end channel's requests (gate: VS_GATE_NONE). */
+const struct vs_vu_request_info *vs_vu_backend_request_info(uint32_t code);
+/* Name of a back-end request code, or "BACKEND_REQUEST_<n>" (static buffer). */
+const char *vs_vu_backend_request_name(uint32_t code);
 
 /* Feature names: NULL when the bit has no known name. */
 const char *vs_vu_feature_name(unsigned bit);

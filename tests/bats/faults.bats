@@ -196,8 +196,8 @@ EOF
 	timed_run "$VHOST_STATE" -t "$T" -v dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/d.vhs"
 	assert_success
 	# offered 0x8084d (RARP, CROSS_ENDIAN, HOST_NOTIFIER too); implemented here: MQ, REPLY_ACK, CONFIGURE_MEM_SLOTS, DEVICE_STATE
-	assert_line 'vhost-state: <- GET_PROTOCOL_FEATURES flags=0x5 size=8 fds=0 u64=0x8084d'
-	assert_line 'vhost-state: -> SET_PROTOCOL_FEATURES flags=0x1 size=8 fds=0 u64=0x80009'
+	assert_line 'vhost-state: <- GET_PROTOCOL_FEATURES flags=0x5 size=8 fds=0 protocol_features=0x8084d names=MQ,RARP,REPLY_ACK,CROSS_ENDIAN,HOST_NOTIFIER,DEVICE_STATE'
+	assert_line 'vhost-state: -> SET_PROTOCOL_FEATURES flags=0x1 size=8 fds=0 protocol_features=0x80009 names=MQ,REPLY_ACK,DEVICE_STATE'
 	cmp "$BATS_TEST_TMPDIR/d.vhs" "$BATS_TEST_TMPDIR/in.vhs"
 	logs=$FAKE_LOG
 	start_fake s2 --strict-features
@@ -216,7 +216,7 @@ EOF
 	run "$VHOST_STATE" -t "$T" -v run "$FAKE_SOCK" start stop save "$BATS_TEST_TMPDIR/r.vhs"
 	assert_success
 	# INDIRECT_DESC and EVENT_IDX offered, not taken
-	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 u64=0x140000000'
+	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 features=0x140000000 names=PROTOCOL_FEATURES,VERSION_1'
 	cmp "$BATS_TEST_TMPDIR/r.vhs" "$BATS_TEST_TMPDIR/in.vhs"
 	logs="$logs $FAKE_LOG"
 	# shellcheck disable=SC2086
@@ -235,7 +235,7 @@ EOF
 	start_fake own --state-size 1500000 --seed 9 --fault own-fd --at SET_DEVICE_STATE_FD
 	timed_run "$VHOST_STATE" -t "$T" -v dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
-	assert_line 'vhost-state: <- SET_DEVICE_STATE_FD flags=0x5 size=8 fds=1 u64=0x0'
+	assert_line 'vhost-state: <- SET_DEVICE_STATE_FD flags=0x5 size=8 fds=1 result=0x0 ok=true backend_fd=true'
 	[ "$elapsed" -le $((T + SLACK)) ]
 	expect_state "$BATS_TEST_TMPDIR/s.vhs" 1500000 9
 	# LOAD through its own channel: --check-load compares every byte

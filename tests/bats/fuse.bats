@@ -113,12 +113,12 @@ opcode=Read"
 	start_virtiofsd a
 	run fuse_client -v -t 10 "$VFS_SOCK" init lookup a.txt restart open 2 read 2 0
 	assert_success
-	assert_line 'fuse-client: <- GET_VRING_BASE flags=0x5 size=8 fds=0 index=1 num=2'
+	assert_line 'fuse-client: <- GET_VRING_BASE flags=0x5 size=8 fds=0 index=1 base=2'
 	assert_line 'restart: ring bases 0:0 1:2'
 	# the restart hands the base back, and the traffic goes on
-	assert_line 'fuse-client: -> SET_VRING_BASE flags=0x9 size=8 fds=0 index=1 num=2'
+	assert_line 'fuse-client: -> SET_VRING_BASE flags=0x9 size=8 fds=0 index=1 base=2'
 	assert_line 'read 2 0: ok: 6 bytes: hello\n'
-	assert_line 'fuse-client: <- GET_VRING_BASE flags=0x5 size=8 fds=0 index=1 num=4'
+	assert_line 'fuse-client: <- GET_VRING_BASE flags=0x5 size=8 fds=0 index=1 base=4'
 	assert_line 'stopped: ring bases 0:0 1:4'
 }
 
@@ -128,14 +128,14 @@ opcode=Read"
 	run fuse_client -v -t 10 --mem-table "$VFS_SOCK" init lookup a.txt open 2 read 2 0
 	assert_success
 	assert_line 'read 2 0: ok: 6 bytes: hello\n'
-	assert_line --regexp '^fuse-client: -> SET_MEM_TABLE flags=0x9 size=40 fds=1 nregions=1$'
+	assert_line --regexp '^fuse-client: -> SET_MEM_TABLE flags=0x9 size=40 fds=1 nregions=1 regions=\{gpa=0x0 size=0x[0-9a-f]+ uaddr=0x[0-9a-f]+ offset=0x0\}$'
 	refute_output --partial ADD_MEM_REG
 	refute_output --partial GET_MAX_MEM_SLOTS
 	start_virtiofsd b
 	run fuse_client -v -t 10 "$VFS_SOCK" init lookup a.txt open 2 read 2 0
 	assert_success
 	assert_line 'read 2 0: ok: 6 bytes: hello\n'
-	assert_line --regexp '^fuse-client: -> ADD_MEM_REG flags=0x9 size=40 fds=1 gpa=0x0 '
+	assert_line --regexp '^fuse-client: -> ADD_MEM_REG flags=0x9 size=40 fds=1 region=\{gpa=0x0 '
 	refute_output --partial SET_MEM_TABLE
 }
 
@@ -144,7 +144,7 @@ opcode=Read"
 	[ -s "$VFS_LOG" ]
 	run cat "$BATS_TEST_TMPDIR/out"
 	assert_line --regexp '^fuse-client: -> SET_LOG_BASE flags=0x1 size=16 fds=1 mmap_size=0x'
-	assert_line 'fuse-client: -> SET_FEATURES flags=0x9 size=8 fds=0 u64=0x144000000'
+	assert_line 'fuse-client: -> SET_FEATURES flags=0x9 size=8 fds=0 features=0x144000000 names=LOG_ALL,PROTOCOL_FEATURES,VERSION_1'
 	run grep -q "did not announce migration" "$VFS_LOG"
 	assert_failure
 	# control: without logging virtiofsd collects the data in the SAVE

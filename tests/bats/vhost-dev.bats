@@ -26,10 +26,10 @@ sent() {
 	start_virtiofsd a
 	run "$VHOST_STATE" -v run --memory 6M --regions 3 "$VFS_SOCK" start stop
 	assert_success
-	assert_line 'vhost-state: <- GET_MAX_MEM_SLOTS flags=0x5 size=8 fds=0 u64=0x1fd'
-	assert_line 'vhost-state: -> ADD_MEM_REG flags=0x9 size=40 fds=1 gpa=0x0 size=0x200000 offset=0x0'
-	assert_line 'vhost-state: -> ADD_MEM_REG flags=0x9 size=40 fds=1 gpa=0x200000 size=0x200000 offset=0x0'
-	assert_line 'vhost-state: -> ADD_MEM_REG flags=0x9 size=40 fds=1 gpa=0x400000 size=0x200000 offset=0x0'
+	assert_line 'vhost-state: <- GET_MAX_MEM_SLOTS flags=0x5 size=8 fds=0 slots=509'
+	assert_line --regexp '^vhost-state: -> ADD_MEM_REG flags=0x9 size=40 fds=1 region=\{gpa=0x0 size=0x200000 uaddr=0x[0-9a-f]+ offset=0x0\}$'
+	assert_line --regexp '^vhost-state: -> ADD_MEM_REG flags=0x9 size=40 fds=1 region=\{gpa=0x200000 size=0x200000 uaddr=0x[0-9a-f]+ offset=0x0\}$'
+	assert_line --regexp '^vhost-state: -> ADD_MEM_REG flags=0x9 size=40 fds=1 region=\{gpa=0x400000 size=0x200000 uaddr=0x[0-9a-f]+ offset=0x0\}$'
 	[ "$(echo "$output" | grep -c -- '-> ADD_MEM_REG')" -eq 3 ]
 	refute_output --partial SET_MEM_TABLE
 	refute_output --partial REM_MEM_REG
@@ -41,9 +41,9 @@ sent() {
 	run "$VHOST_STATE" -v run --memory 8M --regions 4 --mem-table "$VFS_SOCK" start stop
 	assert_success
 	# 0x8a02b without bit 15
-	assert_line 'vhost-state: -> SET_PROTOCOL_FEATURES flags=0x1 size=8 fds=0 u64=0x8202b'
-	assert_line 'vhost-state: -> SET_MEM_TABLE flags=0x9 size=136 fds=4 nregions=4'
-	assert_line 'vhost-state: <- SET_MEM_TABLE flags=0x5 size=8 fds=0 u64=0x0'
+	assert_line 'vhost-state: -> SET_PROTOCOL_FEATURES flags=0x1 size=8 fds=0 protocol_features=0x8202b names=MQ,LOG_SHMFD,REPLY_ACK,BACKEND_REQ,RESET_DEVICE,DEVICE_STATE'
+	assert_line --regexp '^vhost-state: -> SET_MEM_TABLE flags=0x9 size=136 fds=4 nregions=4 regions=\{gpa=0x0 [^}]*\}(,\{[^}]*\}){3}$'
+	assert_line 'vhost-state: <- SET_MEM_TABLE flags=0x5 size=8 fds=0 ack=0'
 	refute_output --partial GET_MAX_MEM_SLOTS
 	refute_output --partial ADD_MEM_REG
 }
@@ -66,17 +66,17 @@ sent() {
 	run "$VHOST_STATE" -v run "$VFS_SOCK" start
 	assert_success
 	# offered 0x174000000; acked VERSION_1 | PROTOCOL_FEATURES, no EVENT_IDX
-	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 u64=0x140000000'
+	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 features=0x140000000 names=PROTOCOL_FEATURES,VERSION_1'
 	start=$(sent)
 	start=${start#*SET_OWNER GET_FEATURES }
 	assert_equal "$start" "SET_FEATURES ADD_MEM_REG \
 SET_VRING_NUM SET_VRING_BASE SET_VRING_ADDR SET_VRING_KICK SET_VRING_CALL SET_VRING_ERR \
 SET_VRING_NUM SET_VRING_BASE SET_VRING_ADDR SET_VRING_KICK SET_VRING_CALL SET_VRING_ERR \
 SET_VRING_ENABLE SET_VRING_ENABLE "
-	assert_line 'vhost-state: -> SET_VRING_NUM flags=0x9 size=8 fds=0 index=1 num=128'
-	assert_line 'vhost-state: -> SET_VRING_BASE flags=0x9 size=8 fds=0 index=1 num=0'
-	assert_line 'vhost-state: -> SET_VRING_KICK flags=0x9 size=8 fds=1 index=1'
-	assert_line 'vhost-state: -> SET_VRING_ENABLE flags=0x9 size=8 fds=0 index=1 num=1'
+	assert_line 'vhost-state: -> SET_VRING_NUM flags=0x9 size=8 fds=0 index=1 size=128'
+	assert_line 'vhost-state: -> SET_VRING_BASE flags=0x9 size=8 fds=0 index=1 base=0'
+	assert_line 'vhost-state: -> SET_VRING_KICK flags=0x9 size=8 fds=1 index=1 fd=true'
+	assert_line 'vhost-state: -> SET_VRING_ENABLE flags=0x9 size=8 fds=0 index=1 enable=1'
 }
 
 @test "vhost-dev: ring parts are aligned in guest memory as rust-vmm demands (desc 16, avail 2, used 4)" {
@@ -84,7 +84,7 @@ SET_VRING_ENABLE SET_VRING_ENABLE "
 	start_virtiofsd a
 	run "$VHOST_STATE" -v run --queue-size 256 "$VFS_SOCK" start info
 	assert_success
-	addrs=$(echo "$output" | sed -n 's/.*-> SET_VRING_ADDR .* desc=\(0x[0-9a-f]*\) avail=\(0x[0-9a-f]*\) used=\(0x[0-9a-f]*\) .*/\1,\2,\3/p')
+	addrs=$(echo "$output" | sed -n 's/.*-> SET_VRING_ADDR .* desc=\(0x[0-9a-f]*\) used=\(0x[0-9a-f]*\) avail=\(0x[0-9a-f]*\) .*/\1,\3,\2/p')
 	[ "$(echo "$addrs" | wc -l)" -eq 2 ]
 	for line in $addrs; do
 		IFS=, read -r d a u <<<"$line"
@@ -104,7 +104,7 @@ SET_VRING_ENABLE SET_VRING_ENABLE "
 	run "$VHOST_STATE" -v run --queues 1 "$VFS_SOCK" start stop
 	assert_success
 	refute_output --regexp '-> SET_VRING_[A-Z]* .* index=0'
-	assert_line 'vhost-state: -> GET_VRING_BASE flags=0x1 size=8 fds=0 index=1 num=0'
+	assert_line 'vhost-state: -> GET_VRING_BASE flags=0x1 size=8 fds=0 index=1'
 	refute_output --partial 'GET_VRING_BASE flags=0x1 size=8 fds=0 index=0'
 	start_virtiofsd b
 	run "$VHOST_STATE" run --queues 0,5 "$VFS_SOCK" start
@@ -120,8 +120,8 @@ SET_VRING_ENABLE SET_VRING_ENABLE "
 	stop=$(sent)
 	stop=${stop##*SET_VRING_ENABLE SET_VRING_ENABLE SET_VRING_ENABLE SET_VRING_ENABLE }
 	assert_equal "$stop" "GET_VRING_BASE GET_VRING_BASE "
-	assert_line 'vhost-state: -> SET_VRING_ENABLE flags=0x9 size=8 fds=0 index=0 num=0'
-	assert_line 'vhost-state: -> SET_VRING_ENABLE flags=0x9 size=8 fds=0 index=1 num=0'
+	assert_line 'vhost-state: -> SET_VRING_ENABLE flags=0x9 size=8 fds=0 index=0 enable=0'
+	assert_line 'vhost-state: -> SET_VRING_ENABLE flags=0x9 size=8 fds=0 index=1 enable=0'
 	assert_line 'vhost-state: run: stopped; ring bases: 0:0 1:0'
 	# virtiofsd offers no STATUS: no SET_STATUS at all
 	refute_output --partial STATUS
@@ -132,7 +132,7 @@ SET_VRING_ENABLE SET_VRING_ENABLE "
 	start_virtiofsd a --tag=myfs
 	run "$VHOST_STATE" -v run "$VFS_SOCK" info
 	assert_success
-	assert_line 'vhost-state: <- GET_PROTOCOL_FEATURES flags=0x5 size=8 fds=0 u64=0x8a62b'
+	assert_line 'vhost-state: <- GET_PROTOCOL_FEATURES flags=0x5 size=8 fds=0 protocol_features=0x8a62b names=MQ,LOG_SHMFD,REPLY_ACK,BACKEND_REQ,CONFIG,BACKEND_SEND_FD,RESET_DEVICE,CONFIGURE_MEM_SLOTS,DEVICE_STATE'
 	assert_line --regexp '^protocol acked: .* CONFIG '
 	assert_line 'vhost-state: -> GET_CONFIG flags=0x1 size=52 fds=0 offset=0 size=40 flags=0x0'
 	# tag "myfs" NUL-padded to 36 bytes, then num_request_queues = 1
@@ -191,9 +191,9 @@ SET_VRING_ENABLE SET_VRING_ENABLE "
 	log=${log%% SET_VRING_ENABLE*}
 	assert_equal "$log" "SET_LOG_BASE SET_FEATURES SET_VRING_ADDR SET_VRING_ADDR"
 	# one u64 per VHOST_LOG_CHUNK (256 KiB): 16 words for 4 MiB
-	assert_line 'vhost-state: -> SET_LOG_BASE flags=0x1 size=16 fds=1 mmap_size=0x80'
+	assert_line 'vhost-state: -> SET_LOG_BASE flags=0x1 size=16 fds=1 mmap_size=0x80 mmap_offset=0x0'
 	assert_line 'vhost-state: <- SET_LOG_BASE flags=0x5 size=16 fds=0'
-	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 u64=0x144000000'
+	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 features=0x144000000 names=LOG_ALL,PROTOCOL_FEATURES,VERSION_1'
 	assert_line --regexp '^vhost-state: -> SET_VRING_ADDR flags=0x9 size=40 fds=0 index=1 flags=0x1 '
 	run grep -q "did not announce migration" "$VFS_LOG"
 	assert_failure
@@ -216,7 +216,7 @@ SET_VRING_ENABLE SET_VRING_ENABLE "
 	assert_equal "$log" "SET_FEATURES ADD_MEM_REG \
 SET_VRING_NUM SET_VRING_BASE SET_VRING_ADDR SET_VRING_KICK SET_VRING_CALL SET_VRING_ERR \
 SET_VRING_NUM SET_VRING_BASE SET_VRING_ADDR SET_VRING_KICK SET_VRING_CALL SET_VRING_ERR SET_LOG_BASE"
-	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 u64=0x144000000'
+	assert_line 'vhost-state: -> SET_FEATURES flags=0x9 size=8 fds=0 features=0x144000000 names=LOG_ALL,PROTOCOL_FEATURES,VERSION_1'
 	run grep -q "did not announce migration" "$VFS_LOG"
 	assert_failure
 }
@@ -229,7 +229,7 @@ SET_VRING_NUM SET_VRING_BASE SET_VRING_ADDR SET_VRING_KICK SET_VRING_CALL SET_VR
 	hs=$(sent)
 	assert_equal "${hs%%SET_FEATURES*}" "GET_FEATURES GET_PROTOCOL_FEATURES SET_PROTOCOL_FEATURES GET_QUEUE_NUM GET_MAX_MEM_SLOTS SET_BACKEND_REQ_FD SET_OWNER GET_FEATURES "
 	assert_line 'vhost-state: -> SET_BACKEND_REQ_FD flags=0x9 size=0 fds=1'
-	assert_line 'vhost-state: <- SET_BACKEND_REQ_FD flags=0x5 size=8 fds=0 u64=0x0'
+	assert_line 'vhost-state: <- SET_BACKEND_REQ_FD flags=0x5 size=8 fds=0 ack=0'
 	[ "$(echo "$output" | grep -c '^back-end channel:   open, 0 requests served$')" -eq 2 ]
 	refute_output --partial "back-end channel unusable"
 }
@@ -286,8 +286,8 @@ SET_VRING_NUM SET_VRING_BASE SET_VRING_ADDR SET_VRING_KICK SET_VRING_CALL SET_VR
 	seq=$(echo "$output" | sed -n 's/^vhost-state: -> \(SET_FEATURES\|GET_STATUS\|SET_STATUS\|SET_MEM_TABLE\|SET_VRING_ENABLE\|GET_VRING_BASE\) .*/\1/p' | tr '\n' ' ')
 	assert_equal "$seq" "SET_FEATURES GET_STATUS SET_STATUS SET_MEM_TABLE SET_VRING_ENABLE SET_VRING_ENABLE GET_STATUS SET_STATUS \
 SET_VRING_ENABLE SET_VRING_ENABLE GET_VRING_BASE GET_VRING_BASE SET_STATUS "
-	[ "$(echo "$output" | grep -- '-> SET_STATUS' | sed 's/.*u64=//' | tr '\n' ' ')" = "0x8 0xf 0x0 " ]
-	assert_line 'vhost-state: <- GET_STATUS flags=0x5 size=8 fds=0 u64=0x8'
+	[ "$(echo "$output" | grep -- '-> SET_STATUS' | sed 's/.*status=//' | tr '\n' ' ')" = "0x8 0xf 0x0 " ]
+	assert_line 'vhost-state: <- GET_STATUS flags=0x5 size=8 fds=0 status=0x8'
 	wait "$FAKE_PID" || true
 	assert_equal "$(sed -n 's/^STATUS: //p' "$FAKE_LOG" | tr '\n' ' ')" "0x8 0xf 0x0 "
 }
@@ -296,8 +296,8 @@ SET_VRING_ENABLE SET_VRING_ENABLE GET_VRING_BASE GET_VRING_BASE SET_STATUS "
 	start_fake ring --queues 2
 	run "$VHOST_STATE" -v run "$FAKE_SOCK" start stop start stop
 	assert_success
-	assert_line 'vhost-state: -> SET_MEM_TABLE flags=0x9 size=40 fds=1 nregions=1'
-	assert_line 'vhost-state: <- GET_VRING_BASE flags=0x5 size=8 fds=0 index=1 num=0'
+	assert_line --regexp '^vhost-state: -> SET_MEM_TABLE flags=0x9 size=40 fds=1 nregions=1 regions=\{gpa=0x0 [^}]*\}$'
+	assert_line 'vhost-state: <- GET_VRING_BASE flags=0x5 size=8 fds=0 index=1 base=0'
 	assert_line 'vhost-state: run: stopped; ring bases: 0:0 1:0'
 	wait "$FAKE_PID" || true
 	run grep -E '^(QUIRK|STRICT)' "$FAKE_LOG"

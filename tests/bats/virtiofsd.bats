@@ -60,9 +60,9 @@ teardown() {
 	sent=$(echo "$output" | sed -n 's/^vhost-state: -> \([A-Z_]*\) .*/\1/p' | tr '\n' ' ')
 	assert_equal "$sent" "GET_FEATURES GET_PROTOCOL_FEATURES SET_PROTOCOL_FEATURES GET_QUEUE_NUM GET_MAX_MEM_SLOTS SET_OWNER SET_DEVICE_STATE_FD CHECK_DEVICE_STATE "
 	# acks only what we implement and it offered; no NEED_REPLY on the ack itself
-	assert_line 'vhost-state: -> SET_PROTOCOL_FEATURES flags=0x1 size=8 fds=0 u64=0x88009'
-	assert_line 'vhost-state: -> SET_DEVICE_STATE_FD flags=0x1 size=8 fds=1 direction=SAVE phase=STOPPED'
-	refute_output --partial RESET
+	assert_line 'vhost-state: -> SET_PROTOCOL_FEATURES flags=0x1 size=8 fds=0 protocol_features=0x88009 names=MQ,REPLY_ACK,CONFIGURE_MEM_SLOTS,DEVICE_STATE'
+	assert_line 'vhost-state: -> SET_DEVICE_STATE_FD flags=0x1 size=8 fds=1 direction=save phase=stopped'
+	refute_line --regexp '^vhost-state: -> RESET_'
 }
 
 @test "virtiofsd: an idle instance dumps exactly QEMU's 18-byte stream" {
