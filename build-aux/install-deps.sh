@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake autoconf-archive pkg-config \
-	libarchive-dev libzstd-dev libjson-c-dev nettle-dev \
+	libarchive-dev libzstd-dev libjson-c-dev nettle-dev libxml2-dev \
 	bats bats-support bats-assert \
 	jq xxd zstd python3 python3-jsonschema mandoc bsdutils util-linux procps strace \
 	busybox-static \

@@ -162,13 +162,24 @@ inspect_migration(const char *path)
 	for (size_t i = 0; i < q.nsections; i++)
 		devices += strcmp(q.sections[i].name, "ram") != 0;
 	printf("file:        %s\n", path);
-	printf("format:      QEMU migration stream, version %u (machine %s, page size %" PRIu64 ")\n",
-	       VS_QEMU_FILE_VERSION, q.machine[0] ? q.machine : "not recorded", q.page_size);
+	if (q.libvirt) {
+		printf("container:   libvirt save image, version %" PRIu32 ": QEMU stream at offset %" PRIu64 ", %s (format %" PRIu32
+		       ")\n",
+		       q.image.version, q.image.stream_offset, vs_libvirt_format_name(q.image.format), q.image.format);
+		printf("domain:      %s (uuid %s), was running: %s\n", q.image.name[0] ? q.image.name : "(no name)",
+		       q.image.uuid[0] ? q.image.uuid : "none", q.image.was_running ? "yes" : "no");
+	}
+	printf("format:      QEMU migration stream, version %u%s (machine %s, page size %" PRIu64 ")\n",
+	       VS_QEMU_FILE_VERSION, q.mapped_ram ? ", mapped-ram layout" : "",
+	       q.machine[0] ? q.machine : "not recorded", q.page_size);
 	printf("ram:         %" PRIu32 " blocks, %" PRIu64 " bytes: %" PRIu64 " pages sent, %" PRIu64
 	       " zero pages, %" PRIu64 " xbzrle pages\n",
 	       q.ram_blocks, q.ram_bytes, q.ram_pages, q.ram_zero_pages, q.ram_xbzrle_pages);
 	printf("devices:     %zu device sections, %zu with vhost-user back-end state\n", devices, q.nstates);
-	printf("description: %" PRIu32 " bytes of JSON at offset %" PRIu64 "\n", q.desc_len, q.desc_offset);
+	if (q.described)
+		printf("description: %" PRIu32 " bytes of JSON at offset %" PRIu64 "\n", q.desc_len, q.desc_offset);
+	else
+		printf("description: none (device sections walked between their footers)\n");
 	for (size_t i = 0; i < q.nstates; i++) {
 		const struct vs_qemu_state *st = &q.states[i];
 		printf("state %zu:     %s (%s): %" PRIu64 " bytes in %" PRIu64 " chunk%s; stream %" PRIu64

@@ -1,7 +1,10 @@
 /* Walking a QEMU precopy migration stream (migration/savevm.c,
- * migration/vmstate.c, migration/ram.c of QEMU 8.2 .. 10).  The reader is
- * positional (pread), bounded by the start of the VM description, so a
- * length that points past it is reported, never followed. */
+ * migration/vmstate.c, migration/ram.c of QEMU 8.2 .. 10), plain or
+ * mapped-ram, bare or inside a libvirt save image.  The reader is
+ * positional (pread), bounded by the start of the VM description (or the
+ * file's end), so a length that points past it is reported, never
+ * followed.  Device sections are walked by the description when the file
+ * has one, else between their footers (see full_nodesc()). */
 #include <config.h>
 
 #include <errno.h>
@@ -34,7 +37,13 @@
 #define QEMU_VM_SECTION_FOOTER 0x7e
 /* enum qemu_vm_cmd: the ones a precopy stream to a file can hold */
 #define MIG_CMD_PING 2
+#define MIG_CMD_POSTCOPY_ADVISE 3
+#define MIG_CMD_RECV_BITMAP 9
 #define MIG_CMD_SWITCHOVER_START 11
+
+/* migration/ram.c: MappedRamHeader after each block's name and length */
+#define MAPPED_RAM_HDR_VERSION 1
+#define MAPPED_RAM_HDR_LEN 28
 
 /* migration/ram.h: flags in the low bits of each record's be64 address */
 #define RAM_SAVE_FLAG_ZERO 0x02
@@ -58,6 +67,9 @@
 #define VIRTIO_SUBSECTION_PREFIX "virtio/"
 
 #define READ_BUF (256u * 1024)
+/* Without a description, the device part (from the end of RAM to EOF) is
+ * searched for footers: bound it.  Real ones are under a few MiB. */
+#define NODESC_DEVICES_MAX (256u << 20)
 #define MAX_SECTIONS (1u << 20)
 #define MAX_RAM_BLOCKS 4096
 #define MAX_DEPTH 32
@@ -92,6 +104,17 @@ struct walk {
 	bool over_max; /* a state was refused for --max-size */
 	size_t cur_section;
 	uint64_t visits; /* description entries looked at, see VISITS_MAX */
+	/* without a description: footer candidates in the device part */
+	struct footer_cand *cands;
+	size_t ncands;
+	bool cands_done;
+	unsigned char *dev; /* the device part, [dev_off, dev_off + dev_len) */
+	uint64_t dev_off, dev_len;
+};
+
+struct footer_cand {
+	uint32_t id;
+	uint64_t pos;
 };
 
 /* Fields of size 0 take no file bytes, so a crafted description with many
@@ -103,6 +126,7 @@ struct walk {
 #define DESC_VALUES_MAX (1u << 20)
 
 static int bad(struct reader *r, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int unsupported(struct reader *r, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int config_subsection(struct walk *w, const char *name);
 
 static int
@@ -116,6 +140,20 @@ bad(struct reader *r, uint64_t at, const char *fmt, ...)
 	va_end(ap);
 	return vs_fail(VS_EXIT_DATAERR, 0, "%s: malformed migration file at offset %" PRIu64 ": %s", r->q->name, at,
 		       msg);
+}
+
+/* A well-formed layout this reader does not handle: said as such, and
+ * still VS_EXIT_DATAERR (the input is what cannot be used). */
+static int
+unsupported(struct reader *r, uint64_t at, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return vs_fail(VS_EXIT_DATAERR, 0, "%s: not supported (at offset %" PRIu64 "): %s", r->q->name, at, msg);
 }
 
 /* Names from the file go into messages: keep them printable. */
@@ -256,7 +294,8 @@ static int
 find_desc(struct vs_qemu_file *q, struct reader *r)
 {
 	unsigned char *buf, head[5];
-	uint64_t lo = q->size > (uint64_t)VS_QEMU_DESC_MAX + 6 ? q->size - VS_QEMU_DESC_MAX - 6 : 0, hi = q->size;
+	uint64_t lo = q->size - q->base > (uint64_t)VS_QEMU_DESC_MAX + 6 ? q->size - VS_QEMU_DESC_MAX - 6 : q->base,
+		 hi = q->size;
 	uint64_t pos = UINT64_MAX;
 	size_t got;
 	uint32_t len;
@@ -285,7 +324,7 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 	/* the last 0x06 may be a byte of the be32 length after the marker
 	 * (a 518-byte description is 00 00 02 06): the marker is at most 4
 	 * bytes before it */
-	for (unsigned k = 0; pos != UINT64_MAX && k <= 4 && pos >= 9 + k; k++) {
+	for (unsigned k = 0; pos != UINT64_MAX && k <= 4 && pos >= q->base + 9 + k; k++) {
 		uint64_t at = pos - k;
 		if (q->size - at < 6)
 			continue;
@@ -298,10 +337,8 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 			return 0;
 		}
 	}
-	return bad(r, q->size,
-		   "no VM description at the end of the file (QEMU_VM_VMDESCRIPTION 0x06, be32 length, JSON): "
-		   "the file is truncated, or the machine does not write one (suppress-vmdesc); without it "
-		   "device sections cannot be walked");
+	(void)r;
+	return 1;
 }
 
 static int
@@ -361,6 +398,17 @@ load_desc(struct vs_qemu_file *q, struct reader *r)
 		return bad(r, q->desc_offset + 5, "the VM description has no usable page_size");
 	q->page_size = (uint64_t)page;
 	return 0;
+}
+
+/* A plain stream (not mapped-ram) without a description is most likely a
+ * cut one; without target-page-bits its RAM records cannot be read. */
+static int
+no_desc(struct reader *r)
+{
+	return bad(r, r->q->size,
+		   "no VM description at the end of the file (QEMU_VM_VMDESCRIPTION 0x06, be32 length, JSON): "
+		   "the file is truncated, or the machine does not write one (suppress-vmdesc), which is not supported "
+		   "for a plain stream (only mapped-ram ones are walked without it)");
 }
 
 /* --- sections ---------------------------------------------------------- */
@@ -433,6 +481,42 @@ footer(struct walk *w, uint32_t id)
 
 /* --- ram ---------------------------------------------------------------- */
 
+/* mapped-ram (migration/ram.c, docs/devel/migration/mapped-ram.rst): the
+ * block's MappedRamHeader, then a seek: its dirty bitmap and pages sit at
+ * the file offsets the header gives (absolute, even behind a libvirt
+ * header), and the stream goes on at pages_offset + the block's length.
+ * The pages are never read. */
+static int
+mapped_ram_block(struct walk *w, const struct ram_block *b)
+{
+	struct reader *r = &w->r;
+	uint64_t at = r->off, page, bitmap, pages, bits;
+	uint32_t version;
+
+	if (rd_be32(r, &version, "a MappedRamHeader") < 0 || rd_be64(r, &page, "a MappedRamHeader") < 0 ||
+	    rd_be64(r, &bitmap, "a MappedRamHeader") < 0 || rd_be64(r, &pages, "a MappedRamHeader") < 0)
+		return -1;
+	if (version != MAPPED_RAM_HDR_VERSION)
+		return bad(r, at, "MappedRamHeader version %" PRIu32 " of RAM block '%s' (expected %d)", version, b->name,
+			   MAPPED_RAM_HDR_VERSION);
+	if (page < 512 || page > (1 << 20) || (page & (page - 1)) || (w->q->page_size && page != w->q->page_size))
+		return bad(r, at, "RAM block '%s' has page size %" PRIu64 " (expected %" PRIu64 ")", b->name, page,
+			   w->q->page_size);
+	w->q->page_size = page;
+	if (b->length % page)
+		return bad(r, at, "RAM block '%s' is %" PRIu64 " bytes, not a whole number of %" PRIu64 "-byte pages",
+			   b->name, b->length, page);
+	bits = (b->length / page + 7) / 8;
+	if (bitmap < r->off || bitmap > r->end || pages < bitmap || pages - bitmap < bits || pages > r->end ||
+	    b->length > r->end - pages)
+		return bad(r, at,
+			   "RAM block '%s' (%" PRIu64 " bytes) has its bitmap at %" PRIu64 " and its pages at %" PRIu64
+			   ", which do not fit between the header and %s (offset %" PRIu64 ")",
+			   b->name, b->length, bitmap, pages, r->limit, r->end);
+	r->off = pages + b->length;
+	return 0;
+}
+
 static int
 ram_mem_size(struct walk *w, uint64_t total)
 {
@@ -450,6 +534,8 @@ ram_mem_size(struct walk *w, uint64_t total)
 				   b.name, b.length, total);
 		total -= b.length;
 		if (w->q->ignore_shared && rd_skip(r, 8, "the block address (x-ignore-shared)") < 0)
+			return -1;
+		if (w->q->mapped_ram && mapped_ram_block(w, &b) < 0)
 			return -1;
 		if (w->nblocks == MAX_RAM_BLOCKS)
 			return bad(r, at, "more than %u RAM blocks", MAX_RAM_BLOCKS);
@@ -475,6 +561,22 @@ ram_records(struct walk *w)
 		bool cont;
 		if (rd_be64(r, &a, "a RAM record") < 0)
 			return -1;
+		if (!w->q->page_size) {
+			/* no description and no target-page-bits: only a mapped-ram
+			 * stream says its page size, in the header that follows
+			 * the first block's name; the first record must be
+			 * MEM_SIZE (0x04), whose total is a multiple of pages */
+			if (!w->q->mapped_ram)
+				return no_desc(r);
+			if ((a & 0x3ff) != RAM_SAVE_FLAG_MEM_SIZE)
+				return bad(r, at, "the ram section does not start with RAM_SAVE_FLAG_MEM_SIZE");
+			if (ram_mem_size(w, a & ~(uint64_t)0x3ff) < 0)
+				return -1;
+			if (!w->q->page_size)
+				return bad(r, at, "a mapped-ram stream whose ram section announces no RAM block");
+			mask = w->q->page_size - 1;
+			continue;
+		}
 		flags = a & mask;
 		addr = a & ~mask;
 		cont = flags & RAM_SAVE_FLAG_CONTINUE;
@@ -489,6 +591,8 @@ ram_records(struct walk *w)
 		case RAM_SAVE_FLAG_ZERO:
 		case RAM_SAVE_FLAG_PAGE:
 		case RAM_SAVE_FLAG_XBZRLE:
+			if (w->q->mapped_ram)
+				return bad(r, at, "a page record in the stream of a mapped-ram file (its pages sit at fixed offsets)");
 			if (!cont) {
 				char name[256];
 				cur = NULL;
@@ -846,17 +950,63 @@ config_subsection(struct walk *w, const char *name)
 			if (strcmp(cap, "x-ignore-shared") == 0)
 				w->q->ignore_shared = true;
 			else if (strcmp(cap, "mapped-ram") == 0)
-				return bad(r, start, "the mapped-ram layout (capability mapped-ram) is not supported");
+				w->q->mapped_ram = true;
 		}
 	} else if (strcmp(name, "configuration/target-page-bits") == 0) {
 		if (rd_be32(r, &bits, "the target page bits") < 0)
 			return -1;
-		if (bits < 9 || bits > 20 || (1ull << bits) != w->q->page_size)
+		if (bits < 9 || bits > 20 || (w->q->page_size && (1ull << bits) != w->q->page_size))
 			return bad(r, start, "target page bits %" PRIu32 " disagree with the description's page_size %" PRIu64,
 				   bits, w->q->page_size);
+		w->q->page_size = 1ull << bits;
+	} else if (strcmp(name, "configuration/uuid") == 0) {
+		if (rd_skip(r, 16, "the VM's UUID") < 0)
+			return -1;
+	} else if (!w->q->described) {
+		return unsupported(r, start,
+				   "configuration subsection '%s' in a file without a VM description (its length is "
+				   "unknown)",
+				   name);
 	}
-	r->off = start;
+	if (w->q->described)
+		r->off = start;
 	return 0;
+}
+
+/* Without a description: the machine type, then the subsections that
+ * config_subsection() knows, each read by its own layout (QEMU's
+ * migration/savevm.c vmstate_configuration), until the next section. */
+static int
+configuration_nodesc(struct walk *w)
+{
+	struct reader *r = &w->r;
+	uint64_t start = r->off;
+	uint32_t len, v;
+	char name[256];
+
+	if (rd_be32(r, &len, "the machine type length") < 0)
+		return -1;
+	if (len >= sizeof w->q->machine)
+		return bad(r, start, "a %" PRIu32 "-byte machine type name", len);
+	if (rd_bytes(r, w->q->machine, len, "the machine type") < 0)
+		return -1;
+	w->q->machine[len] = '\0';
+	printable(w->q->machine);
+	for (;;) {
+		const unsigned char *p = rd_peek(r, 1, "a configuration subsection or the next section");
+		uint64_t at = r->off;
+		if (!p)
+			return -1;
+		if (*p != QEMU_VM_SUBSECTION)
+			return 0;
+		r->off++;
+		if (rd_name(r, name, "a subsection name") < 0 || rd_be32(r, &v, "a subsection version") < 0)
+			return -1;
+		if (strncmp(name, "configuration/", 14) != 0)
+			return bad(r, at, "subsection '%s' in the configuration section", name);
+		if (config_subsection(w, name) < 0)
+			return -1;
+	}
 }
 
 /* QEMU_VM_CONFIGURATION: the machine type (be32 length + name), then
@@ -869,6 +1019,8 @@ configuration(struct walk *w)
 	uint64_t start = r->off;
 	uint32_t len;
 
+	if (!w->q->described)
+		return configuration_nodesc(w);
 	if (!json_object_object_get_ex(w->q->desc, "configuration", &d))
 		return bad(r, start - 1, "a configuration section, but the VM description has no 'configuration'");
 	if (rd_be32(r, &len, "the machine type length") < 0)
@@ -887,6 +1039,190 @@ configuration(struct walk *w)
 	return 0;
 }
 
+/* --- device sections without a description ------------------------------ */
+
+/* After a footer comes the next device section's header or QEMU_VM_EOF,
+ * the file's last byte (no description follows: there is none). */
+static bool
+plausible_next(const unsigned char *p, size_t left)
+{
+	size_t n;
+
+	if (left == 1)
+		return p[0] == QEMU_VM_EOF;
+	if (left < 1 + 4 + 1 + 1 + 8 || p[0] != QEMU_VM_SECTION_FULL)
+		return false;
+	n = p[5];
+	if (n == 0 || left < 6 + n + 8)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[6 + i] < 0x20 || p[6 + i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct footer_cand *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Read the device part (the first device section to the file's end) once
+ * and list every footer-like spot in it: 0x7e, be32 id, then what
+ * plausible_next() accepts.  Each real footer is one of them. */
+static int
+collect_footers(struct walk *w, uint64_t from)
+{
+	struct reader *r = &w->r;
+	size_t got, cap = 0;
+
+	if (r->end - from > NODESC_DEVICES_MAX)
+		return unsupported(r, from,
+			   "%" PRIu64 " bytes of device sections without a VM description (at most %u "
+			   "are searched for footers)",
+			   r->end - from, NODESC_DEVICES_MAX);
+	w->dev_len = r->end - from;
+	w->dev_off = from;
+	w->dev = malloc(w->dev_len ? w->dev_len : 1);
+	if (!w->dev)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	if (pread_full(w->q->fd, w->dev, w->dev_len, from, &got, w->q->name) < 0)
+		return -1;
+	if (got != w->dev_len)
+		return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", w->q->name);
+	for (const unsigned char *p = w->dev, *e = w->dev + w->dev_len; (p = memchr(p, QEMU_VM_SECTION_FOOTER, e - p));
+	     p++) {
+		if (e - p < 6 || !plausible_next(p + 5, e - p - 5))
+			continue;
+		if (w->ncands == cap) {
+			struct footer_cand *c;
+			if (cap == 2 * MAX_SECTIONS)
+				return bad(r, from + (p - w->dev), "more than %u section footers", 2 * MAX_SECTIONS);
+			cap = cap ? 2 * cap : 256;
+			c = realloc(w->cands, cap * sizeof *c);
+			if (!c)
+				return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+			w->cands = c;
+		}
+		w->cands[w->ncands].id = vs_get_be32(p + 1);
+		w->cands[w->ncands++].pos = from + (p - w->dev);
+	}
+	qsort(w->cands, w->ncands, sizeof *w->cands, cand_cmp);
+	w->cands_done = true;
+	return 0;
+}
+
+static bool
+name_is(const char *name, const char *vmsd)
+{
+	const char *slash = strrchr(name, '/');
+
+	return strcmp(slash ? slash + 1 : name, vmsd) == 0;
+}
+
+/* vhost-user-fs's back-end subsection is the last thing in its section
+ * (hw/virtio/vhost-user-fs.c: the vmsd's only subsection, after the
+ * `virtio` field): a candidate header counts when its version is 0 and
+ * its chunk list ends exactly at the section's footer.  Two that do are
+ * refused, never guessed. */
+static int
+fs_state_nodesc(struct walk *w, uint64_t body, uint64_t end)
+{
+	static const char pat[] = "\x05\x15" FS_SUBSECTION;
+	const size_t plen = sizeof pat - 1;
+	struct reader *r = &w->r;
+	const unsigned char *b = w->dev + (body - w->dev_off), *e = w->dev + (end - w->dev_off);
+	uint64_t saved_end = r->end;
+	const char *saved_limit = r->limit;
+	struct vs_qemu_state st, found;
+	size_t valid = 0;
+
+	r->end = end;
+	r->limit = "the section's footer";
+	for (const unsigned char *m = b; (size_t)(e - m) >= plen + 4 && (m = memmem(m, e - m, pat, plen)); m++) {
+		w->over_max = false;
+		r->off = body + (m - b) + plen;
+		if (e - m < (ptrdiff_t)(plen + 4) || vs_get_be32(m + plen) != 0)
+			continue;
+		r->off += 4;
+		if (chunk_list(w, &st) < 0) {
+			if (w->over_max || vs_error_get()->exit_code != VS_EXIT_DATAERR)
+				return -1;
+			vs_error_clear();
+			continue;
+		}
+		if (r->off != end)
+			continue;
+		found = st;
+		valid++;
+	}
+	r->end = saved_end;
+	r->limit = saved_limit;
+	r->off = end;
+	if (valid > 1)
+		return unsupported(r, body,
+			   "without a VM description, %zu spots in %s parse as its back-end state; "
+			   "which one QEMU wrote is ambiguous",
+			   valid, w->q->sections[w->cur_section].name);
+	if (valid == 1)
+		return add_state(w, &found, VS_KIND_FS, NULL, found.length);
+	return 0;
+}
+
+/* A device section without a description: its bytes have no length, so
+ * it ends at the only footer that names its section id, sits after its
+ * header and is followed by a section header or EOF.  Sound because QEMU
+ * ends every device section with that footer (when the machine sends
+ * footers, as every current one does): the real footer is always one of
+ * the candidates, so exactly one candidate is the real one, and a
+ * lookalike inside device data makes two, which is refused. */
+static int
+full_nodesc(struct walk *w, uint64_t at, uint32_t id, const char *name)
+{
+	struct reader *r = &w->r;
+	struct footer_cand key = { .id = id, .pos = r->off }, *c;
+	size_t lo = 0, hi, n = 0;
+	uint64_t body = r->off, end;
+
+	if (!w->cands_done && collect_footers(w, at) < 0)
+		return -1;
+	/* the first candidate of this id at or after the body, then count */
+	for (hi = w->ncands; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cand_cmp(&w->cands[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (c = w->cands + lo; c < w->cands + w->ncands && c->id == id; c++)
+		n++;
+	if (n == 0)
+		return bad(r, at,
+			   "no footer of section %" PRIu32 " ('%s') follows it: without a VM description, device "
+			   "sections are found between their footers (the file is truncated, or its machine type "
+			   "sends no footers, which is not supported)",
+			   id, name);
+	if (n > 1)
+		return unsupported(r, at,
+			   "without a VM description the end of section %" PRIu32 " ('%s') is ambiguous "
+			   "(%zu footer lookalikes, the first at offset %" PRIu64 ")",
+			   id, name, n, w->cands[lo].pos);
+	end = w->cands[lo].pos;
+	if (name_is(name, "vhost-user-fs")) {
+		if (fs_state_nodesc(w, body, end) < 0)
+			return -1;
+	} else if (name_is(name, NET_VMSD)) {
+		if (net_state(w, body, end - body, NULL) < 0)
+			return -1;
+	}
+	r->off = end;
+	return 0;
+}
+
 static int
 walk(struct walk *w)
 {
@@ -895,13 +1231,13 @@ walk(struct walk *w)
 	uint32_t magic, version, ram_id = 0;
 	bool first = true;
 
-	r->off = 0;
+	r->off = q->base;
 	if (rd_be32(r, &magic, "the file magic") < 0 || rd_be32(r, &version, "the file version") < 0)
 		return -1;
 	if (magic != VS_QEMU_FILE_MAGIC)
-		return bad(r, 0, "expected QEMU's magic 0x5145564d (\"QEVM\"), found 0x%08" PRIx32, magic);
+		return bad(r, q->base, "expected QEMU's magic 0x5145564d (\"QEVM\"), found 0x%08" PRIx32, magic);
 	if (version != VS_QEMU_FILE_VERSION)
-		return bad(r, 4, "stream version %" PRIu32 " (only version 3 is understood)", version);
+		return bad(r, q->base + 4, "stream version %" PRIu32 " (only version 3 is understood)", version);
 	for (;; first = false) {
 		uint64_t at = r->off;
 		struct vs_qemu_section *s;
@@ -915,6 +1251,9 @@ walk(struct walk *w)
 			return -1;
 		switch (t) {
 		case QEMU_VM_EOF:
+			if (!q->described && r->off != q->size)
+				return bad(r, at, "QEMU_VM_EOF, but %" PRIu64 " bytes follow it and they are no VM description",
+					   q->size - r->off);
 			if (r->off != q->desc_offset)
 				return bad(r, at,
 					   "QEMU_VM_EOF, but the VM description starts at offset %" PRIu64
@@ -933,6 +1272,8 @@ walk(struct walk *w)
 		case QEMU_VM_COMMAND:
 			if (rd_be16(r, &cmd, "a command") < 0 || rd_be16(r, &len, "a command length") < 0)
 				return -1;
+			if (cmd >= MIG_CMD_POSTCOPY_ADVISE && cmd <= MIG_CMD_RECV_BITMAP)
+				return unsupported(r, at, "command %u: a postcopy stream (capability postcopy-ram)", cmd);
 			if (!(cmd == MIG_CMD_SWITCHOVER_START && len == 0) && !(cmd == MIG_CMD_PING && len == 4))
 				return bad(r, at,
 					   "command %u with %u bytes (a precopy file holds only SWITCHOVER_START (11) and "
@@ -981,6 +1322,21 @@ walk(struct walk *w)
 		case QEMU_VM_SECTION_FULL:
 			if (section_header(w, true, &id, name, &instance, &ver) < 0)
 				return -1;
+			if (!q->described) {
+				if (!(s = add_section(w, at)))
+					return -1;
+				if (!(s->name = strdup(name)))
+					return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+				s->type = t;
+				s->section_id = id;
+				s->instance_id = instance;
+				s->version = ver;
+				w->cur_section = s - q->sections;
+				if (full_nodesc(w, at, id, name) < 0 || footer(w, id) < 0)
+					return -1;
+				q->sections[w->cur_section].length = r->off - at;
+				break;
+			}
 			if (json_object_object_get_ex(q->desc, "devices", &devs) && json_object_is_type(devs, json_type_array))
 				for (size_t i = 0; i < json_object_array_length(devs) && !d; i++) {
 					struct json_object *e = json_object_array_get_idx(devs, i);
@@ -1031,7 +1387,7 @@ walk(struct walk *w)
 int
 vs_qemu_file_sniff(const char *path)
 {
-	unsigned char b[4];
+	unsigned char b[VS_LIBVIRT_MAGIC_LEN];
 	struct stat st;
 	size_t got;
 	int fd, r = 0;
@@ -1042,8 +1398,8 @@ vs_qemu_file_sniff(const char *path)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread_full(fd, b, 4, 0, &got, path) == 0 && got == 4 &&
-	    memcmp(b, "QEVM", 4) == 0)
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread_full(fd, b, sizeof b, 0, &got, path) == 0 &&
+	    ((got >= 4 && memcmp(b, "QEVM", 4) == 0) || vs_libvirt_sniff(b, got)))
 		r = 1;
 	vs_error_clear();
 	close(fd);
@@ -1073,8 +1429,29 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		goto out;
 	}
+	/* a libvirt save image: its header, then QEMU's stream */
+	{
+		unsigned char magic[VS_LIBVIRT_MAGIC_LEN];
+		size_t got;
+		if (pread_full(fd, magic, sizeof magic, 0, &got, name) < 0)
+			goto out;
+		if (vs_libvirt_sniff(magic, got)) {
+			if (vs_libvirt_image_read(&q->image, fd, q->size, name) < 0)
+				goto out;
+			q->libvirt = true;
+			q->base = q->image.stream_offset;
+			if (q->image.format != VS_LIBVIRT_RAW && q->image.format != VS_LIBVIRT_SPARSE) {
+				vs_error_set(VS_EXIT_DATAERR, 0,
+					     "%s: a libvirt save image compressed with %s (format %" PRIu32
+					     "): not supported by this build",
+					     name, vs_libvirt_format_name(q->image.format), q->image.format);
+				goto out;
+			}
+		}
+	}
 	/* the header first, so a short or foreign file says so */
-	w.r.end = q->size < 8 ? q->size : 8;
+	w.r.off = q->base;
+	w.r.end = q->size - q->base < 8 ? q->size : q->base + 8;
 	w.r.limit = "the end of the file";
 	q->desc_offset = w.r.end;
 	{
@@ -1082,21 +1459,48 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 		if (rd_be32(&w.r, &magic, "the file magic") < 0 || rd_be32(&w.r, &version, "the file version") < 0)
 			goto out;
 		if (magic != VS_QEMU_FILE_MAGIC) {
-			bad(&w.r, 0, "expected QEMU's magic 0x5145564d (\"QEVM\"), found 0x%08" PRIx32, magic);
+			bad(&w.r, q->base, "expected QEMU's magic 0x5145564d (\"QEVM\"), found 0x%08" PRIx32, magic);
 			goto out;
 		}
 	}
 	w.r.buf_len = 0;
-	if (find_desc(q, &w.r) < 0 || load_desc(q, &w.r) < 0)
+	switch (find_desc(q, &w.r)) {
+	case 0:
+		q->described = true;
+		if (load_desc(q, &w.r) < 0)
+			goto out;
+		w.r.end = q->desc_offset;
+		w.r.limit = "the VM description";
+		break;
+	case 1:
+		/* none (suppress-vmdesc, or cut off): walked without it */
+		q->desc_offset = w.r.end = q->size;
+		q->desc_len = 0;
+		w.r.limit = "the end of the file";
+		break;
+	default:
 		goto out;
-	w.r.end = q->desc_offset;
-	w.r.limit = "the VM description";
+	}
 	w.r.buf_off = w.r.buf_len = 0;
 	rc = walk(&w);
 	q->footers = w.footers == 1;
+	/* what is wrong with a plain stream that has no description: that */
+	if (rc < 0 && !q->described && !q->mapped_ram && vs_error_get()->exit_code == VS_EXIT_DATAERR &&
+	    !strstr(vs_error_get()->msg, "not supported")) {
+		vs_error_clear();
+		no_desc(&w.r);
+	}
+	/* libvirt restores format 6 with mapped-ram on, the others with it off */
+	if (rc == 0 && q->libvirt && (q->image.format == VS_LIBVIRT_SPARSE) != q->mapped_ram)
+		rc = vs_fail(VS_EXIT_DATAERR, 0,
+			     "%s: malformed libvirt save image: its format is %s but the QEMU stream in it %s "
+			     "mapped-ram",
+			     name, vs_libvirt_format_name(q->image.format), q->mapped_ram ? "is" : "is not");
 out:
 	free(w.r.buf);
 	free(w.blocks);
+	free(w.dev);
+	free(w.cands);
 	if (rc < 0) {
 		q->fd = -1; /* the caller's */
 		vs_qemu_file_close(q);
@@ -1252,6 +1656,57 @@ fail:
 	return -1;
 }
 
+/* [from, to) of the file to the same offsets of out_fd, which holds
+ * exactly `from` bytes: holes stay holes (SEEK_DATA/SEEK_HOLE), data goes
+ * by copy_file_range (a reflink or an in-kernel copy where the file system
+ * can).  A mapped-ram file is mostly holes: its copy must stay sparse.
+ * Falls back to copy_range() where out_fd cannot seek or the kernel
+ * declines. */
+static int
+copy_sparse(struct vs_qemu_file *q, uint64_t from, uint64_t to, int fd, const char *name)
+{
+	off_t cur = (off_t)from;
+
+	if (lseek(fd, 0, SEEK_CUR) != (off_t)from)
+		return copy_range(q, from, to, NULL, fd, name);
+	while ((uint64_t)cur < to) {
+		off_t data = lseek(q->fd, cur, SEEK_DATA), hole;
+		if (data < 0 && errno == ENXIO)
+			data = (off_t)to; /* only a hole is left */
+		else if (data < 0)
+			return copy_range(q, cur, to, NULL, fd, name);
+		if ((uint64_t)data > to)
+			data = (off_t)to;
+		hole = data < (off_t)to ? lseek(q->fd, data, SEEK_HOLE) : (off_t)to;
+		if (hole < 0)
+			return copy_range(q, data, to, NULL, fd, name);
+		if ((uint64_t)hole > to)
+			hole = (off_t)to;
+		/* the hole [cur, data): moved over; ftruncate at the end makes
+		 * a trailing one part of the file */
+		if (lseek(fd, data, SEEK_SET) != data)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: seek", name);
+		for (off_t in = data; in < hole;) {
+			ssize_t k = copy_file_range(q->fd, &in, fd, NULL, (size_t)(hole - in), 0);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				if (k < 0 && errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+					return vs_fail(VS_EXIT_FAIL, errno, "%s: copy", name);
+				if (copy_range(q, (uint64_t)in, (uint64_t)hole, NULL, fd, name) < 0)
+					return -1;
+				break;
+			}
+		}
+		cur = hole;
+	}
+	if (ftruncate(fd, (off_t)to) < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s: truncate", name);
+	if (lseek(fd, (off_t)to, SEEK_SET) != (off_t)to)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s: seek", name);
+	return 0;
+}
+
 int
 vs_qemu_file_copy_state(struct vs_qemu_file *q, size_t i, struct vs_sink *sink)
 {
@@ -1262,21 +1717,63 @@ vs_qemu_file_copy_state(struct vs_qemu_file *q, size_t i, struct vs_sink *sink)
 	return vs_sink_finish(sink);
 }
 
+static int
+copy_new_state(vs_qemu_read_fn fn, void *ctx, uint64_t new_len, int out_fd, const char *out_name)
+{
+	unsigned char *buf = malloc(1u << 20);
+	uint64_t done = 0;
+	ssize_t n;
+	int rc = -1;
+
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	while ((n = fn(ctx, buf, 1u << 20)) > 0) {
+		if (vs_write_all(out_fd, buf, n, out_name, false) < 0)
+			goto out;
+		done += n;
+	}
+	if (n < 0)
+		goto out;
+	if (done != new_len) {
+		vs_error_set(VS_EXIT_FAIL, 0, "the new state changed while it was read (%" PRIu64 " bytes, expected %" PRIu64 ")",
+			     done, new_len);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+static int
+inject_tail(struct vs_qemu_file *q, const struct vs_qemu_state *st, vs_qemu_read_fn fn, void *ctx, uint64_t new_len,
+	    int out_fd, const char *out_name)
+{
+	if (copy_sparse(q, 0, st->offset, out_fd, out_name) < 0 ||
+	    copy_new_state(fn, ctx, new_len, out_fd, out_name) < 0 ||
+	    copy_range(q, st->offset + st->length, q->size, NULL, out_fd, out_name) < 0)
+		return -1;
+	return 0;
+}
+
 int
 vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *ctx, uint64_t new_len, int out_fd,
 		    const char *out_name)
 {
 	struct vs_qemu_state *st = &q->states[i];
-	uint64_t new_size = st->desc_size - st->length + new_len, done = 0;
-	unsigned char head[5], *buf = NULL;
+	uint64_t new_size = st->desc_size - st->length + new_len;
+	unsigned char head[5];
 	char *json = NULL;
 	size_t jlen;
-	ssize_t n;
 	int rc = -1;
 
-	/* the one length that encloses the state: its field in the description */
+	/* the one length that encloses the state: its field in the description;
+	 * without one, nothing encloses it (QEMU's loader reads the chunk list
+	 * up to its terminator) and only the bytes after it move */
 	if (new_size > INT64_MAX)
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: the new state is too large", q->name);
+	if (!q->described)
+		return inject_tail(q, st, fn, ctx, new_len, out_fd, out_name);
 	/* the walker reads size x array_len: a new size only fits one element */
 	int64_t alen = 1;
 	if (json_object_object_get_ex(st->desc_field, "array_len", NULL) &&
@@ -1293,25 +1790,9 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 		vs_error_set(VS_EXIT_FAIL, 0, "%s: the VM description would exceed 4 GiB", q->name);
 		goto out;
 	}
-	if (copy_range(q, 0, st->offset, NULL, out_fd, out_name) < 0)
+	if (copy_sparse(q, 0, st->offset, out_fd, out_name) < 0 ||
+	    copy_new_state(fn, ctx, new_len, out_fd, out_name) < 0)
 		goto out;
-	buf = malloc(1u << 20);
-	if (!buf) {
-		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-		goto out;
-	}
-	while ((n = fn(ctx, buf, 1u << 20)) > 0) {
-		if (vs_write_all(out_fd, buf, n, out_name, false) < 0)
-			goto out;
-		done += n;
-	}
-	if (n < 0)
-		goto out;
-	if (done != new_len) {
-		vs_error_set(VS_EXIT_FAIL, 0, "the new state changed while it was read (%" PRIu64 " bytes, expected %" PRIu64 ")",
-			     done, new_len);
-		goto out;
-	}
 	if (copy_range(q, st->offset + st->length, q->desc_offset, NULL, out_fd, out_name) < 0)
 		goto out;
 	head[0] = QEMU_VM_VMDESCRIPTION;
@@ -1323,7 +1804,6 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 		goto out;
 	rc = 0;
 out:
-	free(buf);
 	free(json);
 	return rc;
 }
@@ -1342,7 +1822,27 @@ vs_qemu_file_json(const struct vs_qemu_file *q)
 			   *desc = json_object_new_object();
 
 	json_object_object_add(doc, "file", json_object_new_string(q->name));
-	json_object_object_add(doc, "format", json_object_new_string("qemu-migration"));
+	json_object_object_add(doc, "format",
+			       json_object_new_string(q->libvirt ? "libvirt-save-image" : "qemu-migration"));
+	if (q->libvirt) {
+		struct json_object *lv = json_object_new_object(), *dom = json_object_new_object();
+		json_object_object_add(lv, "version", json_object_new_int64(q->image.version));
+		json_object_object_add(lv, "format", json_object_new_string(vs_libvirt_format_name(q->image.format)));
+		json_object_object_add(lv, "format_number", json_object_new_int64(q->image.format));
+		json_object_object_add(lv, "was_running", json_object_new_boolean(q->image.was_running));
+		json_object_object_add(lv, "data_len", json_object_new_int64(q->image.data_len));
+		json_object_object_add(lv, "xml_bytes", json_object_new_int64((int64_t)q->image.xml_len));
+		json_object_object_add(lv, "cookie_bytes", json_object_new_int64((int64_t)q->image.cookie_len));
+		json_object_object_add(lv, "stream_offset", json_object_new_int64((int64_t)q->image.stream_offset));
+		json_object_object_add(lv, "big_endian", json_object_new_boolean(q->image.big_endian));
+		json_object_object_add(dom, "name", json_object_new_string(q->image.name));
+		json_object_object_add(dom, "uuid", json_object_new_string(q->image.uuid));
+		json_object_object_add(lv, "domain", dom);
+		json_object_object_add(doc, "libvirt", lv);
+	} else {
+		json_object_object_add(doc, "libvirt", NULL);
+	}
+	json_object_object_add(doc, "layout", json_object_new_string(q->mapped_ram ? "mapped-ram" : "plain"));
 	json_object_object_add(doc, "version", json_object_new_int(VS_QEMU_FILE_VERSION));
 	json_object_object_add(doc, "size", json_object_new_int64((int64_t)q->size));
 	json_object_object_add(doc, "machine", q->machine[0] ? json_object_new_string(q->machine) : NULL);
@@ -1388,6 +1888,10 @@ vs_qemu_file_json(const struct vs_qemu_file *q)
 	json_object_object_add(doc, "states", states);
 	json_object_object_add(desc, "offset", json_object_new_int64((int64_t)q->desc_offset));
 	json_object_object_add(desc, "length", json_object_new_int64(q->desc_len));
+	if (!q->described) {
+		json_object_put(desc);
+		desc = NULL;
+	}
 	json_object_object_add(doc, "vm_description", desc);
 	return doc;
 }

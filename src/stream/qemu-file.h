@@ -1,9 +1,11 @@
 /* QEMU migration files: the precopy stream that `migrate` writes to file:,
- * exec: or fd: (not the mapped-ram layout).  The file is walked by its
+ * exec: or fd:, in its plain or its mapped-ram layout, alone or behind a
+ * libvirt save image's header (libvirt-image.h).  The file is walked by its
  * structure (header, configuration, commands, the iterative `ram` section
- * page by page, device sections with their subsections and footers, EOF,
- * then the VM description JSON), and the vhost-user back-end states in it
- * are located:
+ * page by page or, mapped-ram, block by block with a seek over each block's
+ * pages, device sections with their subsections and footers, EOF, then the
+ * VM description JSON when there is one), and the vhost-user back-end
+ * states in it are located:
  *   vhost-user-fs:  subsection `vhost-user-fs-backend`, field `back-end`;
  *   vhost-user-net: subsection `virtio-net-device/backend`, nested in the
  *                   device's `virtio` field (whose inner layout is not
@@ -21,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "libvirt-image.h"
 #include "payload.h"
 #include "sink.h"
 
@@ -40,7 +43,8 @@ struct vs_qemu_state {
 	uint64_t payload, chunks;
 	uint32_t min_chunk, max_chunk;
 	char sha256[65];	 /* of the payload, hex */
-	uint64_t desc_size;	 /* what the description says of the enclosing field */
+	uint64_t desc_size;	 /* what the description says of the enclosing field
+				  * (without a description: the state's length) */
 	/* the description field whose "size" encloses the state (fs: the
 	 * `back-end` field; net: the device's `virtio` field); owned by desc */
 	struct json_object *desc_field;
@@ -60,8 +64,15 @@ struct vs_qemu_file {
 	bool owned;
 	const char *name;
 	uint64_t size;
+	/* a libvirt save image: its header, and where QEMU's stream starts
+	 * (base; 0 for a bare QEMU file).  Offsets are the file's. */
+	bool libvirt;
+	struct vs_libvirt_image image;
+	uint64_t base;
+	bool mapped_ram;      /* capability mapped-ram: RAM pages sit at fixed offsets */
+	bool described;	      /* the file ends with a VM description */
 	uint64_t eof_offset;  /* the QEMU_VM_EOF byte */
-	uint64_t desc_offset; /* the QEMU_VM_VMDESCRIPTION byte */
+	uint64_t desc_offset; /* the QEMU_VM_VMDESCRIPTION byte (no description: the file size) */
 	uint32_t desc_len;
 	struct json_object *desc;
 	char machine[256]; /* from the configuration section */
@@ -79,7 +90,8 @@ struct vs_qemu_file {
 	uint64_t max_payload; /* refuse a back-end state larger than this (0: no limit) */
 };
 
-/* 1 if path names a regular file starting with QEMU's magic, else 0
+/* 1 if path names a regular file starting with QEMU's magic or a libvirt
+ * save image's, else 0
  * (including when it cannot be opened: the normal reader reports that). */
 int vs_qemu_file_sniff(const char *path);
 /* Open (path "-": stdin, spooled to disk first) and walk the whole file.

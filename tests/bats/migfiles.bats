@@ -1,0 +1,209 @@
+#!/usr/bin/env bats
+# The files users hold (doc/migration-files.md): QEMU's mapped-ram layout,
+# with and without its VM description, and libvirt save images around
+# real QEMU 10 streams.  QEMU writes and loads the files; libvirt's header
+# is built by helpers/libvirt-image.py (the real `virsh save` is covered
+# by the libvirt tests).
+
+load helpers/common
+load helpers/peers
+load helpers/qemu
+load helpers/fuse
+
+IDLE=01000200000000000000
+DEV4=0000:00:04.0/vhost-user-fs
+LVIMG=$VS_SRCDIR/tests/bats/helpers/libvirt-image.py
+TRICKY="a domain whose description says vhost-user-fs-backend and QEVM"
+
+# mapped_ram — turn the capability on in the current QEMU (both ends need it)
+mapped_ram() {
+	python3 "$QMP_PY" "$QEMU_QMP" migrate-set-capabilities \
+		'{"capabilities":[{"capability":"mapped-ram","state":true}]}' >/dev/null
+}
+
+# save_vfs OUT URI-SUFFIX MAPPED [QEMU args] — a fresh virtiofsd on the
+# share in VFS_SHARE_DIR (or an empty one), a stopped QEMU with it at slot
+# 4, saved to file:OUT (plus ",offset=N" when given), mapped-ram if MAPPED.
+save_vfs() {
+	local out=$1 suffix=$2 mapped=$3
+	shift 3
+	start_virtiofsd "save$RANDOM"
+	# shellcheck disable=SC2046
+	start_qemu "save$RANDOM" $(vfs_dev 4 "$VFS_SOCK") "$@"
+	[ "$mapped" = 0 ] || mapped_ram
+	qemu_save "file:$out$suffix"
+}
+
+# load_vfs IN URI-SUFFIX SHARE [QEMU args] — a fresh virtiofsd on SHARE,
+# a QEMU with mapped-ram that loads file:IN (fails when the load fails;
+# the QEMU stays up).
+load_vfs() {
+	incoming_vfs "$3" "${@:4}"
+	qemu_load "file:$1$2"
+}
+
+# incoming_vfs SHARE [QEMU args] — the same, up to the load
+incoming_vfs() {
+	local share=$1
+	shift
+	VFS_SHARE_DIR=$share start_virtiofsd "load$RANDOM"
+	# shellcheck disable=SC2046
+	start_qemu "load$RANDOM" --incoming $(vfs_dev 4 "$VFS_SOCK") "$@"
+	mapped_ram
+}
+
+# sparse FILE — allocated bytes are well under its apparent size
+sparse() {
+	local used apparent
+	used=$(($(stat -c %b "$1") * $(stat -c %B "$1")))
+	apparent=$(stat -c %s "$1")
+	echo "$1: $used bytes allocated of $apparent"
+	[ "$used" -lt $((apparent / 8)) ]
+}
+
+setup_file() {
+	virtiofsd_fetch
+	export PLAIN=$BATS_FILE_TMPDIR/plain.mig MR=$BATS_FILE_TMPDIR/mr.mig MRN=$BATS_FILE_TMPDIR/mrn.mig
+	export LV6=$BATS_FILE_TMPDIR/lv6.img
+	if [ -n "$VIRTIOFSD_ROOT" ] && command -v qemu-system-x86_64 >/dev/null; then
+		BATS_TEST_TMPDIR=$BATS_FILE_TMPDIR
+		save_vfs "$PLAIN" "" 0 || rm -f "$PLAIN"
+		save_vfs "$MR" "" 1 || rm -f "$MR"
+		# no VM description: the device sections are walked between footers
+		save_vfs "$MRN" "" 1 -machine suppress-vmdesc=on || rm -f "$MRN"
+		# a sparse libvirt image: the header first, QEMU writes behind it
+		N=$(python3 "$LVIMG" header "$LV6" --format 6 --running --description "$TRICKY")
+		echo "$N" >"$BATS_FILE_TMPDIR/lv6.offset"
+		save_vfs "$LV6" ",offset=$N" 1 || rm -f "$LV6"
+		vs_teardown
+	fi
+}
+
+setup() {
+	require_virtiofsd
+	require_qemu
+	for f in "$PLAIN" "$MR" "$MRN" "$LV6"; do
+		[ -s "$f" ] || { cat "$BATS_FILE_TMPDIR"/*.qemu.log >&2; false; }
+	done
+}
+
+teardown() {
+	vs_teardown
+}
+
+@test "migfiles: mapped-ram with and without a VM description: extract gives the state QEMU saved, as a plain save does" {
+	for f in "$PLAIN" "$MR" "$MRN" "$LV6"; do
+		run "$VHOST_STATE" extract --list "$f"
+		assert_success
+		assert_line --regexp "^1  $DEV4  fs  10 bytes in 1 chunk  at offset [0-9]+  sha256 [0-9a-f]{64}$"
+		"$VHOST_STATE" -q extract -f "$f" -o "$BATS_TEST_TMPDIR/x.vhs"
+		assert_equal "$(hexof "$BATS_TEST_TMPDIR/x.vhs")" "0000000a${IDLE}00000000"
+	done
+	sparse "$MR"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$MR"
+	assert_success
+	echo "$output" | jq -e '.layout == "mapped-ram" and .format == "qemu-migration" and .libvirt == null'
+	echo "$output" | jq -e '.vm_description.length > 0 and .page_size == 4096 and .ram.blocks >= 1'
+	run --separate-stderr "$VHOST_STATE" inspect --json "$MRN"
+	echo "$output" | jq -e '.layout == "mapped-ram" and .vm_description == null and (.states | length) == 1'
+	echo "$output" | jq -e '[.sections[] | select(.type == "device")] | length > 10'
+	run "$VHOST_STATE" inspect "$MRN"
+	assert_line --regexp '^format: +QEMU migration stream, version 3, mapped-ram layout \(machine pc-q35-[0-9.]+, page size 4096\)$'
+	assert_line 'description: none (device sections walked between their footers)'
+	# the same sections, found both ways
+	"$VHOST_STATE" inspect --json "$MR" | jq -c '[.sections[] | select(.type == "device") | [.name, .length]]' >"$BATS_TEST_TMPDIR/a"
+	"$VHOST_STATE" inspect --json "$MRN" | jq -c '[.sections[] | select(.type == "device") | [.name, .length]]' >"$BATS_TEST_TMPDIR/b"
+	cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+}
+
+@test "migfiles: inject of an extracted state gives back each file byte for byte, and sparse" {
+	for f in "$MR" "$MRN" "$LV6"; do
+		"$VHOST_STATE" -q extract -f "$f" -o "$BATS_TEST_TMPDIR/s.vhsnap"
+		"$VHOST_STATE" -q inject "$f" "$BATS_TEST_TMPDIR/s.vhsnap" -o "$BATS_TEST_TMPDIR/same"
+		cmp "$f" "$BATS_TEST_TMPDIR/same"
+		sparse "$BATS_TEST_TMPDIR/same"
+		rm "$BATS_TEST_TMPDIR/same"
+	done
+}
+
+@test "migfiles: a populated state injected into mapped-ram files, loaded by QEMU, saved again: the same payload" {
+	[ -x "$(fuse_client_path)" ] || skip "tests/fuse-client not built (make check builds it)"
+	populate pop "$BATS_TEST_TMPDIR/pop.vhs"
+	local share=$VFS_SHARE_DIR size
+	size=$(stat -c %s "$BATS_TEST_TMPDIR/pop.vhs")
+	for f in "$MR" "$MRN"; do
+		run "$VHOST_STATE" inject "$f" "$BATS_TEST_TMPDIR/pop.vhs" -o "$BATS_TEST_TMPDIR/pop.mig"
+		assert_success
+		assert_output --regexp "injected [0-9]+ bytes of fs state \(1 chunk\) into $DEV4, replacing 10 bytes"
+		sparse "$BATS_TEST_TMPDIR/pop.mig"
+		run --separate-stderr "$VHOST_STATE" extract --list --json "$BATS_TEST_TMPDIR/pop.mig"
+		echo "$output" | jq -e --argjson s "$size" '.[0].stream_bytes == $s'
+		load_vfs "$BATS_TEST_TMPDIR/pop.mig" "" "$share"
+		rm -f "$BATS_TEST_TMPDIR/again.mig"
+		mapped_ram
+		qemu_save "$BATS_TEST_TMPDIR/again.mig"
+		"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" -o "$BATS_TEST_TMPDIR/again.vhs"
+		cmp "$BATS_TEST_TMPDIR/pop.vhs" "$BATS_TEST_TMPDIR/again.vhs"
+		rm "$BATS_TEST_TMPDIR/pop.mig" "$BATS_TEST_TMPDIR/again.vhs"
+	done
+}
+
+@test "migfiles: a corrupt state injected into a mapped-ram file makes QEMU's load fail (negative control)" {
+	printf 'garb' >"$BATS_TEST_TMPDIR/garb.bin"
+	raw_stream "$(xxd -p "$BATS_TEST_TMPDIR/garb.bin")" >"$BATS_TEST_TMPDIR/garb.vhs"
+	"$VHOST_STATE" -q inject -f "$MRN" "$BATS_TEST_TMPDIR/garb.vhs" -o "$BATS_TEST_TMPDIR/bad.mig"
+	mkdir -p "$BATS_TEST_TMPDIR/e"
+	incoming_vfs "$BATS_TEST_TMPDIR/e"
+	run qemu_load "file:$BATS_TEST_TMPDIR/bad.mig"
+	assert_failure 1
+	assert_output --partial "migration failed"
+	grep -q "Failed to load state" "$VFS_LOG"
+	qemu_quit
+	# the unchanged file loads (the control is the state)
+	load_vfs "$MRN" "" "$BATS_TEST_TMPDIR/e"
+	qemu_quit
+}
+
+@test "migfiles: without a VM description, a footer lookalike in device data is refused as ambiguous, not guessed" {
+	# a state whose payload holds 7e + the section's id + a device header
+	id=$("$VHOST_STATE" inspect --json "$MRN" | jq '.sections[] | select(.backend_state) | .section_id')
+	payload=$(printf '7e%08x04%08x03616263%08x%08x' "$id" 99 0 0)
+	raw_stream "$payload" >"$BATS_TEST_TMPDIR/look.vhs"
+	# inject walks what it wrote, finds it ambiguous, and writes nothing
+	run "$VHOST_STATE" inject -f "$MRN" "$BATS_TEST_TMPDIR/look.vhs" -o "$BATS_TEST_TMPDIR/look.mig"
+	assert_failure 65
+	assert_output --partial "not supported"
+	assert_output --partial "is ambiguous"
+	[ ! -e "$BATS_TEST_TMPDIR/look.mig" ]
+	# the same payload with a description is found by it, unambiguously
+	run "$VHOST_STATE" inject -f "$MR" "$BATS_TEST_TMPDIR/look.vhs" -o "$BATS_TEST_TMPDIR/look.mig"
+	assert_success
+}
+
+@test "migfiles: sparse libvirt image: inspect shows the domain; inject keeps header, XML and cookie; QEMU loads it" {
+	run "$VHOST_STATE" inspect "$LV6"
+	assert_success
+	N=$(cat "$BATS_FILE_TMPDIR/lv6.offset")
+	assert_line "container:   libvirt save image, version 2: QEMU stream at offset $N, sparse (format 6)"
+	assert_line "domain:      vs-guest (uuid 6f1c7a52-3d9e-4b8f-a1c2-0d4e5f607182), was running: yes"
+	assert_line --regexp "^state 1: +$DEV4 \(fs\): 10 bytes in 1 chunk"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$LV6"
+	echo "$output" | jq -e '.format == "libvirt-save-image" and .layout == "mapped-ram"'
+	echo "$output" | jq -e '.libvirt.domain.name == "vs-guest" and .libvirt.was_running == true'
+	echo "$output" | jq -e '.libvirt.format == "sparse" and .libvirt.format_number == 6 and .libvirt.version == 2'
+	echo "$output" | jq -e --argjson n "$N" '.libvirt.stream_offset == $n and .states[0].offset > $n'
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	"$VHOST_STATE" -q inject "$LV6" "$BATS_TEST_TMPDIR/busy.vhs" -o "$BATS_TEST_TMPDIR/new.img"
+	assert_equal "$(python3 "$LVIMG" prefix "$BATS_TEST_TMPDIR/new.img")" "$(python3 "$LVIMG" prefix "$LV6")"
+	sparse "$BATS_TEST_TMPDIR/new.img"
+	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/new.img" -o "$BATS_TEST_TMPDIR/x.vhs"
+	cmp "$BATS_TEST_TMPDIR/busy.vhs" "$BATS_TEST_TMPDIR/x.vhs"
+	# QEMU reads the stream where libvirt would point it, and the state
+	# reaches a fresh virtiofsd: its next save carries it
+	mkdir -p "$BATS_TEST_TMPDIR/e"
+	load_vfs "$BATS_TEST_TMPDIR/new.img" ",offset=$N" "$BATS_TEST_TMPDIR/e"
+	mapped_ram
+	qemu_save "$BATS_TEST_TMPDIR/again.mig"
+	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" -o "$BATS_TEST_TMPDIR/again.vhs"
+	cmp "$BATS_TEST_TMPDIR/busy.vhs" "$BATS_TEST_TMPDIR/again.vhs"
+}
