@@ -1,8 +1,9 @@
 # Makefile fragment, included by Makefile.am (one non-recursive make).
 # A real Linux guest on virtio-fs (Debian 12 cloud kernel, busybox
-# initramfs) under plain QEMU, and under libvirt.  The kernel is fetched
-# into the peer cache outside the tree; the initramfs is built per test
-# file into its temporary directory.
-BATS_TESTS += tests/bats/guest.bats
-EXTRA_DIST += tests/bats/guest.mk tests/bats/helpers/guest.bash \
-	tests/peers/fetch-kernel.sh tests/peers/make-initramfs.sh tests/peers/guest-init.sh
+# initramfs) under plain QEMU, and under a private libvirtd.  The kernel is
+# fetched into the peer cache outside the tree; the initramfs and the
+# daemons' state live in each test file's temporary directory.
+BATS_TESTS += tests/bats/guest.bats tests/bats/libvirt.bats
+EXTRA_DIST += tests/bats/guest.mk tests/bats/helpers/guest.bash tests/bats/helpers/libvirt.bash \
+	tests/peers/fetch-kernel.sh tests/peers/make-initramfs.sh tests/peers/guest-init.sh \
+	tests/peers/libvirtd-ns.sh
