@@ -15,6 +15,13 @@
 # libvirtd) can run at once.  Clients reach it from outside with
 #   virsh -c 'qemu:///system?socket=DIR/run/libvirt/libvirt-sock'
 # Run as root (libvirt's system instance; QEMU runs as root too).
+#
+# libvirtd spends about 8 s probing QEMU's capabilities before it answers a
+# client.  Its cache of the result is kept between runs in the peer cache
+# ($VHOST_STATE_PEER_CACHE, else ~/.cache/vhost-state/peers, never the
+# source tree): DIR/cache is seeded from it and it is updated on exit.
+# libvirtd checks every cached entry (QEMU's and its own ctime, the kernel,
+# /dev/kvm) and probes again when one is stale.
 set -eu
 
 dir=${1:?usage: libvirtd-ns.sh DIR}
@@ -23,7 +30,9 @@ if [ "${VS_LIBVIRT_NS:-}" != "$dir" ]; then
 	VS_LIBVIRT_NS=$dir exec unshare --mount --propagation private "$0" "$@"
 fi
 
-mkdir -p "$dir/etc" "$dir/run" "$dir/lib" "$dir/cache" "$dir/log"
+caps=${VHOST_STATE_PEER_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vhost-state/peers}/libvirt-qemu-caps
+mkdir -p "$dir/etc" "$dir/run" "$dir/lib" "$dir/cache/qemu/capabilities" "$dir/log" "$caps"
+cp "$caps"/*.xml "$dir/cache/qemu/capabilities/" 2>/dev/null || true
 cp -a /etc/libvirt/. "$dir/etc/"
 # A root daemon in a container: no cgroups, namespaces, seccomp, security
 # driver or ownership changes (none of them is what the tests look at).
@@ -53,6 +62,13 @@ stop() {
 	kill "$lvd" "$logd" 2>/dev/null || true
 	wait "$lvd" 2>/dev/null || true
 	wait "$logd" 2>/dev/null || true
+	# each file replaced whole, so a concurrent seed never reads half of one
+	for f in "$dir"/cache/qemu/capabilities/*.xml; do
+		[ -f "$f" ] || continue
+		if cp "$f" "$caps/.${f##*/}.$$"; then
+			mv "$caps/.${f##*/}.$$" "$caps/${f##*/}" || rm -f "$caps/.${f##*/}.$$"
+		fi
+	done
 	exit 0
 }
 trap stop TERM INT HUP
