@@ -26,6 +26,16 @@ vs_libvirt_format_name(uint32_t format)
 	return format < sizeof format_names / sizeof *format_names ? format_names[format] : NULL;
 }
 
+uint64_t
+vs_libvirt_page_size(const struct vs_libvirt_image *img)
+{
+	/* QEMU's x86 targets have a fixed 4 KiB TARGET_PAGE_SIZE; targets with
+	 * a variable one (arm) record it in the stream */
+	if (strcmp(img->arch, "x86_64") == 0 || strcmp(img->arch, "i686") == 0)
+		return 4096;
+	return 0;
+}
+
 int
 vs_libvirt_sniff(const unsigned char *b, size_t len)
 {
@@ -133,6 +143,17 @@ parse_xml(struct vs_libvirt_image *img, const char *xml, size_t len, const char 
 	}
 	child_text(root, "name", img->name, sizeof img->name);
 	child_text(root, "uuid", img->uuid, sizeof img->uuid);
+	for (xmlNode *os = root->children; os; os = os->next)
+		if (os->type == XML_ELEMENT_NODE && strcmp((const char *)os->name, "os") == 0)
+			for (xmlNode *t = os->children; t; t = t->next)
+				if (t->type == XML_ELEMENT_NODE && strcmp((const char *)t->name, "type") == 0) {
+					xmlChar *a = xmlGetProp(t, (const xmlChar *)"arch");
+					if (a) {
+						snprintf(img->arch, sizeof img->arch, "%s", (const char *)a);
+						printable(img->arch);
+						xmlFree(a);
+					}
+				}
 	xmlFreeDoc(doc);
 	return 0;
 }

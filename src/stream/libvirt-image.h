@@ -34,6 +34,7 @@ struct vs_libvirt_image {
 	uint64_t stream_offset; /* 92 + data_len: where QEMU's stream starts */
 	char name[256];		/* <domain><name>, printable */
 	char uuid[64];		/* <domain><uuid> */
+	char arch[32];		/* <domain><os><type arch=...>, or "" */
 	uint64_t xml_len, cookie_len;
 };
 
@@ -43,6 +44,11 @@ int vs_libvirt_sniff(const unsigned char *b, size_t len);
 /* Read and check the header and XML of fd (a regular file of size
  * bytes).  Errors: VS_EXIT_DATAERR with the file's name. */
 int vs_libvirt_image_read(struct vs_libvirt_image *img, int fd, uint64_t size, const char *name);
+
+/* The target page size QEMU uses for the domain's architecture when its
+ * stream does not record one (no configuration/target-page-bits): 4096
+ * for x86, else 0 (unknown). */
+uint64_t vs_libvirt_page_size(const struct vs_libvirt_image *img);
 
 /* "raw", "gzip", ... "sparse", or NULL for an unknown number. */
 const char *vs_libvirt_format_name(uint32_t format);

@@ -21,6 +21,7 @@
 #include "bytes.h"
 #include "error.h"
 #include "io.h"
+#include "qemu-compressed.h"
 #include "qemu-file.h"
 #include "source.h"
 
@@ -1441,11 +1442,13 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 			q->libvirt = true;
 			q->base = q->image.stream_offset;
 			if (q->image.format != VS_LIBVIRT_RAW && q->image.format != VS_LIBVIRT_SPARSE) {
-				vs_error_set(VS_EXIT_DATAERR, 0,
-					     "%s: a libvirt save image compressed with %s (format %" PRIu32
-					     "): not supported by this build",
-					     name, vs_libvirt_format_name(q->image.format), q->image.format);
-				goto out;
+				int spool;
+				if (vs_qemu_compressed_spool(fd, &q->image, name, &spool, &q->size) < 0)
+					goto out;
+				q->compressed = true;
+				q->image_fd = fd;
+				q->fd = spool;
+				q->base = 0;
 			}
 		}
 	}
@@ -1502,7 +1505,8 @@ out:
 	free(w.dev);
 	free(w.cands);
 	if (rc < 0) {
-		q->fd = -1; /* the caller's */
+		if (!q->compressed)
+			q->fd = -1; /* the caller's */
 		vs_qemu_file_close(q);
 	}
 	return rc;
@@ -1568,6 +1572,12 @@ vs_qemu_file_close(struct vs_qemu_file *q)
 	q->nsections = q->nstates = 0;
 	json_object_put(q->desc);
 	q->desc = NULL;
+	if (q->compressed) {
+		/* fd is the spool; the image's fd is owned as fd would be */
+		close(q->fd);
+		q->fd = q->image_fd;
+		q->compressed = false;
+	}
 	if (q->owned && q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
@@ -1749,6 +1759,9 @@ static int
 inject_tail(struct vs_qemu_file *q, const struct vs_qemu_state *st, vs_qemu_read_fn fn, void *ctx, uint64_t new_len,
 	    int out_fd, const char *out_name)
 {
+	if (q->compressed)
+		return vs_qemu_compressed_inject(q->image_fd, &q->image, st, q->size, fn, ctx, new_len, NULL, 0, out_fd,
+						 out_name, q->name);
 	if (copy_sparse(q, 0, st->offset, out_fd, out_name) < 0 ||
 	    copy_new_state(fn, ctx, new_len, out_fd, out_name) < 0 ||
 	    copy_range(q, st->offset + st->length, q->size, NULL, out_fd, out_name) < 0)
@@ -1788,6 +1801,11 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 		return -1;
 	if (jlen > UINT32_MAX) {
 		vs_error_set(VS_EXIT_FAIL, 0, "%s: the VM description would exceed 4 GiB", q->name);
+		goto out;
+	}
+	if (q->compressed) {
+		rc = vs_qemu_compressed_inject(q->image_fd, &q->image, st, q->desc_offset, fn, ctx, new_len, json, jlen,
+					       out_fd, out_name, q->name);
 		goto out;
 	}
 	if (copy_sparse(q, 0, st->offset, out_fd, out_name) < 0 ||

@@ -69,6 +69,11 @@ struct vs_qemu_file {
 	bool libvirt;
 	struct vs_libvirt_image image;
 	uint64_t base;
+	/* formats 1-5: the stream decompressed into a spool file (RAM pages
+	 * as holes) which fd then reads; image_fd is the image itself.  The
+	 * offsets are then the decompressed stream's. */
+	bool compressed;
+	int image_fd;
 	bool mapped_ram;      /* capability mapped-ram: RAM pages sit at fixed offsets */
 	bool described;	      /* the file ends with a VM description */
 	uint64_t eof_offset;  /* the QEMU_VM_EOF byte */

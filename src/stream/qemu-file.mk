@@ -1,7 +1,8 @@
 # Makefile fragment, included by Makefile.am (one non-recursive make).
 # QEMU migration files: extract, inject, and inspect's migration view.
 libvhoststate_a_SOURCES += src/stream/qemu-file.c src/stream/qemu-file.h \
-	src/stream/libvirt-image.c src/stream/libvirt-image.h
+	src/stream/libvirt-image.c src/stream/libvirt-image.h \
+	src/stream/qemu-compressed.c src/stream/qemu-compressed.h
 vhost_state_SOURCES += src/cmd-extract.c src/cmd-inject.c
 BATS_TESTS += tests/bats/qemu.bats tests/bats/passt.bats tests/bats/migfiles.bats
 EXTRA_DIST += tests/bats/helpers/qemu.bash tests/peers/qmp.py tests/bats/helpers/libvirt-image.py

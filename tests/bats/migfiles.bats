@@ -207,3 +207,130 @@ teardown() {
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" -o "$BATS_TEST_TMPDIR/again.vhs"
 	cmp "$BATS_TEST_TMPDIR/busy.vhs" "$BATS_TEST_TMPDIR/again.vhs"
 }
+
+@test "migfiles: libvirt images raw, gzip, bzip2, xz, zstd: extract, inspect, inject in the same format" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	"$VHOST_STATE" -q inject "$PLAIN" "$BATS_TEST_TMPDIR/busy.vhs" -o "$BATS_TEST_TMPDIR/plain-busy.mig"
+	for fmt in 0:raw 1:gzip 2:bzip2 3:xz 5:zstd; do
+		n=${fmt%%:*} name=${fmt#*:} img=$BATS_TEST_TMPDIR/lv$n.img new=$BATS_TEST_TMPDIR/lv$n-new.img
+		python3 "$LVIMG" wrap "$PLAIN" "$img" --format "$n" --description "$TRICKY"
+		run "$VHOST_STATE" extract --list "$img"
+		assert_success
+		assert_line --regexp "^1  $DEV4  fs  10 bytes in 1 chunk  at offset [0-9]+  sha256 [0-9a-f]{64}$"
+		"$VHOST_STATE" -q extract -f "$img" -o "$BATS_TEST_TMPDIR/x.vhs"
+		assert_equal "$(hexof "$BATS_TEST_TMPDIR/x.vhs")" "0000000a${IDLE}00000000"
+		run "$VHOST_STATE" inspect "$img"
+		assert_line --regexp "^container: +libvirt save image, version 2: QEMU stream at offset [0-9]+, $name \(format $n\)$"
+		assert_line "domain:      vs-guest (uuid 6f1c7a52-3d9e-4b8f-a1c2-0d4e5f607182), was running: no"
+		assert_line --regexp '^format: +QEMU migration stream, version 3 \(machine pc-q35-[0-9.]+, page size 4096\)$'
+		run --separate-stderr "$VHOST_STATE" inspect --json "$img"
+		echo "$output" | jq -e --arg f "$name" '.libvirt.format == $f and .layout == "plain" and .libvirt.was_running == false'
+		run "$VHOST_STATE" inject "$img" "$BATS_TEST_TMPDIR/busy.vhs" -o "$new"
+		assert_success
+		# header, XML, cookie and padding unchanged; the stream in the same
+		# format (decompressed by Python) is what inject writes into the bare
+		# file, which QEMU loads (qemu.bats)
+		assert_equal "$(python3 "$LVIMG" prefix "$new")" "$(python3 "$LVIMG" prefix "$img")"
+		python3 "$LVIMG" stream "$new" "$BATS_TEST_TMPDIR/stream.mig"
+		cmp "$BATS_TEST_TMPDIR/stream.mig" "$BATS_TEST_TMPDIR/plain-busy.mig"
+		"$VHOST_STATE" -q extract -f "$new" -o "$BATS_TEST_TMPDIR/x.vhs"
+		cmp "$BATS_TEST_TMPDIR/x.vhs" "$BATS_TEST_TMPDIR/busy.vhs"
+	done
+	# a big-endian header (libvirt writes its host's order) reads the same
+	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/be.img" --format 5 --big-endian
+	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/be.img"
+	assert_success
+	assert_line --regexp "^1  $DEV4  fs  10 bytes in 1 chunk "
+}
+
+@test "migfiles: a zstd image's injected stream is loaded by QEMU and the next save carries the state" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/lv5.img" --format 5 --running
+	"$VHOST_STATE" -q inject "$BATS_TEST_TMPDIR/lv5.img" "$BATS_TEST_TMPDIR/busy.vhs" -o "$BATS_TEST_TMPDIR/new.img"
+	python3 "$LVIMG" stream "$BATS_TEST_TMPDIR/new.img" "$BATS_TEST_TMPDIR/stream.mig"
+	mkdir -p "$BATS_TEST_TMPDIR/e"
+	VFS_SHARE_DIR=$BATS_TEST_TMPDIR/e start_virtiofsd l
+	# shellcheck disable=SC2046
+	start_qemu l --incoming $(vfs_dev 4 "$VFS_SOCK")
+	qemu_load "$BATS_TEST_TMPDIR/stream.mig"
+	qemu_save "$BATS_TEST_TMPDIR/again.mig"
+	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" -o "$BATS_TEST_TMPDIR/again.vhs"
+	cmp "$BATS_TEST_TMPDIR/busy.vhs" "$BATS_TEST_TMPDIR/again.vhs"
+}
+
+# refused IMAGE MESSAGE — extract, inspect and inject all exit 65 saying
+# MESSAGE, and inject writes nothing
+refused() {
+	local img=$1 msg=$2
+	for verb in "extract --list" inspect; do
+		# shellcheck disable=SC2086
+		run "$VHOST_STATE" $verb "$img"
+		assert_failure 65
+		assert_output --partial "$msg"
+	done
+	run "$VHOST_STATE" inject "$img" "$BATS_TEST_TMPDIR/busy.vhs" -o "$BATS_TEST_TMPDIR/out.img"
+	assert_failure 65
+	assert_output --partial "$msg"
+	[ ! -e "$BATS_TEST_TMPDIR/out.img" ]
+	run "$VHOST_STATE" extract "$img" -o "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 65
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+}
+
+@test "migfiles: unfinished, truncated, garbled and lzop libvirt images exit 65 with a clear message and nothing written" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	d=$BATS_TEST_TMPDIR
+	python3 "$LVIMG" wrap "$PLAIN" "$d/part.img" --magic LibvirtQemudPart
+	refused "$d/part.img" "an unfinished libvirt save (magic LibvirtQemudPart"
+	refused "$d/part.img" "not supported"
+	python3 "$LVIMG" wrap "$PLAIN" "$d/lzop.img" --format 4
+	refused "$d/lzop.img" "compressed with lzop (format 4): not supported by this build"
+	python3 "$LVIMG" wrap "$PLAIN" "$d/v3.img" --version 3
+	refused "$d/v3.img" "malformed libvirt save image: header version 3 (only version 2 is understood)"
+	python3 "$LVIMG" wrap "$PLAIN" "$d/f9.img" --format 9
+	refused "$d/f9.img" "malformed libvirt save image: format 9 (expected 0 raw"
+	python3 "$LVIMG" wrap "$PLAIN" "$d/xml.img" --bad-xml
+	refused "$d/xml.img" "malformed libvirt save image: the domain XML at offset 92 does not parse"
+	python3 "$LVIMG" wrap "$PLAIN" "$d/ok.img" --format 0
+	for cut in 16 50 91; do
+		head -c $cut "$d/ok.img" >"$d/cut.img"
+		refused "$d/cut.img" "less than the 92-byte header"
+	done
+	head -c 300 "$d/ok.img" >"$d/cut.img"
+	refused "$d/cut.img" "reaches past the end of the file"
+	# a header that says gzip over a stream that is not
+	python3 "$LVIMG" wrap "$PLAIN" "$d/liar.img" --format 1
+	python3 "$LVIMG" wrap "$PLAIN" "$d/raw.img" --format 0
+	python3 - "$d/liar.img" "$d/raw.img" "$d/liar2.img" <<'PY'
+import sys
+a = open(sys.argv[1], "rb").read()
+b = open(sys.argv[2], "rb").read()
+h = int.from_bytes(a[20:24], "little") + 92
+open(sys.argv[3], "wb").write(a[:h] + b[h:])
+PY
+	refused "$d/liar2.img" "says format 1 (gzip), but the stream after it is not gzip-compressed"
+	# compressed streams cut short or garbled
+	for n in 1 2 3 5; do
+		python3 "$LVIMG" wrap "$PLAIN" "$d/c.img" --format $n
+		size=$(stat -c %s "$d/c.img")
+		head -c $((size - 200)) "$d/c.img" >"$d/cut.img"
+		refused "$d/cut.img" "malformed"
+		python3 - "$d/c.img" "$d/bad.img" <<'PY'
+import sys
+a = bytearray(open(sys.argv[1], "rb").read())
+for i in range(len(a) // 2, len(a) // 2 + 64):
+    a[i] ^= 0x5a
+open(sys.argv[2], "wb").write(a)
+PY
+		refused "$d/bad.img" "malformed"
+	done
+	# the plain stream cut inside the image is the QEMU reader's message
+	python3 "$LVIMG" wrap <(head -c 400000 "$PLAIN") "$d/short.img" --format 0
+	refused "$d/short.img" "malformed migration file at offset"
+}
+
+@test "migfiles: a mapped-ram stream must be format 6, and format 6 must hold one" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/p6.img" --format 6
+	refused "$BATS_TEST_TMPDIR/p6.img" "its format is sparse but the QEMU stream in it is not mapped-ram"
+}

@@ -17,7 +17,9 @@ domain XML and the cookie, each NUL-terminated, zero padding up to
 
 OPTS: --format N (0 raw, 1 gzip, 2 bzip2, 3 xz, 5 zstd, 6 sparse),
 --running, --name NAME, --uuid UUID, --description TEXT, --magic MAGIC,
---version V, --big-endian, --pad N (bytes of zeros after the cookie).
+--version V, --big-endian, --pad N (bytes of zeros after the cookie),
+--arch ARCH, --bad-xml (an XML that does not parse).  Format 4 (lzop) and
+unknown numbers get the stream uncompressed (for refusals).
 """
 import argparse
 import bz2
@@ -41,7 +43,8 @@ def compress(fmt, data):
         return lzma.compress(data, format=lzma.FORMAT_XZ)
     if fmt == 5:
         return subprocess.run(["zstd", "-q", "-c"], input=data, stdout=subprocess.PIPE, check=True).stdout
-    sys.exit("libvirt-image: no compressor for format %d" % fmt)
+    # 4 (lzop) and unknown numbers: the stream as it is, for refusals
+    return data
 
 
 def decompress(fmt, data):
@@ -60,9 +63,11 @@ def decompress(fmt, data):
 
 def prefix(o):
     desc = o.description.replace("&", "&amp;").replace("<", "&lt;")
-    xml = ("<domain type='qemu'>\n  <name>%s</name>\n  <uuid>%s</uuid>\n"
+    xml = ("<domain type='qemu'>\n  <name>%s</name>\n  <uuid>%s</uuid>\n  <os><type arch='%s' machine='q35'>hvm</type></os>\n"
            "  <description>%s</description>\n  <memory unit='KiB'>131072</memory>\n"
-           "</domain>\n" % (o.name, o.uuid, desc)).encode() + b"\0"
+           "</domain>\n" % (o.name, o.uuid, o.arch, desc)).encode() + b"\0"
+    if o.bad_xml:
+        xml = b"<domain><name>cut</na\0"
     cookie = b"<qemuDomainSaveCookie>\n  <cpu mode='custom'/>\n</qemuDomainSaveCookie>\n\0"
     data = xml + cookie + b"\0" * o.pad
     end = ">" if o.big_endian else "<"
@@ -81,6 +86,8 @@ def main():
     p.add_argument("--name", default="vs-guest")
     p.add_argument("--uuid", default="6f1c7a52-3d9e-4b8f-a1c2-0d4e5f607182")
     p.add_argument("--description", default="")
+    p.add_argument("--arch", default="x86_64")
+    p.add_argument("--bad-xml", action="store_true")
     p.add_argument("--magic", default=MAGIC.decode())
     p.add_argument("--version", type=int, default=2)
     p.add_argument("--big-endian", action="store_true")
