@@ -144,3 +144,7 @@ round_trip() {
 @test "libvirt: virsh save --image-format sparse: the same, both directions" {
 	round_trip sparse sparse
 }
+
+@test "libvirt: virsh save --image-format zstd: the same, both directions" {
+	round_trip zstd zstd
+}
