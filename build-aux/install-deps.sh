@@ -11,7 +11,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	libarchive-dev libzstd-dev libjson-c-dev nettle-dev libxml2-dev \
 	bats bats-support bats-assert \
 	jq xxd zstd python3 python3-jsonschema mandoc bsdutils util-linux procps strace \
-	busybox-static \
+	busybox-static bzip2 xz-utils lzop \
 	ca-certificates debian-archive-keyring \
 	valgrind clang-14 libclang-rt-14-dev llvm-14 >/dev/null
 

@@ -139,12 +139,12 @@ lv_domain_xml() {
 EOF
 }
 
-# lv_start_guest NAME VFS-SOCK — create (and boot) the domain; sets
-# GUEST_CONSOLE.
+# lv_start_guest NAME VFS-SOCK [--paused] — create (and boot, unless
+# --paused) the domain; sets GUEST_CONSOLE.
 lv_start_guest() {
 	GUEST_CONSOLE=$BATS_TEST_TMPDIR/$1.console
 	lv_domain_xml "$1" "$2" "$GUEST_CONSOLE" >"$BATS_TEST_TMPDIR/$1.xml"
-	lvsh create "$BATS_TEST_TMPDIR/$1.xml" >/dev/null || { lv_qemu_log "$1" >&2; return 1; }
+	lvsh create "$BATS_TEST_TMPDIR/$1.xml" ${3:+"$3"} >/dev/null || { lv_qemu_log "$1" >&2; return 1; }
 }
 
 # lv_qemu_log NAME — QEMU's log for the domain (written through virtlogd).
