@@ -88,13 +88,18 @@ round_trip() {
 	local fmt=$1 name=$2 paused=${3:-} img=$BATS_TEST_TMPDIR/guest.$1
 	save_guest "$fmt" "$img" "$paused"
 
-	# the image is libvirt's, in FORMAT, around a QEMU stream with one fs state
+	# the image is libvirt's, in FORMAT, around a QEMU stream with one fs
+	# state (each call reads the whole image: under valgrind that is slow
+	# for a compressed one, so the listing is checked for raw only)
 	run "$VHOST_STATE" inspect "$img"
 	assert_success
 	assert_line --regexp "^container: +libvirt save image, version [0-9]+: QEMU stream at offset [0-9]+, $name \(format [0-9]+\)$"
-	run "$VHOST_STATE" extract --list "$img"
-	assert_success
-	assert_line --regexp '^1  [0-9a-f:.]+/vhost-user-fs  fs  [0-9]+ bytes in 1 chunk  '
+	assert_line --regexp '^state 1: +[0-9a-f:.]+/vhost-user-fs \(fs\): [0-9]+ bytes in 1 chunk; '
+	if [ "$fmt" = raw ]; then
+		run "$VHOST_STATE" extract --list "$img"
+		assert_success
+		assert_line --regexp '^1  [0-9a-f:.]+/vhost-user-fs  fs  [0-9]+ bytes in 1 chunk  '
+	fi
 
 	# extract: exactly the bytes virtiofsd handed QEMU during the save
 	"$VHOST_STATE" -q extract "$img" -o "$BATS_TEST_TMPDIR/x.vhs"
@@ -120,17 +125,25 @@ round_trip() {
 	local pop_share=$VFS_SHARE_DIR
 	run "$VHOST_STATE" inject "$img" "$BATS_TEST_TMPDIR/pop.vhs" -o "$BATS_TEST_TMPDIR/pop.$fmt"
 	assert_success
-	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/pop.$fmt"
-	assert_line --regexp "^container: +libvirt save image, .*, $name \(format [0-9]+\)$"
+	# still FORMAT: the header's format field (offset 28) is unchanged, and
+	# libvirt decodes the body by it below
+	assert_equal "$(od -An -tu4 -j 28 -N 4 "$BATS_TEST_TMPDIR/pop.$fmt" | tr -d ' ')" \
+		"$(od -An -tu4 -j 28 -N 4 "$img" | tr -d ' ')"
 	fresh_virtiofsd "$pop_share"
 	lvsh restore "$BATS_TEST_TMPDIR/pop.$fmt" --paused >/dev/null || { lv_qemu_log vsguest >&2; false; }
 	lvsh save vsguest "$BATS_TEST_TMPDIR/again.$fmt" --image-format "$fmt" >/dev/null
 	wait_exit "$VFS_PID"
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.$fmt" -o "$BATS_TEST_TMPDIR/again.vhs"
 	cmp "$BATS_TEST_TMPDIR/pop.vhs" "$BATS_TEST_TMPDIR/again.vhs"
-	! cmp -s "$BATS_TEST_TMPDIR/pop.vhs" "$BATS_TEST_TMPDIR/x.vhs"
+	run cmp -s "$BATS_TEST_TMPDIR/pop.vhs" "$BATS_TEST_TMPDIR/x.vhs"
+	assert_failure
 
-	# a corrupt injected state: virsh restore fails (negative control)
+	# a corrupt injected state: virsh restore fails (negative control; the
+	# paused variants skip it to save time, it does not depend on FORMAT)
+	if [ -n "$paused" ]; then
+		rm -f "$BATS_TEST_TMPDIR"/*."$fmt"
+		return 0
+	fi
 	printf 'garb' >"$BATS_TEST_TMPDIR/garb.bin"
 	raw_stream "$(xxd -p "$BATS_TEST_TMPDIR/garb.bin")" >"$BATS_TEST_TMPDIR/garb.vhs"
 	"$VHOST_STATE" -q inject "$img" "$BATS_TEST_TMPDIR/garb.vhs" -o "$BATS_TEST_TMPDIR/bad.$fmt"

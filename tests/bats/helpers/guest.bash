@@ -46,8 +46,10 @@ guest_accel() {
 	fi
 }
 
+# init_on_free=1: freed guest pages are zeroed, and QEMU sends zero pages as
+# a flag: a saved guest is 56 MB instead of 96.
 guest_cmdline() {
-	echo "console=ttyS0 panic=-1 quiet vs.tag=$GUEST_TAG"
+	echo "console=ttyS0 panic=-1 quiet init_on_free=1 vs.tag=$GUEST_TAG"
 }
 
 # guest_share NAME — a shared dir holding a.txt: 1000 records "line %05d\n";
