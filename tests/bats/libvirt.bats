@@ -166,15 +166,13 @@ round_trip() {
 	round_trip sparse sparse
 }
 
-@test "libvirt: virsh save --image-format zstd: the same, both directions" {
-	round_trip zstd zstd
-}
-
-# libvirt's other compressors: a domain created paused (its RAM nearly all
-# zero pages, so the images are small and quick), the same checks.
-@test "libvirt: virsh save --image-format gzip|bzip2|xz of a paused domain: both directions" {
+# libvirt's compressed formats: a domain created paused (its RAM nearly all
+# zero pages, so the images are small: a running guest's 56 MB stream,
+# decompressed and compressed again by every call, takes minutes under
+# check-valgrind), otherwise the same checks.
+@test "libvirt: virsh save --image-format zstd|gzip|bzip2|xz of a paused domain: both directions" {
 	local fmt
-	for fmt in gzip bzip2 xz; do
+	for fmt in zstd gzip bzip2 xz; do
 		round_trip "$fmt" "$fmt" paused
 		lv_teardown
 		rm -rf "$BATS_TEST_TMPDIR/tee" "$BATS_TEST_TMPDIR"/*.vhs
