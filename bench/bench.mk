@@ -13,7 +13,7 @@ bench_mini_frontend_SOURCES = bench/mini-frontend.c
 bench_sha256_SOURCES = bench/sha256.c
 bench_sha256_LDADD = $(NETTLE_LIBS)
 
-EXTRA_DIST += bench/run.sh bench/README.md bench/proxy-overhead.sh
+EXTRA_DIST += bench/run.sh bench/README.md bench/proxy-overhead.sh bench/mapped-ram.sh
 
 bench: vhost-state tests/backend/fake-backend bench/time-run bench/mini-frontend bench/sha256
 	VHOST_STATE='$(abs_top_builddir)/vhost-state' \
@@ -24,4 +24,12 @@ bench: vhost-state tests/backend/fake-backend bench/time-run bench/mini-frontend
 	VS_SRCDIR='$(abs_top_srcdir)' BENCH_CFLAGS='$(CFLAGS)' \
 	bash '$(abs_top_srcdir)/bench/run.sh'
 
-.PHONY: bench
+# extract --list on mapped-ram files and sparse libvirt images of 1 GiB and
+# 4 GiB guests (real QEMU): the time must not grow with the RAM.
+bench-mapped-ram: vhost-state bench/time-run
+	VHOST_STATE='$(abs_top_builddir)/vhost-state' \
+	TIME_RUN='$(abs_top_builddir)/bench/time-run' \
+	VS_SRCDIR='$(abs_top_srcdir)' \
+	bash '$(abs_top_srcdir)/bench/mapped-ram.sh'
+
+.PHONY: bench bench-mapped-ram

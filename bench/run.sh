@@ -144,29 +144,64 @@ row() {
 }
 
 # --- dump: back-end SAVE -> vhost-state -> /dev/null ------------------------
+# bench_dump SIZE [PIECE] — PIECE: the write size of the back-end's SAVE
+# and of the baseline's emitter (same bytes, same writes); 0 (default):
+# whole 1 MiB blocks into a 1 MiB pipe; otherwise PIECE-byte writes and
+# an emitter that leaves its pipe at the default size — the simplest
+# emitter there is, so that no figure rests on one emitter's habits.
 bench_dump() {
-	local n=$1 sock=$SOCKDIR/d.sock vs=$WORK/dump-vs.$1 base=$WORK/dump-base.$1 i
+	local n=$1 piece=${2:-0} sock=$SOCKDIR/d.sock vs=$WORK/dump-vs.$1.$2 base=$WORK/dump-base.$1.$2 i
+	local pflag=() name="dump raw -> /dev/null" note="baseline: back-end --emit | cat >/dev/null"
+	if [ "$piece" != 0 ]; then
+		pflag=(--piece "$piece")
+		name="dump raw -> /dev/null, $((piece / 1024)) KiB writes"
+		note="baseline: back-end --emit --piece $piece (64 KiB pipe) | cat >/dev/null"
+	fi
 	: >"$vs"
 	: >"$base"
 	# Once, untimed: the dump carries exactly the seeded state.
-	start_fake "$sock" --state-size "$n" --seed "$SEED"
+	start_fake "$sock" --state-size "$n" --seed "$SEED" "${pflag[@]}"
 	"$VHOST_STATE" -q dump "$sock" | "$FAKE_BACKEND" --absorb --framed --state-size "$n" --seed "$SEED" ||
 		die "dump of $(human "$n"): the stream is not the back-end's state"
 	reap
 	# Run 0 warms up and is dropped; the two sides alternate.
 	for i in $(seq 0 "$RUNS"); do
-		start_fake "$sock" --state-size "$n" --seed "$SEED"
+		start_fake "$sock" --state-size "$n" --seed "$SEED" "${pflag[@]}"
 		timed "$vs" "$VHOST_STATE" -q dump "$sock" >/dev/null
 		reap
 		# shellcheck disable=SC2016 # the inner shell expands them
-		timed "$base" sh -c '"$1" --emit --state-size "$2" --seed "$3" | cat' sh \
-			"$FAKE_BACKEND" "$n" "$SEED" >/dev/null
+		timed "$base" sh -c '"$1" --emit --state-size "$2" --seed "$3" $4 | cat' sh \
+			"$FAKE_BACKEND" "$n" "$SEED" "${pflag[*]}" >/dev/null
 		if [ "$i" = 0 ]; then
 			: >"$vs"
 			: >"$base"
 		fi
 	done
-	row "dump raw -> /dev/null" "$n" "$vs" "$base" "baseline: back-end --emit | cat >/dev/null"
+	row "$name" "$n" "$vs" "$base" "$note"
+}
+
+# bench_dump_pipe SIZE — the same into a pipe consumer: vhost-state dump |
+# cat >/dev/null against back-end --emit | cat | cat >/dev/null (one more
+# copy each side).  Both are timed as whole pipelines, so the peak RSS
+# shown is the largest process of the pipeline.
+bench_dump_pipe() {
+	local n=$1 sock=$SOCKDIR/p.sock vs=$WORK/pipe-vs.$1 base=$WORK/pipe-base.$1 i
+	: >"$vs"
+	: >"$base"
+	for i in $(seq 0 "$RUNS"); do
+		start_fake "$sock" --state-size "$n" --seed "$SEED"
+		# shellcheck disable=SC2016 # the inner shell expands them
+		timed "$vs" sh -c '"$1" -q dump "$2" | cat >/dev/null' sh "$VHOST_STATE" "$sock"
+		reap
+		# shellcheck disable=SC2016
+		timed "$base" sh -c '"$1" --emit --state-size "$2" --seed "$3" | cat | cat >/dev/null' sh \
+			"$FAKE_BACKEND" "$n" "$SEED"
+		if [ "$i" = 0 ]; then
+			: >"$vs"
+			: >"$base"
+		fi
+	done
+	row "dump raw | cat (pipeline)" "$n" "$vs" "$base" "baseline: back-end --emit | cat | cat >/dev/null"
 }
 
 # --- restore: file -> vhost-state -> back-end LOAD (checked) ----------------
@@ -216,7 +251,8 @@ bench_restore() {
 bench_archive() {
 	local n=$1 kind=$2 thr=$3 sock=$SOCKDIR/a.sock i zt label
 	local vs=$WORK/arch-vs.$1.$2.$3 base=$WORK/arch-base.$1.$2.$3 sha=$WORK/arch-sha.$1.$2.$3
-	local file=$WORK/arch.tar.zst vs_size base_size sha_median
+	local pipe=$WORK/arch-pipe.$1.$2.$3 file=$WORK/arch.tar.zst vs_size base_size sha_median pipe_median
+	local zstd_median notes
 	local -a cflag=()
 	[ "$kind" = compressible ] && cflag=(--compressible)
 	case $thr in
@@ -227,6 +263,7 @@ bench_archive() {
 	: >"$vs"
 	: >"$base"
 	: >"$sha"
+	: >"$pipe"
 	# Once, untimed: the archive's state member is exactly the seeded
 	# stream, and both sides' compressed sizes.
 	start_fake "$sock" --state-size "$n" --seed "$SEED" "${cflag[@]}"
@@ -252,17 +289,34 @@ bench_archive() {
 		# shellcheck disable=SC2016
 		timed "$sha" sh -c '"$1" --emit --framed --state-size "$2" --seed "$3" $4 | "$5"' sh \
 			"$FAKE_BACKEND" "$n" "$SEED" "${cflag[*]}" "$SHA256" >/dev/null
+		# What a user runs for the same two results, a compressed copy
+		# and its SHA-256; the digest's reader is waited for too.
+		# shellcheck disable=SC2016
+		timed "$pipe" sh -c 'rm -f "$6"; mkfifo "$6"; openssl dgst -sha256 <"$6" >/dev/null & d=$!
+			"$1" --emit --framed --state-size "$2" --seed "$3" $4 | tee "$6" | zstd -q -1 "$5" >/dev/null
+			wait $d' sh "$FAKE_BACKEND" "$n" "$SEED" "${cflag[*]}" "$zt" "$WORK/digest.fifo"
 		if [ "$i" = 0 ]; then
 			: >"$vs"
 			: >"$base"
 			: >"$sha"
+			: >"$pipe"
 		fi
 	done
 	sha_median=$(stats "$sha" | cut -d' ' -f1)
-	row "dump archive+zstd-1, $kind, --threads $thr" "$n" "$vs" "$base" \
-		"baseline: --emit --framed | zstd -1 $zt ($label); compressed $(awk -v a="$vs_size" -v b="$base_size" -v n="$n" \
-			'BEGIN { printf "%.2fx / %.2fx", n / a, n / b }'); SHA-256 alone $(awk -v s="$sha_median" \
-			'BEGIN { printf "%.1f ms", s * 1000 }')" "$sha_median"
+	pipe_median=$(stats "$pipe" | cut -d' ' -f1)
+	zstd_median=$(stats "$base" | cut -d' ' -f1)
+	notes="compressed $(awk -v a="$vs_size" -v b="$base_size" -v n="$n" 'BEGIN { printf "%.2fx / %.2fx", n / a, n / b }')"
+	notes="$notes; SHA-256 alone $(awk -v s="$sha_median" 'BEGIN { printf "%.1f ms", s * 1000 }')"
+	if [ "$kind" = incompressible ]; then
+		# held against the pipeline; zstd alone in the notes
+		notes="baseline: --emit --framed | tee >(openssl dgst -sha256) | zstd -1 $zt ($label); $notes"
+		notes="$notes; zstd -1 $zt alone $(awk -v z="$zstd_median" -v v="$(stats "$vs" | cut -d' ' -f1)" \
+			'BEGIN { printf "%.1f ms, ratio %.2f", z * 1000, z / v }')"
+		row "dump archive+zstd-1, $kind, --threads $thr" "$n" "$vs" "$pipe" "$notes" "$sha_median"
+	else
+		notes="baseline: --emit --framed | zstd -1 $zt ($label); $notes"
+		row "dump archive+zstd-1, $kind, --threads $thr" "$n" "$vs" "$base" "$notes" "$sha_median"
+	fi
 }
 
 # --- virtiofsd: an idle real back-end, start to exit ------------------------
@@ -409,7 +463,9 @@ echo
 
 for n in $SIZES; do
 	echo "bench: dump $(human "$n") ..." >&2
-	bench_dump "$n"
+	bench_dump "$n" 0
+	bench_dump "$n" 65536
+	bench_dump_pipe "$n"
 done
 for n in $SIZES; do
 	echo "bench: restore $(human "$n") ..." >&2
@@ -452,9 +508,11 @@ awk -F'\t' -v limit="$RSS_LIMIT_KIB" -v target="$TARGET_SIZE" '
 		sp[NR] = range(V[2], V[3]) " / " range(B[2], B[3]) " ms"
 		m[NR] = V[4] > 0 ? sprintf("%.1f MiB", V[4] / 1024) : "-"
 		n[NR] = $5
-		if ($1 ~ /^dump raw/ && $2 == target) dump_ratio = B[1] / V[1]
+		if ($1 ~ /^dump raw/ && ($2 == target || $2 == 4294967296)) {
+			ndump++; dump_r[ndump] = B[1] / V[1]; dump_n[ndump] = $1 " at " human($2)
+		}
 		if ($1 ~ /^restore raw/ && $2 == target) restore_ratio = B[1] / V[1]
-		if ($1 ~ /^(dump|restore) raw/) {
+		if ($1 ~ /^(dump|restore) raw/ && $1 !~ /pipeline/) {
 			if (V[4] > maxrss) maxrss = V[4]
 			if (minrss == "" || V[4] < minrss) minrss = V[4]
 		}
@@ -489,20 +547,32 @@ awk -F'\t' -v limit="$RSS_LIMIT_KIB" -v target="$TARGET_SIZE" '
 		}
 		print ""
 		print "targets (ratios at " human(target) "; ratio = baseline / vhost-state):"
-		printf "  dump ratio >= 0.95:      %s\n", dump_ratio == "" ? "not measured" : \
-			sprintf("%.2f  %s", dump_ratio, dump_ratio >= 0.95 ? "met" : "NOT MET")
-		printf "  restore ratio >= 0.95:   %s\n", restore_ratio == "" ? "not measured" : \
-			sprintf("%.2f  %s", restore_ratio, restore_ratio >= 0.95 ? "met" : "NOT MET")
+		if (ndump == 0)
+			print "  dump ratio >= 1.20:      not measured"
+		for (i = 1; i <= ndump; i++)
+			printf("  dump ratio >= 1.20:      %.2f  %s  (%s)\n", dump_r[i], \
+				dump_r[i] >= 1.20 ? "met" : "NOT MET", dump_n[i])
+		printf "  restore ratio >= 1.40:   %s\n", restore_ratio == "" ? "not measured" : \
+			sprintf("%.2f  %s", restore_ratio, restore_ratio >= 1.40 ? "met" : "NOT MET")
 		printf "  raw peak RSS < 8 MiB:    %s\n", maxrss == "" ? "not measured" : \
 			sprintf("%.1f-%.1f MiB over all sizes  %s", minrss / 1024, maxrss / 1024, \
 				maxrss < limit ? "met" : "NOT MET")
 		if (narch == 0)
 			print "  archive+zstd dump within 10% (ratio >= 0.90): not measured"
-		for (i = 1; i <= narch; i++)
-			printf "  archive+zstd >= 0.90:    %s\n", sprintf("%.2f  %s  (%s)%s", arch_r[i], \
-				arch_r[i] >= 0.90 ? "met" : "NOT MET", arch_n[i], \
-				arch_best[i] > 0 && arch_best[i] < 0.90 ? \
+		for (i = 1; i <= narch; i++) {
+			# incompressible: against zstd + SHA-256 as a user would
+			# run them (>= 1.00); compressible: against zstd (>= 0.95);
+			# --threads 0 has no target (shown for the record)
+			goal = arch_n[i] ~ /incompressible/ ? 1.00 : 0.95
+			if (arch_n[i] ~ /--threads 0$/) {
+				printf "  archive+zstd:            %.2f  (no target)  (%s)\n", arch_r[i], arch_n[i]
+				continue
+			}
+			printf "  archive+zstd >= %.2f:    %s\n", goal, sprintf("%.2f  %s  (%s)%s", arch_r[i], \
+				arch_r[i] >= goal ? "met" : "NOT MET", arch_n[i], \
+				arch_best[i] > 0 && arch_best[i] < goal ? \
 				sprintf("  out of reach: SHA-256 alone gives at most %.2f", arch_best[i]) : "")
+		}
 		printf "  virtiofsd idle dump:     %s\n", vfs_vs == "" ? "not measured" : \
 			sprintf("%.2f ms, %.2f ms over the smallest front-end (no target set)", \
 				vfs_vs * 1000, (vfs_vs - vfs_base) * 1000)

@@ -9,9 +9,10 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake autoconf-archive pkg-config \
 	libarchive-dev libzstd-dev libjson-c-dev nettle-dev libxml2-dev \
-	bats bats-support bats-assert \
-	jq xxd zstd python3 python3-jsonschema mandoc bsdutils util-linux procps strace \
-	busybox-static bzip2 xz-utils lzop \
+	bats bats-support bats-assert bash-completion \
+	debhelper dh-autoreconf lintian autopkgtest man-db \
+	jq xxd zstd gzip xz-utils bzip2 lz4 openssl python3 python3-jsonschema mandoc bsdutils util-linux procps strace \
+	busybox-static lzop \
 	ca-certificates debian-archive-keyring \
 	valgrind clang-14 libclang-rt-14-dev llvm-14 >/dev/null
 

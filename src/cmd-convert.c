@@ -30,11 +30,11 @@ parse(int key, char *arg, struct argp_state *state)
 		else if (!a->out)
 			a->out = arg;
 		else
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		break;
 	case ARGP_KEY_END:
 		if (!a->out)
-			argp_error(state, "IN and OUT are required (- for stdin/stdout)");
+			vs_usage_error(state, "IN and OUT are required (- for stdin/stdout)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -109,7 +109,7 @@ vs_cmd_convert(int argc, char **argv)
 	if (vs_output_commit(&out) < 0)
 		goto fail;
 	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: converted %s (%s, %" PRIu64 "-byte payload) to %s (%s%s)\n",
+		fprintf(stderr, "%s: convert: converted %s (%s, %" PRIu64 "-byte payload) to %s (%s%s)\n",
 			program_invocation_short_name, a.in, vs_input_format_name(in.format), in.payload, out.name,
 			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level != VS_ZSTD_OFF ? "+zstd" : "");
 	vs_state_writer_close(&w);

@@ -30,11 +30,13 @@ parse(int key, char *arg, struct argp_state *state)
 		else if (!a->b)
 			a->b = arg;
 		else
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		break;
 	case ARGP_KEY_END:
+		if (a->a && a->b && strcmp(a->a, "-") == 0 && strcmp(a->b, "-") == 0)
+			vs_usage_error(state, "A and B cannot both be - (stdin is read once)");
 		if (!a->b)
-			argp_error(state, "two files are required");
+			vs_usage_error(state, "two files are required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

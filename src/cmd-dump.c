@@ -35,12 +35,12 @@ parse(int key, char *arg, struct argp_state *state)
 	case 'o': a->output = arg; break;
 	case ARGP_KEY_ARG:
 		if (a->socket)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->socket = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket)
-			argp_error(state, "SOCKET is required");
+			vs_usage_error(state, "SOCKET is required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -101,7 +101,10 @@ vs_cmd_dump(int argc, char **argv)
 		goto fail;
 	connected = true;
 	vs_progress_start("dump", 0);
-	if (vs_save_backend_state(&vu, vs_opt.max_size, consume, d, &bytes) < 0)
+	/* The raw stream as it is needs neither digest nor sniffing: it moves
+	 * without a copy through us where the output allows. */
+	if ((vs_fmt.archive == 1 ? vs_save_backend_state(&vu, vs_opt.max_size, consume, d, &bytes)
+				 : vs_save_backend_state_chunks(&vu, vs_opt.max_size, &d->w, vs_progress_update, &bytes)) < 0)
 		goto fail;
 	vs_progress_end();
 	if (vs_chunk_writer_end(&d->w) < 0)
@@ -114,7 +117,7 @@ vs_cmd_dump(int argc, char **argv)
 	if (vs_output_commit(&out) < 0)
 		goto fail;
 	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: dumped %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) from %s to %s%s\n",
+		fprintf(stderr, "%s: dump: dumped %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) from %s to %s%s\n",
 			program_invocation_short_name, bytes, d->w.chunks, d->w.chunks == 1 ? "" : "s", a.socket,
 			out.name, vs_fmt.archive == 1 ? " (archive)" : "");
 	vs_vu_close(&vu);

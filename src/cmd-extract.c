@@ -45,14 +45,14 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_LIST: a->list = true; break;
 	case ARGP_KEY_ARG:
 		if (a->mig)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->mig = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->mig)
-			argp_error(state, "MIGFILE is required (- for stdin)");
+			vs_usage_error(state, "MIGFILE is required (- for stdin)");
 		if (a->list && (a->output || a->device))
-			argp_error(state, "--list extracts nothing: it takes neither -o nor --device");
+			vs_usage_error(state, "--list extracts nothing: it takes neither -o nor --device");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -62,7 +62,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp extract_argp = {
-	options, parse, "MIGFILE",
+	options, parse, "MIGFILE\n--list MIGFILE",
 	"Take a vhost-user back-end's state out of a QEMU migration file (what `migrate` writes to "
 	"file:, exec: or fd:; not the mapped-ram layout).  The file is walked by its structure and "
 	"checked against its VM description; the states of vhost-user-fs (subsection "
@@ -154,7 +154,7 @@ vs_cmd_extract(int argc, char **argv)
 		goto fail;
 	out_open = false;
 	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: extracted the %s state of %s: %" PRIu64 " bytes in %" PRIu64 " chunk%s (%s%s)\n",
+		fprintf(stderr, "%s: extract: extracted the %s state of %s: %" PRIu64 " bytes in %" PRIu64 " chunk%s (%s%s)\n",
 			program_invocation_short_name, vs_payload_kind_name(q.states[i].kind), q.states[i].device,
 			q.states[i].payload, q.states[i].chunks, q.states[i].chunks == 1 ? "" : "s",
 			vs_fmt.archive == 1 ? "archive" : "raw", vs_fmt.zstd_level != VS_ZSTD_OFF ? "+zstd" : "");

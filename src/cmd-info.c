@@ -1,20 +1,32 @@
 /* vhost-state info SOCKET [--json]: what the back-end offers. */
 #include <config.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <json.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
 #include "identity.h"
 #include "output.h"
+#include "peer-owner.h"
 #include "vu-frontend.h"
 
 struct info_args {
 	const char *socket;
+	bool no_connect;
+};
+
+enum { OPT_NO_CONNECT = 0x400 };
+static const struct argp_option options[] = {
+	{ "no-connect", OPT_NO_CONNECT, NULL, 0,
+	  "Do not connect: show who listens on SOCKET (pid, program, command line, the back-end kind it "
+	  "implies), leaving a one-shot back-end untouched", 0 },
+	{ 0 }
 };
 
 static error_t
@@ -23,14 +35,15 @@ parse(int key, char *arg, struct argp_state *state)
 	struct info_args *a = state->input;
 
 	switch (key) {
+	case OPT_NO_CONNECT: a->no_connect = true; break;
 	case ARGP_KEY_ARG:
 		if (a->socket)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->socket = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket)
-			argp_error(state, "SOCKET is required");
+			vs_usage_error(state, "SOCKET is required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -40,7 +53,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp info_argp = {
-	NULL, parse, "SOCKET",
+	options, parse, "SOCKET\n--no-connect SOCKET",
 	"Connect to a vhost-user back-end, negotiate as QEMU does, and show its virtio and "
 	"protocol features, queue count, memory slots and whether it can move its state "
 	"(DEVICE_STATE)." VS_DIRECT_MODE_NOTE,
@@ -74,6 +87,55 @@ print_text(const struct vs_vu *vu, const char *socket, const char *cmdline)
 					    : "not supported (no DEVICE_STATE): dump and restore are impossible");
 }
 
+/* --no-connect: what /proc tells about the listener */
+static int
+info_no_connect(const char *socket)
+{
+	struct vs_peer_owner o;
+	struct stat st;
+	int found;
+
+	if (stat(socket, &st) < 0)
+		return vs_fail(errno == ENOENT ? VS_EXIT_UNAVAILABLE : VS_EXIT_FAIL, errno, "%s", socket);
+	if (!S_ISSOCK(st.st_mode))
+		return vs_fail(VS_EXIT_UNAVAILABLE, 0, "%s: not a unix socket (expected the back-end's socket)", socket);
+	found = vs_peer_owner_find(socket, &o);
+	if (found < 0)
+		return -1;
+	if (found == 0)
+		return vs_fail(VS_EXIT_UNAVAILABLE, 0,
+			       "%s: no listener found: /proc/net/unix lists none here (a stale socket file, or a "
+			       "back-end in another network namespace)",
+			       socket);
+	if (vs_opt.json) {
+		struct json_object *doc = json_object_new_object(), *owner = NULL;
+		json_object_object_add(doc, "socket", json_object_new_string(socket));
+		json_object_object_add(doc, "listening", json_object_new_boolean(true));
+		if (found == 2) {
+			owner = json_object_new_object();
+			json_object_object_add(owner, "pid", json_object_new_int(o.pid));
+			json_object_object_add(owner, "name", json_object_new_string(o.name));
+			json_object_object_add(owner, "exe", json_object_new_string(o.exe));
+			json_object_object_add(owner, "cmdline", json_object_new_string(o.cmdline));
+		}
+		json_object_object_add(doc, "owner", owner);
+		json_object_object_add(doc, "kind", o.kind ? json_object_new_string(o.kind) : NULL);
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+		return 0;
+	}
+	printf("socket:             %s\n", socket);
+	printf("listening:          yes (not connected: the back-end is untouched)\n");
+	if (found == 1) {
+		printf("owner:              not visible (another user's process)\n");
+		return 0;
+	}
+	printf("owner:              pid %d: %s\n", (int)o.pid, o.cmdline);
+	printf("program:            %s (%s)\n", o.name, o.exe[0] ? o.exe : "exe unreadable");
+	printf("kind:               %s\n", o.kind ? o.kind : "unknown (not virtiofsd, passt or qemu-storage-daemon)");
+	return 0;
+}
+
 int
 vs_cmd_info(int argc, char **argv)
 {
@@ -82,6 +144,11 @@ vs_cmd_info(int argc, char **argv)
 	char cmdline[2048];
 
 	argp_parse(&info_argp, argc, argv, 0, NULL, &a);
+	if (a.no_connect) {
+		if (vs_check_stdout() < 0 || info_no_connect(a.socket) < 0)
+			return vs_report_error("info");
+		return 0;
+	}
 	if (vs_check_stdout() < 0 || vs_vu_open(&vu, a.socket) < 0)
 		return vs_report_error("info");
 	if (vs_opt.json) {

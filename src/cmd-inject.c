@@ -43,15 +43,15 @@ parse(int key, char *arg, struct argp_state *state)
 		else if (!a->state)
 			a->state = arg;
 		else
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		break;
 	case ARGP_KEY_END:
 		if (!a->state)
-			argp_error(state, "MIGFILE and STATE are required");
+			vs_usage_error(state, "MIGFILE and STATE are required");
 		if (!a->output)
-			argp_error(state, "-o OUT is required");
+			vs_usage_error(state, "-o OUT is required");
 		if (strcmp(a->mig, "-") == 0 && strcmp(a->state, "-") == 0)
-			argp_error(state, "MIGFILE and STATE cannot both be stdin");
+			vs_usage_error(state, "MIGFILE and STATE cannot both be stdin");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -61,7 +61,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
 static const struct argp inject_argp = {
-	options, parse, "MIGFILE STATE",
+	options, parse, "MIGFILE STATE -o OUT",
 	"Write a copy of a QEMU migration file in which one vhost-user back-end's state is replaced "
 	"by STATE (raw or archive, zstd or not; any size).  STATE is checked whole first and goes "
 	"in with its chunking unchanged (a state taken out with `extract` goes back byte for byte).  "
@@ -142,7 +142,7 @@ vs_cmd_inject(int argc, char **argv)
 	delta = (int64_t)in.stream_bytes - (int64_t)q.states[i].length;
 	if (!vs_opt.quiet)
 		fprintf(stderr,
-			"%s: injected %" PRIu64 " bytes of %s state (%" PRIu64 " chunk%s) into %s, replacing %" PRIu64
+			"%s: inject: injected %" PRIu64 " bytes of %s state (%" PRIu64 " chunk%s) into %s, replacing %" PRIu64
 			" bytes: wrote %s (the state %+" PRId64 " bytes)\n",
 			program_invocation_short_name, in.payload, kind, in.chunks, in.chunks == 1 ? "" : "s",
 			q.states[i].device, q.states[i].payload, out.name, delta);

@@ -26,12 +26,12 @@ parse(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_ARG:
 		if (a->file)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->file = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->file)
-			argp_error(state, "FILE is required (- for stdin)");
+			vs_usage_error(state, "FILE is required (- for stdin)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -172,9 +172,13 @@ inspect_migration(const char *path)
 	printf("format:      QEMU migration stream, version %u%s (machine %s, page size %" PRIu64 ")\n",
 	       VS_QEMU_FILE_VERSION, q.mapped_ram ? ", mapped-ram layout" : "",
 	       q.machine[0] ? q.machine : "not recorded", q.page_size);
-	printf("ram:         %" PRIu32 " blocks, %" PRIu64 " bytes: %" PRIu64 " pages sent, %" PRIu64
-	       " zero pages, %" PRIu64 " xbzrle pages\n",
-	       q.ram_blocks, q.ram_bytes, q.ram_pages, q.ram_zero_pages, q.ram_xbzrle_pages);
+	if (q.mapped_ram)
+		printf("ram:         %" PRIu32 " blocks, %" PRIu64 " bytes, pages at fixed offsets (not read)\n",
+		       q.ram_blocks, q.ram_bytes);
+	else
+		printf("ram:         %" PRIu32 " blocks, %" PRIu64 " bytes: %" PRIu64 " pages sent, %" PRIu64
+		       " zero pages, %" PRIu64 " xbzrle pages\n",
+		       q.ram_blocks, q.ram_bytes, q.ram_pages, q.ram_zero_pages, q.ram_xbzrle_pages);
 	printf("devices:     %zu device sections, %zu with vhost-user back-end state\n", devices, q.nstates);
 	if (q.described)
 		printf("description: %" PRIu32 " bytes of JSON at offset %" PRIu64 "\n", q.desc_len, q.desc_offset);

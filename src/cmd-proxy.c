@@ -47,15 +47,15 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_TEE: a->o.tee_dir = arg; break;
 	case OPT_CONTROL: a->o.control_path = arg; break;
 	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s' (the sockets are given with --listen and --connect)", arg);
+		vs_usage_error(state, "unexpected argument '%s' (the sockets are given with --listen and --connect)", arg);
 		break;
 	case ARGP_KEY_END:
 		if (!a->o.listen_path || !a->o.connect_path)
-			argp_error(state, "--listen and --connect are required");
+			vs_usage_error(state, "--listen and --connect are required");
 		if (strcmp(a->o.listen_path, a->o.connect_path) == 0 ||
 		    (a->o.control_path && (strcmp(a->o.control_path, a->o.listen_path) == 0 ||
 					   strcmp(a->o.control_path, a->o.connect_path) == 0)))
-			argp_error(state, "--listen, --connect and --control need three different paths");
+			vs_usage_error(state, "--listen, --connect and --control need three different paths");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -65,7 +65,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_COMMON_CHILD, { 0 } };
 static const struct argp proxy_argp = {
-	options, parse, NULL,
+	options, parse, "--listen SOCK --connect SOCK",
 	"Relay a vhost-user conversation between a front-end (QEMU, whose chardev points at the "
 	"--listen socket) and a back-end, byte for byte with every fd, including the back-end "
 	"channel, and log one line per message.  The proxy connects to the back-end first, then "
@@ -105,6 +105,9 @@ vs_cmd_proxy(int argc, char **argv)
 	argp_parse(&proxy_argp, argc, argv, 0, NULL, &a);
 	a.o.force = vs_opt.force;
 	a.o.max_size = vs_opt.max_size;
+	/* paths first, then the log file, and only then the back-end */
+	if (vs_proxy_check(&a.o) < 0)
+		return vs_report_error("proxy");
 	if (a.log_path && strcmp(a.log_path, "-") != 0) {
 		int fd = open(a.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
 		if (fd < 0 || !(log = fdopen(fd, "a"))) {

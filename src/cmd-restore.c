@@ -9,8 +9,8 @@
 #include "cmd.h"
 #include "device-state.h"
 #include "error.h"
-#include "identity.h"
 #include "output.h"
+#include "peer-owner.h"
 #include "input.h"
 #include "vu-frontend.h"
 
@@ -33,12 +33,12 @@ parse(int key, char *arg, struct argp_state *state)
 	case 'i': a->input = arg; break;
 	case ARGP_KEY_ARG:
 		if (a->socket)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->socket = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket)
-			argp_error(state, "SOCKET is required");
+			vs_usage_error(state, "SOCKET is required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -57,25 +57,6 @@ static const struct argp restore_argp = {
 	children, NULL, NULL
 };
 
-/* A net state into a fs back-end (or the reverse) is refused unless
- * forced: the back-end would reject it at best. */
-static int
-check_kind(const struct vs_vu *vu, const struct vs_state_input *in, const char *socket)
-{
-	char name[256];
-	const char *backend, *state;
-
-	vs_peer_name(vu->conn.peer_pid, name, sizeof name);
-	backend = vs_backend_kind(name);
-	state = in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind);
-	if (vs_opt.force || !backend || strcmp(state, "unknown") == 0 || strcmp(state, backend) == 0)
-		return 0;
-	return vs_fail(VS_EXIT_FAIL, 0,
-		       "the state is a %s state but %s is a %s back-end (%s); nothing was sent (use -f to load it "
-		       "anyway)",
-		       state, socket, backend, name);
-}
-
 int
 vs_cmd_restore(int argc, char **argv)
 {
@@ -84,6 +65,8 @@ vs_cmd_restore(int argc, char **argv)
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
 	struct vs_vu vu;
+	struct vs_peer_owner owner;
+	bool known;
 	uint64_t bytes;
 
 	argp_parse(&restore_argp, argc, argv, 0, NULL, &a);
@@ -94,13 +77,22 @@ vs_cmd_restore(int argc, char **argv)
 	}
 	if (vs_state_input_open(&in, a.input, &lim) < 0)
 		return vs_report_error("restore");
+	/* the owner is looked up first: a refusal then costs nothing */
+	known = vs_peer_owner_find(a.socket, &owner) == 2;
+	if (known && vs_check_kind(&owner, &in, a.socket, false) < 0) {
+		vs_state_input_close(&in);
+		return vs_report_error("restore");
+	}
 	if (vs_vu_open(&vu, a.socket) < 0) {
 		vs_state_input_close(&in);
 		return vs_report_error("restore");
 	}
 	vs_setup_progress();
 	vs_progress_start("restore", in.payload);
-	if (check_kind(&vu, &in, a.socket) < 0 || vs_state_input_rewind(&in, &r) < 0 ||
+	if (!known)
+		vs_peer_describe(vu.conn.peer_pid, &owner);
+	if ((!known && vu.conn.peer_pid > 0 && vs_check_kind(&owner, &in, a.socket, true) < 0) ||
+	    vs_state_input_rewind(&in, &r) < 0 ||
 	    vs_load_backend_state_chunks(&vu, &r, vs_progress_update, &bytes) < 0) {
 		vs_progress_end();
 		vs_vu_close(&vu);
@@ -111,7 +103,7 @@ vs_cmd_restore(int argc, char **argv)
 	vs_vu_close(&vu);
 	vs_state_input_close(&in);
 	if (!vs_opt.quiet)
-		fprintf(stderr, "%s: restored %" PRIu64 " bytes of state into %s (CHECK_DEVICE_STATE returned 0)\n",
+		fprintf(stderr, "%s: restore: restored %" PRIu64 " bytes of state into %s (CHECK_DEVICE_STATE returned 0)\n",
 			program_invocation_short_name, bytes, a.socket);
 	return 0;
 }

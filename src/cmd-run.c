@@ -69,11 +69,11 @@ parse(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case OPT_MEMORY:
 		if (vs_parse_size(arg, &a->dev.mem_size) < 0 || a->dev.mem_size == 0)
-			argp_error(state, "--memory takes a positive size such as 4M: '%s'", arg);
+			vs_usage_error(state, "--memory takes a positive size such as 4M: '%s'", arg);
 		break;
 	case OPT_REGIONS:
 		if (parse_uint(arg, VS_VHOST_MAX_REGIONS, &v) < 0 || v == 0)
-			argp_error(state, "--regions takes 1 to %d: '%s'", VS_VHOST_MAX_REGIONS, arg);
+			vs_usage_error(state, "--regions takes 1 to %d: '%s'", VS_VHOST_MAX_REGIONS, arg);
 		a->dev.nregions = v;
 		break;
 	case OPT_QUEUES: {
@@ -84,19 +84,19 @@ parse(int key, char *arg, struct argp_state *state)
 		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 			if (parse_uint(t, VS_VHOST_MAX_QUEUES - 1, &v) < 0) {
 				free(copy);
-				argp_error(state, "--queues takes ring indexes 0 to %d separated by commas: '%s'",
+				vs_usage_error(state, "--queues takes ring indexes 0 to %d separated by commas: '%s'",
 					   VS_VHOST_MAX_QUEUES - 1, arg);
 			}
 			a->dev.queue_mask |= 1ull << v;
 		}
 		free(copy);
 		if (!a->dev.queue_mask)
-			argp_error(state, "--queues needs at least one ring index: '%s'", arg);
+			vs_usage_error(state, "--queues needs at least one ring index: '%s'", arg);
 		break;
 	}
 	case OPT_QUEUE_SIZE:
 		if (parse_uint(arg, VS_VRING_MAX_SIZE, &v) < 0 || !vs_vring_size_valid(v))
-			argp_error(state, "--queue-size takes a power of 2 from 1 to %u: '%s'", VS_VRING_MAX_SIZE, arg);
+			vs_usage_error(state, "--queue-size takes a power of 2 from 1 to %u: '%s'", VS_VRING_MAX_SIZE, arg);
 		a->dev.queue_size = v;
 		break;
 	case OPT_MEM_TABLE:
@@ -104,7 +104,7 @@ parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_CONFIG_SIZE:
 		if (parse_uint(arg, VHOST_USER_MAX_CONFIG_SIZE, &v) < 0)
-			argp_error(state, "--config-size takes 0 to %u: '%s'", VHOST_USER_MAX_CONFIG_SIZE, arg);
+			vs_usage_error(state, "--config-size takes 0 to %u: '%s'", VHOST_USER_MAX_CONFIG_SIZE, arg);
 		a->config_size = v;
 		break;
 	case ARGP_KEY_ARG:
@@ -116,7 +116,7 @@ parse(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket || a->nwords == 0)
-			argp_error(state, "SOCKET and at least one STEP are required");
+			vs_usage_error(state, "SOCKET and at least one STEP are required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -57,14 +57,14 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_STATUS: a->status = true; break;
 	case ARGP_KEY_ARG:
 		if (a->socket)
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		a->socket = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->socket)
-			argp_error(state, "CONTROL-SOCKET is required (the proxy's --control)");
+			vs_usage_error(state, "CONTROL-SOCKET is required (the proxy's --control)");
 		if (a->status && a->output)
-			argp_error(state, "--status prints the status; it writes no state (-o)");
+			vs_usage_error(state, "--status prints the status; it writes no state (-o)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -74,7 +74,7 @@ parse(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
 static const struct argp snapshot_argp = {
-	options, parse, "CONTROL-SOCKET",
+	options, parse, "CONTROL-SOCKET\n--status CONTROL-SOCKET",
 	"Save the state of the back-end behind a running `vhost-state proxy` (its --control "
 	"socket) while the VM is paused: the proxy holds the front-end's messages, sends its own "
 	"SET_DEVICE_STATE_FD(SAVE) and CHECK_DEVICE_STATE, then lets them through.  The device "
@@ -303,7 +303,7 @@ receive_state(int fd, const char *path, struct vs_capture *d, uint64_t *check)
 		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0)
 			goto out;
 		if (d->w.payload + n > vs_opt.max_size) {
-			vs_error_set(VS_EXIT_FAIL, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
+			vs_error_set(VS_EXIT_DATAERR, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
 			goto out;
 		}
 		if (vs_capture_consume(d, buf, n) < 0)

@@ -13,6 +13,7 @@
 #include "device-state.h"
 #include "error.h"
 #include "output.h"
+#include "peer-owner.h"
 #include "input.h"
 #include "vu-frontend.h"
 
@@ -33,11 +34,11 @@ parse(int key, char *arg, struct argp_state *state)
 		else if (!a->file)
 			a->file = arg;
 		else
-			argp_error(state, "too many arguments: '%s'", arg);
+			vs_usage_error(state, "too many arguments: '%s'", arg);
 		break;
 	case ARGP_KEY_END:
 		if (!a->file)
-			argp_error(state, "SOCKET and FILE are required");
+			vs_usage_error(state, "SOCKET and FILE are required");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -73,6 +74,8 @@ vs_cmd_verify(int argc, char **argv)
 	struct vs_chunk_reader r;
 	struct vs_payload_compare *cmp = NULL;
 	struct vs_vu vu;
+	struct vs_peer_owner owner;
+	bool known;
 	uint64_t loaded, saved;
 	int rc;
 
@@ -80,7 +83,16 @@ vs_cmd_verify(int argc, char **argv)
 	lim.max_total = vs_opt.max_size;
 	if (vs_state_input_open(&in, a.file, &lim) < 0)
 		return vs_report_error("verify");
-	if (vs_vu_open(&vu, a.socket) < 0) {
+	/* as restore: a kind mismatch is refused before connecting */
+	known = vs_peer_owner_find(a.socket, &owner) == 2;
+	if ((known && vs_check_kind(&owner, &in, a.socket, false) < 0) || vs_vu_open(&vu, a.socket) < 0) {
+		vs_state_input_close(&in);
+		return vs_report_error("verify");
+	}
+	if (!known)
+		vs_peer_describe(vu.conn.peer_pid, &owner);
+	if (!known && vu.conn.peer_pid > 0 && vs_check_kind(&owner, &in, a.socket, true) < 0) {
+		vs_vu_close(&vu);
 		vs_state_input_close(&in);
 		return vs_report_error("verify");
 	}
@@ -121,7 +133,7 @@ vs_cmd_verify(int argc, char **argv)
 	if (cmp->first_diff == UINT64_MAX) {
 		rc = 0;
 		if (!vs_opt.quiet)
-			fprintf(stderr, "%s: verified: %s holds the %" PRIu64 "-byte state of %s\n",
+			fprintf(stderr, "%s: verify: verified: %s holds the %" PRIu64 "-byte state of %s\n",
 				program_invocation_short_name, a.socket, saved, a.file);
 	} else {
 		rc = VS_EXIT_DIFFERENT;

@@ -47,12 +47,25 @@ extern const struct argp vs_common_argp;
 	"and exits when it leaves, so each command needs a fresh instance (`run` " \
 	"takes several steps on one connection)."
 
+/* argp_error for the verbs: "vhost-state: VERB: message", then the
+ * usual "Try ... --help" line; exits 64. */
+void vs_usage_error(const struct argp_state *state, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
 /* With --json, keys of this object (taken over) join the error document. */
 struct json_object;
 extern struct json_object *vs_error_json_extra;
 /* Print the current error (and a JSON error document with --json);
  * returns the exit status to use. */
 int vs_report_error(const char *verb);
+/* A fs state is not loaded into a net back-end or the reverse, unless -f:
+ * the back-end would reject it at best.  owner: the process behind the
+ * socket, found before connecting (connected false: nothing was said to
+ * it) or by SO_PEERCRED after. */
+struct vs_peer_owner;
+struct vs_state_input;
+int vs_check_kind(const struct vs_peer_owner *owner, const struct vs_state_input *in, const char *socket,
+		  bool connected);
 /* A byte count with an optional K, M, G or T suffix (powers of 1024). */
 int vs_parse_size(const char *s, uint64_t *out);
 /* After option parsing: progress on a terminal, or as asked. */

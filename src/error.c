@@ -1,5 +1,6 @@
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,4 +57,21 @@ void
 vs_error_clear(void)
 {
 	memset(&last_error, 0, sizeof last_error);
+}
+
+const char *vs_program;
+const char *vs_verb;
+
+void
+vs_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", vs_program ? vs_program : program_invocation_short_name);
+	if (vs_verb)
+		fprintf(stderr, "%s: ", vs_verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }

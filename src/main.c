@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <json.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,10 @@
 
 #include "cmd.h"
 #include "error.h"
+#include "input.h"
 #include "io.h"
 #include "output.h"
+#include "peer-owner.h"
 #include "sink.h"
 #include "vu-frontend.h"
 
@@ -78,6 +81,7 @@ static const struct argp_option common_options[] = {
 	{ "progress", OPT_PROGRESS, "FD", OPTION_ARG_OPTIONAL,
 	  "Show progress on stderr even when it is not a terminal; with FD, write machine-readable "
 	  "progress lines there instead", 0 },
+	{ NULL, 'h', NULL, 0, "Give this help list (the same as --help)", -1 },
 	{ 0 }
 };
 
@@ -106,15 +110,63 @@ vs_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* getopt prints its own errors ("unrecognized option") after argv[0],
+ * argp its usage and "Try ... --help" after state->name: argv[0] gets
+ * "vhost-state: dump" and state->name "vhost-state dump". */
+static char *verb_prefix, *verb_display, **verb_argv;
+
+static void
+verb_names(struct argp_state *state)
+{
+	if (!vs_verb || !verb_prefix)
+		return;
+	free(verb_argv);
+	verb_argv = malloc((state->argc + 1) * sizeof *verb_argv);
+	if (!verb_argv)
+		return;
+	memcpy(verb_argv, state->argv, (state->argc + 1) * sizeof *verb_argv);
+	verb_argv[0] = verb_prefix;
+	state->argv = verb_argv;
+	/* argp names a parse whose argv is not the caller's after the
+	 * program (__argp_short_program_name); restored at ARGP_KEY_FINI */
+	program_invocation_short_name = verb_display;
+}
+
+void
+vs_usage_error(const struct argp_state *state, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(vs_program, stderr);
+	fputs(": ", stderr);
+	if (vs_verb)
+		fprintf(stderr, "%s: ", vs_verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	argp_state_help(state, stderr, ARGP_HELP_STD_ERR);
+	exit(VS_EXIT_USAGE); /* not reached: ARGP_HELP_STD_ERR exits */
+}
+
 static error_t
 parse_common(int key, char *arg, struct argp_state *state)
 {
 	switch (key) {
+	case ARGP_KEY_INIT:
+		verb_names(state);
+		return 0;
+	case ARGP_KEY_FINI:
+		program_invocation_short_name = (char *)vs_program;
+		return 0;
+	case 'h':
+		argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
+		break;
 	case 't': {
 		char *end;
 		double t = strtod(arg, &end);
 		if (*end || end == arg || !(t > 0) || t > 86400)
-			argp_error(state, "--timeout takes seconds, more than 0 and at most 86400: '%s'", arg);
+			vs_usage_error(state, "--timeout takes seconds, more than 0 and at most 86400: '%s'", arg);
 		vs_timeout_ms = t * 1000 < 1 ? 1 : (int)(t * 1000);
 		break;
 	}
@@ -125,16 +177,24 @@ parse_common(int key, char *arg, struct argp_state *state)
 		if (arg) {
 			char *end;
 			long fd = strtol(arg, &end, 10);
-			if (*end || end == arg || fd < 0 || fd > 1023 || fcntl((int)fd, F_GETFD) < 0)
-				argp_error(state, "--progress=FD takes an open file descriptor: '%s'", arg);
+			int fl;
+			if (*end || end == arg || fd < 0 || fd > 1023 || (fl = fcntl((int)fd, F_GETFL)) < 0)
+				vs_usage_error(state, "--progress=FD takes an open file descriptor: '%s'", arg);
+			if (fd == STDIN_FILENO || (fl & O_ACCMODE) == O_RDONLY)
+				vs_usage_error(state, "--progress=FD: fd %ld is not open for writing%s", fd,
+					       fd == STDIN_FILENO ? " (it is stdin)" : "");
 			vs_opt.progress_fd = (int)fd;
 		} else {
 			vs_opt.progress = true;
 		}
 		break;
+	case ARGP_KEY_END:
+		if (vs_opt.json && vs_opt.progress_fd == STDOUT_FILENO)
+			vs_usage_error(state, "--progress=1 would mix progress lines into --json's document on stdout");
+		return 0;
 	case OPT_MAX_SIZE:
 		if (vs_parse_size(arg, &vs_opt.max_size) < 0 || vs_opt.max_size == 0)
-			argp_error(state, "--max-size takes a positive byte count such as 64M: '%s'", arg);
+			vs_usage_error(state, "--max-size takes a positive byte count such as 64M: '%s'", arg);
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -188,14 +248,14 @@ parse_format(int key, char *arg, struct argp_state *state)
 		else if (strcmp(arg, "archive") == 0)
 			vs_fmt.archive = 1;
 		else
-			argp_error(state, "--format is raw or archive, not '%s'", arg);
+			vs_usage_error(state, "--format is raw or archive, not '%s'", arg);
 		break;
 	case OPT_ZSTD:
 		vs_fmt.zstd_level = VS_ZSTD_DEFAULT_LEVEL;
 		if (arg) {
 			v = strtol(arg, &end, 10);
 			if (*end || end == arg || v < vs_zstd_min_level() || v > vs_zstd_max_level())
-				argp_error(state, "--zstd=LEVEL takes %d to %d: '%s'", vs_zstd_min_level(),
+				vs_usage_error(state, "--zstd=LEVEL takes %d to %d: '%s'", vs_zstd_min_level(),
 					   vs_zstd_max_level(), arg);
 			vs_fmt.zstd_level = (int)v;
 		}
@@ -203,7 +263,7 @@ parse_format(int key, char *arg, struct argp_state *state)
 	case OPT_THREADS:
 		v = strtol(arg, &end, 10);
 		if (*end || end == arg || v < -1 || v > 256)
-			argp_error(state, "--threads takes -1 to 256: '%s'", arg);
+			vs_usage_error(state, "--threads takes -1 to 256: '%s'", arg);
 		vs_fmt.threads = v == -1 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : (int)v;
 		break;
 	default:
@@ -257,6 +317,7 @@ static const char top_doc[] =
 	"\v"
 	"Commands:\n"
 	"  info SOCKET               features, queues, device-state support\n"
+	"  info --no-connect SOCKET  who listens there, without connecting\n"
 	"  dump SOCKET [-o FILE]     save the state as a QEMU-compatible stream\n"
 	"  restore SOCKET [-i FILE]  load a state stream into the back-end\n"
 	"  verify SOCKET FILE        load FILE, save again, compare the payloads\n"
@@ -268,19 +329,20 @@ static const char top_doc[] =
 	"  inject MIGFILE STATE -o OUT  a copy of MIGFILE holding STATE instead\n"
 	"  proxy --listen S --connect S  relay, log and tee a VM's vhost-user traffic\n"
 	"  snapshot CTRL [-o FILE]   a paused VM's back-end state, through the proxy\n"
+	"  help [COMMAND]            this help, or COMMAND's (as -h, --help)\n"
 	"\n"
 	"`vhost-state COMMAND --help` describes each one.  The tool is a\n"
 	"vhost-user front-end that connects to the back-end's unix socket.\n"
 	"Connecting consumes a one-shot back-end such as virtiofsd, which serves\n"
 	"one front-end and exits when it leaves: use a fresh instance per command.\n"
 	"\n"
-	"Exit status:\n"
+	"Exit status (the same condition gives the same status in every command):\n"
 	"   0  success (verify: the back-end holds the same state)\n"
 	"   1  the operation failed: refused, CHECK non-zero, I/O error\n"
 	"   2  verify: the back-end holds a different state; diff: they differ\n"
-	"  64  usage error\n"
-	"  65  malformed input (stream, archive, manifest, digest)\n"
-	"  69  back-end unavailable, closed the connection, or lacks DEVICE_STATE\n"
+	"  64  usage error; an output or socket path already there (without -f)\n"
+	"  65  malformed input (stream, archive, manifest, digest), or over --max-size\n"
+	"  69  back-end unavailable, closed the connection, or lacks what is asked\n"
 	"  75  timed out waiting for the back-end\n"
 	"  76  the back-end broke the protocol\n"
 	" 128+N killed by signal N\n"
@@ -298,7 +360,7 @@ parse_top(int key, char *arg, struct argp_state *state)
 		state->next = state->argc; /* the verb parses the rest */
 		return 0;
 	case ARGP_KEY_NO_ARGS:
-		argp_error(state, "a command is required (`vhost-state --help` lists them)");
+		vs_usage_error(state, "a command is required (`vhost-state --help` lists them)");
 		return 0;
 	}
 	return ARGP_ERR_UNKNOWN;
@@ -347,8 +409,7 @@ fd_leaks(void)
 		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 		n = readlink(link, target, sizeof target - 1);
 		target[n > 0 ? n : 1] = '\0';
-		fprintf(stderr, "%s: fd leak: fd %d (%s) is still open at exit\n", program_invocation_short_name, fd,
-			target);
+		vs_warn("fd leak: fd %d (%s) is still open at exit", fd, target);
 		leaks++;
 	}
 	return leaks;
@@ -396,8 +457,7 @@ vs_report_error(const char *verb)
 	const struct vs_error *e = vs_error_get();
 	int code = e->exit_code ? e->exit_code : VS_EXIT_FAIL;
 
-	fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, verb,
-		e->msg[0] ? e->msg : "failed");
+	fprintf(stderr, "%s: %s: %s\n", vs_program, verb, e->msg[0] ? e->msg : "failed");
 	if (vs_opt.json) {
 		struct json_object *doc = json_object_new_object(), *err = json_object_new_object();
 		json_object_object_add(err, "message", json_object_new_string(e->msg));
@@ -426,6 +486,28 @@ vs_setup_progress(void)
 	vs_progress_config(human && vs_opt.progress_fd < 0, vs_opt.progress_fd);
 }
 
+/* A net state into a fs back-end (or the reverse) is refused unless
+ * forced: the back-end would reject it at best.  owner: the process
+ * behind the socket, found before connecting or by SO_PEERCRED after. */
+int
+vs_check_kind(const struct vs_peer_owner *owner, const struct vs_state_input *in, const char *socket, bool connected)
+{
+	const char *state = in->have_manifest ? in->manifest.kind : vs_payload_kind_name(in->kind);
+
+	if (vs_opt.force || !owner->kind || strcmp(state, "unknown") == 0 || strcmp(state, owner->kind) == 0)
+		return 0;
+	if (!connected)
+		return vs_fail(VS_EXIT_FAIL, 0,
+			       "the state is a %s state but %s is a %s back-end (%s, pid %d): refused before connecting, "
+			       "the back-end is untouched (-f loads it anyway)",
+			       state, socket, owner->kind, owner->name, (int)owner->pid);
+	return vs_fail(VS_EXIT_FAIL, 0,
+		       "the state is a %s state but %s is a %s back-end (%s, pid %d): nothing was sent, but connecting "
+		       "consumed it (a one-shot back-end such as virtiofsd or passt has exited; its owner was not "
+		       "visible before connecting); use a fresh instance of a %s back-end (-f loads it anyway)",
+		       state, socket, owner->kind, owner->name, (int)owner->pid, state);
+}
+
 void
 vs_print_feature_names(uint64_t mask, const char *(*name)(unsigned))
 {
@@ -439,10 +521,60 @@ vs_print_feature_names(uint64_t mask, const char *(*name)(unsigned))
 	}
 }
 
+/* Data written but not flushed is data lost: a --help or a result that
+ * could not be written fails the run (as coreutils' close_stdout).  argp
+ * exits by itself after --help and --version, hence atexit. */
+static bool stdout_closed;
+
+static int
+close_stdout(void)
+{
+	stdout_closed = true;
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout) || (fclose(stdout) != 0 && errno != EBADF)) {
+		int e = errno;
+		fprintf(stderr, "%s: %s%sstdout: %s\n", vs_program, vs_verb ? vs_verb : "", vs_verb ? ": " : "",
+			strerror(e ? e : EIO));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_stdout_at_exit(void)
+{
+	if (!stdout_closed && close_stdout() < 0)
+		_exit(VS_EXIT_FAIL);
+}
+
+/* help [COMMAND]: the same as --help, or COMMAND --help */
+static int
+help_verb(int argc, char **argv)
+{
+	if (argc > 2) {
+		fprintf(stderr, "%s: help: one command at most (try `%s help`)\n", vs_program, vs_program);
+		return VS_EXIT_USAGE;
+	}
+	if (argc == 2) {
+		for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
+			if (strcmp(argv[1], verbs[i].name) == 0)
+				return -1 - (int)i;
+		fprintf(stderr, "%s: help: unknown command '%s' (`%s help` lists them)\n", vs_program, argv[1],
+			vs_program);
+		return VS_EXIT_USAGE;
+	}
+	/* as --help, which argp answers (and exits) */
+	char *top_help[] = { (char *)vs_program, "--help", NULL };
+	argp_parse(&top_argp, 2, top_help, ARGP_IN_ORDER, NULL, NULL);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *dbg = getenv("VHOST_STATE_DEBUG");
+	char *help_argv[3];
+	const struct verb *verb = NULL;
 	int rc = VS_EXIT_USAGE;
 
 	fd_check = getenv("VHOST_STATE_CHECK_FDS") && strcmp(getenv("VHOST_STATE_CHECK_FDS"), "0") != 0;
@@ -450,8 +582,13 @@ main(int argc, char **argv)
 	if (fd_check)
 		fd_snapshot(fds_at_start);
 	setup_signals();
+	atexit(close_stdout_at_exit);
 	if (dbg && *dbg && strcmp(dbg, "0") != 0)
 		vs_opt.verbose = vs_vu_verbose = true;
+	/* "vhost-state: ..." however it was started (./vhost-state, a path) */
+	vs_program = program_invocation_short_name;
+	if (argc > 0)
+		argv[0] = (char *)vs_program;
 
 	/* argp acts on --version as soon as it sees it, so look ahead for
 	 * --json (only before the command, as for every common option) */
@@ -460,35 +597,56 @@ main(int argc, char **argv)
 			for (int k = 1; k < argc && argv[k][0] == '-'; k++)
 				if (strcmp(argv[k], "--version") == 0 || strcmp(argv[k], "-V") == 0) {
 					print_version_json();
-					return fflush(stdout) == 0 ? 0 : VS_EXIT_FAIL;
+					return close_stdout() == 0 ? 0 : VS_EXIT_FAIL;
 				}
 	}
 	argp_parse(&top_argp, argc, argv, ARGP_IN_ORDER, NULL, NULL);
+	if (strcmp(argv[verb_index], "help") == 0) {
+		rc = help_verb(argc - verb_index, argv + verb_index);
+		if (rc >= 0)
+			goto out;
+		/* help COMMAND: run COMMAND --help */
+		verb = &verbs[-1 - rc];
+		help_argv[0] = argv[verb_index];
+		help_argv[1] = "--help";
+		help_argv[2] = NULL;
+		argc = 2;
+		argv = help_argv;
+		verb_index = 0;
+	} else {
+		for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
+			if (strcmp(argv[verb_index], verbs[i].name) == 0)
+				verb = &verbs[i];
+	}
+	if (!verb) {
+		fprintf(stderr, "%s: unknown command '%s' (`%s help` lists them)\n", vs_program, argv[verb_index],
+			vs_program);
+		return VS_EXIT_USAGE;
+	}
 	/* progress is configured when the verb's options are known: see
 	 * vs_setup_progress() */
-	for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++) {
-		if (strcmp(argv[verb_index], verbs[i].name) == 0) {
-			char *name = NULL;
-			/* "vhost-state dump" in the verb's usage and errors */
-			if (asprintf(&name, "%s %s", program_invocation_short_name, verbs[i].name) < 0)
-				return VS_EXIT_FAIL;
-			argv[verb_index] = name;
-			rc = verbs[i].run(argc - verb_index, argv + verb_index);
-			free(name);
-			goto out;
+	vs_verb = verb->name;
+	/* "" names no socket, file or value; connecting to it would fail
+	 * only after the other checks, as "connection refused" */
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] == '\0') {
+			fprintf(stderr, "%s: %s: argument %d is empty: it names no socket, file or value\n", vs_program,
+				vs_verb, i);
+			return VS_EXIT_USAGE;
 		}
-	}
-	fprintf(stderr, "%s: unknown command '%s' (try --help)\n", program_invocation_short_name,
-		argv[verb_index]);
-	return VS_EXIT_USAGE;
+	if (asprintf(&verb_display, "%s %s", vs_program, verb->name) < 0 ||
+	    asprintf(&verb_prefix, "%s: %s", vs_program, verb->name) < 0)
+		return VS_EXIT_FAIL;
+	argv[verb_index] = verb_display;
+	rc = verb->run(argc - verb_index, argv + verb_index);
+	free(verb_argv);
+	free(verb_prefix);
+	free(verb_display);
+	verb_argv = NULL;
+	verb_prefix = verb_display = NULL;
 out:
-	/* Data written but not flushed is data lost: check stdout. */
-	if (fflush(stdout) != 0 || (fclose(stdout) != 0 && errno != EBADF)) {
-		if (rc == 0) {
-			fprintf(stderr, "%s: stdout: %s\n", program_invocation_short_name, strerror(errno));
-			rc = VS_EXIT_FAIL;
-		}
-	}
+	if (close_stdout() < 0 && rc == 0)
+		rc = VS_EXIT_FAIL;
 	if (fd_check && fd_leaks() > 0)
 		rc = VS_EXIT_SOFTWARE;
 	return rc;

@@ -63,8 +63,7 @@ fsync_dir_of(const char *path)
 		return;
 	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0)
-		fprintf(stderr, "%s: warning: %s: cannot sync its directory: %s\n",
-			program_invocation_short_name, path, strerror(errno));
+		vs_warn("warning: %s: cannot sync its directory: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	free(copy);
@@ -139,6 +138,8 @@ vs_check_stdout(void)
 	return 0;
 }
 
+static int progress_fd(void);
+
 int
 vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 {
@@ -154,6 +155,10 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 		out->fd = STDOUT_FILENO;
 		if (vs_check_stdout() < 0)
 			return -1;
+		if (progress_fd() == STDOUT_FILENO)
+			return vs_fail(VS_EXIT_USAGE, 0,
+				       "--progress=1 would mix progress lines into the output on stdout (use -o FILE or "
+				       "another fd)");
 		if ((flags & VS_OUTPUT_BINARY) && !(flags & VS_OUTPUT_FORCE) && isatty(STDOUT_FILENO))
 			return vs_fail(VS_EXIT_USAGE, 0,
 				       "refusing to write binary state to a terminal (use -o FILE, a pipe, or -f)");
@@ -247,6 +252,12 @@ static struct {
 	uint64_t total, bytes;
 	struct timespec start, last;
 } progress = { .machine_fd = -1 };
+
+static int
+progress_fd(void)
+{
+	return progress.machine_fd;
+}
 
 static long
 ms_since(const struct timespec *t)

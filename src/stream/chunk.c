@@ -67,6 +67,33 @@ vs_chunk_writer_write(struct vs_chunk_writer *w, const void *data, size_t len)
 }
 
 int
+vs_chunk_writer_splice(struct vs_chunk_writer *w, int pipe_fd, size_t len)
+{
+	uint32_t be = htonl((uint32_t)len);
+	struct iovec iov = { &be, 4 };
+
+	if (w->fill || len == 0 || len > VS_CHUNK_SIZE)
+		return vs_fail(VS_EXIT_SOFTWARE, EINVAL, "chunk writer: splice of %zu bytes with %zu buffered", len,
+			       w->fill);
+	if (!vs_sink_is_fd(w->sink)) {
+		/* a zstd or counting sink wants the bytes themselves */
+		for (size_t got = 0; got < len;) {
+			ssize_t n = read(pipe_fd, w->buf + got, len - got);
+			if (n <= 0 && !(n < 0 && errno == EINTR))
+				return vs_fail(VS_EXIT_FAIL, n < 0 ? errno : EIO, "staging pipe");
+			got += n > 0 ? n : 0;
+		}
+		w->payload += len;
+		return emit(w, w->buf, len);
+	}
+	if (vs_sink_writev(w->sink, &iov, 1) < 0 || vs_sink_splice_from_pipe(w->sink, pipe_fd, len, w->buf) < 0)
+		return -1;
+	w->payload += len;
+	w->chunks++;
+	return 0;
+}
+
+int
 vs_chunk_writer_end(struct vs_chunk_writer *w)
 {
 	if (w->fill && emit(w, w->buf, w->fill) < 0)

@@ -1,5 +1,5 @@
 /* QEMU's back-end state encoding: repeated be32 length + bytes, ended by
- * a zero length (vhost-user.md §5.7/5.8). */
+ * a zero length (doc/formats.md §1). */
 #ifndef VS_CHUNK_H
 #define VS_CHUNK_H
 
@@ -26,6 +26,11 @@ struct vs_chunk_writer {
 
 int vs_chunk_writer_init(struct vs_chunk_writer *w, struct vs_sink *sink);
 int vs_chunk_writer_write(struct vs_chunk_writer *w, const void *data, size_t len);
+/* A whole chunk of len payload bytes (len <= VS_CHUNK_SIZE) waiting in
+ * the pipe pipe_fd: write its length, then move it on with splice where
+ * the sink is a plain fd (vs_sink_is_fd), through the writer's buffer
+ * otherwise.  Only between chunks: nothing may be buffered (fill 0). */
+int vs_chunk_writer_splice(struct vs_chunk_writer *w, int pipe_fd, size_t len);
 /* Write the last short chunk and the terminator. */
 int vs_chunk_writer_end(struct vs_chunk_writer *w);
 void vs_chunk_writer_free(struct vs_chunk_writer *w);

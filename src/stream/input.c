@@ -15,6 +15,18 @@
 
 static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 
+struct compressor {
+	const char *name, *tool; /* the data, the program that undoes it */
+	unsigned char magic[6];
+	size_t len;
+};
+static const struct compressor other_compressors[] = {
+	{ "gzip", "gzip", { 0x1f, 0x8b }, 2 },
+	{ "xz", "xz", { 0xfd, '7', 'z', 'X', 'Z', 0x00 }, 6 },
+	{ "bzip2", "bzip2", { 'B', 'Z', 'h' }, 3 },
+	{ "lz4", "lz4", { 0x04, 0x22, 0x4d, 0x18 }, 4 },
+};
+
 const char *
 vs_input_format_name(enum vs_input_format f)
 {
@@ -43,12 +55,31 @@ detect(struct vs_state_input *in, bool *via_archive)
 
 	if (n < 0)
 		return -1;
+	if (n == 0)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s is empty (a state stream holds at least its 4-byte terminator: expected a raw "
+			       "stream, a .vhsnap archive, or either compressed with zstd)",
+			       in->base.name);
+	/* Other compressors' magic numbers: each reads as a chunk length
+	 * beyond any limit, which would say nothing useful. */
+	for (size_t i = 0; i < sizeof other_compressors / sizeof *other_compressors; i++) {
+		const struct compressor *c = &other_compressors[i];
+		if ((size_t)n >= c->len && memcmp(p, c->magic, c->len) == 0)
+			return vs_fail(VS_EXIT_DATAERR, 0,
+				       "%s: %s data: only zstd is read (decompress it with %s -d first)", in->base.name,
+				       c->name, c->tool);
+	}
 	/* A migration file holds states but is not one: `extract` takes
 	 * one out, `inspect` describes it (see qemu-file.h). */
 	if (n >= 4 && memcmp(p, "QEVM", 4) == 0)
 		return vs_fail(VS_EXIT_DATAERR, 0,
 			       "%s: this is a QEMU migration stream, not a state stream: `vhost-state extract "
 			       "MIGFILE` takes a back-end's state out of it",
+			       in->base.name);
+	if (n >= 16 && (memcmp(p, "LibvirtQemudSave", 16) == 0 || memcmp(p, "LibvirtQemudPart", 16) == 0))
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: this is a libvirt save image, not a state stream: `vhost-state extract "
+			       "IMAGE` takes a back-end's state out of it",
 			       in->base.name);
 	*via_archive = (n >= 4 && memcmp(p, zstd_magic, 4) == 0) ||
 		       (n >= 262 && memcmp(p + 257, "ustar", 5) == 0);

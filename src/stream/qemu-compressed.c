@@ -284,7 +284,33 @@ struct seq {
 	int spool;
 	uint64_t page_size;
 	bool ignore_shared;
+	/* bytes for the spool, written together: records are a few bytes
+	 * each, and there are millions in a large guest's stream */
+	unsigned char wbuf[64 * 1024];
+	size_t wlen;
+	uint64_t wpos; /* the spool offset of wbuf[0] */
 };
+
+static int
+flush(struct seq *s)
+{
+	if (s->wlen && pwrite_all(s->spool, s->wbuf, s->wlen, s->wpos, "spool file") < 0)
+		return -1;
+	s->wpos += s->wlen;
+	s->wlen = 0;
+	return 0;
+}
+
+/* The next byte, left in the stream. */
+static int
+peek(struct seq *s, uint8_t *t, const char *what)
+{
+	if (dec_read(&s->d, t, 1, what) < 0)
+		return -1;
+	s->d.pos--;
+	s->d.at--;
+	return 0;
+}
 
 static int seq_bad(struct seq *s, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -313,8 +339,14 @@ get(struct seq *s, void *dst, size_t n, const char *what)
 		return vs_fail(VS_EXIT_SOFTWARE, 0, "get: %zu bytes", n);
 	if (dec_read(&s->d, tmp, n, what) < 0)
 		return -1;
-	if (pwrite_all(s->spool, tmp, n, at, "spool file") < 0)
-		return -1;
+	/* after a hole (skipped page data) the bytes go further on */
+	if (at != s->wpos + s->wlen || s->wlen + n > sizeof s->wbuf) {
+		if (flush(s) < 0)
+			return -1;
+		s->wpos = at;
+	}
+	memcpy(s->wbuf + s->wlen, tmp, n);
+	s->wlen += n;
 	if (dst)
 		memcpy(dst, tmp, n);
 	return 0;
@@ -371,16 +403,11 @@ seq_config(struct seq *s)
 		return -1;
 	for (;;) {
 		uint64_t at = s->d.pos;
-		if (dec_read(&s->d, &t, 1, "the section after the configuration") < 0 ||
-		    pwrite_all(s->spool, &t, 1, at, "spool file") < 0)
+		if (peek(s, &t, "the section after the configuration") < 0)
 			return -1;
-		if (t != QEMU_VM_SUBSECTION) {
-			/* one byte too far: the next section's type, left for the caller */
-			s->d.pos--;
-			s->d.at--;
+		if (t != QEMU_VM_SUBSECTION)
 			return 0;
-		}
-		if (get_name(s, name, "a subsection name") < 0 || get_be32(s, &v, "a subsection version") < 0)
+		if (get(s, NULL, 1, "a subsection") < 0 || get_name(s, name, "a subsection name") < 0 || get_be32(s, &v, "a subsection version") < 0)
 			return -1;
 		if (strcmp(name, "configuration/capabilities") == 0) {
 			if (get_be32(s, &count, "the capability count") < 0)
@@ -477,18 +504,12 @@ static int
 seq_footer(struct seq *s)
 {
 	uint8_t t;
-	uint64_t at = s->d.pos;
 
-	if (dec_read(&s->d, &t, 1, "a section footer or the next section") < 0)
+	if (peek(s, &t, "a section footer or the next section") < 0)
 		return -1;
-	if (pwrite_all(s->spool, &t, 1, at, "spool file") < 0)
-		return -1;
-	if (t != QEMU_VM_SECTION_FOOTER) {
-		s->d.pos--;
-		s->d.at--;
+	if (t != QEMU_VM_SECTION_FOOTER)
 		return 0;
-	}
-	return get(s, NULL, 4, "a section footer");
+	return get(s, NULL, 5, "a section footer");
 }
 
 /* Everything from the first device section on: copied whole. */
@@ -498,6 +519,8 @@ seq_tail(struct seq *s)
 	uint64_t from = s->d.pos;
 	int end;
 
+	if (flush(s) < 0)
+		return -1;
 	while ((end = dec_at_end(&s->d)) == 0) {
 		size_t k = s->d.have - s->d.at;
 		if (s->d.pos + k - from > TAIL_MAX)
@@ -556,7 +579,7 @@ seq_walk(struct seq *s)
 					       "%s: not supported: the stream does not record its page size "
 					       "(configuration/target-page-bits) and the domain's architecture ('%s') does "
 					       "not fix one",
-					       s->d.name, s->arch);
+					       s->d.name, s->arch[0] ? s->arch : "none given");
 			if (seq_ram(s) < 0 || seq_footer(s) < 0)
 				return -1;
 			break;

@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
 #include <poll.h>
@@ -56,6 +57,53 @@ fd_writev(struct vs_sink *s, const struct iovec *iov_in, int iovcnt)
 }
 
 static const struct vs_sink_ops fd_ops = { .writev = fd_writev };
+
+bool
+vs_sink_is_fd(const struct vs_sink *s)
+{
+	return s->ops == &fd_ops;
+}
+
+/* The rest of a splice refused by the output: through buf. */
+static int
+pipe_copy(struct vs_sink *out, int pipe_fd, size_t len, void *buf)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(pipe_fd, (char *)buf + got, len - got);
+		if (n > 0) {
+			got += n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* the bytes were counted into the pipe: they must be there */
+		return vs_fail(VS_EXIT_FAIL, n < 0 ? errno : EIO, "%s: staging pipe", out->name);
+	}
+	struct iovec iov = { buf, len };
+	return fd_writev(out, &iov, 1);
+}
+
+int
+vs_sink_splice_from_pipe(struct vs_sink *out, int pipe_fd, size_t len, void *buf)
+{
+	if (out->ops != &fd_ops)
+		return vs_fail(VS_EXIT_FAIL, EINVAL, "%s: not a plain file descriptor", out->name);
+	while (len > 0) {
+		ssize_t n = splice(pipe_fd, NULL, out->fd, NULL, len, SPLICE_F_MOVE);
+		if (n > 0) {
+			len -= n;
+			continue;
+		}
+		if (n < 0 && errno == EINVAL)
+			return pipe_copy(out, pipe_fd, len, buf);
+		if (n < 0 && write_again(out->fd))
+			continue;
+		return vs_fail(VS_EXIT_FAIL, n < 0 ? errno : EIO, "%s: write", out->name);
+	}
+	return 0;
+}
 
 void
 vs_sink_fd_init(struct vs_sink *s, int fd, const char *name)

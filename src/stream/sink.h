@@ -4,6 +4,7 @@
 #define VS_SINK_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -46,6 +47,15 @@ struct vs_sink_count {
 	uint64_t bytes;
 };
 void vs_sink_count_init(struct vs_sink_count *c, struct vs_sink *next);
+
+/* Whether s writes straight to its fd (vs_sink_fd_init). */
+bool vs_sink_is_fd(const struct vs_sink *s);
+
+/* Move exactly len bytes from the pipe pipe_fd to the fd sink out with
+ * splice(2): the pages go on without a copy through user space.  Where
+ * the output refuses splice (an O_APPEND file, some devices) they are
+ * read into buf (at least len bytes) and written instead. */
+int vs_sink_splice_from_pipe(struct vs_sink *out, int pipe_fd, size_t len, void *buf);
 
 /* Append len bytes of the file fd (from its offset 0) to the fd sink
  * out, without a copy through user space where the kernel can. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,55 +113,213 @@ check(struct vs_vu *vu, const char *dir, uint64_t *value)
 	return 0;
 }
 
-int
-vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn consume, void *opaque,
-		      uint64_t *bytes)
+/* Received bytes: to the consumer, or into the chunk writer. */
+struct save_target {
+	vs_consume_fn consume;
+	void *opaque;
+	struct vs_chunk_writer *w;
+	void (*progress)(uint64_t payload);
+};
+
+static int
+save_deliver(struct save_target *t, const void *buf, size_t len)
 {
-	unsigned char *buf;
+	if (t->consume)
+		return t->consume(t->opaque, buf, len);
+	if (vs_chunk_writer_write(t->w, buf, len) < 0)
+		return -1;
+	if (t->progress)
+		t->progress(t->w->payload);
+	return 0;
+}
+
+static int
+over_limit(uint64_t total, uint64_t max_size)
+{
+	if (total <= max_size)
+		return 0;
+	/* 65 as for a file over the limit: the same condition gets the same
+	 * status in every verb */
+	return vs_fail(VS_EXIT_DATAERR, 0, "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
+		       max_size);
+}
+
+/* One read from the back-end's pipe into buf (room for len); delivered
+ * in whole VS_CHUNK_SIZE pieces through *fill.  0: more to come, 1: EOF,
+ * -1: error. */
+static int
+save_read(struct vs_vu *vu, int fd, unsigned char *buf, size_t *fill, uint64_t max_size, struct save_target *t,
+	  uint64_t *total)
+{
+	ssize_t n = read(fd, buf + *fill, VS_CHUNK_SIZE - *fill);
+
+	if (n > 0) {
+		*total += n;
+		*fill += n;
+		if (over_limit(*total, max_size) < 0)
+			return -1;
+		if (*fill == VS_CHUNK_SIZE) {
+			if (save_deliver(t, buf, *fill) < 0)
+				return -1;
+			*fill = 0;
+		}
+		return 0;
+	}
+	if (n == 0)
+		return 1;
+	if (errno == EINTR)
+		return 0;
+	if (errno != EAGAIN)
+		return vs_fail(VS_EXIT_FAIL, errno, "reading the SAVE transfer");
+	return wait_pipe(vu, fd, POLLIN, "SAVE", *total);
+}
+
+/* A staging pipe that holds a whole chunk, or -1: no splice. */
+static int
+staging_pipe(int st[2])
+{
+	if (pipe2(st, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	if (fcntl(st[1], F_SETPIPE_SZ, VS_CHUNK_SIZE) < (int)VS_CHUNK_SIZE) {
+		close(st[0]);
+		close(st[1]);
+		return -1;
+	}
+	return 0;
+}
+
+/* The chunk being gathered in the staging pipe, when the pipe cannot take
+ * the rest of it (the back-end wrote in pieces smaller than a page, each
+ * holding a pipe slot): its bytes into buf, to finish the chunk by read. */
+static int
+staging_drain(int st, unsigned char *buf, size_t fill)
+{
+	for (size_t got = 0; got < fill;) {
+		ssize_t n = read(st, buf + got, fill - got);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			return vs_fail(VS_EXIT_FAIL, n < 0 ? errno : EIO, "staging pipe");
+		got += n > 0 ? n : 0;
+	}
+	return 0;
+}
+
+/* SAVE into a chunk writer without copying through us: splice the
+ * back-end's pipe into a staging pipe until it holds a whole chunk (or
+ * the state ends), then the writer writes the length and splices the
+ * chunk on.  Full 1 MiB chunks as with read, so the bytes are the same.
+ * A chunk that does not fit the staging pipe is finished by read.
+ * 0 at EOF, -1 on error; *buf is allocated when read takes over. */
+static int
+save_spliced(struct vs_vu *vu, int fd, const int st[2], uint64_t max_size, struct save_target *t,
+	     unsigned char **buf, uint64_t *total)
+{
+	size_t fill = 0; /* bytes of the chunk in the staging pipe */
+	size_t rfill = 0; /* bytes of a chunk being finished by read */
+	bool by_read = false; /* the kernel refused to splice this fd */
+	bool wait_first = false; /* the back-end's pipe ran dry: poll, then splice */
+	bool polled = false; /* poll said it has bytes since the last splice */
+
+	for (;;) {
+		if (rfill || by_read) {
+			int r = save_read(vu, fd, *buf, &rfill, max_size, t, total);
+			if (r < 0)
+				return -1;
+			if (r == 1)
+				return rfill ? save_deliver(t, *buf, rfill) : 0;
+			continue;
+		}
+		if (wait_first) {
+			if (wait_pipe(vu, fd, POLLIN, "SAVE", *total) < 0)
+				return -1;
+			wait_first = false;
+			polled = true;
+		}
+		size_t want = VS_CHUNK_SIZE - fill;
+		ssize_t n = splice(fd, NULL, st[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			*total += n;
+			fill += n;
+			polled = false;
+			if (over_limit(*total, max_size) < 0)
+				return -1;
+			if (fill == VS_CHUNK_SIZE) {
+				if (vs_chunk_writer_splice(t->w, st[0], fill) < 0)
+					return -1;
+				fill = 0;
+				if (t->progress)
+					t->progress(t->w->payload);
+			}
+			/* less than asked: the pipe is empty now, so the next
+			 * splice would only say EAGAIN */
+			wait_first = (size_t)n < want;
+			continue;
+		}
+		if (n == 0) {
+			if (fill && vs_chunk_writer_splice(t->w, st[0], fill) < 0)
+				return -1;
+			if (fill && t->progress)
+				t->progress(t->w->payload);
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EINVAL && *total == 0) {
+			if (!(*buf = malloc(VS_CHUNK_SIZE)))
+				return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+			by_read = true;
+			continue;
+		}
+		if (errno != EAGAIN)
+			return vs_fail(VS_EXIT_FAIL, errno, "reading the SAVE transfer");
+		int avail = 0;
+		if (polled && fill > 0 && ioctl(fd, FIONREAD, &avail) == 0 && avail > 0) {
+			/* bytes waiting, yet none moved: the staging pipe has
+			 * no slot left for them */
+			if (!*buf && !(*buf = malloc(VS_CHUNK_SIZE)))
+				return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+			if (staging_drain(st[0], *buf, fill) < 0)
+				return -1;
+			rfill = fill;
+			fill = 0;
+			polled = false;
+			continue;
+		}
+		wait_first = true;
+	}
+}
+
+static int
+save(struct vs_vu *vu, uint64_t max_size, struct save_target *t, uint64_t *bytes)
+{
+	unsigned char *buf = NULL;
 	size_t fill = 0;
 	uint64_t total = 0, result;
 	char hint[128];
-	int fd;
+	int fd, st[2] = { -1, -1 }, r = 0;
+	struct stat sb;
 
 	*bytes = 0;
-	buf = malloc(VS_CHUNK_SIZE);
-	if (!buf)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	if (open_channel(vu, VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE, &fd) < 0) {
-		free(buf);
+	if (open_channel(vu, VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE, &fd) < 0)
 		return -1;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + fill, VS_CHUNK_SIZE - fill);
-		if (n > 0) {
-			total += n;
-			fill += n;
-			if (total > max_size) {
-				vs_error_set(VS_EXIT_FAIL, 0,
-					     "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
-					     max_size);
-				goto fail;
-			}
-			if (fill == VS_CHUNK_SIZE) {
-				if (consume(opaque, buf, fill) < 0)
-					goto fail;
-				fill = 0;
-			}
-			continue;
-		}
-		if (n == 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN) {
-			vs_error_set(VS_EXIT_FAIL, errno, "reading the SAVE transfer");
+	/* splice needs a pipe at one end: the staging pipe is one; a
+	 * back-end's own fd may be a socket, which splices too */
+	if (t->w && fstat(fd, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)) && staging_pipe(st) == 0) {
+		r = save_spliced(vu, fd, st, max_size, t, &buf, &total);
+		close(st[0]);
+		close(st[1]);
+		if (r < 0)
+			goto fail;
+	} else {
+		buf = malloc(VS_CHUNK_SIZE);
+		if (!buf) {
+			vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 			goto fail;
 		}
-		if (wait_pipe(vu, fd, POLLIN, "SAVE", total) < 0)
+		while ((r = save_read(vu, fd, buf, &fill, max_size, t, &total)) == 0)
+			;
+		if (r < 0 || (fill && save_deliver(t, buf, fill) < 0))
 			goto fail;
 	}
-	if (fill && consume(opaque, buf, fill) < 0)
-		goto fail;
 	close(fd);
 	free(buf);
 	*bytes = total;
@@ -177,6 +336,24 @@ fail:
 	close(fd);
 	free(buf);
 	return -1;
+}
+
+int
+vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn consume, void *opaque,
+		      uint64_t *bytes)
+{
+	struct save_target t = { .consume = consume, .opaque = opaque };
+
+	return save(vu, max_size, &t, bytes);
+}
+
+int
+vs_save_backend_state_chunks(struct vs_vu *vu, uint64_t max_size, struct vs_chunk_writer *w,
+			     void (*progress)(uint64_t payload), uint64_t *bytes)
+{
+	struct save_target t = { .w = w, .progress = progress };
+
+	return save(vu, max_size, &t, bytes);
 }
 
 /* Write all of buf to the LOAD pipe: 0, 1 if the back-end closed its end

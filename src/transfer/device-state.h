@@ -22,6 +22,14 @@ bool vs_supports_device_state(const struct vs_vu *vu);
  * Returns 0 only when CHECK returned 0; *bytes counts the payload. */
 int vs_save_backend_state(struct vs_vu *vu, uint64_t max_size, vs_consume_fn consume, void *opaque,
 			  uint64_t *bytes);
+/* SAVE straight into a chunk writer (its buffer empty).  Where the
+ * writer's sink is a plain fd, the state moves with splice(2) from the
+ * back-end's pipe through a staging pipe to the output, never copied
+ * through us; the chunks are the same full VS_CHUNK_SIZE ones either
+ * way.  progress, if set, is told the payload written so far.  The
+ * caller ends the writer (vs_chunk_writer_end) once this returned 0. */
+int vs_save_backend_state_chunks(struct vs_vu *vu, uint64_t max_size, struct vs_chunk_writer *w,
+				 void (*progress)(uint64_t payload), uint64_t *bytes);
 /* LOAD: write everything produce gives, close, then CHECK. */
 int vs_load_backend_state(struct vs_vu *vu, vs_produce_fn produce, void *opaque, uint64_t *bytes);
 /* LOAD the payload of a chunk reader (after vs_state_input_rewind).  From

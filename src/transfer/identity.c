@@ -75,6 +75,8 @@ vs_backend_kind(const char *peer_name)
 		return "fs";
 	if (strstr(peer_name, "passt") || strstr(peer_name, "pasta"))
 		return "net";
+	if (strstr(peer_name, "qemu-storage-daemon"))
+		return "blk";
 	return NULL;
 }
 

@@ -14,7 +14,7 @@ void vs_peer_cmdline(pid_t pid, char *buf, size_t len);
 /* The program's name, looking through a dynamic loader that runs it
  * (ld-linux-x86-64.so.2 --library-path X /usr/libexec/virtiofsd ...). */
 void vs_peer_name(pid_t pid, char *buf, size_t len);
-/* "fs", "net", or NULL: the device type a known back-end serves. */
+/* "fs", "net", "blk", or NULL: the device type a known back-end serves. */
 const char *vs_backend_kind(const char *peer_name);
 
 /* The names of mask's bits, "bitN" where name() has none. */

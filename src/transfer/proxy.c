@@ -5,12 +5,13 @@
  * gave us (O_NONBLOCK lives in the open file description and would travel
  * back with it).  Messages are read header first, then exactly the
  * payload, so the fds a recvmsg() brings belong to the message being read
- * (senders attach them to its first byte, vhost-user.md §1.4), and each
+ * (senders attach them to its first byte, doc/vhost-user.md §1), and each
  * message is forwarded whole with its fds in one sendmsg. */
 #include <config.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -293,7 +294,7 @@ peer_flush(struct peer *p)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
 
-		/* fds go with the first byte (vhost-user.md §1.4) */
+		/* fds go with the first byte (doc/vhost-user.md §1) */
 		if (m->off == 0 && m->nfds) {
 			memset(&ctl, 0, sizeof ctl);
 			mh.msg_control = ctl.buf;
@@ -914,7 +915,7 @@ track_request(struct proxy *px, const struct msg *m)
 		break;
 	case VHOST_USER_SET_VRING_KICK:
 		/* A ring with a kick fd (or polling) may start at any moment:
-		 * count it as started until GET_VRING_BASE stops it (§7). */
+		 * count it as started until GET_VRING_BASE stops it. */
 		if (msg_u64(m, &v) && (r = ring_at(px, v & VHOST_USER_VRING_IDX_MASK))) {
 			r->kick = !(v & VHOST_USER_VRING_NOFD_MASK);
 			r->started = true;
@@ -987,7 +988,7 @@ track_reply(struct proxy *px, const struct msg *m)
 			memcpy(&s, msg_payload(m), sizeof s);
 			if ((r = ring_at(px, s.index))) {
 				r->started = false;
-				r->kick = r->call = false; /* back-ends forget both (§6.3) */
+				r->kick = r->call = false; /* back-ends forget both (doc/vhost-user.md, V7) */
 				r->base = s.num;
 			}
 		}
@@ -1251,7 +1252,7 @@ tee_reply(struct proxy *px, struct msg *m)
 			return;
 		}
 		/* The back-end's fd is the one to use now; ours and the
-		 * front-end's original are dropped, as QEMU does (§5.3). */
+		 * front-end's original are dropped, as QEMU does (doc/vhost-user.md §4). */
 		xfer_close_fd(&x->own_fd);
 		xfer_close_fd(&x->fe_fd);
 		if (x->direction == VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE) {
@@ -1837,6 +1838,41 @@ ctl_accept(struct proxy *px)
 
 /* --- sockets --- */
 
+/* What listen_on() would refuse, checked before the back-end is
+ * connected (connecting consumes a one-shot back-end): the same exit
+ * codes as an output file's (64: there and not replaceable; 1: the
+ * directory cannot take it). */
+static int
+listen_check(const char *opt, const char *path, bool force)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	char *copy, *dir;
+	int rc = 0;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return vs_fail(VS_EXIT_USAGE, 0, "%s %s: socket path is %zu bytes, longer than the %zu a unix socket address holds",
+			       opt, path, strlen(path), sizeof sa.sun_path - 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists and is not a socket", opt, path);
+		if (!force)
+			return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists (use -f to replace a stale socket)", opt, path);
+	}
+	copy = strdup(path);
+	if (!copy)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	dir = dirname(copy);
+	if (stat(dir, &st) < 0)
+		rc = vs_fail(VS_EXIT_FAIL, errno, "%s %s: directory %s", opt, path, dir);
+	else if (!S_ISDIR(st.st_mode))
+		rc = vs_fail(VS_EXIT_FAIL, ENOTDIR, "%s %s: %s", opt, path, dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		rc = vs_fail(VS_EXIT_FAIL, errno, "%s %s: directory %s", opt, path, dir);
+	free(copy);
+	return rc;
+}
+
 static int
 listen_on(const char *path, bool force, int *slot)
 {
@@ -2199,6 +2235,26 @@ cleanup(struct proxy *px)
 }
 
 int
+vs_proxy_check(const struct vs_proxy_opts *o)
+{
+	/* everything that can be refused is, before the back-end is
+	 * connected: connecting consumes a one-shot back-end */
+	if (o->tee_dir) {
+		struct stat st;
+		if (stat(o->tee_dir, &st) < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "--tee %s", o->tee_dir);
+		if (!S_ISDIR(st.st_mode))
+			return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: exists and is not a directory", o->tee_dir);
+		if (access(o->tee_dir, W_OK | X_OK) < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "--tee %s", o->tee_dir);
+	}
+	if (listen_check("--listen", o->listen_path, o->force) < 0 ||
+	    (o->control_path && listen_check("--control", o->control_path, o->force) < 0))
+		return -1;
+	return 0;
+}
+
+int
 vs_proxy_run(const struct vs_proxy_opts *o)
 {
 	struct proxy px;
@@ -2214,13 +2270,8 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 	peer_init(&px.chan_fe, "the front-end (back-end channel)");
 	peer_init(&px.chan_be, "the back-end (back-end channel)");
 
-	if (o->tee_dir) {
-		struct stat st;
-		if (stat(o->tee_dir, &st) < 0)
-			return vs_fail(VS_EXIT_USAGE, errno, "--tee %s", o->tee_dir);
-		if (!S_ISDIR(st.st_mode))
-			return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: not a directory", o->tee_dir);
-	}
+	if (vs_proxy_check(o) < 0)
+		return -1;
 	/* the back-end first: without one, QEMU never sees a socket */
 	if (vs_conn_connect(&conn, o->connect_path) < 0)
 		return -1;

@@ -1,7 +1,7 @@
 /* Proxy mode: sit between a vhost-user front-end (QEMU) and its back-end,
  * relay every message both ways byte for byte with its fds, log the
  * conversation, tee device-state transfers into files, and take a
- * snapshot of a stopped device's back-end on command (design.md §1).
+ * snapshot of a stopped device's back-end on command (doc/vhost-user.md §7).
  *
  * One thread, one poll loop.  The front-end connects to the listening
  * socket; the proxy connects to the back-end first (so a missing back-end
@@ -35,6 +35,11 @@ struct vs_proxy_opts {
 	bool force;		  /* replace stale sockets at the listening paths */
 	uint64_t max_size;	  /* a tee copy larger than this is abandoned */
 };
+
+/* Refuse what would fail after connecting (the paths of --listen,
+ * --control and --tee), leaving the back-end untouched.  vs_proxy_run()
+ * checks again. */
+int vs_proxy_check(const struct vs_proxy_opts *o);
 
 /* Run until the front-end or the back-end disconnects (returns 0) or a
  * proxy error (returns -1 with the error set; both sides were closed).

@@ -85,7 +85,7 @@ has_protocol(const struct vs_vhost_dev *dev, unsigned bit)
 }
 
 /* Bit 30 counts as negotiated once a SET_FEATURES carried it: only then
- * may SET_VRING_ENABLE be sent (§7). */
+ * may SET_VRING_ENABLE be sent (doc/vhost-user.md, R4). */
 static bool
 rings_need_enable(const struct vs_vhost_dev *dev)
 {
@@ -415,7 +415,7 @@ vs_vhost_dev_start(struct vs_vhost_dev *dev)
 	if (add_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK) < 0)
 		goto fail_vq;
 	dev->started = true;
-	/* The first kick starts a ring (§7); it is enabled by now. */
+	/* The first kick starts a ring; it is enabled by now. */
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		if (dev->vqs[i].started && vs_vhost_vq_kick(dev, i) < 0)
 			return -1;
@@ -892,8 +892,7 @@ channel_thread(void *arg)
 			/* the back-end left or broke the channel: stop
 			 * listening, the main exchange decides the rest */
 			if (r < 0 && vs_vu_verbose)
-				fprintf(stderr, "%s: back-end channel unusable, no longer served: %s\n",
-					program_invocation_short_name, vs_error_get()->msg);
+				vs_warn("back-end channel unusable, no longer served: %s", vs_error_get()->msg);
 			if (r != 0) {
 				/* QEMU drops a broken channel: the back-end sees
 				 * EOF; the fd itself stays ours until stop */
@@ -1068,7 +1067,7 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 	} else if (sv[0] >= 0) {
 		close(sv[0]);
 	}
-	/* QEMU reads the features again after SET_OWNER (§6.1 step 7). */
+	/* QEMU reads the features again after SET_OWNER (doc/vhost-user.md §2). */
 	if (vs_vu_get_features(&dev->vu, &dev->vu.features) < 0) {
 		vs_error_prefix("%s: handshake failed", path);
 		goto fail;
@@ -1079,8 +1078,12 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 	}
 	dev->nvqs = dev->vu.queue_num < VS_VHOST_MAX_QUEUES ? dev->vu.queue_num : VS_VHOST_MAX_QUEUES;
 	if (dev->opts.queue_mask >> dev->nvqs) {
-		vs_error_set(VS_EXIT_USAGE, 0, "%s: the back-end has %u queue%s (0-%u); no such queue was asked for",
-			     path, dev->nvqs, dev->nvqs == 1 ? "" : "s", dev->nvqs - 1);
+		/* only the handshake tells: the one-shot back-end is gone */
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0,
+			     "%s: the back-end has %u queue%s (0-%u), fewer than the rings asked for; nothing was set up, "
+			     "but connecting consumed it (a one-shot back-end such as virtiofsd has exited): start a "
+			     "fresh one and ask for rings 0-%u",
+			     path, dev->nvqs, dev->nvqs == 1 ? "" : "s", dev->nvqs - 1, dev->nvqs - 1);
 		goto fail;
 	}
 	dev->max_memslots = has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)
@@ -1088,7 +1091,9 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 										       : VS_VHOST_MEMSLOTS_LIMIT)
 				    : VHOST_MEMORY_BASELINE_NREGIONS;
 	if (dev->opts.nregions > dev->max_memslots) {
-		vs_error_set(VS_EXIT_FAIL, 0, "%s: %u memory regions asked for, the back-end takes at most %" PRIu64 "%s",
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0,
+			     "%s: %u memory regions asked for, the back-end takes at most %" PRIu64 "%s; nothing was "
+			     "set up, but connecting consumed it (a one-shot back-end such as virtiofsd has exited)",
 			     path, dev->opts.nregions, dev->max_memslots,
 			     has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) ? " (GET_MAX_MEM_SLOTS)"
 											 : " (SET_MEM_TABLE)");

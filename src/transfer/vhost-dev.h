@@ -2,17 +2,17 @@
  * front-end: one connection, its negotiated features, guest memory in
  * memfd regions, split virtqueues laid out in that memory, and the start,
  * stop, reset, config, inflight, dirty-log and device-state operations,
- * each sending what QEMU sends (vhost-user.md §6, §7, §10).
+ * each sending what QEMU sends (doc/vhost-user.md §5).
  *
  * Differences from QEMU, on purpose:
  * - there is no guest: the "guest-acked" virtio features are whatever the
  *   caller asks for (vs_vhost_ack_features), guest memory is ours, and
  *   the call eventfds are ours to wait on;
- * - init does not send QEMU's per-queue SET_VRING_CALL/ERR (§6.1 step 8):
+ * - init does not send QEMU's per-queue SET_VRING_CALL/ERR (vhost_dev_init):
  *   they go out at virtqueue start, after SET_FEATURES, because no ring
- *   message may precede SET_FEATURES (design.md §5);
+ *   message may precede SET_FEATURES (doc/vhost-user.md, R4);
  * - start kicks every started ring once, after enabling it: a ring is
- *   started by its first kick (§7), and a guest would kick it anyway;
+ *   started by its first kick, and a guest would kick it anyway;
  * - what QEMU asserts (no device-state transfer while started) is refused
  *   with an error. */
 #ifndef VS_VHOST_DEV_H
@@ -135,7 +135,7 @@ unsigned vs_vhost_get_max_memslots(const struct vs_vhost_dev *dev);
 unsigned vs_vhost_get_free_memslots(const struct vs_vhost_dev *dev);
 bool vs_vhost_dev_is_started(const struct vs_vhost_dev *dev);
 
-/* vhost_dev_start / vhost_dev_stop (§6.2, §6.3). */
+/* vhost_dev_start / vhost_dev_stop (doc/vhost-user.md §5). */
 int vs_vhost_dev_start(struct vs_vhost_dev *dev);
 int vs_vhost_dev_stop(struct vs_vhost_dev *dev);
 /* vhost_virtqueue_start / vhost_virtqueue_stop: one ring. */
@@ -146,7 +146,7 @@ int vs_vhost_virtqueue_mask(struct vs_vhost_dev *dev, unsigned index, bool mask)
 /* vhost_virtqueue_pending: the back-end signalled the ring's call fd
  * (nothing is consumed). */
 bool vs_vhost_virtqueue_pending(struct vs_vhost_dev *dev, unsigned index);
-/* Not modelled, as they do nothing on a vhost-user wire (§10): the
+/* Not modelled, as they do nothing on a vhost-user wire: the
  * notifier wiring (vhost_dev_enable/disable_notifiers, vhost_config_
  * pending/mask), the IOMMU (vhost_dev_has_iommu: ACCESS_PLATFORM is never
  * acked here, so it is always false), vhost_net_set_backend (vhost-kernel)
@@ -160,7 +160,7 @@ int vs_vhost_dev_set_config(struct vs_vhost_dev *dev, const void *buf, uint32_t 
  * BACKEND_CONFIG_CHANGE_MSG. */
 void vs_vhost_dev_set_config_notifier(struct vs_vhost_dev *dev, void (*fn)(void *), void *opaque);
 
-/* Inflight I/O tracking (INFLIGHT_SHMFD, §6.6). */
+/* Inflight I/O tracking (INFLIGHT_SHMFD). */
 int vs_vhost_dev_prepare_inflight(struct vs_vhost_dev *dev);
 int vs_vhost_dev_get_inflight(struct vs_vhost_dev *dev, uint16_t queue_size);
 int vs_vhost_dev_set_inflight(struct vs_vhost_dev *dev);
@@ -177,7 +177,7 @@ int vs_vhost_reset_device(struct vs_vhost_dev *dev);
  * on a stopped one it is only remembered for the next start. */
 int vs_vhost_migration_log(struct vs_vhost_dev *dev, bool enable);
 
-/* Device state (§5): refused while started. */
+/* Device state (doc/vhost-user.md §4): refused while started. */
 bool vs_vhost_supports_device_state(const struct vs_vhost_dev *dev);
 int vs_vhost_set_device_state_fd(struct vs_vhost_dev *dev, uint32_t direction, uint32_t phase, int fd,
 				 int *reply_fd);

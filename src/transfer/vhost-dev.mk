@@ -22,7 +22,7 @@ tests_unit_test_run_steps_LDADD = $(LIBS_ALL)
 tests_unit_test_backend_channel_SOURCES = tests/unit/test-backend-channel.c
 tests_unit_test_backend_channel_LDADD = $(LIBS_ALL) -lpthread
 
-# TESTS already lists $(BATS_TESTS), and EXTRA_DIST distributes them.
+# TESTS already lists $(UNIT_TESTS) and $(BATS_TESTS); EXTRA_DIST distributes the .bats.
 BATS_TESTS += tests/bats/vhost-dev.bats tests/bats/run.bats tests/bats/fuse.bats
-TESTS += tests/unit/test-vring tests/unit/test-run-steps tests/unit/test-backend-channel
+UNIT_TESTS += tests/unit/test-vring tests/unit/test-run-steps tests/unit/test-backend-channel
 EXTRA_DIST += tests/bats/helpers/fuse.bash

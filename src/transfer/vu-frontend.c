@@ -362,7 +362,7 @@ vs_vu_open_fd_with(struct vs_vu *vu, int fd, const char *name, const struct vs_v
 	if (vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) &&
 	    vs_vu_get_max_mem_slots(vu, &vu->max_mem_slots) < 0)
 		goto fail;
-	/* QEMU hands the back-end channel over before SET_OWNER (§6.1). */
+	/* QEMU hands the back-end channel over before SET_OWNER (doc/vhost-user.md §2). */
 	if (breq >= 0) {
 		int r = 0;
 		if (vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_BACKEND_REQ))
@@ -451,7 +451,7 @@ vs_vu_check_device_state(struct vs_vu *vu, uint64_t *result)
 	return get_u64(vu, VHOST_USER_CHECK_DEVICE_STATE, result);
 }
 
-/* ---- Requests of a vhost_dev (vhost-user.md §6.2–6.6) ---- */
+/* ---- Requests of a vhost_dev (doc/vhost-user.md §5) ---- */
 
 int
 vs_vu_barrier(struct vs_vu *vu)
@@ -505,7 +505,7 @@ vs_vu_add_mem_reg(struct vs_vu *vu, const struct vhost_user_memory_region *regio
 int
 vs_vu_rem_mem_reg(struct vs_vu *vu, const struct vhost_user_memory_region *region)
 {
-	/* No fd: rust-vmm back-ends reject one on REM_MEM_REG (§8 #10). */
+	/* No fd: rust-vmm back-ends reject one on REM_MEM_REG (doc/vhost-user.md, R7). */
 	struct vhost_user_mem_reg m = { .region = *region };
 
 	m.region.mmap_offset = 0;

@@ -40,7 +40,7 @@ struct vs_vu_open_opts {
 /* -v: log every message on stderr. */
 extern bool vs_vu_verbose;
 
-/* Connect and negotiate in QEMU's order (vhost-user.md §6.1). */
+/* Connect and negotiate in QEMU's order (doc/vhost-user.md §2). */
 int vs_vu_open(struct vs_vu *vu, const char *path);
 /* The same on a socket that is already connected (a socketpair, an
  * inherited fd), named name in messages.  Takes fd: it is closed on

@@ -130,7 +130,7 @@ vs_vu_protocol_feature_name(unsigned bit)
 	return bit < 64 ? protocol_feature_names[bit] : NULL;
 }
 
-/* The wire layouts of vhost-user.md §4, checked where they are defined. */
+/* The wire layouts of QEMU's vhost-user.rst, checked where they are defined. */
 _Static_assert(sizeof(struct vhost_vring_state) == 8, "vring state");
 _Static_assert(sizeof(struct vhost_vring_addr) == 40, "vring address");
 _Static_assert(sizeof(struct vhost_user_memory_region) == 32, "memory region");

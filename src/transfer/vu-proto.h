@@ -59,7 +59,7 @@ struct vs_vu_header {
 #define VHOST_USER_PROTOCOL_F_GET_VRING_BASE_INFLIGHT 20
 #define VHOST_USER_PROTOCOL_F_SHMEM 21
 
-/* SET_DEVICE_STATE_FD parameters (vhost-user.md §4.14) */
+/* SET_DEVICE_STATE_FD parameters (doc/vhost-user.md §4) */
 enum vhost_user_transfer_state_direction {
 	VHOST_USER_TRANSFER_STATE_DIRECTION_SAVE = 0,
 	VHOST_USER_TRANSFER_STATE_DIRECTION_LOAD = 1,
@@ -79,13 +79,13 @@ struct vs_vu_transfer_device_state {
 /* SET_VRING_KICK/CALL/ERR u64: ring index, and "no fd attached" */
 #define VHOST_USER_VRING_IDX_MASK 0xffu
 
-/* Vring state (SET_VRING_NUM/BASE/ENABLE, GET_VRING_BASE) (§4.2) */
+/* Vring state (SET_VRING_NUM/BASE/ENABLE, GET_VRING_BASE) */
 struct vhost_vring_state {
 	uint32_t index;
 	uint32_t num;
 };
 
-/* Vring address (SET_VRING_ADDR) (§4.4): front-end user addresses */
+/* Vring address (SET_VRING_ADDR): front-end user addresses */
 #define VHOST_VRING_F_LOG 0
 struct vhost_vring_addr {
 	uint32_t index;
@@ -96,7 +96,7 @@ struct vhost_vring_addr {
 	uint64_t log_guest_addr;
 };
 
-/* Memory region (§4.5), table (§4.6) and single region (§4.7) */
+/* Memory region, table (SET_MEM_TABLE) and single region (ADD/REM_MEM_REG) */
 #define VHOST_MEMORY_BASELINE_NREGIONS 8
 struct vhost_user_memory_region {
 	uint64_t guest_phys_addr;
@@ -114,7 +114,7 @@ struct vhost_user_mem_reg {
 	struct vhost_user_memory_region region;
 };
 
-/* SET_LOG_BASE (§4.8): one bit per VHOST_LOG_PAGE of guest memory */
+/* SET_LOG_BASE: one bit per VHOST_LOG_PAGE of guest memory */
 #define VHOST_LOG_PAGE 0x1000u
 #define VHOST_LOG_CHUNK (VHOST_LOG_PAGE * 64u) /* what one u64 of the log covers */
 struct vhost_user_log {
@@ -122,7 +122,7 @@ struct vhost_user_log {
 	uint64_t mmap_offset;
 };
 
-/* GET/SET_CONFIG (§4.10) */
+/* GET/SET_CONFIG */
 #define VHOST_USER_MAX_CONFIG_SIZE 256u
 #define VHOST_USER_CONFIG_HDR_SIZE 12u
 enum vhost_set_config_type {
@@ -136,7 +136,7 @@ struct vhost_user_config {
 	uint8_t region[VHOST_USER_MAX_CONFIG_SIZE];
 };
 
-/* GET/SET_INFLIGHT_FD (§4.12): 24 bytes on the wire */
+/* GET/SET_INFLIGHT_FD: 24 bytes on the wire */
 struct vhost_user_inflight {
 	uint64_t mmap_size;
 	uint64_t mmap_offset;
@@ -151,7 +151,7 @@ struct vhost_user_inflight {
 #define VIRTIO_CONFIG_S_DRIVER_OK 4u
 #define VIRTIO_CONFIG_S_FEATURES_OK 8u
 
-/* Back-end → front-end requests on the back-end channel (§2.2) */
+/* Back-end → front-end requests on the back-end channel (doc/vhost-user.md §6) */
 enum vhost_user_backend_request {
 	VHOST_USER_BACKEND_NONE = 0,
 	VHOST_USER_BACKEND_IOTLB_MSG = 1,

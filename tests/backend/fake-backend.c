@@ -31,6 +31,9 @@
  * disconnect-mid (half-way through SAVE or LOAD the socket is shut down
  * while the pipe stays open).  --check-result N makes CHECK return N.
  * --bursts makes SAVE write in odd-sized pieces (1, 3, 7, 4093, ...).
+ * --piece N makes SAVE and --emit write N bytes at a time (default: a
+ * whole 1 MiB block), and --emit keep its pipe at the default size: the
+ * simplest emitter, for benchmarks that must not depend on one.
  *
  * Peer models: --strict-features (DPDK) offers bits the front-end does
  * not implement (RARP, CROSS_ENDIAN, HOST_NOTIFIER; virtio
@@ -93,6 +96,7 @@ static uint64_t state_size = 10, seed = 1;
 /* --compressible: the base block is mostly repeated text (seeded_init) */
 static bool compressible;
 static unsigned slow_ms;
+static size_t piece; /* --piece: write size, 0 = a whole block */
 static bool offer_device_state = true, offer_protocol = true;
 static const char *fault, *fault_at = "GET_FEATURES";
 static bool fault_done;
@@ -315,8 +319,11 @@ write_seeded(int fd, bool framed)
 					return -1;
 				usleep(slow_ms * 1000);
 			}
-		} else if (write_all(fd, buf, n) < 0) {
-			return -1;
+		} else {
+			size_t step = piece ? piece : n;
+			for (size_t off = 0; off < n; off += step)
+				if (write_all(fd, (char *)buf + off, n - off < step ? n - off : step) < 0)
+					return -1;
 		}
 		left -= n;
 	}
@@ -1012,6 +1019,7 @@ main(int argc, char **argv)
 		{ "inflight", no_argument, NULL, 'I' },
 		{ "status", no_argument, NULL, 'U' },
 		{ "compressible", no_argument, NULL, 'c' },
+		{ "piece", required_argument, NULL, 'p' },
 		{ 0 }
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1049,13 +1057,15 @@ main(int argc, char **argv)
 		case 'I': offer_inflight = true; break;
 		case 'U': offer_status = true; break;
 		case 'c': compressible = true; break;
+		case 'p': piece = strtoul(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: fake-backend --socket PATH [options]\n");
 			return 2;
 		}
 	}
 	if (emit) {
-		grow_pipe(STDOUT_FILENO);
+		if (!piece)
+			grow_pipe(STDOUT_FILENO);
 		return write_seeded(STDOUT_FILENO, framed) < 0 ? 1 : 0;
 	}
 	if (absorb) {

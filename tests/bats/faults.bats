@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # One test per fault-injecting knob of the fake back-end: each failure
-# ends cleanly (exit status per design.md §3, a message naming the step,
+# ends cleanly (exit status per README.md's table, a message naming the step,
 # within the deadline, no output or temp file left), and each tolerated
 # oddity moves the exact bytes.  fd leaks end a run with 70
 # (VHOST_STATE_CHECK_FDS=1); make check-asan runs these under LeakSanitizer.

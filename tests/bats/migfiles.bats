@@ -15,22 +15,29 @@ DEV4=0000:00:04.0/vhost-user-fs
 LVIMG=$VS_SRCDIR/tests/bats/helpers/libvirt-image.py
 TRICKY="a domain whose description says vhost-user-fs-backend and QEVM"
 
-# mapped_ram — turn the capability on in the current QEMU (both ends need it)
+# mapped_ram [multifd] — turn the capability on in the current QEMU (both
+# ends need it), with multifd too if asked (libvirt's parallel save)
 mapped_ram() {
+	local extra=
+	[ "${1:-}" != multifd ] || extra=',{"capability":"multifd","state":true}'
 	python3 "$QMP_PY" "$QEMU_QMP" migrate-set-capabilities \
-		'{"capabilities":[{"capability":"mapped-ram","state":true}]}' >/dev/null
+		'{"capabilities":[{"capability":"mapped-ram","state":true}'"$extra"']}' >/dev/null
 }
 
 # save_vfs OUT URI-SUFFIX MAPPED [QEMU args] — a fresh virtiofsd on the
 # share in VFS_SHARE_DIR (or an empty one), a stopped QEMU with it at slot
-# 4, saved to file:OUT (plus ",offset=N" when given), mapped-ram if MAPPED.
+# 4, saved to file:OUT (plus ",offset=N" when given); MAPPED: 0, 1
+# (mapped-ram) or multifd (mapped-ram and multifd).
 save_vfs() {
 	local out=$1 suffix=$2 mapped=$3
 	shift 3
 	start_virtiofsd "save$RANDOM"
 	# shellcheck disable=SC2046
 	start_qemu "save$RANDOM" $(vfs_dev 4 "$VFS_SOCK") "$@"
-	[ "$mapped" = 0 ] || mapped_ram
+	case $mapped in
+	1) mapped_ram ;;
+	multifd) mapped_ram multifd ;;
+	esac
 	qemu_save "file:$out$suffix"
 }
 
@@ -64,11 +71,12 @@ sparse() {
 setup_file() {
 	virtiofsd_fetch
 	export PLAIN=$BATS_FILE_TMPDIR/plain.mig MR=$BATS_FILE_TMPDIR/mr.mig MRN=$BATS_FILE_TMPDIR/mrn.mig
-	export LV6=$BATS_FILE_TMPDIR/lv6.img
+	export LV6=$BATS_FILE_TMPDIR/lv6.img MRM=$BATS_FILE_TMPDIR/mrm.mig
 	if [ -n "$VIRTIOFSD_ROOT" ] && command -v qemu-system-x86_64 >/dev/null; then
 		BATS_TEST_TMPDIR=$BATS_FILE_TMPDIR
 		save_vfs "$PLAIN" "" 0 || rm -f "$PLAIN"
 		save_vfs "$MR" "" 1 || rm -f "$MR"
+		save_vfs "$MRM" "" multifd || rm -f "$MRM"
 		# no VM description: the device sections are walked between footers
 		save_vfs "$MRN" "" 1 -machine suppress-vmdesc=on || rm -f "$MRN"
 		# a sparse libvirt image: the header first, QEMU writes behind it
@@ -82,7 +90,7 @@ setup_file() {
 setup() {
 	require_virtiofsd
 	require_qemu
-	for f in "$PLAIN" "$MR" "$MRN" "$LV6"; do
+	for f in "$PLAIN" "$MR" "$MRM" "$MRN" "$LV6"; do
 		[ -s "$f" ] || { cat "$BATS_FILE_TMPDIR"/*.qemu.log >&2; false; }
 	done
 }
@@ -91,8 +99,8 @@ teardown() {
 	vs_teardown
 }
 
-@test "migfiles: mapped-ram with and without a VM description: extract gives the state QEMU saved, as a plain save does" {
-	for f in "$PLAIN" "$MR" "$MRN" "$LV6"; do
+@test "migfiles: mapped-ram (also with multifd) with and without a VM description: extract gives the state QEMU saved, as a plain save does" {
+	for f in "$PLAIN" "$MR" "$MRM" "$MRN" "$LV6"; do
 		run "$VHOST_STATE" extract --list "$f"
 		assert_success
 		assert_line --regexp "^1  $DEV4  fs  10 bytes in 1 chunk  at offset [0-9]+  sha256 [0-9a-f]{64}$"
@@ -236,6 +244,10 @@ teardown() {
 		"$VHOST_STATE" -q extract -f "$new" -o "$BATS_TEST_TMPDIR/x.vhs"
 		cmp "$BATS_TEST_TMPDIR/x.vhs" "$BATS_TEST_TMPDIR/busy.vhs"
 	done
+	# state readers refuse an image and point at extract
+	run "$VHOST_STATE" restore /nonexistent.sock -i "$BATS_TEST_TMPDIR/lv0.img"
+	assert_failure 65
+	assert_output --partial "this is a libvirt save image, not a state stream: \`vhost-state extract IMAGE\`"
 	# a big-endian header (libvirt writes its host's order) reads the same
 	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/be.img" --format 5 --big-endian
 	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/be.img"
@@ -256,6 +268,32 @@ teardown() {
 	qemu_save "$BATS_TEST_TMPDIR/again.mig"
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" -o "$BATS_TEST_TMPDIR/again.vhs"
 	cmp "$BATS_TEST_TMPDIR/busy.vhs" "$BATS_TEST_TMPDIR/again.vhs"
+}
+
+@test "migfiles: a compressed image's RAM pages are neither held in memory nor spooled to disk, and inject keeps them" {
+	command -v strace >/dev/null || skip "strace missing"
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	d=$BATS_TEST_TMPDIR
+	# 48 MiB of random pages in the plain stream, zstd-compressed
+	python3 "$LVIMG" fatten "$PLAIN" "$d/fat.mig" 48
+	python3 "$LVIMG" wrap "$d/fat.mig" "$d/fat.img" --format 5
+	run --separate-stderr "$VHOST_STATE" inspect --json "$d/fat.img"
+	echo "$output" | jq -e '.ram.pages > 12288 and (.states | length) == 1'
+	# everything written (the spool included) and the peak RSS stay small
+	strace -f -e trace=write,pwrite64 -o "$d/st.log" "$VHOST_STATE" extract --list "$d/fat.img"
+	written=$(awk -F'= ' '/write/ {s += $NF} END {print s + 0}' "$d/st.log")
+	echo "written: $written bytes of a $(stat -c %s "$d/fat.mig")-byte stream"
+	[ "$written" -lt $((2 << 20)) ]
+	rss=$(python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$VHOST_STATE" extract --list "$d/fat.img")
+	echo "peak RSS: $rss KiB"
+	[ "$rss" -lt $((32 << 10)) ]
+	# inject: the pages come through the recompression unchanged
+	"$VHOST_STATE" -q inject "$d/fat.img" "$d/busy.vhs" -o "$d/new.img"
+	"$VHOST_STATE" -q inject "$d/fat.mig" "$d/busy.vhs" -o "$d/new.mig"
+	python3 "$LVIMG" stream "$d/new.img" "$d/stream.mig"
+	cmp "$d/stream.mig" "$d/new.mig"
 }
 
 # refused IMAGE MESSAGE — extract, inspect and inject all exit 65 saying
@@ -298,6 +336,23 @@ refused() {
 	done
 	head -c 300 "$d/ok.img" >"$d/cut.img"
 	refused "$d/cut.img" "reaches past the end of the file"
+	# garbled header fields
+	python3 - "$d/ok.img" "$d" <<'PY'
+import struct, sys
+a = bytearray(open(sys.argv[1], "rb").read())
+def out(name, off, data):
+    b = bytearray(a)
+    b[off:off + len(data)] = data
+    open(sys.argv[2] + "/" + name, "wb").write(b)
+out("magic.img", 15, b"X")
+out("running.img", 24, struct.pack("<I", 7))
+out("cookie.img", 32, struct.pack("<I", 0xFFFF))
+out("nonul.img", 92, b"<" * (struct.unpack("<I", a[32:36])[0]))
+PY
+	refused "$d/magic.img" "malformed"
+	refused "$d/running.img" "malformed libvirt save image: was_running is 7"
+	refused "$d/cookie.img" "malformed libvirt save image: cookieOffset 65535 is not inside"
+	refused "$d/nonul.img" "malformed libvirt save image: the domain XML is not NUL-terminated"
 	# a header that says gzip over a stream that is not
 	python3 "$LVIMG" wrap "$PLAIN" "$d/liar.img" --format 1
 	python3 "$LVIMG" wrap "$PLAIN" "$d/raw.img" --format 0
@@ -329,8 +384,37 @@ PY
 	refused "$d/short.img" "malformed migration file at offset"
 }
 
+@test "migfiles: mapped-ram files and sparse images cut anywhere exit 65, and inject writes nothing" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	for f in "$MR" "$MRN" "$LV6"; do
+		size=$(stat -c %s "$f")
+		state_at=$("$VHOST_STATE" inspect --json "$f" | jq '.states[0].offset')
+		for cut in 100 5000 $((size / 2)) $((state_at + 5)) $((size - 50)) $((size - 1)); do
+			# a sparse copy, cut: no gigabytes of zeros written
+			cp --sparse=always "$f" "$BATS_TEST_TMPDIR/cut"
+			truncate -s "$cut" "$BATS_TEST_TMPDIR/cut"
+			refused "$BATS_TEST_TMPDIR/cut" "malformed"
+		done
+	done
+	run "$VHOST_STATE" inspect "$MR"
+	assert_line --regexp '^ram: +[0-9]+ blocks, [0-9]+ bytes, pages at fixed offsets \(not read\)$'
+}
+
 @test "migfiles: a mapped-ram stream must be format 6, and format 6 must hold one" {
 	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
 	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/p6.img" --format 6
 	refused "$BATS_TEST_TMPDIR/p6.img" "its format is sparse but the QEMU stream in it is not mapped-ram"
+}
+
+@test "migfiles: unsupported layouts say not supported and name the capability or option" {
+	raw_stream "01000500070000000000" >"$BATS_TEST_TMPDIR/busy.vhs"
+	d=$BATS_TEST_TMPDIR
+	# a postcopy advise command where the ram section starts
+	at=$("$VHOST_STATE" inspect --json "$PLAIN" | jq '.sections[0].offset')
+	{ head -c "$at" "$PLAIN"; printf '\x08\x00\x03\x00\x10'; head -c 16 /dev/zero; tail -c +$((at + 1)) "$PLAIN"; } >"$d/pc.mig"
+	refused "$d/pc.mig" "not supported (at offset $at): command 3: a postcopy stream (capability postcopy-ram)"
+	# a plain stream without a description (machine option suppress-vmdesc)
+	at=$("$VHOST_STATE" inspect --json "$PLAIN" | jq '.vm_description.offset')
+	head -c "$at" "$PLAIN" >"$d/nodesc.mig"
+	refused "$d/nodesc.mig" "(suppress-vmdesc), which is not supported for a plain stream"
 }

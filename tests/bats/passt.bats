@@ -27,12 +27,18 @@ passt_state() {
 	raw_stream "b1bb1d1b0bb1d1b00000000200000002$*"
 }
 
+# payload_hex STREAM — the payload of a raw stream, in hex.  passt writes
+# its state in more than one write(), so where the chunks end depends on
+# how the reader's read() calls fell: compare payloads, not streams.
+payload_hex() {
+	"$BATS_TEST_DIRNAME/helpers/chunks.py" payload <"$1" | xxd -p | tr -d '\n'
+}
+
 # the idle state with other observed addresses: 192.0.2.3 and
-# 52:54:00:12:34:56 instead of 192.0.2.2 and the broadcast MAC
+# 52:54:00:12:34:56 instead of 192.0.2.2 and the broadcast MAC (one chunk)
 modified() {
 	local hex
-	hex=$(xxd -p "$1" | tr -d '\n')
-	hex=${hex:8:${#hex}-16}
+	hex=$(payload_hex "$1")
 	[[ $hex == *c0000202ffffffffffff* ]] || { echo "unexpected passt state: $hex" >&2; return 1; }
 	raw_stream "${hex/c0000202ffffffffffff/c0000203525400123456}"
 }
@@ -68,6 +74,26 @@ modified() {
 	assert_output --partial "holds the"
 }
 
+@test "passt: a fs (virtiofsd) state is refused before connecting; passt stays usable; info --no-connect says net" {
+	raw_stream 01000200000000000000 >"$BATS_TEST_TMPDIR/fs.vhs"
+	start_passt a
+	run "$VHOST_STATE" -v restore "$PASST_SOCK" -i "$BATS_TEST_TMPDIR/fs.vhs"
+	assert_failure 1
+	assert_output --partial "the state is a fs state but $PASST_SOCK is a net back-end (passt, pid $PASST_PID): refused before connecting"
+	refute_output --partial GET_FEATURES
+	run --separate-stderr "$VHOST_STATE" info --no-connect --json "$PASST_SOCK"
+	assert_success
+	assert_schema info-no-connect
+	echo "$output" | jq -e --argjson pid "$PASST_PID" '.kind == "net" and .owner.pid == $pid and .owner.name == "passt"'
+	# the same passt still serves a front-end: dump from it
+	kill -0 "$PASST_PID"
+	run "$VHOST_STATE" dump "$PASST_SOCK" -o "$BATS_TEST_TMPDIR/p.vhs"
+	assert_success
+	wait_exit "$PASST_PID"
+	run "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/p.vhs"
+	echo "$output" | jq -e '.kind == "net"'
+}
+
 @test "passt: bad states fail with passt's errno-style CHECK values: 61 (short), 22 (bad magic), 95 (unknown version)" {
 	raw_stream 0102030405060708 >"$BATS_TEST_TMPDIR/short.vhs"
 	raw_stream b1bb1d1b0bb1d1b1000000020000000200000000 >"$BATS_TEST_TMPDIR/magic.vhs"
@@ -82,7 +108,7 @@ modified() {
 	done
 }
 
-@test "passt: QEMU's net state is extracted from inside the virtio field, byte for byte what a direct dump gives" {
+@test "passt: QEMU's net state is extracted from inside the virtio field, the payload byte for byte what a direct dump gives" {
 	require_qemu
 	start_passt q
 	# shellcheck disable=SC2046
@@ -94,7 +120,7 @@ modified() {
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/net.mig" -o "$BATS_TEST_TMPDIR/x.vhs"
 	start_passt d
 	"$VHOST_STATE" -q dump "$PASST_SOCK" -o "$BATS_TEST_TMPDIR/d.vhs"
-	cmp "$BATS_TEST_TMPDIR/x.vhs" "$BATS_TEST_TMPDIR/d.vhs"
+	assert_equal "$(payload_hex "$BATS_TEST_TMPDIR/x.vhs")" "$(payload_hex "$BATS_TEST_TMPDIR/d.vhs")"
 	# the state sits inside the virtio field, which the description sizes
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/net.mig"
 	echo "$output" | jq -e '.states[0].kind == "net" and .states[0].described_field_size > .states[0].stream_bytes'
@@ -113,8 +139,7 @@ modified() {
 	modified "$BATS_TEST_TMPDIR/x.vhs" >"$BATS_TEST_TMPDIR/m.vhs"
 	# 8 bytes longer (passt ignores trailing bytes): QEMU must find every
 	# virtio subsection after it, and the description's virtio field grows
-	hex=$(xxd -p "$BATS_TEST_TMPDIR/m.vhs" | tr -d '\n')
-	raw_stream "${hex:8:${#hex}-16}0000000000000000" >"$BATS_TEST_TMPDIR/long.vhs"
+	raw_stream "$(payload_hex "$BATS_TEST_TMPDIR/m.vhs")0000000000000000" >"$BATS_TEST_TMPDIR/long.vhs"
 	run "$VHOST_STATE" inject "$BATS_TEST_TMPDIR/net.mig" "$BATS_TEST_TMPDIR/long.vhs" -o "$BATS_TEST_TMPDIR/m.mig"
 	assert_success
 	assert_output --partial "(the state +8 bytes)"

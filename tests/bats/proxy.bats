@@ -5,6 +5,7 @@
 
 load helpers/common
 load helpers/peers
+load helpers/qemu
 load helpers/qemu-proxy
 
 IDLE_PAYLOAD=01000200000000000000
@@ -35,9 +36,9 @@ busy_migfile() {
 	BUSY_MIG=$BATS_FILE_TMPDIR/busy.bin
 	[ -s "$BUSY_MIG" ] && return 0
 	start_virtiofsd src
-	start_qemu src "$VFS_SOCK"
+	start_qemu src $(vfs_dev 4 "$VFS_SOCK")
 	qmp migrate "file:$BATS_FILE_TMPDIR/idle.bin" >/dev/null
-	quit_qemu
+	qemu_quit
 	[ "$(python3 "$HELPERS/migfile.py" payload "$BATS_FILE_TMPDIR/idle.bin")" = "$IDLE_PAYLOAD" ]
 	python3 "$HELPERS/migfile.py" replace "$BATS_FILE_TMPDIR/idle.bin" "$BUSY_PAYLOAD" "$BUSY_MIG"
 }
@@ -58,14 +59,14 @@ mig_payload() {
 	mkdir "$BATS_TEST_TMPDIR/tee"
 	start_virtiofsd a
 	start_proxy a "$VFS_SOCK" --tee "$BATS_TEST_TMPDIR/tee"
-	start_qemu a "$PROXY_FRONT"
+	start_qemu a $(vfs_dev 4 "$PROXY_FRONT")
 	run qmp migrate "file:$BATS_TEST_TMPDIR/mig.bin"
 	assert_success
-	quit_qemu
+	qemu_quit
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 
-	# vhost-user.md §6.1 (QEMU 10.0.2, device never started), then §5.7
+	# QEMU 10.0.2's init of a device never started, then its SAVE (doc/vhost-user.md §2, §4)
 	assert_equal "$(fe_requests "$PROXY_LOG")" "GET_FEATURES GET_PROTOCOL_FEATURES SET_PROTOCOL_FEATURES GET_QUEUE_NUM GET_MAX_MEM_SLOTS SET_BACKEND_REQ_FD SET_OWNER GET_FEATURES SET_VRING_CALL SET_VRING_ERR SET_VRING_CALL SET_VRING_ERR RESET_DEVICE SET_DEVICE_STATE_FD CHECK_DEVICE_STATE "
 	run cat "$PROXY_LOG"
 	assert_line --regexp '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z be>fe GET_PROTOCOL_FEATURES flags=0x5 size=8 fds=0 protocol_features=0x8a42b names=MQ,LOG_SHMFD,REPLY_ACK,BACKEND_REQ,BACKEND_SEND_FD,RESET_DEVICE,CONFIGURE_MEM_SLOTS,DEVICE_STATE$'
@@ -95,7 +96,7 @@ mig_payload() {
 	mkdir "$BATS_TEST_TMPDIR/tee"
 	start_virtiofsd a
 	start_proxy a "$VFS_SOCK" --tee "$BATS_TEST_TMPDIR/tee"
-	start_qemu a "$PROXY_FRONT"
+	start_qemu a $(vfs_dev 4 "$PROXY_FRONT")
 	qmp stop >/dev/null
 	run --separate-stderr "$VHOST_STATE" snapshot --status --json "$PROXY_CTL"
 	assert_success
@@ -111,7 +112,7 @@ mig_payload() {
 
 	run qmp migrate "file:$BATS_TEST_TMPDIR/mig.bin"
 	assert_success
-	quit_qemu
+	qemu_quit
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 	copy=$(ls "$BATS_TEST_TMPDIR"/tee/*-save.vhs)
@@ -134,7 +135,7 @@ be>px CHECK_DEVICE_STATE
 	mkdir "$BATS_TEST_TMPDIR/tee"
 	start_virtiofsd b
 	start_proxy b "$VFS_SOCK" --tee "$BATS_TEST_TMPDIR/tee" --json
-	start_qemu b "$PROXY_FRONT" -incoming defer
+	start_qemu b --incoming $(vfs_dev 4 "$PROXY_FRONT")
 	run qmp migrate-incoming "file:$BUSY_MIG"
 	assert_success
 	copy=$(ls "$BATS_TEST_TMPDIR"/tee/*-load.vhs)
@@ -149,7 +150,7 @@ be>px CHECK_DEVICE_STATE
 	run qmp migrate "file:$BATS_TEST_TMPDIR/out.bin"
 	assert_success
 	assert_equal "$(mig_payload "$BATS_TEST_TMPDIR/out.bin")" "$BUSY_PAYLOAD"
-	quit_qemu
+	qemu_quit
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 
@@ -288,12 +289,46 @@ vhost-state: snapshot: 10 bytes of state (1 chunk) via $PROXY_CTL to $BATS_TEST_
 	touch "$BATS_TEST_TMPDIR/file"
 	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$FAKE_SOCK" --tee "$BATS_TEST_TMPDIR/file"
 	assert_failure 64
-	assert_output --partial "not a directory"
+	assert_output --partial "exists and is not a directory"
 	# a socket already at --listen is not replaced without -f
 	python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$VS_SOCKDIR/f.sock"
 	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$FAKE_SOCK"
 	assert_failure 64
 	assert_output --partial "exists (use -f to replace a stale socket)"
+}
+
+@test "proxy: bad --listen, --control, --tee and --log paths are refused before connecting; virtiofsd stays usable" {
+	require_virtiofsd
+	start_virtiofsd a
+	touch "$BATS_TEST_TMPDIR/file"
+	# a missing directory: 1, as for an output file (dump -o)
+	run "$VHOST_STATE" -v proxy --listen /nonexistent/f.sock --connect "$VFS_SOCK"
+	assert_failure 1
+	assert_output --partial "vhost-state: proxy: --listen /nonexistent/f.sock: directory /nonexistent: No such file or directory"
+	refute_output --partial "GET_FEATURES"
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --control /nonexistent/c.sock
+	assert_failure 1
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --tee /nonexistent
+	assert_failure 1
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --log /nonexistent/p.log
+	assert_failure 1
+	# there and not a socket: 64, as an existing output without -f
+	run "$VHOST_STATE" proxy --listen "$BATS_TEST_TMPDIR/file" --connect "$VFS_SOCK"
+	assert_failure 64
+	assert_output --partial "--listen $BATS_TEST_TMPDIR/file: exists and is not a socket"
+	run "$VHOST_STATE" proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --control "$BATS_TEST_TMPDIR/file"
+	assert_failure 64
+	run "$VHOST_STATE" -f proxy --listen "$VS_SOCKDIR/f.sock" --connect "$VFS_SOCK" --control "$BATS_TEST_TMPDIR/file"
+	assert_failure 64
+	# a refused --listen creates no --log file either
+	run "$VHOST_STATE" proxy --listen "$BATS_TEST_TMPDIR/file" --connect "$VFS_SOCK" --log "$BATS_TEST_TMPDIR/p.log"
+	assert_failure 64
+	[ ! -e "$BATS_TEST_TMPDIR/p.log" ]
+	[ ! -e "$VS_SOCKDIR/f.sock" ]
+	# the same virtiofsd was never connected: it still serves a front-end
+	kill -0 "$VFS_PID"
+	run "$VHOST_STATE" dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/after.vhs"
+	assert_success
 }
 
 @test "snapshot: no proxy exits 69; before the front-end negotiated DEVICE_STATE it is refused and writes nothing" {

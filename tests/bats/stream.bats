@@ -44,9 +44,32 @@ restore_refused() {
 	[ ! -s "$FAKE_LOG" ]
 }
 
-@test "stream: an empty file is malformed (65), not an empty state" {
+@test "stream: an empty file is malformed (65), not an empty state, and called empty" {
 	: >"$BATS_TEST_TMPDIR/empty.vhs"
-	restore_refused "$BATS_TEST_TMPDIR/empty.vhs" 65 "ends at offset 0 without the terminating zero-length chunk"
+	restore_refused "$BATS_TEST_TMPDIR/empty.vhs" 65 "$BATS_TEST_TMPDIR/empty.vhs is empty (a state stream holds at least its 4-byte terminator"
+	run "$VHOST_STATE" inspect - </dev/null
+	assert_failure 65
+	assert_output --partial "vhost-state: inspect: stdin is empty"
+}
+
+@test "stream: gzip, xz, bzip2 and lz4 files are named (65): only zstd is read; nothing is sent" {
+	raw_stream 0102 >"$BATS_TEST_TMPDIR/s.vhs"
+	local tool ext
+	for tool in gzip:gz xz:xz bzip2:bz2 lz4:lz4; do
+		ext=${tool#*:}
+		tool=${tool%:*}
+		command -v "$tool" >/dev/null || fail "$tool missing (build-aux/install-deps.sh installs it)"
+		"$tool" -c "$BATS_TEST_TMPDIR/s.vhs" >"$BATS_TEST_TMPDIR/s.vhs.$ext"
+		restore_refused "$BATS_TEST_TMPDIR/s.vhs.$ext" 65 "s.vhs.$ext: $tool data: only zstd is read (decompress it with $tool -d first)"
+		vs_teardown
+		run "$VHOST_STATE" inspect - <"$BATS_TEST_TMPDIR/s.vhs.$ext"
+		assert_failure 65
+		assert_output --partial "vhost-state: inspect: stdin: $tool data: only zstd is read"
+	done
+	# negative control: zstd itself is read
+	zstd -q -c "$BATS_TEST_TMPDIR/s.vhs" >"$BATS_TEST_TMPDIR/s.vhs.zst"
+	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/s.vhs.zst"
+	assert_success
 }
 
 @test "stream: a directory as input exits 1 with a clear error; nothing is sent" {

@@ -163,12 +163,22 @@ teardown() {
 	assert_output --partial "holds the 3000000-byte state"
 }
 
-@test "transport: --max-size refuses a larger state from the back-end and leaves no file" {
+@test "transport: --max-size refuses a larger state from the back-end (65, as inspect and restore) and leaves no file" {
 	start_fake big --state-size 2000000
 	run "$VHOST_STATE" --max-size 1M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
-	assert_failure 1
-	assert_output --partial "larger than --max-size (1048576 bytes)"
+	assert_failure 65
+	assert_output --partial "vhost-state: dump: the back-end's state is larger than --max-size (1048576 bytes)"
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	# the same condition on a file: the same status
+	start_fake big2 --state-size 2000000
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
+	assert_success
+	run "$VHOST_STATE" --max-size 1M inspect "$BATS_TEST_TMPDIR/big.vhs"
+	assert_failure 65
+	assert_output --partial "vhost-state: inspect: $BATS_TEST_TMPDIR/big.vhs: the state is larger than --max-size (1048576 bytes)"
+	run "$VHOST_STATE" --max-size 1M convert "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/big.vhsnap"
+	assert_failure 65
+	[ ! -e "$BATS_TEST_TMPDIR/big.vhsnap" ]
 }
 
 @test "transport: a back-end's own channel in the SET_DEVICE_STATE_FD reply is used for SAVE" {
@@ -233,4 +243,58 @@ teardown() {
 	assert_output --partial "it is not a unix socket"
 	# no second of retries, as for a socket that is not listening yet
 	[ "$elapsed_ms" -lt 700 ]
+}
+
+# dump_expected SIZE SEED — the raw stream a fake back-end's SAVE must give.
+dump_expected() {
+	"$FAKE_BACKEND" --emit --state-size "$1" --seed "$2" | "$CHUNKS" frame >"$BATS_TEST_TMPDIR/expected.vhs"
+}
+
+@test "transport: a raw dump moves with splice, not read/write, and is byte for byte the same stream" {
+	size=$((3 * 1048576 + 12345))
+	dump_expected $size 21
+	start_fake sp --state-size $size --seed 21
+	run strace -f -qq -e trace=splice,read,write -o "$BATS_TEST_TMPDIR/trace" \
+		"$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
+	assert_success
+	cmp "$BATS_TEST_TMPDIR/s.vhs" "$BATS_TEST_TMPDIR/expected.vhs"
+	# the 4 chunks' bytes went through splice; no megabyte read or write
+	[ "$(grep -c '^[0-9]* *splice(' "$BATS_TEST_TMPDIR/trace")" -ge 8 ]
+	! grep -E '^[0-9]* *(read|write)\(.*= [0-9]{6,}$' "$BATS_TEST_TMPDIR/trace"
+}
+
+@test "transport: a raw dump is the same stream to a pipe, to /dev/null's neighbour and to an O_APPEND file" {
+	size=$((2 * 1048576 + 777))
+	dump_expected $size 22
+	start_fake p1 --state-size $size --seed 22
+	"$VHOST_STATE" -q dump "$FAKE_SOCK" | cat >"$BATS_TEST_TMPDIR/pipe.vhs"
+	cmp "$BATS_TEST_TMPDIR/pipe.vhs" "$BATS_TEST_TMPDIR/expected.vhs"
+	# splice refuses O_APPEND files: the fallback copies, the bytes stay
+	start_fake p2 --state-size $size --seed 22
+	printf 'HEAD' >"$BATS_TEST_TMPDIR/append.vhs"
+	"$VHOST_STATE" -q dump "$FAKE_SOCK" >>"$BATS_TEST_TMPDIR/append.vhs"
+	{ printf 'HEAD'; cat "$BATS_TEST_TMPDIR/expected.vhs"; } | cmp - "$BATS_TEST_TMPDIR/append.vhs"
+	start_fake p3 --state-size $size --seed 22
+	run "$VHOST_STATE" dump "$FAKE_SOCK" -o /dev/null
+	assert_success
+	assert_output --partial "dumped $size bytes of state (3 chunks)"
+}
+
+@test "transport: a SAVE in small pieces that overflow the staging pipe's slots still gives full 1 MiB chunks" {
+	# --bursts writes 1, 3, 7, 4093, ... bytes with a pause after each:
+	# each piece holds a pipe slot, so a chunk outgrows the staging pipe
+	# and is finished by read
+	size=$((2 * 1048576 + 99))
+	dump_expected $size 23
+	start_fake b --bursts --state-size $size --seed 23
+	"$VHOST_STATE" -q dump "$FAKE_SOCK" | cat >"$BATS_TEST_TMPDIR/b.vhs"
+	cmp "$BATS_TEST_TMPDIR/b.vhs" "$BATS_TEST_TMPDIR/expected.vhs"
+}
+
+@test "transport: --max-size stops a spliced dump at the limit and writes nothing" {
+	start_fake big --state-size 3000000 --seed 24
+	run "$VHOST_STATE" --max-size 2M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
+	assert_failure 65
+	assert_output --partial "larger than --max-size (2097152 bytes)"
+	no_output "$BATS_TEST_TMPDIR" big.vhs
 }

@@ -242,17 +242,67 @@ teardown() {
 	assert_line "  handle 1: (absent) -> inode 2, flags 02"
 }
 
-@test "virtiofsd: a net (passt) state is refused before request 42 unless -f" {
+@test "virtiofsd: a net (passt) state is refused by restore and verify before connecting; the instance stays usable; -f loads it" {
 	raw_stream b1bb1d1b0bb1d1b0000000020000000200000000 >"$BATS_TEST_TMPDIR/net.vhs"
 	start_virtiofsd a
 	run "$VHOST_STATE" -v restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/net.vhs"
 	assert_failure 1
-	assert_output --partial "the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd); nothing was sent"
-	refute_output --partial SET_DEVICE_STATE_FD
+	assert_output --partial "the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd, pid $VFS_PID): refused before connecting, the back-end is untouched (-f loads it anyway)"
+	# not even GET_FEATURES: nothing was said to it
+	refute_output --partial GET_FEATURES
+	# verify loads the file too: the same check, as early
+	run "$VHOST_STATE" -v verify "$VFS_SOCK" "$BATS_TEST_TMPDIR/net.vhs"
+	assert_failure 1
+	assert_output --partial "vhost-state: verify: the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd, pid $VFS_PID): refused before connecting"
+	refute_output --partial GET_FEATURES
+	# the same instance still serves a front-end: the refusals cost nothing
+	kill -0 "$VFS_PID"
+	run "$VHOST_STATE" dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/after.vhs"
+	assert_success
+	run "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/after.vhs"
+	echo "$output" | jq -e '.kind == "fs"'
 	start_virtiofsd b
 	run "$VHOST_STATE" -f restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/net.vhs"
 	assert_failure 1
 	assert_output --partial "CHECK_DEVICE_STATE returned 1 after LOAD"
+}
+
+@test "virtiofsd: a listener not visible before connecting is checked after (exit 1, the message says it was consumed)" {
+	unshare -U -r -n true 2>/dev/null || skip "no user and network namespaces here (unshare -U -r -n)"
+	raw_stream b1bb1d1b0bb1d1b0000000020000000200000000 >"$BATS_TEST_TMPDIR/net.vhs"
+	# in its own network namespace, its socket is not in our /proc/net/unix
+	VFS_EXEC="unshare -U -r -n" start_virtiofsd a
+	run "$VHOST_STATE" info --no-connect "$VFS_SOCK"
+	assert_failure 69
+	assert_output --partial "or a back-end in another network namespace"
+	run "$VHOST_STATE" -v restore "$VFS_SOCK" -i "$BATS_TEST_TMPDIR/net.vhs"
+	assert_failure 1
+	assert_output --partial "the state is a net state but $VFS_SOCK is a fs back-end (virtiofsd, pid $VFS_PID): nothing was sent, but connecting consumed it"
+	assert_output --partial "use a fresh instance of a net back-end (-f loads it anyway)"
+	refute_output --partial SET_DEVICE_STATE_FD
+	wait "$VFS_PID"
+}
+
+@test "virtiofsd: info --no-connect names it (fs) and leaves it untouched" {
+	start_virtiofsd a
+	run --separate-stderr "$VHOST_STATE" info --no-connect --json "$VFS_SOCK"
+	assert_success
+	assert_schema info-no-connect
+	echo "$output" | jq -e --argjson pid "$VFS_PID" '.kind == "fs" and .owner.pid == $pid and .owner.name == "virtiofsd" and (.owner.cmdline | test("--socket-path="))'
+	# run through trixie's loader: exe is the loader, the name is not
+	echo "$output" | jq -e '.owner.exe | test("ld-linux")'
+	run "$VHOST_STATE" info --no-connect "$VFS_SOCK"
+	assert_success
+	assert_line --regexp "^owner: +pid $VFS_PID: .*virtiofsd --socket-path="
+	assert_line --regexp '^kind: +fs$'
+	kill -0 "$VFS_PID"
+	run "$VHOST_STATE" dump "$VFS_SOCK" -o "$BATS_TEST_TMPDIR/after.vhs"
+	assert_success
+	# negative control: a plain info consumes it
+	start_virtiofsd b
+	run "$VHOST_STATE" info "$VFS_SOCK"
+	assert_success
+	wait "$VFS_PID"
 }
 
 @test "virtiofsd: SOURCE_DATE_EPOCH: two dumps of the same state are byte-identical archives" {

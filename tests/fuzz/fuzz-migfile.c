@@ -13,6 +13,10 @@
  *      fd stays open;
  *   4. vs_qemu_file_inject of an idle state into the first one found,
  *      then the output walked again (inject's own check).
+ * The inputs include mapped-ram files (with and without a description)
+ * and libvirt save images, raw, sparse and compressed (gen-seeds.py); for
+ * a compressed image the offsets are the decompressed stream's, which the
+ * walker reads from its spool (q->fd, q->size).
  * Beyond "no crash, no leak", a failure must carry exit class 65. */
 #include <config.h>
 
@@ -37,9 +41,11 @@ static const unsigned char idle[] = { 0, 0, 0, 10, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0,
 
 /* Pass 2: extract state i, and read it back as a state. */
 static void
-extract(struct vs_qemu_file *q, size_t i, const uint8_t *data, size_t size)
+extract(struct vs_qemu_file *q, size_t i)
 {
 	const struct vs_qemu_state *st = &q->states[i];
+	uint64_t size = q->size;
+	unsigned char p[262] = { 0 };
 	/* the walker counts no chunk limit: neither does this reader */
 	struct vs_chunk_limits lim = { .max_chunk = UINT32_MAX, .max_total = size };
 	struct vs_state_input in;
@@ -48,6 +54,8 @@ extract(struct vs_qemu_file *q, size_t i, const uint8_t *data, size_t size)
 	int fd = vs_fuzz_memfd(NULL, 0, path, sizeof path);
 
 	vs_fuzz_fail_if(st->offset > size || st->length > size - st->offset, "a state outside the file");
+	vs_fuzz_fail_if(pread(q->fd, p, st->length < sizeof p ? st->length : sizeof p, (off_t)st->offset) < 0,
+			"the walked file cannot be read");
 	vs_fuzz_fail_if(st->length != st->payload + 4 * (st->chunks + 1), "a state's length != payload + 4 per chunk");
 	vs_sink_fd_init(&sink, fd, "extract");
 	vs_error_clear();
@@ -59,7 +67,6 @@ extract(struct vs_qemu_file *q, size_t i, const uint8_t *data, size_t size)
 	if (vs_state_input_open(&in, path, &lim) < 0) {
 		/* only the first bytes decide the format: a raw stream whose
 		 * first chunk looks like zstd, tar or QEVM goes elsewhere */
-		const uint8_t *p = data + st->offset;
 		vs_fuzz_fail_if(st->length < 4 || (memcmp(p, "\x28\xb5\x2f\xfd", 4) != 0 && memcmp(p, "QEVM", 4) != 0 &&
 					   !(st->length >= 262 && memcmp(p + 257, "ustar", 5) == 0)),
 			"an extracted state does not read as a raw stream");
@@ -170,7 +177,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vs_fuzz_check_fds(fds, "after the input");
 		return 0;
 	}
-	vs_fuzz_fail_if(q.desc_offset > size || q.eof_offset >= q.desc_offset, "the walk ended outside the file");
+	vs_fuzz_fail_if(q.desc_offset > q.size || q.eof_offset >= q.desc_offset || (!q.compressed && q.size != size),
+			"the walk ended outside the file");
 
 	doc = vs_qemu_file_json(&q);
 	vs_fuzz_fail_if(!doc || !json_object_to_json_string(doc), "vs_qemu_file_json");
@@ -186,7 +194,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vs_fuzz_fail_if(vs_qemu_file_choose(&q, id, &i) < 0 || i != k, "a state not chosen by its number");
 		/* names can repeat across instances: only no crash */
 		vs_qemu_file_choose(&q, q.states[k].device, &i);
-		extract(&q, k, data, size);
+		extract(&q, k);
 	}
 	if (q.nstates)
 		inject(&q);

@@ -476,8 +476,9 @@ check_failure(const char *op)
 {
 	const struct vs_error *e = vs_error_get();
 
+	/* 65: a state over the size limit, the class every verb gives it */
 	if (e->exit_code == VS_EXIT_FAIL || e->exit_code == VS_EXIT_UNAVAILABLE ||
-	    e->exit_code == VS_EXIT_PROTOCOL)
+	    e->exit_code == VS_EXIT_PROTOCOL || e->exit_code == VS_EXIT_DATAERR)
 		if (e->msg[0])
 			return;
 	fprintf(stderr, "fuzz-reply: %s failed with exit class %d: \"%s\"\n", op, e->exit_code, e->msg);

@@ -293,8 +293,12 @@ class Mig:
     """A migration file as QEMU 10 writes one: header, configuration, the
     iterative ram section, device sections, EOF, the VM description."""
 
-    def __init__(self, footers=True, caps=(), page_bits=False):
+    def __init__(self, footers=True, caps=(), page_bits=False, base=0):
+        """base: bytes before the stream (a libvirt header), for the
+        absolute offsets of mapped-ram."""
         self.footers = footers
+        self.base = base
+        self.mapped = "mapped-ram" in caps
         self.out = b"QEVM" + be32(3)
         self.devices = []
         self.next_id = 0
@@ -325,6 +329,24 @@ class Mig:
         QEMU_VM_SECTION_PART, each ended by EOS; then an empty END."""
         sid = self.next_id = self.next_id + 1
         rec = be64(sum(n for _, n in blocks) | 0x04)
+        if self.mapped:
+            # mapped-ram: after each block, MappedRamHeader and a seek over
+            # the bitmap and pages (small blocks, no 1 MiB alignment, so the
+            # seeds stay small; the reader does not require it)
+            self.out += b"\x01" + be32(sid) + idstr("ram") + be32(0) + be32(4) + rec
+            for name, n in blocks:
+                self.out += idstr(name) + be64(n)
+                here = self.base + len(self.out) + 28
+                bitmap = here
+                pages = bitmap + (n // PAGE + 7) // 8
+                self.out += be32(1) + be64(PAGE) + be64(bitmap) + be64(pages)
+                self.out += b"\xff" * (pages - bitmap) + bytes((i * 11) & 0xff for i in range(n))
+            self.out += be64(0x10) + self.footer(sid)
+            for p in parts:
+                self.out += b"\x02" + be32(sid) + p + be64(0x10) + self.footer(sid)
+            self.out += b"\x03" + be32(sid) + be64(0x10) + self.footer(sid)
+            self.out += b"\x08" + be16(11) + be16(0)
+            return
         for name, n in blocks:
             rec += idstr(name) + be64(n) + (be64(0) if self.ignore_shared else b"")
         self.out += (b"\x01" + be32(sid) + idstr("ram") + be32(0) + be32(4) + rec + be64(0x10) +
@@ -370,7 +392,9 @@ class Mig:
     def net(self, slot, virtio):
         self.device("0000:00:%02x.0/virtio-net" % slot, "virtio-net", 11, [("virtio", "virtio", virtio)])
 
-    def bytes(self, desc_cut=None):
+    def bytes(self, desc_cut=None, desc=True):
+        if not desc:
+            return self.out + b"\x00"
         desc = {"configuration": self.conf, "page_size": PAGE, "devices": self.devices}
         js = json.dumps(desc).encode()  # QEMU's style: ", " and ": "
         if desc_cut:
@@ -462,6 +486,73 @@ def migfile_seeds():
     write("migfile", "desc-cut", m.bytes(desc_cut=100))
     write("migfile", "truncated", good[:len(good) // 2])
     write("migfile", "header-only", b"QEVM" + be32(3))
+    mapped_seeds()
+    libvirt_seeds()
+
+
+def mapped_seeds():
+    blocks = [("mem", 16 << 10), ("pc.bios", 4 << 10)]
+    for desc in (True, False):
+        m = Mig(caps=("mapped-ram",))
+        m.ram(blocks, [be64(0x200)])
+        m.timer()
+        m.fs(4, stream(IDLE))
+        m.globalstate()
+        write("migfile", "mapped-ram" + ("" if desc else "-no-desc"), m.bytes(desc=desc))
+    # without a description: a footer lookalike in device data (ambiguous)
+    m = Mig(caps=("mapped-ram",))
+    m.ram(blocks)
+    m.fs(4, stream(b"\x7e" + be32(2) + b"\x04" + be32(9) + idstr("abc") + be32(0) + be32(0)))
+    m.globalstate()
+    write("migfile", "mapped-ram-no-desc-lookalike", m.bytes(desc=False))
+    # a MappedRamHeader whose pages run past the end
+    m = Mig(caps=("mapped-ram",))
+    m.ram([("mem", 16 << 10)])
+    m.fs(4, stream(IDLE))
+    b = bytearray(m.bytes(desc=False))
+    at = b.find(b"\x03mem") + 4 + 8 + 4 + 8 + 8
+    b[at:at + 8] = be64(1 << 40)
+    write("migfile", "mapped-ram-pages-past-end", bytes(b))
+
+
+# libvirt save images (libvirt's src/qemu/qemu_saveimage.h): a 92-byte
+# header, the XML and cookie, then the stream (compressed per format)
+
+def lv_prefix(fmt, magic=b"LibvirtQemudSave", version=2, pad=64, desc="QEVM vhost-user-fs-backend"):
+    xml = ("<domain type='qemu'><name>seed</name><uuid>6f1c7a52-3d9e-4b8f-a1c2-0d4e5f607182</uuid>"
+           "<os><type arch='x86_64'>hvm</type></os><description>%s</description></domain>" % desc).encode() + b"\0"
+    cookie = b"<qemuDomainSaveCookie/>\0"
+    data = xml + cookie + bytes(pad)
+    return magic + struct.pack("<5I", version, len(data), 1, fmt, len(xml)) + bytes(56) + data
+
+
+def libvirt_seeds():
+    import bz2
+    import gzip
+    import lzma
+    blocks = [("mem", 16 << 20)]
+    zp = [zero_pages("mem", 0, 0x1000)]
+    m = Mig()
+    m.ram(blocks, zp)
+    m.fs(4, stream(IDLE))
+    plain = m.bytes()
+    write("migfile", "libvirt-raw", lv_prefix(0) + plain)
+    write("migfile", "libvirt-gzip", lv_prefix(1) + gzip.compress(plain, mtime=0))
+    write("migfile", "libvirt-bzip2", lv_prefix(2) + bz2.compress(plain))
+    write("migfile", "libvirt-xz", lv_prefix(3) + lzma.compress(plain))
+    if shutil.which("zstd"):
+        z = subprocess.run(["zstd", "-q", "-c"], input=plain, stdout=subprocess.PIPE, check=True).stdout
+        write("migfile", "libvirt-zstd", lv_prefix(5) + z)
+    write("migfile", "libvirt-lzop", lv_prefix(4) + plain)
+    write("migfile", "libvirt-gzip-cut", (lv_prefix(1) + gzip.compress(plain, mtime=0))[:-40])
+    write("migfile", "libvirt-partial", lv_prefix(0, magic=b"LibvirtQemudPart") + plain)
+    write("migfile", "libvirt-version-3", lv_prefix(0, version=3) + plain)
+    write("migfile", "libvirt-header-cut", lv_prefix(0)[:60])
+    pre = lv_prefix(6)
+    m = Mig(caps=("mapped-ram",), base=len(pre))
+    m.ram([("mem", 16 << 10)])
+    m.fs(4, stream(IDLE))
+    write("migfile", "libvirt-sparse", pre + m.bytes())
 
 
 if __name__ == "__main__":

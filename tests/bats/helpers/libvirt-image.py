@@ -14,6 +14,11 @@ domain XML and the cookie, each NUL-terminated, zero padding up to
                                             decompressed
   libvirt-image.py prefix IMAGE             print the hex of the header, XML,
                                             cookie and padding
+  libvirt-image.py fatten STREAM OUT MIB    OUT = the plain QEMU stream STREAM
+                                            with MIB MiB of random pages of its
+                                            first RAM block added (one ram
+                                            QEMU_VM_SECTION_PART after the
+                                            start), for memory and disk bounds
 
 OPTS: --format N (0 raw, 1 gzip, 2 bzip2, 3 xz, 5 zstd, 6 sparse),
 --running, --name NAME, --uuid UUID, --description TEXT, --magic MAGIC,
@@ -77,6 +82,49 @@ def prefix(o):
     return head + data
 
 
+def fatten(stream, mib):
+    """Insert a ram PART section of random pages after the START one."""
+    import os
+    o = 8
+    assert stream[:8] == b"QEVM\0\0\0\3" and stream[o] == 0x07
+    o += 1
+    (n,) = struct.unpack(">I", stream[o:o + 4])
+    o += 4 + n
+    while stream[o] == 0x05:  # configuration subsections: capabilities only here
+        o += 1
+        o += 1 + stream[o] + 4
+        (count,) = struct.unpack(">I", stream[o:o + 4])
+        o += 4
+        for _ in range(count):
+            o += 1 + stream[o]
+    assert stream[o] == 0x01, "no ram section start"
+    (sid,) = struct.unpack(">I", stream[o + 1:o + 5])
+    o += 5 + 1 + stream[o + 5] + 8
+    (total,) = struct.unpack(">Q", stream[o:o + 8])
+    o += 8
+    first = None
+    left = total & ~0xfff
+    while left:
+        name = stream[o + 1:o + 1 + stream[o]]
+        o += 1 + stream[o]
+        (ln,) = struct.unpack(">Q", stream[o:o + 8])
+        o += 8
+        first = first or (name, ln)
+        left -= ln
+    assert stream[o:o + 8] == struct.pack(">Q", 0x10) and stream[o + 8] == 0x7e
+    o += 13
+    name, ln = first
+    pages = min(mib << 8, ln >> 12)
+    part = bytearray(b"\x02" + struct.pack(">I", sid))
+    for i in range(pages):
+        part += struct.pack(">Q", (i << 12) | 0x08 | (0x20 if i else 0))
+        if i == 0:
+            part += bytes([len(name)]) + name
+        part += os.urandom(4096)
+    part += struct.pack(">Q", 0x10) + b"\x7e" + struct.pack(">I", sid)
+    return stream[:o] + bytes(part) + stream[o:]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("action")
@@ -100,6 +148,8 @@ def main():
     elif o.action == "wrap":
         stream = open(o.args[0], "rb").read()
         open(o.args[1], "wb").write(prefix(o) + compress(o.format, stream))
+    elif o.action == "fatten":
+        open(o.args[1], "wb").write(fatten(open(o.args[0], "rb").read(), int(o.args[2])))
     elif o.action in ("stream", "prefix"):
         img = open(o.args[0], "rb").read()
         version, data_len, _, fmt = struct.unpack("<4I", img[16:32])

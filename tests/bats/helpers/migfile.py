@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The vhost-user-fs back-end state inside a QEMU migration file, found
-independently of vhost-state (vhost-user.md §9): the chunk list right
+independently of vhost-state (doc/migration-files.md): the chunk list right
 after the subsection header 05 15 'vhost-user-fs-backend' be32 0.
 
   migfile.py payload MIGFILE           print the de-chunked payload as hex

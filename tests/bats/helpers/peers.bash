@@ -37,6 +37,7 @@ virtiofsd_version() {
 
 # start_virtiofsd NAME [virtiofsd options] — a fresh instance sharing
 # $BATS_TEST_TMPDIR/NAME.share; sets VFS_SOCK, VFS_LOG, VFS_PID, VFS_SHARE.
+# VFS_EXEC (a command that execs its arguments, e.g. unshare) runs it.
 start_virtiofsd() {
 	local name=$1 r=$VIRTIOFSD_ROOT/root
 	shift
@@ -45,7 +46,8 @@ start_virtiofsd() {
 	VFS_LOG=$BATS_TEST_TMPDIR/$name.virtiofsd.log
 	VFS_SHARE=${VFS_SHARE_DIR:-$BATS_TEST_TMPDIR/$name.share}
 	mkdir -p "$VFS_SHARE"
-	"$r/usr/lib64/ld-linux-x86-64.so.2" --library-path "$r/usr/lib/x86_64-linux-gnu" \
+	# shellcheck disable=SC2086
+	${VFS_EXEC-} "$r/usr/lib64/ld-linux-x86-64.so.2" --library-path "$r/usr/lib/x86_64-linux-gnu" \
 		"$r/usr/libexec/virtiofsd" --socket-path="$VFS_SOCK" --shared-dir="$VFS_SHARE" \
 		--sandbox=none --seccomp=none "$@" >"$VFS_LOG" 2>&1 &
 	VFS_PID=$!

@@ -1,12 +1,7 @@
-# QEMU, QMP and the proxy, for proxy.bats.  Every wait is bounded; every
-# process goes into VS_PIDS so vs_teardown kills it.
+# The proxy, for proxy.bats (QEMU itself comes from helpers/qemu).  Every
+# wait is bounded; every process goes into VS_PIDS so vs_teardown kills it.
 
-QEMU=${QEMU:-qemu-system-x86_64}
 HELPERS=$VS_SRCDIR/tests/bats/helpers
-
-require_qemu() {
-	command -v "$QEMU" >/dev/null || require_peer_failed "$QEMU"
-}
 
 # start_proxy NAME BACKEND-SOCKET [proxy options] — a proxy with a control
 # socket, logging to a file; sets PROXY_FRONT, PROXY_CTL, PROXY_LOG,
@@ -42,23 +37,6 @@ wait_proxy() {
 	wait "$PROXY_PID" || PROXY_RC=$?
 }
 
-# start_qemu NAME CHARDEV-SOCKET [qemu options] — a guest-less VM (-S, TCG)
-# with a vhost-user-fs device on the socket; sets QMP_SOCK, QEMU_LOG, QEMU_PID.
-start_qemu() {
-	local name=$1 sock=$2
-	shift 2
-	vs_sockdir
-	QMP_SOCK=$VS_SOCKDIR/$name.qmp
-	QEMU_LOG=$BATS_TEST_TMPDIR/$name.qemu.log
-	"$QEMU" -M q35 -accel tcg -nodefaults -display none -S -m 128M \
-		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
-		-chardev socket,id=vfs,path="$sock" -device vhost-user-fs-pci,chardev=vfs,tag=myfs \
-		-qmp unix:"$QMP_SOCK",server=on,wait=off "$@" >"$QEMU_LOG" 2>&1 &
-	QEMU_PID=$!
-	VS_PIDS="${VS_PIDS:-} $QEMU_PID"
-	wait_for_socket "$QMP_SOCK" "$QEMU_PID"
-}
-
 # wait_gone PID — a process that should end by itself does so within 5 s.
 wait_gone() {
 	for _ in $(seq 1 100); do
@@ -67,20 +45,6 @@ wait_gone() {
 	done
 	echo "process $1 is still running" >&2
 	return 1
-}
-
-qmp() {
-	python3 "$VS_SRCDIR/tests/peers/qmp.py" "$QMP_SOCK" "$@"
-}
-
-# quit_qemu — QMP quit, then wait (bounded) for the process.
-quit_qemu() {
-	qmp quit >/dev/null || true
-	for _ in $(seq 1 200); do
-		kill -0 "$QEMU_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	wait "$QEMU_PID" 2>/dev/null || true
 }
 
 # payload_hex FILE — the de-chunked payload of a raw stream, as hex

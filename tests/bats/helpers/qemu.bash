@@ -1,16 +1,17 @@
-# QEMU 10 as the front-end that writes and reads migration files, and
+# QEMU 10 as a front-end (for migration files and behind the proxy), and
 # passt as a net back-end.  Needs helpers/common and helpers/peers.  Every
 # wait is bounded: QMP through tests/peers/qmp.py (QMP_TIMEOUT), process
 # exits through wait_exit.
 
+QEMU=${QEMU:-qemu-system-x86_64}
 QMP_PY=$VS_SRCDIR/tests/peers/qmp.py
 
 require_qemu() {
-	command -v qemu-system-x86_64 >/dev/null || require_peer_failed "qemu-system-x86_64"
+	command -v "$QEMU" >/dev/null || require_peer_failed "$QEMU"
 	command -v python3 >/dev/null || require_peer_failed "python3 (the QMP client)"
 }
 
-# KVM when this machine can use it, else TCG (test-peers.md §6).
+# KVM when this machine can use it, else TCG.
 qemu_accel() {
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		echo "-accel kvm -accel tcg"
@@ -32,7 +33,7 @@ start_qemu() {
 	QEMU_QMP=$VS_SOCKDIR/$name.qmp
 	QEMU_LOG=$BATS_TEST_TMPDIR/$name.qemu.log
 	# shellcheck disable=SC2046,SC2086
-	qemu-system-x86_64 -M q35 $(qemu_accel) -nodefaults -display none -S -m 128M \
+	"$QEMU" -M q35 $(qemu_accel) -nodefaults -display none -S -m 128M \
 		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
 		-qmp unix:"$QEMU_QMP",server=on,wait=off $incoming "$@" >"$QEMU_LOG" 2>&1 &
 	QEMU_PID=$!
@@ -54,21 +55,28 @@ wait_exit() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# qmp ACTION [ARG] — tests/peers/qmp.py on the current QEMU.
+qmp() {
+	python3 "$QMP_PY" "$QEMU_QMP" "$@"
+}
+
 # qemu_save FILE — migrate the current QEMU to FILE, then quit it.
 qemu_save() {
-	python3 "$QMP_PY" "$QEMU_QMP" migrate "$1" || { cat "$QEMU_LOG" >&2; return 1; }
-	python3 "$QMP_PY" "$QEMU_QMP" quit
-	wait_exit "$QEMU_PID"
+	qmp migrate "$1" || { cat "$QEMU_LOG" >&2; return 1; }
+	qemu_quit
 }
 
 # qemu_load FILE — migrate-incoming FILE into the current (-incoming) QEMU;
 # fails when the load fails (the QEMU stays up: exit-on-error is off).
 qemu_load() {
-	python3 "$QMP_PY" "$QEMU_QMP" incoming "$1"
+	qmp incoming "$1"
 }
 
+# qemu_quit — QMP quit (unless QEMU is gone already), then wait for it.
 qemu_quit() {
-	python3 "$QMP_PY" "$QEMU_QMP" quit
+	if kill -0 "$QEMU_PID" 2>/dev/null; then
+		qmp quit >/dev/null || return 1
+	fi
 	wait_exit "$QEMU_PID"
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """schema.py SCHEMA [FILE]: validate one JSON document (FILE, or stdin)
-against a JSON Schema (draft 2020-12) from the repository's schema/ dir.
+against a JSON Schema (draft 2020-12) from the repository's schema/ dir
+(or $VS_SCHEMA_DIR).
 
 SCHEMA is a file name or a bare name ("inspect" -> schema/inspect.schema.json).
 Exit 0 when valid; 1 with every violation on stderr otherwise.  Debian's
@@ -15,8 +16,12 @@ from jsonschema import Draft202012Validator
 def schema_path(name):
     if os.path.sep in name or name.endswith(".json"):
         return name
-    src = os.environ.get("VS_SRCDIR", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-    return os.path.join(src, "schema", name + ".schema.json")
+    # VS_SCHEMA_DIR: the installed schemas under make installcheck
+    schemas = os.environ.get("VS_SCHEMA_DIR")
+    if not schemas:
+        src = os.environ.get("VS_SRCDIR", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+        schemas = os.path.join(src, "schema")
+    return os.path.join(schemas, name + ".schema.json")
 
 
 def main():

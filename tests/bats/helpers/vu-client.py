@@ -5,7 +5,7 @@
 
 Steps, in order on one connection:
   hello          GET_FEATURES, GET/SET_PROTOCOL_FEATURES (as offered), SET_OWNER
-  kick:N         SET_VRING_KICK(N) with an eventfd: ring N may start (§7)
+  kick:N         SET_VRING_KICK(N) with an eventfd: ring N may start
   stop:N         GET_VRING_BASE(N): ring N stops; prints "base N M"
   sh:COMMAND     run COMMAND with sh; prints "sh EXIT-STATUS" and its output
   oversize       a header announcing a 1 MiB payload (more than any peer takes)
