@@ -12,7 +12,8 @@ require_libvirt() {
 	command -v virsh >/dev/null || require_peer_failed "libvirt (virsh)"
 	[ "$(id -u)" = 0 ] || require_peer_failed "libvirt (its system instance needs root)"
 	if [ -z "${LV_URI:-}" ] || ! kill -0 "${LV_PID:-0}" 2>/dev/null; then
-		require_peer_failed "libvirt (libvirtd did not start: $(tail -n2 "$BATS_FILE_TMPDIR/lv/libvirtd.log" 2>/dev/null))"
+		require_peer_failed "libvirt (libvirtd did not answer: $(cat "$BATS_FILE_TMPDIR/lv/ns.log" \
+			"$BATS_FILE_TMPDIR/lv/virsh-wait.err" 2>/dev/null | tail -n2 | tr '\n' ' '))"
 	fi
 }
 
