@@ -16,7 +16,9 @@
 #            /dev/null", with the time of SHA-256 alone as a floor;
 #   virtiofsd  dump of an idle real virtiofsd, process start to exit,
 #            against the smallest possible front-end (bench/mini-frontend),
-#            with the time split into phases (from strace).
+#            with the time split into phases (from strace);
+#   preflight  a 100,000-inode state checked against its directory, beside
+#            find(1) over the same tree (bench/preflight.sh).
 # ratio = baseline median / vhost-state median: 1.00 is as fast as the
 # baseline, above is faster.  Peak RSS is vhost-state's own (wait4).
 #
@@ -581,3 +583,5 @@ echo "other work on the machine during the run: $OTHER"
 echo
 echo "proxy overhead (QEMU migration of an idle virtio-fs device, TCG; ratio = direct / proxy):"
 sh "$VS_SRCDIR/bench/proxy-overhead.sh"
+echo
+sh "$VS_SRCDIR/bench/preflight.sh"

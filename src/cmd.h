@@ -85,5 +85,6 @@ int vs_cmd_extract(int argc, char **argv);
 int vs_cmd_inject(int argc, char **argv);
 int vs_cmd_proxy(int argc, char **argv);
 int vs_cmd_snapshot(int argc, char **argv);
+int vs_cmd_preflight(int argc, char **argv);
 
 #endif

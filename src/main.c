@@ -309,6 +309,7 @@ static const struct verb verbs[] = {
 	{ "inject", vs_cmd_inject },
 	{ "proxy", vs_cmd_proxy },
 	{ "snapshot", vs_cmd_snapshot },
+	{ "preflight", vs_cmd_preflight },
 };
 
 static const char top_doc[] =
@@ -329,6 +330,7 @@ static const char top_doc[] =
 	"  inject MIGFILE STATE -o OUT  a copy of MIGFILE holding STATE instead\n"
 	"  proxy --listen S --connect S  relay, log and tee a VM's vhost-user traffic\n"
 	"  snapshot CTRL [-o FILE]   a paused VM's back-end state, through the proxy\n"
+	"  preflight SRC --shared-dir DIR  would the state load here? (offline)\n"
 	"  help [COMMAND]            this help, or COMMAND's (as -h, --help)\n"
 	"\n"
 	"`vhost-state COMMAND --help` describes each one.  The tool is a\n"
@@ -339,7 +341,8 @@ static const char top_doc[] =
 	"Exit status (the same condition gives the same status in every command):\n"
 	"   0  success (verify: the back-end holds the same state)\n"
 	"   1  the operation failed: refused, CHECK non-zero, I/O error\n"
-	"   2  verify: the back-end holds a different state; diff: they differ\n"
+	"   2  verify: the back-end holds a different state; diff: they differ;\n"
+	"      preflight: the state would not load\n"
 	"  64  usage error; an output or socket path already there (without -f)\n"
 	"  65  malformed input (stream, archive, manifest, digest), or over --max-size\n"
 	"  69  back-end unavailable, closed the connection, or lacks what is asked\n"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "payload.h"
 
@@ -35,6 +36,10 @@ struct cursor {
 	const unsigned char *p;
 	size_t len, off;
 	bool short_input; /* ran out of bytes (a prefix), not malformed */
+	bool utf8;	  /* strings must be UTF-8, as Rust's String */
+	char *arena;	  /* every string, NUL-terminated (st->strings) */
+	struct vs_vfs_state *st;
+	size_t arena_off;
 	char *err;
 	size_t errlen;
 };
@@ -104,6 +109,44 @@ count(struct cursor *c, size_t *out)
 	return true;
 }
 
+/* Well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF), as Rust's str::from_utf8 accepts. */
+static bool
+utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char b = s[i];
+		size_t k;
+		uint32_t cp;
+
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			k = 1, cp = b & 0x1f;
+		else if (b >= 0xe0 && b <= 0xef)
+			k = 2, cp = b & 0x0f;
+		else if (b >= 0xf0 && b <= 0xf4)
+			k = 3, cp = b & 0x07;
+		else
+			return false;
+		if (n - i <= k)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
 static bool
 string(struct cursor *c, char **out)
 {
@@ -119,24 +162,39 @@ string(struct cursor *c, char **out)
 	}
 	if (memchr(c->p + c->off, 0, n))
 		return fail(c, "NUL inside a string");
-	*out = strndup((const char *)c->p + c->off, n);
+	if (c->utf8 && !utf8_valid(c->p + c->off, n))
+		return fail(c, "string not valid UTF-8");
+	/* each string's length prefix takes at least the byte its NUL
+	 * takes in the arena, so len + 1 bytes hold them all */
+	*out = c->arena + c->arena_off;
+	memcpy(*out, c->p + c->off, n);
+	(*out)[n] = '\0';
+	c->arena_off += n + 1;
 	c->off += n;
-	return *out != NULL;
+	return true;
 }
 
+/* mnt_id: u64, handle_type: i32 (zigzag), handle: Vec<u8> */
 static bool
-skip_file_handle(struct cursor *c)
+file_handle(struct cursor *c, struct vs_vfs_file_handle **out)
 {
 	uint64_t mnt, type, n;
 
 	if (!u64(c, &mnt) || !varint(c, &type, 5) || !u64(c, &n))
 		return false;
-	if (n > 128)
+	if (n > VS_VFS_HANDLE_MAX)
 		return fail(c, "file handle longer than 128 bytes");
 	if (c->len - c->off < n) {
 		c->short_input = true;
 		return false;
 	}
+	if (!(*out = malloc(sizeof **out)))
+		return fail(c, "out of memory");
+	c->st->file_handles++;
+	(*out)->mount_id = mnt;
+	(*out)->type = (int32_t)((type >> 1) ^ -(type & 1));
+	(*out)->len = n;
+	memcpy((*out)->bytes, c->p + c->off, n);
 	c->off += n;
 	return true;
 }
@@ -163,7 +221,7 @@ inode(struct cursor *c, struct vs_vfs_inode *ino)
 		break;
 	case 4:
 		ino->location = VS_LOC_FILE_HANDLE;
-		if (!skip_file_handle(c))
+		if (!file_handle(c, &ino->handle))
 			return false;
 		break;
 	default:
@@ -174,19 +232,21 @@ inode(struct cursor *c, struct vs_vfs_inode *ino)
 	if (opt > 1)
 		return fail(c, "bad Option tag");
 	ino->file_handle = opt;
-	return !opt || skip_file_handle(c);
+	return !opt || file_handle(c, &ino->recorded);
 }
 
-int
-vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char *err, size_t errlen)
+static int
+decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err, size_t errlen)
 {
-	struct cursor c = { .p = p, .len = len, .err = err, .errlen = errlen };
+	struct cursor c = { .p = p, .len = len, .utf8 = trailing != NULL, .st = st, .err = err, .errlen = errlen };
 	uint64_t variant, src, zz;
 	bool ok = false;
 
 	memset(st, 0, sizeof *st);
 	if (err && errlen)
 		err[0] = '\0';
+	if (!(c.arena = st->strings = malloc(len + 1)))
+		goto out;
 	if (!varint(&c, &variant, 1))
 		goto out;
 	if (variant > 1) {
@@ -196,7 +256,7 @@ vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char 
 	st->variant = variant;
 	if (!count(&c, &st->ninodes))
 		goto out;
-	st->inodes = calloc(st->ninodes ? st->ninodes : 1, sizeof *st->inodes);
+	st->inodes = vs_calloc_large(st->ninodes, sizeof *st->inodes);
 	if (!st->inodes)
 		goto out;
 	for (size_t i = 0; i < st->ninodes; i++)
@@ -235,7 +295,9 @@ vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char 
 	}
 	/* virtiofsd itself ignores trailing bytes; for a sniff they mean
 	 * "not exactly this". */
-	if (c.off != len) {
+	if (trailing)
+		*trailing = len - c.off;
+	else if (c.off != len) {
 		fail(&c, "trailing bytes after the state");
 		goto out;
 	}
@@ -249,13 +311,28 @@ out:
 	return -1;
 }
 
+int
+vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char *err, size_t errlen)
+{
+	return decode(p, len, st, NULL, err, errlen);
+}
+
+int
+vs_vfs_load(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err, size_t errlen)
+{
+	size_t t = 0;
+
+	return decode(p, len, st, trailing ? trailing : &t, err, errlen);
+}
+
 void
 vs_vfs_state_free(struct vs_vfs_state *st)
 {
-	for (size_t i = 0; st->inodes && i < st->ninodes; i++)
-		free(st->inodes[i].name);
-	for (size_t i = 0; st->mounts && i < st->nmounts; i++)
-		free(st->mounts[i].path);
+	for (size_t i = 0; st->inodes && st->file_handles && i < st->ninodes; i++) {
+		free(st->inodes[i].recorded);
+		free(st->inodes[i].handle);
+	}
+	free(st->strings);
 	free(st->inodes);
 	free(st->handles);
 	free(st->mounts);

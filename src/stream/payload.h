@@ -21,12 +21,25 @@ enum vs_payload_kind vs_payload_kind_parse(const char *name);
 /* virtiofsd (PassthroughFs V1/V2) */
 enum vs_vfs_location { VS_LOC_ROOT, VS_LOC_PATH, VS_LOC_INVALID, VS_LOC_FULL_PATH, VS_LOC_FILE_HANDLE };
 
+/* A file handle as virtiofsd serialises it (SerializableFileHandle):
+ * the source's mount id, the handle type, and up to MAX_HANDLE_SZ bytes. */
+#define VS_VFS_HANDLE_MAX 128
+struct vs_vfs_file_handle {
+	uint64_t mount_id;
+	int32_t type;
+	uint32_t len;
+	unsigned char bytes[VS_VFS_HANDLE_MAX];
+};
+
 struct vs_vfs_inode {
 	uint64_t id, refcount;
 	enum vs_vfs_location location;
 	uint64_t parent;   /* VS_LOC_PATH */
 	char *name;	   /* VS_LOC_PATH, VS_LOC_FULL_PATH */
 	bool file_handle;  /* a file handle was recorded too */
+	/* allocated only when present: the recorded handle (the source ran
+	 * with handle verification), and the location's (VS_LOC_FILE_HANDLE) */
+	struct vs_vfs_file_handle *recorded, *handle;
 };
 
 struct vs_vfs_handle {
@@ -47,12 +60,18 @@ struct vs_vfs_state {
 	struct vs_vfs_mount *mounts;
 	uint64_t next_inode, next_handle;
 	bool writeback, announce_submounts, posix_acl, sup_group_extension;
+	char *strings; /* where every name and path points (one allocation) */
+	size_t file_handles; /* of the inodes' handles, how many were allocated */
 };
 
 /* Decode a whole payload.  0: decoded exactly; 1: the bytes end early but
  * what is there is consistent (a prefix); -1: not this format (err says
  * where).  A decoded state is freed with vs_vfs_state_free. */
 int vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, char *err, size_t errlen);
+/* The same, read as virtiofsd reads it (postcard::from_bytes): bytes after
+ * the state are ignored (*trailing counts them) and strings must be UTF-8. */
+int vs_vfs_load(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err,
+		size_t errlen);
 void vs_vfs_state_free(struct vs_vfs_state *st);
 /* "a.txt" or "#2/a.txt" style description of where an inode points. */
 void vs_vfs_describe_inode(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf,

@@ -112,7 +112,7 @@ teardown() {
 	run mandoc -T lint -W warning "$VS_MAN"
 	assert_success
 	assert_output ""
-	for verb in info dump restore verify run inspect convert diff extract inject proxy snapshot; do
+	for verb in info dump restore verify run inspect convert diff extract inject proxy snapshot preflight; do
 		grep -q "^\\.B $verb" "$VS_MAN"
 	done
 	for opt in timeout verbose quiet force "max\\\\-size" progress format zstd threads output input json; do
@@ -290,7 +290,7 @@ teardown() {
 	local -a missing=(
 		"inspect $t/none" "diff $t/none $t/s.vhs" "convert $t/none $t/o" "extract $t/none --list"
 		"inject $mig $t/none -o $t/o" "restore $t/x.sock -i $t/none" "verify $t/x.sock $t/none"
-		"run $t/x.sock load $t/none"
+		"run $t/x.sock load $t/none" "preflight $t/none --shared-dir $t"
 	)
 	local -a there=(
 		"convert $t/s.vhs $t/there" "extract $mig -o $t/there" "inject $mig $t/s.vhs -o $t/there"

@@ -64,7 +64,7 @@ lacks() {
 
 @test "completion: the verbs, help's verbs, and an option's value not taken for the verb" {
 	complete_at ""
-	has info dump restore verify run inspect convert diff extract inject proxy snapshot help
+	has info dump restore verify run inspect convert diff extract inject proxy snapshot preflight help
 	lacks a.vhs
 	complete_at "-t 5 "
 	has dump restore help
@@ -165,4 +165,25 @@ lacks() {
 	[ "$(printf '%s\n' "$expected" | wc -l)" -ge 10 ]
 	complete_at ""
 	[ "$reply" = "$expected" ] || fail "offered: $(echo $reply); --help lists: $(echo $expected)"
+}
+
+@test "completion: preflight's options and their values: a directory, the on-error and migration modes, users" {
+	complete_at "preflight a.vhs --mig"
+	has --migration-on-error= --migration-mode=
+	complete_at "preflight a.vhs --migration-on-error "
+	has abort guest-error
+	lacks a.vhs
+	complete_at "preflight a.vhs --migration-mode "
+	has find-paths file-handles
+	complete_at "preflight a.vhs --shared-dir "
+	has d
+	lacks a.vhs
+	complete_at "preflight a.vhs --as-user "
+	has root
+	# the value is not taken for SOURCE: files are offered after it
+	complete_at "preflight --shared-dir d "
+	has a.vhs
+	# control: another verb has none of them
+	complete_at "inspect a.vhs --mig"
+	lacks --migration-on-error= --migration-mode=
 }
