@@ -14,14 +14,15 @@ DEB_DIR = $(abs_top_builddir)/_deb
 DEB_FILES = debian/changelog debian/control debian/copyright debian/rules \
 	debian/source/format debian/README.source \
 	debian/tests/control debian/tests/run-bats debian/tests/installed \
-	debian/tests/offline debian/tests/real-virtiofsd debian/tests/real-qemu
+	debian/tests/offline debian/tests/real-virtiofsd debian/tests/real-qemu \
+	debian/tests/real-guest
 EXTRA_DIST += $(DEB_FILES) build-aux/deb.mk
 
 # The package build must not see this make's flags or jobserver.
 DEB_ENV = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES
 
 # Each .bats file runs in one of these autopkgtest tests.
-DEB_TIERS = debian/tests/offline debian/tests/real-virtiofsd debian/tests/real-qemu
+DEB_TIERS = debian/tests/offline debian/tests/real-virtiofsd debian/tests/real-qemu debian/tests/real-guest
 
 check-deb: distdir
 	@missing=; for t in $(BATS_TESTS); do \
