@@ -5,7 +5,6 @@ vhost_state_SOURCES += src/cmd-preflight.c
 BATS_TESTS += tests/bats/preflight.bats
 dist_schema_DATA += schema/preflight.schema.json
 EXTRA_DIST += tests/bats/helpers/vfsstate.py
-# tests/bats/preflight-guest.bats runs preflight on a real guest's state; it
-# needs tests/bats/helpers/guest.bash, so it joins BATS_TESTS with the guest
-# tests (tests/bats/guest.mk).
-EXTRA_DIST += tests/bats/preflight-guest.bats
+# tests/bats/preflight-guest.bats (preflight on a real guest's state) needs
+# tests/bats/helpers/guest.bash, so it is listed with the guest tests
+# (tests/bats/guest.mk).

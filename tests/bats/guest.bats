@@ -60,15 +60,16 @@ teardown() {
 	"$VHOST_STATE" -q extract "$SAVED" -o "$BATS_TEST_TMPDIR/state.vhs"
 	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/state.vhs"
 	assert_success
-	assert_line --regexp '^hints: +virtiofsd state V[12]: [0-9]+ inodes, [1-9][0-9]* handles?, next inode [0-9]+, next handle [0-9]+$'
+	assert_line --regexp '^decoded: +virtiofsd state V[12]: [0-9]+ inodes, [1-9][0-9]* handles?, next inode [0-9]+, next handle [0-9]+$'
 	assert_line --regexp '^  inode 1: / \(root\) \(refcount [0-9]+\)$'
 	assert_line --regexp '^  inode [0-9]+: a.txt \(refcount [1-9][0-9]*\)$'
 	ino=$(printf '%s\n' "$output" | sed -n 's/^  inode \([0-9]*\): a\.txt .*/\1/p')
 	assert_line --regexp "^  handle [0-9]+: inode $ino, open flags 0[0-7]*$"
 	# the same through --json: a handle whose inode is a.txt's, opened read-only
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/state.vhs"
+	assert_schema inspect
 	assert_success
-	echo "$output" | jq -e '.hints as $h | [$h.inodes[] | select(.path == "a.txt" and .location == "path") | .id] as $a
+	echo "$output" | jq -e '.decoded as $h | [$h.inodes[] | select(.path == "a.txt" and .status == "path") | .id] as $a
 		| ($a | length) == 1 and ([$h.handles[] | select(.inode == $a[0] and (.flags % 4) == 0)] | length) >= 1'
 }
 
@@ -89,7 +90,8 @@ teardown() {
 	guest_save "$BATS_TEST_TMPDIR/again.mig"
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/again.mig" -o "$BATS_TEST_TMPDIR/again.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/again.vhs"
-	echo "$output" | jq -e '.hints as $h | [$h.inodes[] | select(.path == "a.txt") | .id] as $a
+	assert_schema inspect
+	echo "$output" | jq -e '.decoded as $h | [$h.inodes[] | select(.path == "a.txt") | .id] as $a
 		| [$h.handles[] | select(.inode == $a[0])] | length >= 1'
 }
 

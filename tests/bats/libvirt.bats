@@ -106,7 +106,8 @@ round_trip() {
 	cmp "$BATS_TEST_TMPDIR/x.vhs" "$TEE"
 	if [ -z "$paused" ]; then
 		run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/x.vhs"
-		echo "$output" | jq -e '.hints as $h | [$h.inodes[] | select(.path == "a.txt") | .id] as $a
+		assert_schema inspect
+		echo "$output" | jq -e '.decoded as $h | [$h.inodes[] | select(.path == "a.txt") | .id] as $a
 			| ($a | length) == 1 and ([$h.handles[] | select(.inode == $a[0])] | length) >= 1'
 
 		# virsh restore into a fresh virtiofsd: the guest reads on through its fd
