@@ -13,7 +13,7 @@ bench_mini_frontend_SOURCES = bench/mini-frontend.c
 bench_sha256_SOURCES = bench/sha256.c
 bench_sha256_LDADD = $(NETTLE_LIBS)
 
-EXTRA_DIST += bench/run.sh bench/README.md bench/proxy-overhead.sh bench/mapped-ram.sh bench/preflight.sh
+EXTRA_DIST += bench/run.sh bench/README.md bench/proxy-overhead.sh bench/mapped-ram.sh bench/preflight.sh bench/migfile.sh
 
 bench: vhost-state tests/backend/fake-backend bench/time-run bench/mini-frontend bench/sha256
 	VHOST_STATE='$(abs_top_builddir)/vhost-state' \

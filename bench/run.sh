@@ -584,4 +584,8 @@ echo
 echo "proxy overhead (QEMU migration of an idle virtio-fs device, TCG; ratio = direct / proxy):"
 sh "$VS_SRCDIR/bench/proxy-overhead.sh"
 echo
+echo "migration files (a plain QEMU stream of a guest whose RAM is all non-zero; ratio = baseline / vhost-state):"
+BENCH_MIG_SIZES=${BENCH_MIG_SIZES:-$([ "$QUICK" = 1 ] && echo 256M || echo 1G)} \
+	BENCH_RUNS=$RUNS bash "$VS_SRCDIR/bench/migfile.sh"
+echo
 sh "$VS_SRCDIR/bench/preflight.sh"
