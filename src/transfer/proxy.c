@@ -377,6 +377,7 @@ struct xfer {
 	struct vs_sink sink;
 	struct vs_chunk_writer w;
 	bool tee_open;
+	bool copy_pending; /* all bytes in, committed once CHECK_DEVICE_STATE is seen */
 };
 
 /* A control-socket client. */
@@ -1102,8 +1103,31 @@ fail:
 	free(path);
 }
 
-/* The pump reached its end (or was cut): give the reader its EOF and
- * commit the copy. */
+static void
+xfer_commit_copy(struct proxy *px, struct xfer *x)
+{
+	struct json_object *f = json_object_new_object();
+
+	x->copy_pending = false;
+	if (vs_chunk_writer_end(&x->w) < 0 || vs_output_commit(&x->out) < 0) {
+		x->tee_open = false; /* commit aborted it already, or: */
+		vs_output_abort(&x->out);
+		vs_chunk_writer_free(&x->w);
+		px->tee_failures++;
+		log_event(px, "tee", f, "transfer %u: cannot write the copy: %s", x->seq, vs_error_get()->msg);
+		return;
+	}
+	vs_chunk_writer_free(&x->w);
+	x->tee_open = false;
+	json_object_object_add(f, "file", json_object_new_string(x->path));
+	json_object_object_add(f, "bytes", json_object_new_int64((int64_t)x->bytes));
+	json_object_object_add(f, "direction", json_object_new_string(x->direction ? "load" : "save"));
+	log_event(px, "tee", f, "transfer %u (%s): %" PRIu64 " bytes relayed, copy in %s", x->seq,
+		  x->direction ? "load" : "save", x->bytes, x->path);
+}
+
+/* The pump reached its end (or was cut): give the reader its EOF; the
+ * copy is committed when CHECK_DEVICE_STATE is seen. */
 static void
 xfer_pump_end(struct proxy *px, struct xfer *x, const char *failure)
 {
@@ -1118,22 +1142,12 @@ xfer_pump_end(struct proxy *px, struct xfer *x, const char *failure)
 		log_event(px, "transfer", NULL, "transfer %u (%s) ended early after %" PRIu64 " bytes: %s", x->seq,
 			  x->direction ? "load" : "save", x->bytes, failure);
 	} else if (x->tee_open) {
-		struct json_object *f = json_object_new_object();
-		if (vs_chunk_writer_end(&x->w) < 0 || vs_output_commit(&x->out) < 0) {
-			x->tee_open = false; /* commit aborted it already, or: */
-			vs_output_abort(&x->out);
-			vs_chunk_writer_free(&x->w);
-			px->tee_failures++;
-			log_event(px, "tee", f, "transfer %u: cannot write the copy: %s", x->seq, vs_error_get()->msg);
-		} else {
-			vs_chunk_writer_free(&x->w);
-			x->tee_open = false;
-			json_object_object_add(f, "file", json_object_new_string(x->path));
-			json_object_object_add(f, "bytes", json_object_new_int64((int64_t)x->bytes));
-			json_object_object_add(f, "direction", json_object_new_string(x->direction ? "load" : "save"));
-			log_event(px, "tee", f, "transfer %u (%s): %" PRIu64 " bytes relayed, copy in %s", x->seq,
-				  x->direction ? "load" : "save", x->bytes, x->path);
-		}
+		/* The pipe's EOF does not say the state is whole (a back-end
+		 * that dies mid-SAVE closes it too): the copy is kept only
+		 * once CHECK_DEVICE_STATE went by. */
+		x->copy_pending = true;
+		if (x->have_check)
+			xfer_commit_copy(px, x);
 	} else {
 		log_event(px, "transfer", NULL, "transfer %u (%s): %" PRIu64 " bytes relayed", x->seq,
 			  x->direction ? "load" : "save", x->bytes);
@@ -1307,6 +1321,8 @@ tee_check(struct proxy *px, const struct msg *m)
 	last->have_check = true;
 	last->check = msg_u64(m, &v) ? v : UINT64_MAX;
 	if (last->done) {
+		if (last->copy_pending)
+			xfer_commit_copy(px, last);
 		if (px->o->tee_dir)
 			xfer_write_check(px, last);
 		xfer_unlink(px, last);
@@ -2229,7 +2245,10 @@ cleanup(struct proxy *px)
 	for (x = px->xfers; x; x = next) {
 		next = x->next;
 		if (x->tee_open)
-			xfer_tee_abort(px, x, "the session ended before the transfer did", false);
+			xfer_tee_abort(px, x,
+				       x->copy_pending ? "the session ended before CHECK_DEVICE_STATE said the state was whole"
+						       : "the session ended before the transfer did",
+				       false);
 		xfer_free(x);
 	}
 	px->xfers = NULL;

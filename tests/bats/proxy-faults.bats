@@ -111,3 +111,43 @@ sys.exit(0 if s.recv(1) == b"" else 1)' "$PROXY_CTL"
 	run "$VHOST_STATE" snapshot --status "$PROXY_CTL"
 	assert_success
 }
+
+@test "proxy: a tee copy is kept only once CHECK_DEVICE_STATE went by; a back-end killed mid-SAVE leaves no copy, the front-end sees a short state then the connection close" {
+	tee=$BATS_TEST_TMPDIR/tee
+	mkdir -m 0700 "$tee"
+	# the whole state read, but no CHECK: the pipe's EOF alone does not
+	# say the state is whole
+	start_fake a --state-size 3000000
+	start_proxy a "$FAKE_SOCK" --tee "$tee"
+	run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello save-start "save-read:$BATS_TEST_TMPDIR/a.raw"
+	assert_success
+	assert_line "save-read 3000000"
+	wait_proxy
+	assert_equal "$PROXY_RC" 0
+	grep -q "tee: transfer 1 (save): no copy kept: the session ended before CHECK_DEVICE_STATE said the state was whole" "$PROXY_LOG"
+	assert_equal "$(ls -A "$tee" | wc -l)" 0
+	# the back-end killed (SIGKILL) while the front-end has not read the state
+	start_fake b --state-size 3000000
+	start_proxy b "$FAKE_SOCK" --tee "$tee"
+	python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello save-start sleep:1 "save-read:$BATS_TEST_TMPDIR/b.raw" check \
+		>"$BATS_TEST_TMPDIR/b.out" 2>&1 &
+	client=$!
+	VS_PIDS="$VS_PIDS $client"
+	for _ in $(seq 1 100); do
+		[ -n "$(ls -A "$tee")" ] && break
+		sleep 0.05
+	done
+	kill -KILL "$FAKE_PID"
+	wait_proxy
+	# the back-end leaving ends the proxy normally: 0, said in the log
+	assert_equal "$PROXY_RC" 0
+	grep -q -- "-- disconnect: the back-end disconnected; closing the other side" "$PROXY_LOG"
+	grep -q "tee: transfer 1 (save): no copy kept" "$PROXY_LOG"
+	assert_equal "$(ls -A "$tee" | wc -l)" 0
+	# the front-end read less than the state, then found the connection closed
+	wait "$client" && status=0 || status=$?
+	[ "$status" -ne 0 ]
+	size=$(sed -n 's/^save-read //p' "$BATS_TEST_TMPDIR/b.out")
+	[ -n "$size" ] && [ "$size" -lt 3000000 ]
+	! grep -q "^check" "$BATS_TEST_TMPDIR/b.out"
+}
