@@ -151,3 +151,21 @@ sys.exit(0 if s.recv(1) == b"" else 1)' "$PROXY_CTL"
 	[ -n "$size" ] && [ "$size" -lt 3000000 ]
 	! grep -q "^check" "$BATS_TEST_TMPDIR/b.out"
 }
+
+@test "proxy: a snapshot client that disconnects mid-transfer: the proxy finishes the SAVE with CHECK, says so, and releases the front-end" {
+	start_fake a --state-size 3000000
+	start_proxy a "$FAKE_SOCK"
+	# the snapshot client reads the first bytes, then leaves
+	leave="sh:python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1]); s.sendall(b\"snapshot\\n\"); d=b\"\"
+while len(d) < 1000: d += s.recv(1000)
+print(d[:3]); s.close()' $PROXY_CTL"
+	run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello "$leave" sleep:1 check
+	echo "$output"
+	assert_success
+	assert_line "b'ok\\n'"
+	# the front-end's request after it was answered: its messages were released
+	assert_line "check 0"
+	wait_proxy
+	assert_equal "$PROXY_RC" 0
+	grep -q "snapshot: 3000000 bytes, CHECK_DEVICE_STATE 0 (the client had left); releasing front-end messages" "$PROXY_LOG"
+}
