@@ -1386,8 +1386,13 @@ ctl_free(struct proxy *px, unsigned i)
 {
 	struct ctl *c = px->ctls[i];
 
-	if (px->snap.client == c)
+	if (px->snap.client == c) {
 		px->snap.client = NULL;
+		/* the back-end's deadline stood still while the client held
+		 * the snapshot (snap_client_slow): it starts over, or the
+		 * client's slowness would be blamed on the back-end */
+		px->snap.since = now_ms();
+	}
 	close(c->fd);
 	free(c->out);
 	free(c);

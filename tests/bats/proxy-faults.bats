@@ -169,3 +169,28 @@ print(d[:3]); s.close()' $PROXY_CTL"
 	assert_equal "$PROXY_RC" 0
 	grep -q "snapshot: 3000000 bytes, CHECK_DEVICE_STATE 0 (the client had left); releasing front-end messages" "$PROXY_LOG"
 }
+
+@test "proxy: a snapshot client that never reads holds the front-end at most -t, then is dropped and the SAVE finished; memory stays bounded" {
+	start_fake a --state-size 3000000
+	vs_sockdir
+	PROXY_FRONT=$VS_SOCKDIR/t.front.sock
+	PROXY_CTL=$VS_SOCKDIR/t.ctl.sock
+	PROXY_LOG=$BATS_TEST_TMPDIR/t.log
+	"$VHOST_STATE" -t 2 proxy --listen "$PROXY_FRONT" --connect "$FAKE_SOCK" --control "$PROXY_CTL" \
+		--log "$PROXY_LOG" 2>"$BATS_TEST_TMPDIR/t.err" &
+	PROXY_PID=$!
+	VS_PIDS="$VS_PIDS $PROXY_PID"
+	wait_for_socket "$PROXY_CTL" "$PROXY_PID"
+	# the client asks, then sleeps without reading; the proxy's RSS is
+	# sampled meanwhile (the whole state is 3 MB, its queue must not be)
+	stall="sh:python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096); s.connect(sys.argv[1]); s.sendall(b\"snapshot\\n\"); time.sleep(1.5); print(\"rss\", open(\"/proc/%s/status\" % sys.argv[2]).read().split(\"VmRSS:\")[1].split()[0]); time.sleep(4)' $PROXY_CTL $PROXY_PID"
+	timed_run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello "$stall" check
+	echo "$output"
+	assert_success
+	assert_line "check 0"
+	rss=$(sed -n 's/^rss //p' <<<"$output")
+	[ "$rss" -lt 20000 ]
+	wait_proxy
+	assert_equal "$PROXY_RC" 0
+	grep -q "snapshot: 3000000 bytes, CHECK_DEVICE_STATE 0 (the client had left)" "$PROXY_LOG"
+}
