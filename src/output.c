@@ -70,7 +70,7 @@ fsync_dir_of(const char *path)
 }
 
 static int
-open_atomic(struct vs_output *out, const char *path, const struct stat *old)
+open_atomic(struct vs_output *out, const char *path, const struct stat *old, bool private)
 {
 	char *dir_copy = NULL, *base_copy = NULL;
 	mode_t mask;
@@ -91,7 +91,9 @@ open_atomic(struct vs_output *out, const char *path, const struct stat *old)
 	free(dir_copy);
 	free(base_copy);
 
-	out->fd = mkostemp(out->tmp_path, O_CLOEXEC);
+	/* O_CREAT|O_EXCL (mkostemp's own) and O_NOFOLLOW: a name planted
+	 * in the directory is never opened through */
+	out->fd = mkostemp(out->tmp_path, O_CLOEXEC | O_NOFOLLOW);
 	if (out->fd < 0) {
 		int e = errno;
 		free(out->tmp_path);
@@ -99,6 +101,9 @@ open_atomic(struct vs_output *out, const char *path, const struct stat *old)
 		return vs_fail(VS_EXIT_FAIL, e, "%s: cannot create a temporary file beside it", path);
 	}
 	out->cleanup_slot = vs_cleanup_register(out->tmp_path);
+	out->noreplace = private;
+	if (private)
+		return 0; /* mkostemp made it 0600 */
 	/* mkostemp makes 0600; give the file the mode a plain open would. */
 	mask = umask(0);
 	umask(mask);
@@ -166,6 +171,13 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 	}
 
 	out->name = path;
+	if (flags & VS_OUTPUT_PRIVATE) {
+		if (lstat(path, &st) == 0)
+			return vs_fail(VS_EXIT_FAIL, EEXIST, "%s: not replaced", path);
+		if (errno != ENOENT)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
+		return open_atomic(out, path, NULL, true);
+	}
 	exists = stat(path, &st) == 0;
 	if (!exists && errno != ENOENT)
 		return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
@@ -191,7 +203,23 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 	}
 	if (exists && !(flags & VS_OUTPUT_FORCE))
 		return vs_fail(VS_EXIT_USAGE, 0, "%s: file exists (use -f to overwrite)", path);
-	return open_atomic(out, path, exists ? &st : NULL);
+	return open_atomic(out, path, exists ? &st : NULL, false);
+}
+
+/* rename() that fails with EEXIST when anything, a dangling symlink
+ * included, took the name meanwhile.  A file system without
+ * RENAME_NOREPLACE gets link() + unlink(), which refuse the same way. */
+static int
+rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(from, to) < 0)
+		return -1;
+	unlink(from);
+	return 0;
 }
 
 int
@@ -202,7 +230,8 @@ vs_output_commit(struct vs_output *out)
 	if (out->tmp_path) {
 		if (fsync(out->fd) < 0) {
 			r = vs_fail(VS_EXIT_FAIL, errno, "%s: cannot sync", out->name);
-		} else if (rename(out->tmp_path, out->path) < 0) {
+		} else if ((out->noreplace ? rename_noreplace(out->tmp_path, out->path)
+					   : rename(out->tmp_path, out->path)) < 0) {
 			r = vs_fail(VS_EXIT_FAIL, errno, "%s: cannot rename the temporary file into place",
 				    out->name);
 		} else {

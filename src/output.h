@@ -10,6 +10,10 @@
 enum {
 	VS_OUTPUT_FORCE = 1 << 0,  /* overwrite; allow binary on a terminal */
 	VS_OUTPUT_BINARY = 1 << 1, /* refuse a terminal unless forced */
+	/* A file only its owner reads (0600), never replacing anything:
+	 * whatever is at the path, a symlink included, makes open or commit
+	 * fail.  FORCE is ignored. */
+	VS_OUTPUT_PRIVATE = 1 << 2,
 };
 
 struct vs_output {
@@ -18,6 +22,7 @@ struct vs_output {
 	char *path;	      /* final path when atomic, else NULL */
 	char *tmp_path;	      /* temp file to rename, else NULL */
 	int cleanup_slot;     /* index in the signal-cleanup table, or -1 */
+	bool noreplace;	      /* VS_OUTPUT_PRIVATE: commit never replaces */
 };
 
 /* path "-" or NULL means stdout.  Nothing is created for a refused path. */

@@ -155,6 +155,30 @@ archive_error(struct vs_container_reader *r, const char *what)
 		       what, msg ? msg : "unreadable");
 }
 
+/* The format has exactly two members, both plain files with fixed names.
+ * Nothing is ever extracted by name, but a link, a device or a directory
+ * in their place is refused too: the format has none. */
+static int
+member_check(struct vs_container_reader *r, struct archive_entry *e, const char *which, const char *want)
+{
+	const char *name = archive_entry_pathname(e);
+
+	if (!name || strcmp(name, want) != 0)
+		return vs_fail(VS_EXIT_DATAERR, 0, "%s: the archive's %s member is '%s', expected %s", r->base->name,
+			       which, name ? name : "(no name)", want);
+	if (archive_entry_hardlink(e))
+		return vs_fail(VS_EXIT_DATAERR, 0, "%s: %s is a hard link to '%s', expected a plain file",
+			       r->base->name, want, archive_entry_hardlink(e));
+	if (archive_entry_filetype(e) != AE_IFREG)
+		return vs_fail(VS_EXIT_DATAERR, 0, "%s: %s is a %s, expected a plain file", r->base->name, want,
+			       archive_entry_filetype(e) == AE_IFLNK  ? "symlink"
+			       : archive_entry_filetype(e) == AE_IFDIR ? "directory"
+								       : "special file");
+	if (!archive_entry_size_is_set(e))
+		return vs_fail(VS_EXIT_DATAERR, 0, "%s: %s has no size", r->base->name, want);
+	return 0;
+}
+
 int
 vs_container_open(struct vs_container_reader *r, struct vs_source *base)
 {
@@ -182,11 +206,10 @@ vs_container_open(struct vs_container_reader *r, struct vs_source *base)
 	if (!r->is_tar)
 		return 0;
 
-	if (strcmp(archive_entry_pathname(e), VS_CONTAINER_MANIFEST) != 0)
-		return vs_fail(VS_EXIT_DATAERR, 0, "%s: the archive's first member is '%s', expected %s", base->name,
-			       archive_entry_pathname(e), VS_CONTAINER_MANIFEST);
+	if (member_check(r, e, "first", VS_CONTAINER_MANIFEST) < 0)
+		return -1;
 	size = archive_entry_size(e);
-	if (!archive_entry_size_is_set(e) || size <= 0 || size > VS_MANIFEST_MAX)
+	if (size <= 0 || size > VS_MANIFEST_MAX)
 		return vs_fail(VS_EXIT_DATAERR, 0, "%s: %s has size %" PRId64 ", expected 1 byte to 1 MiB",
 			       base->name, VS_CONTAINER_MANIFEST, size);
 	text = malloc(size);
@@ -204,9 +227,8 @@ vs_container_open(struct vs_container_reader *r, struct vs_source *base)
 	r->have_manifest = true;
 	if (archive_read_next_header(r->ar, &e) != ARCHIVE_OK)
 		return archive_error(r, "has no state member");
-	if (strcmp(archive_entry_pathname(e), VS_CONTAINER_STATE) != 0)
-		return vs_fail(VS_EXIT_DATAERR, 0, "%s: the archive's second member is '%s', expected %s",
-			       base->name, archive_entry_pathname(e), VS_CONTAINER_STATE);
+	if (member_check(r, e, "second", VS_CONTAINER_STATE) < 0)
+		return -1;
 	r->state_size = archive_entry_size(e);
 	return 0;
 }

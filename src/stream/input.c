@@ -116,7 +116,9 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	}
 	if (via_archive || !in->base.seekable) {
 		spool = vs_spool_create("input");
-		if (spool < 0 || vs_source_set_tee(stream, spool) < 0)
+		/* the spool holds the stream, lengths included: bounded like
+		 * the payload, so a small compressed input cannot fill TMPDIR */
+		if (spool < 0 || vs_source_set_tee(stream, spool, in->lim.max_total == UINT64_MAX ? 0 : in->lim.max_total) < 0)
 			goto fail;
 	}
 

@@ -374,7 +374,8 @@ vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino,
 	/* build right to left; every step adds at least two bytes, so the
 	 * walk ends within len / 2 steps even on a parent loop */
 	while (ino && ino->location == VS_LOC_PATH) {
-		if (*budget == 0)
+		/* a prefix (vs_vfs_decode 1) may end before an inode's name */
+		if (*budget == 0 || !ino->name)
 			return false;
 		--*budget;
 		n = strlen(ino->name);
@@ -391,7 +392,7 @@ vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino,
 	if (ino->location == VS_LOC_ROOT) {
 		if (at == len - 1)
 			buf[--at] = '.';
-	} else if (ino->location == VS_LOC_FULL_PATH) {
+	} else if (ino->location == VS_LOC_FULL_PATH && ino->name) {
 		n = strlen(ino->name);
 		if (n + 1 > at)
 			return false;

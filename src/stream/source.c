@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,22 @@ vs_source_close(struct vs_source *s)
 	s->buf = NULL;
 }
 
+/* The spool's bound is what keeps a small compressed input from filling
+ * TMPDIR: checked before the write, so the spool never exceeds it. */
+static int
+tee_write(struct vs_source *s, const void *buf, size_t n)
+{
+	if (s->tee_max && n > s->tee_max - s->teed)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: the state stream is larger than --max-size (%" PRIu64
+			       " bytes, lengths included); stopped there",
+			       s->name, s->tee_max);
+	if (vs_write_all(s->tee_fd, buf, n, "spool file", false) < 0)
+		return -1;
+	s->teed += n;
+	return 0;
+}
+
 static ssize_t
 raw_read(struct vs_source *s, void *buf, size_t len)
 {
@@ -94,7 +111,7 @@ raw_read(struct vs_source *s, void *buf, size_t len)
 		if (n < 0)
 			return -1;
 	}
-	if (n > 0 && s->tee_fd >= 0 && vs_write_all(s->tee_fd, buf, n, "spool file", false) < 0)
+	if (n > 0 && s->tee_fd >= 0 && tee_write(s, buf, n) < 0)
 		return -1;
 	return n;
 }
@@ -142,11 +159,15 @@ vs_source_peek(struct vs_source *s, size_t want, const unsigned char **data)
 }
 
 int
-vs_source_set_tee(struct vs_source *s, int fd)
+vs_source_set_tee(struct vs_source *s, int fd, uint64_t max)
 {
-	if (s->len > s->pos && vs_write_all(fd, s->buf + s->pos, s->len - s->pos, "spool file", false) < 0)
-		return -1;
 	s->tee_fd = fd;
+	s->tee_max = max;
+	s->teed = 0;
+	if (s->len > s->pos && tee_write(s, s->buf + s->pos, s->len - s->pos) < 0) {
+		s->tee_fd = -1;
+		return -1;
+	}
 	return 0;
 }
 

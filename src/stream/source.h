@@ -23,6 +23,7 @@ struct vs_source {
 	bool owned;	 /* close fd on vs_source_close */
 	bool seekable;	 /* regular file: can rewind */
 	int tee_fd;	 /* if >= 0, every byte read is copied here */
+	uint64_t tee_max, teed; /* the most the tee takes (0: no limit); so far */
 	struct stat st;	 /* at open: a rewind checks the file is unchanged */
 	unsigned char *buf;
 	size_t cap, pos, len;
@@ -40,8 +41,10 @@ ssize_t vs_source_read(struct vs_source *s, void *buf, size_t len);
  * consuming them; *data points at them.  Returns how many, or -1. */
 ssize_t vs_source_peek(struct vs_source *s, size_t want, const unsigned char **data);
 /* From now on copy every byte read into fd, starting with the bytes
- * already buffered (peeked) but not yet consumed. */
-int vs_source_set_tee(struct vs_source *s, int fd);
+ * already buffered (peeked) but not yet consumed.  A read that would take
+ * the copy past max bytes (0: no limit) fails with VS_EXIT_DATAERR
+ * instead, before anything beyond max is written. */
+int vs_source_set_tee(struct vs_source *s, int fd, uint64_t max);
 /* A source that reads through fn (a decoder over another source). */
 int vs_source_init_decoder(struct vs_source *s, const char *name, vs_source_read_fn fn, void *ctx);
 /* Back to the start (seekable sources only); fails if the file changed

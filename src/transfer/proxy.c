@@ -379,6 +379,7 @@ struct xfer {
 	struct vs_sink sink;
 	struct vs_chunk_writer w;
 	bool tee_open;
+	bool copy_pending; /* all bytes in, committed once CHECK_DEVICE_STATE is seen */
 };
 
 /* A control-socket client. */
@@ -387,6 +388,7 @@ struct ctl {
 	char in[256];
 	size_t in_len;
 	bool got_command, closing;
+	bool refused; /* another uid: its command is answered with an error */
 	unsigned char *out;
 	size_t out_len, out_off, out_cap;
 	long since;
@@ -763,7 +765,7 @@ xfer_write_check(struct proxy *px, struct xfer *x)
 		goto fail;
 	}
 	n = snprintf(text, sizeof text, "%" PRIu64 "\n", x->check);
-	if (vs_output_open(&out, path, VS_OUTPUT_FORCE) < 0)
+	if (vs_output_open(&out, path, VS_OUTPUT_PRIVATE) < 0)
 		goto fail;
 	if (vs_write_all(out.fd, text, n, path, false) < 0) {
 		vs_output_abort(&out);
@@ -781,8 +783,31 @@ fail:
 	free(path);
 }
 
-/* The pump reached its end (or was cut): give the reader its EOF and
- * commit the copy. */
+static void
+xfer_commit_copy(struct proxy *px, struct xfer *x)
+{
+	struct json_object *f = json_object_new_object();
+
+	x->copy_pending = false;
+	if (vs_chunk_writer_end(&x->w) < 0 || vs_output_commit(&x->out) < 0) {
+		x->tee_open = false; /* commit aborted it already, or: */
+		vs_output_abort(&x->out);
+		vs_chunk_writer_free(&x->w);
+		px->tee_failures++;
+		log_event(px, "tee", f, "transfer %u: cannot write the copy: %s", x->seq, vs_error_get()->msg);
+		return;
+	}
+	vs_chunk_writer_free(&x->w);
+	x->tee_open = false;
+	json_object_object_add(f, "file", json_object_new_string(x->path));
+	json_object_object_add(f, "bytes", json_object_new_int64((int64_t)x->bytes));
+	json_object_object_add(f, "direction", json_object_new_string(x->direction ? "load" : "save"));
+	log_event(px, "tee", f, "transfer %u (%s): %" PRIu64 " bytes relayed, copy in %s", x->seq,
+		  x->direction ? "load" : "save", x->bytes, x->path);
+}
+
+/* The pump reached its end (or was cut): give the reader its EOF; the
+ * copy is committed when CHECK_DEVICE_STATE is seen. */
 static void
 xfer_pump_end(struct proxy *px, struct xfer *x, const char *failure)
 {
@@ -797,22 +822,12 @@ xfer_pump_end(struct proxy *px, struct xfer *x, const char *failure)
 		log_event(px, "transfer", NULL, "transfer %u (%s) ended early after %" PRIu64 " bytes: %s", x->seq,
 			  x->direction ? "load" : "save", x->bytes, failure);
 	} else if (x->tee_open) {
-		struct json_object *f = json_object_new_object();
-		if (vs_chunk_writer_end(&x->w) < 0 || vs_output_commit(&x->out) < 0) {
-			x->tee_open = false; /* commit aborted it already, or: */
-			vs_output_abort(&x->out);
-			vs_chunk_writer_free(&x->w);
-			px->tee_failures++;
-			log_event(px, "tee", f, "transfer %u: cannot write the copy: %s", x->seq, vs_error_get()->msg);
-		} else {
-			vs_chunk_writer_free(&x->w);
-			x->tee_open = false;
-			json_object_object_add(f, "file", json_object_new_string(x->path));
-			json_object_object_add(f, "bytes", json_object_new_int64((int64_t)x->bytes));
-			json_object_object_add(f, "direction", json_object_new_string(x->direction ? "load" : "save"));
-			log_event(px, "tee", f, "transfer %u (%s): %" PRIu64 " bytes relayed, copy in %s", x->seq,
-				  x->direction ? "load" : "save", x->bytes, x->path);
-		}
+		/* The pipe's EOF does not say the state is whole (a back-end
+		 * that dies mid-SAVE closes it too): the copy is kept only
+		 * once CHECK_DEVICE_STATE went by. */
+		x->copy_pending = true;
+		if (x->have_check)
+			xfer_commit_copy(px, x);
 	} else {
 		log_event(px, "transfer", NULL, "transfer %u (%s): %" PRIu64 " bytes relayed", x->seq,
 			  x->direction ? "load" : "save", x->bytes);
@@ -886,7 +901,7 @@ tee_start(struct proxy *px, struct msg *m)
 	    asprintf(&x->path, "%s.vhs", x->base) < 0) {
 		px->tee_failures++;
 		log_event(px, "tee", NULL, "out of memory: transfer %u has no copy", x->seq);
-	} else if (vs_output_open(&x->out, x->path, 0) < 0) {
+	} else if (vs_output_open(&x->out, x->path, VS_OUTPUT_PRIVATE) < 0) {
 		px->tee_failures++;
 		log_event(px, "tee", NULL, "transfer %u has no copy: %s", x->seq, vs_error_get()->msg);
 	} else {
@@ -986,6 +1001,8 @@ tee_check(struct proxy *px, const struct msg *m)
 	last->have_check = true;
 	last->check = msg_u64(m, &v) ? v : UINT64_MAX;
 	if (last->done) {
+		if (last->copy_pending)
+			xfer_commit_copy(px, last);
 		if (px->o->tee_dir)
 			xfer_write_check(px, last);
 		xfer_unlink(px, last);
@@ -1049,8 +1066,13 @@ ctl_free(struct proxy *px, unsigned i)
 {
 	struct ctl *c = px->ctls[i];
 
-	if (px->snap.client == c)
+	if (px->snap.client == c) {
 		px->snap.client = NULL;
+		/* the back-end's deadline stood still while the client held
+		 * the snapshot (snap_client_slow): it starts over, or the
+		 * client's slowness would be blamed on the back-end */
+		px->snap.since = now_ms();
+	}
 	close(c->fd);
 	free(c->out);
 	free(c);
@@ -1395,6 +1417,13 @@ ctl_command(struct proxy *px, struct ctl *c)
 	if (nl > c->in && nl[-1] == '\r')
 		nl[-1] = '\0';
 	c->got_command = true;
+	if (c->refused) {
+		/* answered only once its line is read: closing a unix socket
+		 * with unread data would reset the connection, not deliver this */
+		ctl_error(c, false, VS_EXIT_UNAVAILABLE,
+			  "permission denied: the proxy serves only its own uid and root");
+		return;
+	}
 	if (strcmp(c->in, "status") == 0) {
 		struct json_object *doc = status_json(px);
 		const char *s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -1483,6 +1512,28 @@ unlisten(int *fd, int *slot, const char *path)
 	*slot = -1;
 }
 
+/* The control socket hands out the guest's device state and can hold the
+ * front-end: only the proxy's own uid and root may use it.  The socket is
+ * 0600 already (listen_on); the credentials check is what holds if its
+ * mode or a parent directory is opened up later. */
+static bool
+ctl_allowed(struct proxy *px, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	uid_t me = geteuid();
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_event(px, "control", NULL, "refused a client whose credentials cannot be read: %s", strerror(errno));
+		return false;
+	}
+	if (cred.uid == me || cred.uid == 0)
+		return true;
+	log_event(px, "control", NULL, "refused a client of uid %u (pid %d): only uid %u and root may use %s",
+		  (unsigned)cred.uid, (int)cred.pid, (unsigned)me, px->o->control_path);
+	return false;
+}
+
 static void
 ctl_accept(struct proxy *px)
 {
@@ -1513,6 +1564,7 @@ ctl_accept(struct proxy *px)
 	}
 	px->ctls[i]->fd = fd;
 	px->ctls[i]->since = now_ms();
+	px->ctls[i]->refused = !ctl_allowed(px, fd);
 }
 
 /* --- sockets --- */
@@ -1552,12 +1604,20 @@ listen_check(const char *opt, const char *path, bool force)
 	return rc;
 }
 
+/* mode: the socket file's permissions, or 0 for the umask's.  connect()
+ * needs write permission on the socket file, and the file is created by
+ * bind() with the process umask applied: binding under a umask that
+ * leaves only the wanted bits means the socket never exists, not even for
+ * an instant, with a wider mode (a chmod after bind would leave a window,
+ * and fchmod on the socket fd does not reach the file).  The proxy has one
+ * thread, so the umask change is seen by no one else. */
 static int
-listen_on(const char *path, bool force, int *slot)
+listen_on(const char *path, bool force, mode_t mode, int *slot)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd;
+	mode_t mask = 0;
+	int fd, r;
 
 	*slot = -1;
 	if (strlen(path) >= sizeof sa.sun_path)
@@ -1575,9 +1635,16 @@ listen_on(const char *path, bool force, int *slot)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "socket");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4) < 0) {
+	if (mode)
+		mask = umask(~mode & 0777);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	if (mode)
+		umask(mask);
+	if (r < 0 || listen(fd, 4) < 0) {
 		int e = errno;
 		close(fd);
+		if (r == 0)
+			unlink(path);
 		return vs_fail(VS_EXIT_FAIL, e, "cannot listen on %s", path);
 	}
 	/* a signal must not leave the socket behind */
@@ -1898,7 +1965,10 @@ cleanup(struct proxy *px)
 	for (x = px->xfers; x; x = next) {
 		next = x->next;
 		if (x->tee_open)
-			xfer_tee_abort(px, x, "the session ended before the transfer did", false);
+			xfer_tee_abort(px, x,
+				       x->copy_pending ? "the session ended before CHECK_DEVICE_STATE said the state was whole"
+						       : "the session ended before the transfer did",
+				       false);
 		xfer_free(x);
 	}
 	px->xfers = NULL;
@@ -1911,6 +1981,28 @@ cleanup(struct proxy *px)
 			if (px->ctls[i])
 				ctl_free(px, i);
 		}
+}
+
+/* Tee copies hold guest state.  Their directory must be ours (or root's)
+ * and writable by no one else, so no other user can plant a name in it
+ * or take a copy away; the copies themselves are 0600 and never replace
+ * what is at their name (VS_OUTPUT_PRIVATE). */
+static int
+tee_dir_check(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return vs_fail(VS_EXIT_USAGE, errno, "--tee %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: not a directory", dir);
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: owned by uid %u, not by this user (uid %u) or root", dir,
+			       (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: writable by %s (mode %04o); the copies hold guest state", dir,
+			       st.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(st.st_mode & 07777));
+	return 0;
 }
 
 int
@@ -1926,6 +2018,8 @@ vs_proxy_check(const struct vs_proxy_opts *o)
 			return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: exists and is not a directory", o->tee_dir);
 		if (access(o->tee_dir, W_OK | X_OK) < 0)
 			return vs_fail(VS_EXIT_FAIL, errno, "--tee %s", o->tee_dir);
+		if (tee_dir_check(o->tee_dir) < 0)
+			return -1;
 	}
 	if (listen_check("--listen", o->listen_path, o->force) < 0 ||
 	    (o->control_path && listen_check("--control", o->control_path, o->force) < 0))
@@ -1956,11 +2050,11 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 		return -1;
 	px.be.fd = conn.fd;
 	px.be_pid = conn.peer_pid;
-	px.listen_fd = listen_on(o->listen_path, o->force, &px.listen_slot);
+	px.listen_fd = listen_on(o->listen_path, o->force, 0, &px.listen_slot);
 	if (px.listen_fd < 0)
 		goto fail;
 	if (o->control_path) {
-		px.ctl_fd = listen_on(o->control_path, o->force, &px.ctl_slot);
+		px.ctl_fd = listen_on(o->control_path, o->force, 0600, &px.ctl_slot);
 		if (px.ctl_fd < 0)
 			goto fail;
 	}

@@ -130,7 +130,16 @@ modified() {
 	"$VHOST_STATE" -q extract "$BATS_TEST_TMPDIR/net.mig" -o "$BATS_TEST_TMPDIR/x.vhs"
 	start_passt d
 	"$VHOST_STATE" -q dump "$PASST_SOCK" -o "$BATS_TEST_TMPDIR/d.vhs"
-	assert_equal "$(payload_hex "$BATS_TEST_TMPDIR/x.vhs")" "$(payload_hex "$BATS_TEST_TMPDIR/d.vhs")"
+	# The payloads, not the streams: passt writes its state in pieces
+	# (header, addresses, flow count) and QEMU makes a chunk of each read,
+	# so on a loaded machine QEMU's stream can be chunked 16+42+4 where the
+	# dump has one 62-byte chunk.  extract keeps QEMU's chunking.
+	python3 "$VS_SRCDIR/tests/bats/helpers/chunks.py" payload <"$BATS_TEST_TMPDIR/x.vhs" >"$BATS_TEST_TMPDIR/x.bin"
+	python3 "$VS_SRCDIR/tests/bats/helpers/chunks.py" payload <"$BATS_TEST_TMPDIR/d.vhs" >"$BATS_TEST_TMPDIR/d.bin"
+	[ -s "$BATS_TEST_TMPDIR/d.bin" ]
+	cmp "$BATS_TEST_TMPDIR/x.bin" "$BATS_TEST_TMPDIR/d.bin"
+	run "$VHOST_STATE" diff "$BATS_TEST_TMPDIR/x.vhs" "$BATS_TEST_TMPDIR/d.vhs"
+	assert_success
 	# the state sits inside the virtio field, which the description sizes
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/net.mig"
 	assert_schema inspect

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -102,5 +103,51 @@ vs_fuzz_memfd(const uint8_t *data, size_t size, char *path, size_t cap)
 	vs_fuzz_fail_if(size && write(fd, data, size) != (ssize_t)size, "memfd write");
 	if (path)
 		snprintf(path, cap, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+static ssize_t
+mem_read(struct vs_source *s, void *buf, size_t len)
+{
+	struct vs_fuzz_mem *m = s->ctx;
+	size_t n = m->size - m->off;
+
+	if (n > len)
+		n = len;
+	if (m->step && n > m->step)
+		n = m->step;
+	memcpy(buf, m->data + m->off, n);
+	m->off += n;
+	return (ssize_t)n;
+}
+
+void
+vs_fuzz_mem_source(struct vs_source *s, struct vs_fuzz_mem *m, const uint8_t *data, size_t size, size_t step)
+{
+	static unsigned char buf[4096];
+
+	*m = (struct vs_fuzz_mem){ .data = data, .size = size, .step = step };
+	memset(s, 0, sizeof *s);
+	s->fd = -1;
+	s->tee_fd = -1;
+	s->name = "fuzz input";
+	s->read_fn = mem_read;
+	s->ctx = m;
+	s->buf = buf;
+	s->cap = sizeof buf;
+}
+
+int
+vs_fuzz_memfd_reuse(const uint8_t *data, size_t size)
+{
+	static int fd = -1;
+
+	if (fd < 0)
+		fd = vs_fuzz_memfd(NULL, 0, NULL, 0);
+	/* write, then cut to size: no page of the file is freed and faulted
+	 * in again, as ftruncate(0) first would */
+	vs_fuzz_fail_if((size && pwrite(fd, data, size, 0) != (ssize_t)size) || ftruncate(fd, (off_t)size) < 0 ||
+				lseek(fd, 0, SEEK_SET) != 0,
+			"rewriting the memfd");
 	return fd;
 }

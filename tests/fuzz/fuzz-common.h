@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "source.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,6 +30,22 @@ void vs_fuzz_fail_if(bool cond, const char *what);
 void vs_fuzz_check_error(bool malformed, const char *input);
 /* A memfd holding data; its /proc/self/fd path goes to path if set. */
 int vs_fuzz_memfd(const uint8_t *data, size_t size, char *path, size_t cap);
+
+/* --- the fast targets: parsers on memory, no fd per input --- */
+
+/* A vs_source over data (the library's decoder interface), with a small
+ * static buffer: nothing is allocated, nothing to close.  Bytes come out
+ * in pieces of at most step (0: as asked), so the readers' refills and
+ * boundaries are exercised. */
+struct vs_fuzz_mem {
+	const uint8_t *data;
+	size_t size, off, step;
+};
+void vs_fuzz_mem_source(struct vs_source *s, struct vs_fuzz_mem *m, const uint8_t *data, size_t size,
+			size_t step);
+/* One memfd per process, rewritten for each input (pwrite + ftruncate)
+ * and rewound; its fd. */
+int vs_fuzz_memfd_reuse(const uint8_t *data, size_t size);
 
 /* Open fds, counted in /proc/self/fd. */
 int vs_fuzz_count_fds(void);

@@ -18,8 +18,13 @@ FUZZ_RSS_MB = 2048
 # Extra libFuzzer options for make fuzz, e.g. FUZZ_FLAGS=-jobs=2.
 FUZZ_FLAGS =
 
-FUZZ_BINS = tests/fuzz/fuzz-chunk tests/fuzz/fuzz-reply tests/fuzz/fuzz-container \
+FUZZ_DIFF_BINS = tests/fuzz/fuzz-chunk tests/fuzz/fuzz-reply tests/fuzz/fuzz-container \
 	tests/fuzz/fuzz-migfile tests/fuzz/fuzz-decode
+FUZZ_BINS = $(FUZZ_DIFF_BINS) $(FUZZ_FAST_BINS)
+# The fast targets: one parser each, on memory (no fd, socket or thread
+# per input unless the parser reads from a socket), for fuzz-long.
+FUZZ_FAST_BINS = tests/fuzz/fuzz-chunk-fast tests/fuzz/fuzz-reply-fast \
+	tests/fuzz/fuzz-container-fast tests/fuzz/fuzz-migfile-fast tests/fuzz/fuzz-payload-fast
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_COMPILE = $(CLANG_FUZZ) $(DEFS) $(DEFAULT_INCLUDES) $(INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
@@ -44,6 +49,16 @@ tests/fuzz/fuzz-migfile: tests/fuzz/fuzz-migfile.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 tests/fuzz/fuzz-decode: tests/fuzz/fuzz-decode.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
+tests/fuzz/fuzz-chunk-fast: tests/fuzz/fuzz-chunk-fast.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-reply-fast: tests/fuzz/fuzz-reply-fast.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-container-fast: tests/fuzz/fuzz-container-fast.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-migfile-fast: tests/fuzz/fuzz-migfile-fast.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-payload-fast: tests/fuzz/fuzz-payload-fast.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
 
 # Every library source, so a target never misses a new file.  Depending
 # on the gcc-built library reuses its header dependency tracking.
@@ -56,10 +71,22 @@ $(FUZZ_LIB): libvhoststate.a
 	done && \
 	$(AR) $(ARFLAGS) $@ tests/fuzz/lib/*.o && $(RANLIB) $@
 
-fuzz: $(FUZZ_BINS)
+# make fuzz: the differential targets (check-all runs it); the fast ones
+# have fuzz-long.  make check replays the inputs of both.
+fuzz: $(FUZZ_DIFF_BINS)
 	@CLANG_FUZZ='$(CLANG_FUZZ)' FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' \
 	FUZZ_RSS_MB='$(FUZZ_RSS_MB)' FUZZ_FLAGS='$(FUZZ_FLAGS)' \
-	$(SHELL) $(srcdir)/tests/fuzz/fuzz-run.sh $(FUZZ_BINS)
+	$(SHELL) $(srcdir)/tests/fuzz/fuzz-run.sh $(FUZZ_DIFF_BINS)
+
+# make fuzz-long [FUZZ_LONG_RUNS=10000000] [FUZZ_LONG_SECONDS=N]: each
+# fast target to FUZZ_LONG_RUNS executions (or N seconds), the corpus
+# minimised in the tree, the counts recorded in tests/fuzz/README.md.
+FUZZ_LONG_RUNS = 10000000
+FUZZ_LONG_SECONDS = 0
+fuzz-long: $(FUZZ_FAST_BINS)
+	@CLANG_FUZZ='$(CLANG_FUZZ)' FUZZ_LONG_RUNS='$(FUZZ_LONG_RUNS)' FUZZ_LONG_SECONDS='$(FUZZ_LONG_SECONDS)' \
+	FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' FUZZ_RSS_MB='$(FUZZ_RSS_MB)' \
+	$(SHELL) $(srcdir)/tests/fuzz/fuzz-long.sh $(FUZZ_FAST_BINS)
 
 # make check: every checked-in input once through its target.
 check_SCRIPTS = $(FUZZ_BINS)
@@ -69,11 +96,13 @@ clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf $(FUZZ_BINS) $(FUZZ_LIB) tests/fuzz/lib tests/fuzz/work
 
-EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py \
+EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py tests/fuzz/gen-fast-seeds.py \
 	tests/fuzz/fuzz-run.sh tests/fuzz/fuzz-replay.sh \
 	tests/fuzz/fuzz-common.c tests/fuzz/fuzz-common.h \
 	tests/fuzz/fuzz-chunk.c tests/fuzz/fuzz-reply.c \
 	tests/fuzz/fuzz-container.c tests/fuzz/fuzz-migfile.c tests/fuzz/fuzz-decode.c \
+	tests/fuzz/fuzz-chunk-fast.c tests/fuzz/fuzz-reply-fast.c tests/fuzz/fuzz-container-fast.c \
+	tests/fuzz/fuzz-migfile-fast.c tests/fuzz/fuzz-payload-fast.c tests/fuzz/fuzz-long.sh \
 	tests/fuzz/corpus tests/fuzz/regressions
 
-.PHONY: fuzz clean-fuzz
+.PHONY: fuzz fuzz-long clean-fuzz

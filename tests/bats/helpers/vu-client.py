@@ -8,11 +8,15 @@ Steps, in order on one connection:
   kick:N         SET_VRING_KICK(N) with an eventfd: ring N may start
   stop:N         GET_VRING_BASE(N): ring N stops; prints "base N M"
   sh:COMMAND     run COMMAND with sh; prints "sh EXIT-STATUS" and its output
+  save-start     SET_DEVICE_STATE_FD (SAVE, stopped) with a pipe; prints "save-start REPLY"
+  save-read:FILE read the pipe of save-start to its end into FILE
+  check          CHECK_DEVICE_STATE; prints "check RESULT"
   oversize       a header announcing a 1 MiB payload (more than any peer takes)
   partial        the first 6 bytes of a header, then nothing
   sleep:SECONDS  wait
 """
 import os
+import select
 import socket
 import struct
 import subprocess
@@ -84,6 +88,27 @@ def main():
             p = subprocess.run(arg, shell=True, capture_output=True, text=True, timeout=TIMEOUT)
             print("sh", p.returncode)
             sys.stdout.write(p.stdout + p.stderr)
+        elif name == "save-start":
+            r, w = os.pipe()
+            c.send(42, struct.pack("=II", 0, 0), [w])
+            os.close(w)
+            save_fd = r
+            print("save-start", c.u64(42))
+        elif name == "save-read":
+            with open(arg, "wb") as out:
+                while True:
+                    ready, _, _ = select.select([save_fd], [], [], TIMEOUT)
+                    if not ready:
+                        sys.exit("vu-client: the state pipe stayed silent")
+                    b = os.read(save_fd, 65536)
+                    if not b:
+                        break
+                    out.write(b)
+            os.close(save_fd)
+            print("save-read", os.path.getsize(arg))
+        elif name == "check":
+            c.send(43)
+            print("check", c.u64(43))
         elif name == "oversize":
             c.send(1, b"", flags=1)  # a good one first: the relay works
             c.u64(1)

@@ -1,0 +1,199 @@
+#!/usr/bin/env bats
+# The proxy under faults of its own surroundings: signals, a crowd of
+# control clients, a control client that never speaks.  The fake back-end
+# stands in for virtiofsd (these are not back-end behaviours).
+
+load helpers/common
+load helpers/qemu-proxy
+
+setup() {
+	VS_PIDS=
+}
+
+teardown() {
+	vs_teardown
+}
+
+@test "proxy: SIGTERM or SIGHUP mid-SAVE ends it with 128+N: sockets and the partial tee copy removed, both peers disconnected" {
+	tee=$BATS_TEST_TMPDIR/tee
+	mkdir -m 0700 "$tee"
+	for sig in TERM HUP; do
+		start_fake "f-$sig" --state-size 3000000
+		start_proxy "p-$sig" "$FAKE_SOCK" --tee "$tee"
+		# a front-end that starts a SAVE and does not read it: the
+		# transfer stays open in the proxy, its copy half-written
+		python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello save-start sleep:8 \
+			>"$BATS_TEST_TMPDIR/client-$sig.out" 2>&1 &
+		client=$!
+		VS_PIDS="$VS_PIDS $client"
+		for _ in $(seq 1 100); do
+			[ -n "$(ls -A "$tee")" ] && break
+			sleep 0.05
+		done
+		ls -A "$tee" | grep -q '^\.'
+		kill -"$sig" "$PROXY_PID"
+		wait_proxy
+		assert_equal "$PROXY_RC" $((128 + $(kill -l "$sig")))
+		[ ! -e "$PROXY_FRONT" ] && [ ! -e "$PROXY_CTL" ]
+		assert_equal "$(ls -A "$tee" | wc -l)" 0
+		# the back-end saw its connection end (the fake then exits)
+		wait_gone "$FAKE_PID"
+		# and the front-end's connection is closed
+		run python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$PROXY_FRONT"
+		assert_failure
+		kill "$client" 2>/dev/null || true
+	done
+}
+
+@test "proxy: 100 control clients at once each get an answer (the status, 'too many', or EAGAIN at connect), and the proxy goes on" {
+	start_fake a
+	start_proxy a "$FAKE_SOCK"
+	run python3 - "$PROXY_CTL" <<-'PY'
+		import socket, sys, threading
+		path = sys.argv[1]
+		answers = []
+		def client():
+		    s = socket.socket(socket.AF_UNIX)
+		    s.settimeout(20)
+		    try:
+		        s.connect(path)
+		    except BlockingIOError:
+		        # the listen backlog is full: refused at once (EAGAIN),
+		        # which snapshot reports as exit 75
+		        answers.append(b"EAGAIN")
+		        return
+		    s.sendall(b"status\n")
+		    data = b""
+		    while True:
+		        d = s.recv(65536)
+		        if not d:
+		            break
+		        data += d
+		    answers.append(data)
+		threads = [threading.Thread(target=client) for _ in range(100)]
+		for t in threads:
+		    t.start()
+		for t in threads:
+		    t.join()
+		served = sum(1 for a in answers if a.startswith(b"{") and a.endswith(b"}\n"))
+		busy = sum(1 for a in answers if a == b"error 1 too many control clients at once\n")
+		refused = answers.count(b"EAGAIN")
+		print("answers", len(answers), "served", served, "busy", busy, "refused at connect", refused)
+		sys.exit(0 if len(answers) == 100 and served + busy + refused == 100 and served > 0 else 1)
+	PY
+	echo "$output"
+	assert_success
+	kill -0 "$PROXY_PID"
+	run "$VHOST_STATE" snapshot --status "$PROXY_CTL"
+	assert_success
+}
+
+@test "proxy: a control client that connects and never sends is dropped after -t; the proxy goes on" {
+	start_fake a
+	vs_sockdir
+	PROXY_FRONT=$VS_SOCKDIR/t.front.sock
+	PROXY_CTL=$VS_SOCKDIR/t.ctl.sock
+	"$VHOST_STATE" -t 1 proxy --listen "$PROXY_FRONT" --connect "$FAKE_SOCK" --control "$PROXY_CTL" \
+		--log "$BATS_TEST_TMPDIR/t.log" 2>"$BATS_TEST_TMPDIR/t.err" &
+	PROXY_PID=$!
+	VS_PIDS="$VS_PIDS $PROXY_PID"
+	wait_for_socket "$PROXY_CTL" "$PROXY_PID"
+	timed_run python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+sys.exit(0 if s.recv(1) == b"" else 1)' "$PROXY_CTL"
+	assert_success
+	# closed by the proxy's deadline, not by ours
+	[ "$elapsed_ms" -ge 900 ] && [ "$elapsed_ms" -lt 9000 ]
+	kill -0 "$PROXY_PID"
+	run "$VHOST_STATE" snapshot --status "$PROXY_CTL"
+	assert_success
+}
+
+@test "proxy: a tee copy is kept only once CHECK_DEVICE_STATE went by; a back-end killed mid-SAVE leaves no copy, the front-end sees a short state then the connection close" {
+	tee=$BATS_TEST_TMPDIR/tee
+	mkdir -m 0700 "$tee"
+	# the whole state read, but no CHECK: the pipe's EOF alone does not
+	# say the state is whole
+	start_fake a --state-size 3000000
+	start_proxy a "$FAKE_SOCK" --tee "$tee"
+	run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello save-start "save-read:$BATS_TEST_TMPDIR/a.raw"
+	assert_success
+	assert_line "save-read 3000000"
+	wait_proxy
+	assert_equal "$PROXY_RC" 0
+	grep -q "tee: transfer 1 (save): no copy kept: the session ended before CHECK_DEVICE_STATE said the state was whole" "$PROXY_LOG"
+	assert_equal "$(ls -A "$tee" | wc -l)" 0
+	# the back-end killed (SIGKILL) while the front-end has not read the state
+	start_fake b --state-size 3000000
+	start_proxy b "$FAKE_SOCK" --tee "$tee"
+	python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello save-start sleep:1 "save-read:$BATS_TEST_TMPDIR/b.raw" check \
+		>"$BATS_TEST_TMPDIR/b.out" 2>&1 &
+	client=$!
+	VS_PIDS="$VS_PIDS $client"
+	for _ in $(seq 1 100); do
+		[ -n "$(ls -A "$tee")" ] && break
+		sleep 0.05
+	done
+	kill -KILL "$FAKE_PID"
+	wait_proxy
+	# the back-end leaving ends the proxy normally: 0, said in the log
+	assert_equal "$PROXY_RC" 0
+	grep -q -- "-- disconnect: the back-end disconnected; closing the other side" "$PROXY_LOG"
+	grep -q "tee: transfer 1 (save): no copy kept" "$PROXY_LOG"
+	assert_equal "$(ls -A "$tee" | wc -l)" 0
+	# the front-end read less than the state, then found the connection closed
+	wait "$client" && status=0 || status=$?
+	[ "$status" -ne 0 ]
+	size=$(sed -n 's/^save-read //p' "$BATS_TEST_TMPDIR/b.out")
+	[ -n "$size" ] && [ "$size" -lt 3000000 ]
+	! grep -q "^check" "$BATS_TEST_TMPDIR/b.out"
+}
+
+@test "proxy: a snapshot client that disconnects mid-transfer: the proxy finishes the SAVE with CHECK, says so, and releases the front-end" {
+	start_fake a --state-size 3000000
+	start_proxy a "$FAKE_SOCK"
+	# the snapshot client reads the first bytes, then leaves
+	leave="sh:python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1]); s.sendall(b\"snapshot\\n\"); d=b\"\"
+while len(d) < 1000: d += s.recv(1000)
+print(d[:3]); s.close()' $PROXY_CTL"
+	run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello "$leave" sleep:1 check
+	echo "$output"
+	assert_success
+	assert_line "b'ok\\n'"
+	# the front-end's request after it was answered: its messages were released
+	assert_line "check 0"
+	wait_proxy
+	assert_equal "$PROXY_RC" 0
+	grep -q "snapshot: 3000000 bytes, CHECK_DEVICE_STATE 0 (the client had left); releasing front-end messages" "$PROXY_LOG"
+}
+
+@test "proxy: a snapshot client that never reads holds the front-end at most -t, then is dropped and the SAVE finished; memory stays bounded" {
+	start_fake a --state-size 3000000
+	vs_sockdir
+	PROXY_FRONT=$VS_SOCKDIR/t.front.sock
+	PROXY_CTL=$VS_SOCKDIR/t.ctl.sock
+	PROXY_LOG=$BATS_TEST_TMPDIR/t.log
+	"$VHOST_STATE" -t 2 proxy --listen "$PROXY_FRONT" --connect "$FAKE_SOCK" --control "$PROXY_CTL" \
+		--log "$PROXY_LOG" 2>"$BATS_TEST_TMPDIR/t.err" &
+	PROXY_PID=$!
+	VS_PIDS="$VS_PIDS $PROXY_PID"
+	wait_for_socket "$PROXY_CTL" "$PROXY_PID"
+	# the client asks, then sleeps without reading; the proxy's RSS is
+	# sampled meanwhile (the whole state is 3 MB, its queue must not be)
+	stall="sh:python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096); s.connect(sys.argv[1]); s.sendall(b\"snapshot\\n\"); time.sleep(1.5); print(\"rss\", open(\"/proc/%s/status\" % sys.argv[2]).read().split(\"VmRSS:\")[1].split()[0]); time.sleep(4)' $PROXY_CTL $PROXY_PID"
+	base=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PROXY_PID/status")
+	timed_run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello "$stall" check
+	echo "$output"
+	assert_success
+	assert_line "check 0"
+	# growth in KiB while stalled: far less than the 2930 KiB of state
+	rss=$(sed -n 's/^rss //p' <<<"$output")
+	echo "RSS $base KiB before, $rss KiB while the client stalled"
+	[ $((rss - base)) -lt 1536 ]
+	wait_proxy
+	assert_equal "$PROXY_RC" 0
+	grep -q "snapshot: 3000000 bytes, CHECK_DEVICE_STATE 0 (the client had left)" "$PROXY_LOG"
+}

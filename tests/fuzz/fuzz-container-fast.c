@@ -1,0 +1,93 @@
+/* Fast libFuzzer target: the .vhsnap container and its manifest, on
+ * memory.  The first byte chooses:
+ *   even: vs_manifest_parse on the rest, as if it were manifest.json;
+ *         what it accepts must survive vs_manifest_to_json and a second
+ *         parse unchanged;
+ *   odd:  vs_container_open over a memory source (zstd and tar through
+ *         libarchive, the members and the manifest checked), then the
+ *         state member read to its end and vs_container_finish.
+ * A failure must carry exit class 65: only the bytes can be at fault. */
+#include <config.h>
+
+#include <json.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "container.h"
+#include "error.h"
+#include "fuzz-common.h"
+#include "manifest.h"
+
+static void
+manifest(const uint8_t *data, size_t size)
+{
+	struct vs_manifest m, again;
+	struct json_object *doc;
+	const char *text;
+
+	vs_error_clear();
+	if (vs_manifest_parse(&m, (const char *)data, size, "manifest") < 0) {
+		vs_fuzz_check_error(true, "a malformed manifest");
+		return;
+	}
+	doc = vs_manifest_to_json(&m);
+	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+	vs_fuzz_fail_if(vs_manifest_parse(&again, text, strlen(text), "again") < 0,
+			"a manifest written from an accepted one is refused");
+	vs_fuzz_fail_if(again.payload_size != m.payload_size || again.chunks != m.chunks ||
+				again.created != m.created || strcmp(again.sha256, m.sha256) != 0 ||
+				strcmp(again.kind, m.kind) != 0,
+			"a manifest changed through to_json and parse");
+	json_object_put(doc);
+	vs_manifest_free(&again);
+	vs_manifest_free(&m);
+}
+
+static void
+container(const uint8_t *data, size_t size, size_t step)
+{
+	static unsigned char buf[65536];
+	struct vs_container_reader r;
+	struct vs_source base, state;
+	struct vs_fuzz_mem m;
+	uint64_t got = 0;
+	ssize_t n;
+
+	vs_fuzz_mem_source(&base, &m, data, size, step);
+	vs_error_clear();
+	if (vs_container_open(&r, &base) < 0) {
+		vs_fuzz_check_error(true, "a malformed container");
+		vs_container_close(&r);
+		return;
+	}
+	memset(&state, 0, sizeof state);
+	state.ctx = &r;
+	while ((n = vs_container_read(&state, buf, sizeof buf)) > 0)
+		got += n;
+	if (n == 0 && r.is_tar)
+		vs_fuzz_fail_if(got != r.state_size, "the state member gave another size than its header says");
+	if (n < 0 || vs_container_finish(&r) < 0)
+		vs_fuzz_check_error(true, "a malformed container");
+	vs_container_close(&r);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	vs_fuzz_setup();
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	if (data[0] & 1)
+		container(data + 1, size - 1, data[0] & 0x80 ? 512 : 0);
+	else
+		manifest(data + 1, size - 1);
+	return 0;
+}

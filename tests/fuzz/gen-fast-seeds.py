@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Seeds of the fast targets (tests/fuzz/corpus/NAME-fast/), derived from
+the differential targets' seeds: the same files with the fast target's
+leading mode byte where it has one.  Run from the source tree's top; it
+only adds files (fuzz-long keeps the directories minimised).
+
+  chunk-fast      mode byte (bit 7: the source hands out 1..128 bytes at a
+                  time) + a stream
+  container-fast  mode byte (even: a manifest; odd: a container, bit 7:
+                  512-byte reads) + the bytes
+  migfile-fast    a migration file, as is
+  payload-fast    a de-chunked payload (virtiofsd and passt states)
+  reply-fast      a back-end's byte stream, native-endian (x86) messages
+"""
+import os
+import struct
+
+C = "tests/fuzz/corpus"
+
+
+def put(target, name, data):
+    d = os.path.join(C, target + "-fast")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def payload(stream):
+    out, off = b"", 0
+    while off + 4 <= len(stream):
+        n = struct.unpack(">I", stream[off:off + 4])[0]
+        off += 4
+        if n == 0:
+            break
+        out += stream[off:off + n]
+        off += n
+    return out
+
+
+def reply(code, value):
+    return struct.pack("<IIIQ", code, 5, 8, value)
+
+
+def main():
+    for name in sorted(os.listdir(os.path.join(C, "chunk"))):
+        data = open(os.path.join(C, "chunk", name), "rb").read()
+        put("chunk", name, b"\x00" + data)
+        put("chunk", name + ".step3", b"\x82" + data)
+        if not name.endswith(".zst"):
+            put("payload", name, payload(data))
+    for name in sorted(os.listdir(os.path.join(C, "container"))):
+        data = open(os.path.join(C, "container", name), "rb").read()
+        if name.endswith(".json"):
+            put("container", name, b"\x00" + data)
+        else:
+            put("container", name, b"\x01" + data)
+            put("container", name + ".step512", b"\x81" + data)
+    for name in sorted(os.listdir(os.path.join(C, "migfile"))):
+        put("migfile", name, open(os.path.join(C, "migfile", name), "rb").read())
+    # passt's idle state (header, observed addresses, no flows)
+    put("payload", "passt-idle", bytes.fromhex(
+        "b1bb1d1b0bb1d1b00000000200000002fd000000000000000000000000000002"
+        "00000000000000000000000000000000c0000202ffffffffffff000000000000"
+        "0000"))
+    # no protocol features: the handshake ends at SET_OWNER
+    put("reply", "no-protocol-features", reply(1, 1 << 32))
+    # PROTOCOL_FEATURES and DEVICE_STATE only (no REPLY_ACK, no MQ): the
+    # back-end keeps its own fd (bit 8) and CHECK returns 0
+    put("reply", "device-state", reply(1, 1 << 32 | 1 << 30) + reply(15, 1 << 19) +
+        reply(42, 1 << 8) + reply(43, 0))
+    # with REPLY_ACK: every request that has no reply of its own is acked
+    put("reply", "reply-ack", reply(1, 1 << 32 | 1 << 30) + reply(15, 1 << 19 | 1 << 3) +
+        reply(16, 0) + reply(3, 0) + reply(42, 1 << 8) + reply(43, 0))
+
+
+if __name__ == "__main__":
+    main()
