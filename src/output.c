@@ -86,6 +86,8 @@ open_atomic(struct vs_output *out, const char *path, const struct stat *old, boo
 		out->tmp_path = NULL;
 		free(dir_copy);
 		free(base_copy);
+		free(out->path);
+		out->path = NULL;
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	}
 	free(dir_copy);
@@ -98,6 +100,9 @@ open_atomic(struct vs_output *out, const char *path, const struct stat *old, boo
 		int e = errno;
 		free(out->tmp_path);
 		out->tmp_path = NULL;
+		/* a failed open leaves nothing for the caller to abort */
+		free(out->path);
+		out->path = NULL;
 		return vs_fail(VS_EXIT_FAIL, e, "%s: cannot create a temporary file beside it", path);
 	}
 	out->cleanup_slot = vs_cleanup_register(out->tmp_path);
