@@ -290,11 +290,14 @@ teardown() {
 	written=$(awk -F'= ' '/write/ {s += $NF} END {print s + 0}' "$d/st.log")
 	echo "written: $written bytes of a $(stat -c %s "$d/fat.mig")-byte stream"
 	[ "$written" -lt $((2 << 20)) ]
+	# peak RSS: of the tool itself; under valgrind or ASan (VS_REAL_BINARY
+	# set) the process is the sanitizer's too, so only the plain pass
+	# holds it to the limit
 	rss=$(python3 -c 'import resource, subprocess, sys
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$VHOST_STATE" extract --list "$d/fat.img")
 	echo "peak RSS: $rss KiB"
-	[ "$rss" -lt $((32 << 10)) ]
+	[ -n "${VS_REAL_BINARY:-}" ] || [ "$rss" -lt $((32 << 10)) ]
 	# inject: the pages come through the recompression unchanged
 	"$VHOST_STATE" -q inject "$d/fat.img" "$d/busy.vhs" -o "$d/new.img"
 	"$VHOST_STATE" -q inject "$d/fat.mig" "$d/busy.vhs" -o "$d/new.mig"
