@@ -286,7 +286,7 @@ teardown() {
 	assert_schema inspect
 	echo "$output" | jq -e '.ram.pages > 12288 and (.states | length) == 1'
 	# everything written (the spool included) and the peak RSS stay small
-	strace -f -e trace=write,pwrite64 -o "$d/st.log" "$VHOST_STATE" extract --list "$d/fat.img"
+	VS_UNDER_PTRACE=1 strace -f -e trace=write,pwrite64 -o "$d/st.log" "$VHOST_STATE" extract --list "$d/fat.img"
 	written=$(awk -F'= ' '/write/ {s += $NF} END {print s + 0}' "$d/st.log")
 	echo "written: $written bytes of a $(stat -c %s "$d/fat.mig")-byte stream"
 	[ "$written" -lt $((2 << 20)) ]

@@ -263,7 +263,7 @@ dump_expected() {
 	size=$((3 * 1048576 + 12345))
 	dump_expected $size 21
 	start_fake sp --state-size $size --seed 21
-	run strace -f -qq -e trace=splice,read,write -o "$BATS_TEST_TMPDIR/trace" \
+	VS_UNDER_PTRACE=1 run strace -f -qq -e trace=splice,read,write -o "$BATS_TEST_TMPDIR/trace" \
 		"$VHOST_STATE" -q dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
 	cmp "$BATS_TEST_TMPDIR/s.vhs" "$BATS_TEST_TMPDIR/expected.vhs"
