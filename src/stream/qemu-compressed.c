@@ -328,15 +328,15 @@ seq_bad(struct seq *s, uint64_t at, const char *fmt, ...)
 		       at, s->d.filter, msg);
 }
 
-/* n bytes to the spool at the same offset, and into dst if not NULL */
+/* n bytes (at most GET_PIECE) to the spool at the same offset, and into
+ * dst if not NULL */
+#define GET_PIECE 512u
 static int
-get(struct seq *s, void *dst, size_t n, const char *what)
+get_piece(struct seq *s, void *dst, size_t n, const char *what)
 {
-	unsigned char tmp[512];
+	unsigned char tmp[GET_PIECE];
 	uint64_t at = s->d.pos;
 
-	if (n > sizeof tmp)
-		return vs_fail(VS_EXIT_SOFTWARE, 0, "get: %zu bytes", n);
 	if (dec_read(&s->d, tmp, n, what) < 0)
 		return -1;
 	/* after a hole (skipped page data) the bytes go further on */
@@ -349,6 +349,23 @@ get(struct seq *s, void *dst, size_t n, const char *what)
 	s->wlen += n;
 	if (dst)
 		memcpy(dst, tmp, n);
+	return 0;
+}
+
+/* n bytes, any n: a command's data is up to 64 KiB (be16 length) */
+static int
+get(struct seq *s, void *dst, size_t n, const char *what)
+{
+	unsigned char *out = dst;
+
+	while (n > 0) {
+		size_t k = n < GET_PIECE ? n : GET_PIECE;
+		if (get_piece(s, out, k, what) < 0)
+			return -1;
+		if (out)
+			out += k;
+		n -= k;
+	}
 	return 0;
 }
 
