@@ -308,12 +308,17 @@ decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trai
 		fail(&c, "trailing bytes after the state");
 		goto out;
 	}
-	st->by_id = malloc((st->ninodes ? st->ninodes : 1) * sizeof *st->by_id);
-	if (!st->by_id)
-		goto out;
-	for (size_t i = 0; i < st->ninodes; i++)
-		st->by_id[i] = (struct vs_vfs_id_index){ st->inodes[i].id, i };
-	qsort(st->by_id, st->ninodes, sizeof *st->by_id, by_id);
+	/* the id index serves vs_vfs_inode_path (the decoded views); a state
+	 * read as virtiofsd reads it (vs_vfs_load: preflight, which keeps its
+	 * own index) does not pay for the sort */
+	if (!trailing) {
+		st->by_id = malloc((st->ninodes ? st->ninodes : 1) * sizeof *st->by_id);
+		if (!st->by_id)
+			goto out;
+		for (size_t i = 0; i < st->ninodes; i++)
+			st->by_id[i] = (struct vs_vfs_id_index){ st->inodes[i].id, i };
+		qsort(st->by_id, st->ninodes, sizeof *st->by_id, by_id);
+	}
 	ok = true;
 out:
 	if (ok)

@@ -83,7 +83,8 @@ void vs_vfs_state_free(struct vs_vfs_state *st);
  * following Path parents; false when it cannot be resolved (Invalid, a
  * file handle, a missing parent, a loop, longer than len) or *budget
  * parent steps are used up (each step takes one; it bounds the work over
- * a whole state, whatever its shape). */
+ * a whole state, whatever its shape).  Only for a state from vs_vfs_decode:
+ * vs_vfs_load builds no id index, so there no parent is ever found. */
 bool vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len,
 		       uint64_t *budget);
 
