@@ -507,18 +507,15 @@ vs_qf_config_subsection(struct walk *w, const char *name)
 
 /* QEMU_VM_CONFIGURATION: the machine type (be32 length + name), then
  * optional subsections, all described under "configuration". */
-static int
-configuration(struct walk *w)
+/* The configuration section's first field, be32 length + the machine
+ * type, into q->machine (both walkers read it this way). */
+int
+vs_qf_machine_type(struct walk *w)
 {
 	struct reader *r = &w->r;
-	struct json_object *d;
 	uint64_t start = r->off;
 	uint32_t len;
 
-	if (!w->q->described)
-		return vs_qf_configuration_nodesc(w);
-	if (!json_object_object_get_ex(w->q->desc, "configuration", &d))
-		return vs_qf_bad(r, start - 1, "a configuration section, but the VM description has no 'configuration'");
 	if (vs_qf_be32(r, &len, "the machine type length") < 0)
 		return -1;
 	if (len >= sizeof w->q->machine)
@@ -527,6 +524,22 @@ configuration(struct walk *w)
 		return -1;
 	w->q->machine[len] = '\0';
 	vs_qf_printable(w->q->machine);
+	return 0;
+}
+
+static int
+configuration(struct walk *w)
+{
+	struct reader *r = &w->r;
+	struct json_object *d;
+	uint64_t start = r->off;
+
+	if (!w->q->described)
+		return vs_qf_configuration_nodesc(w);
+	if (!json_object_object_get_ex(w->q->desc, "configuration", &d))
+		return vs_qf_bad(r, start - 1, "a configuration section, but the VM description has no 'configuration'");
+	if (vs_qf_machine_type(w) < 0)
+		return -1;
 	r->off = start;
 	w->in_config = true;
 	if (walk_vmsd(w, d, "configuration", 0, false) < 0)

@@ -25,18 +25,11 @@ int
 vs_qf_configuration_nodesc(struct walk *w)
 {
 	struct reader *r = &w->r;
-	uint64_t start = r->off;
-	uint32_t len, v;
+	uint32_t v;
 	char name[256];
 
-	if (vs_qf_be32(r, &len, "the machine type length") < 0)
+	if (vs_qf_machine_type(w) < 0)
 		return -1;
-	if (len >= sizeof w->q->machine)
-		return vs_qf_bad(r, start, "a %" PRIu32 "-byte machine type name", len);
-	if (vs_qf_bytes(r, w->q->machine, len, "the machine type") < 0)
-		return -1;
-	w->q->machine[len] = '\0';
-	vs_qf_printable(w->q->machine);
 	for (;;) {
 		const unsigned char *p = vs_qf_peek(r, 1, "a configuration subsection or the next section");
 		uint64_t at = r->off;

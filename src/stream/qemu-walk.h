@@ -119,6 +119,7 @@ struct footer_cand {
 #define DESC_VALUES_MAX (1u << 20)
 
 /* qemu-file.c: errors and the reader */
+int vs_qf_machine_type(struct walk *w);
 int vs_qf_bad(struct reader *r, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int vs_qf_unsupported(struct reader *r, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int vs_qf_no_desc(struct reader *r);
