@@ -45,6 +45,27 @@ teardown() {
 	done
 }
 
+@test "proxy: started with SIGHUP ignored (as under nohup), a SIGHUP leaves it running; SIGTERM still ends it" {
+	start_fake a
+	vs_sockdir
+	PROXY_FRONT=$VS_SOCKDIR/n.front.sock
+	PROXY_CTL=$VS_SOCKDIR/n.ctl.sock
+	env --ignore-signal=HUP "$VHOST_STATE" proxy --listen "$PROXY_FRONT" --connect "$FAKE_SOCK" \
+		--control "$PROXY_CTL" 2>"$BATS_TEST_TMPDIR/n.err" &
+	PROXY_PID=$!
+	VS_PIDS="$VS_PIDS $PROXY_PID"
+	wait_for_socket "$PROXY_CTL" "$PROXY_PID"
+	kill -HUP "$PROXY_PID"
+	sleep 0.3
+	kill -0 "$PROXY_PID"
+	run "$VHOST_STATE" snapshot --status "$PROXY_CTL"
+	assert_success
+	kill -TERM "$PROXY_PID"
+	wait_proxy
+	assert_equal "$PROXY_RC" 143
+	[ ! -e "$PROXY_CTL" ]
+}
+
 @test "proxy: 100 control clients at once each get an answer (the status, 'too many', or EAGAIN at connect), and the proxy goes on" {
 	start_fake a
 	start_proxy a "$FAKE_SOCK"

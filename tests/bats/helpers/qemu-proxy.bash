@@ -14,8 +14,9 @@ start_proxy() {
 	PROXY_CTL=$VS_SOCKDIR/$name.ctl.sock
 	PROXY_LOG=$BATS_TEST_TMPDIR/$name.proxy.log
 	PROXY_ERR=$BATS_TEST_TMPDIR/$name.proxy.err
-	"$VHOST_STATE" proxy --listen "$PROXY_FRONT" --connect "$back" --control "$PROXY_CTL" \
-		--log "$PROXY_LOG" "$@" 2>"$PROXY_ERR" &
+	# default dispositions: the suite may itself run under nohup
+	env --default-signal=HUP,INT "$VHOST_STATE" proxy --listen "$PROXY_FRONT" --connect "$back" \
+		--control "$PROXY_CTL" --log "$PROXY_LOG" "$@" 2>"$PROXY_ERR" &
 	PROXY_PID=$!
 	VS_PIDS="${VS_PIDS:-} $PROXY_PID"
 	wait_for_socket "$PROXY_FRONT" "$PROXY_PID" && wait_for_socket "$PROXY_CTL" "$PROXY_PID"
