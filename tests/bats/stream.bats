@@ -171,7 +171,7 @@ restore_refused() {
 	timed_run "$VHOST_STATE" -t 0.5 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/fifo"
 	assert_failure 75
 	assert_output --partial "waiting for a reader on the FIFO"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -s "$FAKE_LOG" ]
 }
 
@@ -184,7 +184,7 @@ restore_refused() {
 	exec {holder}>&-
 	assert_failure 75
 	assert_output --partial "waiting for input on stdin"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -s "$FAKE_LOG" ]
 }
 

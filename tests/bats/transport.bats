@@ -14,7 +14,7 @@ teardown() {
 	timed_run "$VHOST_STATE" dump "$BATS_TEST_TMPDIR/none.sock" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 69
 	assert_output --partial "cannot connect to $BATS_TEST_TMPDIR/none.sock: no such socket"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR" | grep -v '^none' || true)" ]
 }
@@ -40,7 +40,7 @@ teardown() {
 	timed_run "$VHOST_STATE" -t 1 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 75
 	assert_output --partial "timed out after 1 s waiting for the reply to GET_FEATURES"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
 }
@@ -50,7 +50,7 @@ teardown() {
 	timed_run "$VHOST_STATE" -t 1 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 75
 	assert_output --partial "waiting for the reply to CHECK_DEVICE_STATE"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 }
 

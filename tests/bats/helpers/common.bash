@@ -84,6 +84,21 @@ timed_run() {
 	elapsed_ms=$(($(date +%s%3N) - ms0))
 }
 
+# assert_within S — the last timed_run took at most S seconds beyond twice
+# what starting the program costs here, measured now: a wrapper (valgrind)
+# or a loaded machine stretches start-up and the run alike, while a missed
+# deadline still shows.
+assert_within() {
+	local t0 startup
+	t0=$(date +%s%3N)
+	"$VHOST_STATE" --version >/dev/null 2>&1
+	startup=$(($(date +%s%3N) - t0))
+	if [ "$elapsed_ms" -gt $(($1 * 1000 + 2 * startup)) ]; then
+		echo "took $elapsed_ms ms: more than $1 s + 2 x $startup ms (start-up here)" >&2
+		return 1
+	fi
+}
+
 # wait_for_temp DIR NAME — until the temp file an output NAME is written
 # through (.NAME.XXXXXX) exists in DIR and has data; 10 s at most.
 wait_for_temp() {
