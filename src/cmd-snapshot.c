@@ -88,6 +88,18 @@ static const struct argp snapshot_argp = {
 	children, NULL, NULL
 };
 
+/* No proxy there: say where the socket comes from. */
+static int
+connect_proxy(const char *path, const char *command)
+{
+	int fd = vs_proxy_ctl_connect(path, command);
+	struct vs_error e = *vs_error_get();
+
+	if (fd < 0 && e.exit_code == VS_EXIT_UNAVAILABLE && (e.errnum == ENOENT || e.errnum == ECONNREFUSED))
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0, "%s (is the proxy running with --control?)", e.msg);
+	return fd;
+}
+
 static int
 read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
 {
@@ -146,7 +158,7 @@ get_status(const char *path)
 	size_t len = 0;
 	struct json_object *doc = NULL;
 	struct json_tokener *tok;
-	int fd = vs_proxy_ctl_connect(path, "status");
+	int fd = connect_proxy(path, "status");
 
 	if (fd < 0)
 		return NULL;
@@ -400,7 +412,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	writer = true;
 	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0)
 		goto fail;
-	fd = vs_proxy_ctl_connect(a.socket, "snapshot");
+	fd = connect_proxy(a.socket, "snapshot");
 	if (fd < 0 || read_line(fd, line, sizeof line, a.socket, "the proxy's answer") < 0)
 		goto fail;
 	if (strcmp(line, "ok") != 0) {

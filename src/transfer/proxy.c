@@ -1021,9 +1021,12 @@ xfer_pump(struct proxy *px, struct xfer *x, short src_ev, short dst_ev)
 			x->bytes += n;
 			x->since = now_ms();
 			if (x->tee_open) {
-				if (x->bytes > px->o->max_size)
-					xfer_tee_abort(px, x, "larger than --max-size", true);
-				else if (vs_chunk_writer_write(&x->w, x->buf, n) < 0)
+				if (x->bytes > px->o->max_size) {
+					char why[80];
+					snprintf(why, sizeof why, "larger than the limit of %" PRIu64 " bytes",
+						 px->o->max_size);
+					xfer_tee_abort(px, x, why, true);
+				} else if (vs_chunk_writer_write(&x->w, x->buf, n) < 0)
 					xfer_tee_abort(px, x, vs_error_get()->msg, true);
 			}
 		} else if (n == 0) {
@@ -1573,8 +1576,8 @@ ctl_accept(struct proxy *px)
  * connected (connecting consumes a one-shot back-end): the same exit
  * codes as an output file's (64: there and not replaceable; 1: the
  * directory cannot take it). */
-static int
-listen_check(const char *opt, const char *path, bool force)
+int
+vs_proxy_check_listen(const char *path, bool force)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -1582,24 +1585,24 @@ listen_check(const char *opt, const char *path, bool force)
 	int rc = 0;
 
 	if (strlen(path) >= sizeof sa.sun_path)
-		return vs_fail(VS_EXIT_USAGE, 0, "%s %s: socket path is %zu bytes, longer than the %zu a unix socket address holds",
-			       opt, path, strlen(path), sizeof sa.sun_path - 1);
+		return vs_fail(VS_EXIT_USAGE, 0, "%s: socket path is %zu bytes, longer than the %zu a unix socket address holds",
+			       path, strlen(path), sizeof sa.sun_path - 1);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists and is not a socket", opt, path);
+			return vs_fail(VS_EXIT_USAGE, 0, "%s: exists and is not a socket", path);
 		if (!force)
-			return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists (use -f to replace a stale socket)", opt, path);
+			return vs_fail(VS_EXIT_USAGE, EEXIST, "%s", path);
 	}
 	copy = strdup(path);
 	if (!copy)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	dir = dirname(copy);
 	if (stat(dir, &st) < 0)
-		rc = vs_fail(VS_EXIT_FAIL, errno, "%s %s: directory %s", opt, path, dir);
+		rc = vs_fail(VS_EXIT_FAIL, errno, "%s: directory %s", path, dir);
 	else if (!S_ISDIR(st.st_mode))
-		rc = vs_fail(VS_EXIT_FAIL, ENOTDIR, "%s %s: %s", opt, path, dir);
+		rc = vs_fail(VS_EXIT_FAIL, ENOTDIR, "%s: %s", path, dir);
 	else if (access(dir, W_OK | X_OK) < 0)
-		rc = vs_fail(VS_EXIT_FAIL, errno, "%s %s: directory %s", opt, path, dir);
+		rc = vs_fail(VS_EXIT_FAIL, errno, "%s: directory %s", path, dir);
 	free(copy);
 	return rc;
 }
@@ -1620,18 +1623,12 @@ listen_on(const char *path, bool force, mode_t mode, int *slot)
 	int fd, r;
 
 	*slot = -1;
-	if (strlen(path) >= sizeof sa.sun_path)
-		return vs_fail(VS_EXIT_USAGE, 0, "%s: socket path is %zu bytes, longer than the %zu a unix socket address holds",
-			       path, strlen(path), sizeof sa.sun_path - 1);
+	/* again: the path may have changed since vs_proxy_check_listen() */
+	if (vs_proxy_check_listen(path, force) < 0)
+		return -1;
 	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return vs_fail(VS_EXIT_USAGE, 0, "%s exists and is not a socket", path);
-		if (!force)
-			return vs_fail(VS_EXIT_USAGE, 0, "%s exists (use -f to replace a stale socket)", path);
-		if (unlink(path) < 0)
-			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
-	}
+	if (lstat(path, &st) == 0 && unlink(path) < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "socket");
@@ -1877,7 +1874,7 @@ poll_timeout(struct proxy *px, long now)
 	long first = LONG_MAX;
 	struct peer *peers[] = { &px->fe, &px->be, &px->chan_fe, &px->chan_be };
 
-	if (vs_timeout_ms < 0)
+	if (px->o->timeout_ms < 0)
 		return -1;
 #define CONSIDER(t) do { if ((t) < first) first = (t); } while (0)
 	for (unsigned i = 0; i < 4; i++) {
@@ -1901,14 +1898,14 @@ poll_timeout(struct proxy *px, long now)
 #undef CONSIDER
 	if (first == LONG_MAX)
 		return -1;
-	first += vs_timeout_ms;
+	first += px->o->timeout_ms;
 	return first <= now ? 0 : (int)(first - now > INT_MAX ? INT_MAX : first - now);
 }
 
 static bool
-expired(long since, long now)
+expired(const struct proxy *px, long since, long now)
 {
-	return vs_timeout_ms >= 0 && now - since >= vs_timeout_ms;
+	return px->o->timeout_ms >= 0 && now - since >= px->o->timeout_ms;
 }
 
 /* Returns -1 (error set) when something the relay depends on stalled. */
@@ -1916,15 +1913,15 @@ static int
 check_deadlines(struct proxy *px, long now)
 {
 	struct peer *peers[] = { &px->fe, &px->be, &px->chan_fe, &px->chan_be };
-	double s = vs_timeout_ms / 1000.0;
+	double s = px->o->timeout_ms / 1000.0;
 
 	for (unsigned i = 0; i < 4; i++) {
 		if (peers[i]->fd < 0)
 			continue;
-		if (peers[i]->in_since >= 0 && !held(px, peers[i]) && expired(peers[i]->in_since, now))
+		if (peers[i]->in_since >= 0 && !held(px, peers[i]) && expired(px, peers[i]->in_since, now))
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for %s to send the rest of a message",
 				       s, peers[i]->name);
-		if (peers[i]->out_head && expired(peers[i]->out_since, now)) {
+		if (peers[i]->out_head && expired(px, peers[i]->out_since, now)) {
 			if (px->ending)
 				continue; /* the drain deadline below covers it */
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for %s to take %s", s,
@@ -1932,20 +1929,20 @@ check_deadlines(struct proxy *px, long now)
 		}
 	}
 	for (struct xfer *x = px->xfers; x; x = x->next)
-		if (x->pumping && expired(x->since, now))
+		if (x->pumping && expired(px, x->since, now))
 			return vs_fail(VS_EXIT_TIMEOUT, 0,
 				       "timed out after %g s: the %s transfer (%" PRIu64 " bytes so far) stopped moving", s,
 				       x->direction ? "load" : "save", x->bytes);
-	if (px->snap.state == SNAP_WAITING && expired(px->snap.since, now)) {
+	if (px->snap.state == SNAP_WAITING && expired(px, px->snap.since, now)) {
 		snap_fail(px, VS_EXIT_TIMEOUT, "timed out waiting for the front-end's request to be answered");
-	} else if (px->snap.state != SNAP_IDLE && px->snap.state != SNAP_WAITING && expired(px->snap.since, now)) {
+	} else if (px->snap.state != SNAP_IDLE && px->snap.state != SNAP_WAITING && expired(px, px->snap.since, now)) {
 		if (!snap_client_slow(px))
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for the back-end during a snapshot (%s)",
 				       s, px->snap.state == SNAP_PUMP ? "state data" : "a reply");
 	}
 	for (unsigned i = 0; i < CTL_MAX; i++) {
 		struct ctl *c = px->ctls[i];
-		if (c && (!c->got_command || c->out_off < c->out_len) && expired(c->since, now))
+		if (c && (!c->got_command || c->out_off < c->out_len) && expired(px, c->since, now))
 			ctl_free(px, i); /* a stuck control client never stalls the VM */
 	}
 	return 0;
@@ -1987,42 +1984,33 @@ cleanup(struct proxy *px)
  * and writable by no one else, so no other user can plant a name in it
  * or take a copy away; the copies themselves are 0600 and never replace
  * what is at their name (VS_OUTPUT_PRIVATE). */
-static int
-tee_dir_check(const char *dir)
+int
+vs_proxy_check_tee(const char *dir)
 {
 	struct stat st;
 
 	if (stat(dir, &st) < 0)
-		return vs_fail(VS_EXIT_USAGE, errno, "--tee %s", dir);
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", dir);
 	if (!S_ISDIR(st.st_mode))
-		return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: not a directory", dir);
+		return vs_fail(VS_EXIT_USAGE, 0, "%s: exists and is not a directory", dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", dir);
 	if (st.st_uid != geteuid() && st.st_uid != 0)
-		return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: owned by uid %u, not by this user (uid %u) or root", dir,
+		return vs_fail(VS_EXIT_USAGE, 0, "%s: owned by uid %u, not by this user (uid %u) or root", dir,
 			       (unsigned)st.st_uid, (unsigned)geteuid());
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: writable by %s (mode %04o); the copies hold guest state", dir,
+		return vs_fail(VS_EXIT_USAGE, 0, "%s: writable by %s (mode %04o); the copies hold guest state", dir,
 			       st.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(st.st_mode & 07777));
 	return 0;
 }
 
-int
-vs_proxy_check(const struct vs_proxy_opts *o)
+/* everything that can be refused is, before the back-end is connected:
+ * connecting consumes a one-shot back-end */
+static int
+proxy_check(const struct vs_proxy_opts *o)
 {
-	/* everything that can be refused is, before the back-end is
-	 * connected: connecting consumes a one-shot back-end */
-	if (o->tee_dir) {
-		struct stat st;
-		if (stat(o->tee_dir, &st) < 0)
-			return vs_fail(VS_EXIT_FAIL, errno, "--tee %s", o->tee_dir);
-		if (!S_ISDIR(st.st_mode))
-			return vs_fail(VS_EXIT_USAGE, 0, "--tee %s: exists and is not a directory", o->tee_dir);
-		if (access(o->tee_dir, W_OK | X_OK) < 0)
-			return vs_fail(VS_EXIT_FAIL, errno, "--tee %s", o->tee_dir);
-		if (tee_dir_check(o->tee_dir) < 0)
-			return -1;
-	}
-	if (listen_check("--listen", o->listen_path, o->force) < 0 ||
-	    (o->control_path && listen_check("--control", o->control_path, o->force) < 0))
+	if ((o->tee_dir && vs_proxy_check_tee(o->tee_dir) < 0) || vs_proxy_check_listen(o->listen_path, o->force) < 0 ||
+	    (o->control_path && vs_proxy_check_listen(o->control_path, o->force) < 0))
 		return -1;
 	return 0;
 }
@@ -2043,7 +2031,7 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 	peer_init(&px.chan_fe, "the front-end (back-end channel)");
 	peer_init(&px.chan_be, "the back-end (back-end channel)");
 
-	if (vs_proxy_check(o) < 0)
+	if (proxy_check(o) < 0)
 		return -1;
 	/* the back-end first: without one, QEMU never sees a socket */
 	if (vs_conn_connect(&conn, o->connect_path) < 0)
@@ -2139,9 +2127,9 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 			goto fail;
 		}
 		now = now_ms();
-		if (px.ending && expired(px.end_since, now)) {
+		if (px.ending && expired(&px, px.end_since, now)) {
 			log_event(&px, "disconnect", NULL, "gave up delivering the last messages after %g s",
-				  vs_timeout_ms / 1000.0);
+				  o->timeout_ms / 1000.0);
 			break;
 		}
 		if (check_deadlines(&px, now) < 0)
@@ -2252,9 +2240,6 @@ vs_proxy_ctl_connect(const char *path, const char *command)
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "%s: the proxy accepts no more control connections", path);
 		}
 		close(fd);
-		if (e == ENOENT || e == ECONNREFUSED)
-			return vs_fail(VS_EXIT_UNAVAILABLE, 0, "cannot connect to %s: %s (is the proxy running with --control?)",
-				       path, strerror(e));
 		return vs_fail(VS_EXIT_UNAVAILABLE, e, "cannot connect to %s", path);
 	}
 	n = snprintf(line, sizeof line, "%s\n", command);

@@ -34,12 +34,16 @@ struct vs_proxy_opts {
 	bool json;		  /* JSON lines instead of text */
 	bool force;		  /* replace stale sockets at the listening paths */
 	uint64_t max_size;	  /* a tee copy larger than this is abandoned */
+	int timeout_ms;		  /* bound on every wait under way; < 0: none */
 };
 
-/* Refuse what would fail after connecting (the paths of --listen,
- * --control and --tee), leaving the back-end untouched.  vs_proxy_run()
- * checks again. */
-int vs_proxy_check(const struct vs_proxy_opts *o);
+/* What vs_proxy_run() would refuse after connecting, for the caller to
+ * check first and leave the back-end untouched (vs_proxy_run() checks
+ * again).  A path the proxy cannot listen on: a socket already there is
+ * refused with EEXIST unless force.  A tee directory unfit for the
+ * copies.  Messages begin with the path. */
+int vs_proxy_check_listen(const char *path, bool force);
+int vs_proxy_check_tee(const char *dir);
 
 /* Run until the front-end or the back-end disconnects (returns 0) or a
  * proxy error (returns -1 with the error set; both sides were closed).
@@ -48,7 +52,8 @@ int vs_proxy_check(const struct vs_proxy_opts *o);
 int vs_proxy_run(const struct vs_proxy_opts *o);
 
 /* Control-socket client: connect (with the deadline), send one command
- * line ("status" or "snapshot").  Returns the connected fd or -1. */
+ * line ("status" or "snapshot").  Returns the connected fd or -1; no
+ * proxy at path is VS_EXIT_UNAVAILABLE with ENOENT or ECONNREFUSED. */
 int vs_proxy_ctl_connect(const char *path, const char *command);
 
 #endif
