@@ -634,8 +634,12 @@ vs_px_ctl_end(struct proxy *px)
 
 /* --- the client of the control socket --- */
 
-int
-vs_proxy_ctl_connect(const char *path, const char *command)
+/* A status document larger than this is not one of ours. */
+#define STATUS_MAX (1u << 20)
+
+/* Connect (with the deadline) and send one command line. */
+static int
+ctl_connect(const char *path, const char *command)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char line[64];
@@ -663,4 +667,163 @@ vs_proxy_ctl_connect(const char *path, const char *command)
 		return -1;
 	}
 	return fd;
+}
+
+static int
+read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = vs_read_wait(fd, p, len, path, what);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return vs_fail(VS_EXIT_UNAVAILABLE, 0, "%s: the proxy closed the connection while we waited for %s",
+				       path, what);
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One line (without its newline), bounded. */
+static int
+read_line(int fd, char *buf, size_t len, const char *path, const char *what)
+{
+	size_t n = 0;
+
+	for (;;) {
+		if (read_exact(fd, buf + n, 1, path, what) < 0)
+			return -1;
+		if (buf[n] == '\n')
+			break;
+		if (++n == len - 1)
+			return vs_fail(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a line longer than %zu bytes", path, len);
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* "error CODE MESSAGE" -> the error, with the proxy's exit class. */
+static int
+proxy_error(const char *line)
+{
+	char *end;
+	long code = strtol(line + 6, &end, 10);
+
+	if (code <= 0 || code > 127 || *end != ' ')
+		code = VS_EXIT_FAIL;
+	else
+		line = end + 1;
+	return vs_fail((int)code, 0, "%s", strncmp(line, "error ", 6) == 0 ? line + 6 : line);
+}
+
+struct json_object *
+vs_proxy_status(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct json_object *doc = NULL;
+	struct json_tokener *tok;
+	int fd = ctl_connect(path, "status");
+
+	if (fd < 0)
+		return NULL;
+	buf = malloc(STATUS_MAX);
+	if (!buf) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, path, "the proxy's status");
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		len += n;
+		if (len == STATUS_MAX) {
+			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the status is larger than %u bytes", path, STATUS_MAX);
+			goto out;
+		}
+	}
+	if (len > 6 && strncmp(buf, "error ", 6) == 0) {
+		buf[len - 1] = '\0';
+		proxy_error(buf);
+		goto out;
+	}
+	tok = json_tokener_new();
+	doc = json_tokener_parse_ex(tok, buf, (int)len);
+	if (!doc || json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(doc);
+		doc = NULL;
+		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy's status is not JSON", path);
+	}
+	json_tokener_free(tok);
+out:
+	free(buf);
+	close(fd);
+	return doc;
+}
+
+int
+vs_proxy_snapshot_start(const char *path)
+{
+	char line[1200];
+	int fd = ctl_connect(path, "snapshot");
+
+	if (fd < 0)
+		return -1;
+	if (read_line(fd, line, sizeof line, path, "the proxy's answer") < 0)
+		goto fail;
+	if (strcmp(line, "ok") != 0) {
+		proxy_error(line);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+int
+vs_proxy_snapshot_receive(int fd, const char *path, int (*take)(void *arg, const void *data, size_t len), void *arg,
+			  uint64_t *check)
+{
+	unsigned char *buf = malloc(VS_PROXY_CTL_CHUNK);
+	char line[1200];
+	int rc = -1;
+
+	if (!buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	for (;;) {
+		uint32_t be, n;
+		if (read_exact(fd, &be, 4, path, "the state from the proxy") < 0)
+			goto out;
+		n = ntohl(be);
+		if (n == 0)
+			break;
+		if (n == VS_PROXY_CTL_ERROR) {
+			if (read_line(fd, line, sizeof line, path, "the proxy's error") == 0)
+				proxy_error(line);
+			goto out;
+		}
+		if (n > VS_PROXY_CTL_CHUNK) {
+			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a frame of %" PRIu32 " bytes", path, n);
+			goto out;
+		}
+		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0 || take(arg, buf, n) < 0)
+			goto out;
+	}
+	if (read_line(fd, line, sizeof line, path, "CHECK_DEVICE_STATE's result") < 0)
+		goto out;
+	if (strncmp(line, "check ", 6) != 0) {
+		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: expected CHECK_DEVICE_STATE's result, got '%.64s'", path, line);
+		goto out;
+	}
+	*check = strtoull(line + 6, NULL, 10);
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }

@@ -11,6 +11,7 @@
 #define VS_PROXY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -51,9 +52,19 @@ int vs_proxy_check_tee(const char *dir);
  * normal end, with VS_EXIT_FAIL. */
 int vs_proxy_run(const struct vs_proxy_opts *o);
 
-/* Control-socket client: connect (with the deadline), send one command
- * line ("status" or "snapshot").  Returns the connected fd or -1; no
- * proxy at path is VS_EXIT_UNAVAILABLE with ENOENT or ECONNREFUSED. */
-int vs_proxy_ctl_connect(const char *path, const char *command);
+/* The client of the control socket (its protocol: proxy-ctl.c).  Each
+ * connects to path with the deadline; no proxy there is
+ * VS_EXIT_UNAVAILABLE with errno ENOENT or ECONNREFUSED, and a refusal of
+ * the proxy's comes with the exit class it gave. */
+struct json_object;
+/* The status document (schema/snapshot-status.schema.json), or NULL. */
+struct json_object *vs_proxy_status(const char *path);
+/* Ask for a snapshot: the connected fd once the proxy said "ok", or -1. */
+int vs_proxy_snapshot_start(const char *path);
+/* Then the state: each frame's bytes go to take(arg, data, len), which
+ * may refuse them (-1, error set); *check gets CHECK_DEVICE_STATE's
+ * result.  The fd stays the caller's. */
+int vs_proxy_snapshot_receive(int fd, const char *path, int (*take)(void *arg, const void *data, size_t len), void *arg,
+			      uint64_t *check);
 
 #endif
