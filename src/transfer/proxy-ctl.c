@@ -478,7 +478,7 @@ ctl_write(struct proxy *px, unsigned i)
 
 /* The control socket hands out the guest's device state and can hold the
  * front-end: only the proxy's own uid and root may use it.  The socket is
- * 0600 already (listen_on); the credentials check is what holds if its
+ * 0600 already (listen_on in proxy.c); the credentials check is what holds if its
  * mode or a parent directory is opened up later. */
 static bool
 ctl_allowed(struct proxy *px, int fd)
