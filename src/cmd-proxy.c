@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "error.h"
+#include "io.h"
 #include "output.h"
 #include "proxy.h"
 #include "result.h"
@@ -96,6 +97,52 @@ static const struct argp proxy_argp = {
 	children, NULL, NULL
 };
 
+/* The library's message "PATH: what" becomes "OPTION PATH: what", with
+ * the same exit class and errno. */
+static void
+name_option(const char *opt, const char *path)
+{
+	struct vs_error e = *vs_error_get();
+	size_t n = strlen(e.msg), p = strlen(path);
+
+	if (strncmp(e.msg, path, p) != 0 || e.msg[p] != ':')
+		return;
+	if (e.errnum) {
+		/* vs_error_set() appends ": strerror" again */
+		size_t k = strlen(strerror(e.errnum)) + 2;
+		if (n < k || strcmp(e.msg + n - k + 2, strerror(e.errnum)) != 0)
+			return;
+		e.msg[n - k] = '\0';
+	}
+	vs_error_set(e.exit_code, e.errnum, "%s %s", opt, e.msg);
+}
+
+static int
+check_listen(const char *opt, const char *path)
+{
+	if (vs_proxy_check_listen(path, vs_opt.force) == 0)
+		return 0;
+	if (vs_error_get()->errnum == EEXIST)
+		return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists (use -f to replace a stale socket)", opt, path);
+	name_option(opt, path);
+	return -1;
+}
+
+/* Everything that can be refused is, before the back-end is connected:
+ * connecting consumes a one-shot back-end. */
+static int
+check_paths(const struct vs_proxy_opts *o)
+{
+	if (o->tee_dir && vs_proxy_check_tee(o->tee_dir) < 0) {
+		name_option("--tee", o->tee_dir);
+		return -1;
+	}
+	if (check_listen("--listen", o->listen_path) < 0 ||
+	    (o->control_path && check_listen("--control", o->control_path) < 0))
+		return -1;
+	return 0;
+}
+
 int
 vs_cmd_proxy(int argc, char **argv)
 {
@@ -108,8 +155,9 @@ vs_cmd_proxy(int argc, char **argv)
 	vs_json_lines = true; /* an error document is one more line of the log */
 	a.o.force = vs_opt.force;
 	a.o.max_size = vs_opt.max_size;
+	a.o.timeout_ms = vs_timeout_ms;
 	/* paths first, then the log file, and only then the back-end */
-	if (vs_proxy_check(&a.o) < 0)
+	if (check_paths(&a.o) < 0)
 		return vs_report_error("proxy");
 	if (a.log_path && strcmp(a.log_path, "-") != 0) {
 		int fd = open(a.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);

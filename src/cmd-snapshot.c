@@ -1,15 +1,9 @@
 /* vhost-state snapshot CTRL.sock [-o FILE]: ask a running proxy for the
  * state of its back-end (the device must be stopped); --status: what the
- * proxy knows.  The client side of the control socket (proxy.h):
- *
- *   -> "snapshot\n"
- *   <- "ok\n", frames { be32 n, n bytes }..., be32 0, "check N\n"
- *      or "error CODE MESSAGE\n" (before "ok", or after a be32 0xffffffff frame)
- *   -> "status\n"
- *   <- one JSON document and "\n" */
+ * proxy knows.  The control protocol itself is the library's
+ * (transfer/proxy-ctl.c). */
 #include <config.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <json.h>
@@ -21,16 +15,12 @@
 #include "chunk.h"
 #include "cmd.h"
 #include "error.h"
-#include "io.h"
 #include "manifest.h"
 #include "output.h"
 #include "payload.h"
 #include "proxy.h"
 #include "result.h"
 #include "writer.h"
-
-/* A status document larger than this is not one of ours. */
-#define STATUS_MAX (1u << 20)
 
 struct snapshot_args {
 	const char *socket;
@@ -88,101 +78,23 @@ static const struct argp snapshot_argp = {
 	children, NULL, NULL
 };
 
-static int
-read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
+/* No proxy there: say where the socket comes from. */
+static void
+hint_control(void)
 {
-	char *p = buf;
+	struct vs_error e = *vs_error_get();
 
-	while (len > 0) {
-		ssize_t n = vs_read_wait(fd, p, len, path, what);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return vs_fail(VS_EXIT_UNAVAILABLE, 0, "%s: the proxy closed the connection while we waited for %s",
-				       path, what);
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* One line (without its newline), bounded. */
-static int
-read_line(int fd, char *buf, size_t len, const char *path, const char *what)
-{
-	size_t n = 0;
-
-	for (;;) {
-		if (read_exact(fd, buf + n, 1, path, what) < 0)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		if (++n == len - 1)
-			return vs_fail(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a line longer than %zu bytes", path, len);
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
-/* "error CODE MESSAGE" -> the error, with the proxy's exit class. */
-static int
-proxy_error(const char *line, const char *path)
-{
-	char *end;
-	long code = strtol(line + 6, &end, 10);
-
-	if (code <= 0 || code > 127 || *end != ' ')
-		code = VS_EXIT_FAIL;
-	else
-		line = end + 1;
-	return vs_fail((int)code, 0, "%s", strncmp(line, "error ", 6) == 0 ? line + 6 : line);
-	(void)path;
+	if (e.exit_code == VS_EXIT_UNAVAILABLE && (e.errnum == ENOENT || e.errnum == ECONNREFUSED))
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0, "%s (is the proxy running with --control?)", e.msg);
 }
 
 static struct json_object *
 get_status(const char *path)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	struct json_object *doc = NULL;
-	struct json_tokener *tok;
-	int fd = vs_proxy_ctl_connect(path, "status");
+	struct json_object *doc = vs_proxy_status(path);
 
-	if (fd < 0)
-		return NULL;
-	buf = malloc(STATUS_MAX);
-	if (!buf) {
-		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, path, "the proxy's status");
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		len += n;
-		if (len == STATUS_MAX) {
-			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the status is larger than %u bytes", path, STATUS_MAX);
-			goto out;
-		}
-	}
-	if (len > 6 && strncmp(buf, "error ", 6) == 0) {
-		buf[len - 1] = '\0';
-		proxy_error(buf, path);
-		goto out;
-	}
-	tok = json_tokener_new();
-	doc = json_tokener_parse_ex(tok, buf, (int)len);
-	if (!doc || json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(doc);
-		doc = NULL;
-		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy's status is not JSON", path);
-	}
-	json_tokener_free(tok);
-out:
-	free(buf);
-	close(fd);
+	if (!doc)
+		hint_control();
 	return doc;
 }
 
@@ -275,53 +187,18 @@ manifest_backend(const char *path)
 	return be;
 }
 
-/* Frames from the proxy into the chunk writer, then the CHECK line. */
+/* A frame of the state from the proxy, into the chunk writer. */
 static int
-receive_state(int fd, const char *path, struct vs_capture *d, uint64_t *check)
+take_state(void *arg, const void *data, size_t len)
 {
-	unsigned char *buf = malloc(VS_PROXY_CTL_CHUNK);
-	char line[1200];
-	int rc = -1;
+	struct vs_capture *d = arg;
 
-	if (!buf)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	for (;;) {
-		uint32_t be, n;
-		if (read_exact(fd, &be, 4, path, "the state from the proxy") < 0)
-			goto out;
-		n = ntohl(be);
-		if (n == 0)
-			break;
-		if (n == VS_PROXY_CTL_ERROR) {
-			if (read_line(fd, line, sizeof line, path, "the proxy's error") == 0)
-				proxy_error(line, path);
-			goto out;
-		}
-		if (n > VS_PROXY_CTL_CHUNK) {
-			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a frame of %" PRIu32 " bytes", path, n);
-			goto out;
-		}
-		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0)
-			goto out;
-		if (d->w.payload + n > vs_opt.max_size) {
-			vs_error_set(VS_EXIT_DATAERR, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
-			goto out;
-		}
-		if (vs_capture_consume(d, buf, n) < 0)
-			goto out;
-		vs_progress_update(d->w.payload);
-	}
-	if (read_line(fd, line, sizeof line, path, "CHECK_DEVICE_STATE's result") < 0)
-		goto out;
-	if (strncmp(line, "check ", 6) != 0) {
-		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: expected CHECK_DEVICE_STATE's result, got '%.64s'", path, line);
-		goto out;
-	}
-	*check = strtoull(line + 6, NULL, 10);
-	rc = 0;
-out:
-	free(buf);
-	return rc;
+	if (d->w.payload + len > vs_opt.max_size)
+		return vs_fail(VS_EXIT_DATAERR, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
+	if (vs_capture_consume(d, data, len) < 0)
+		return -1;
+	vs_progress_update(d->w.payload);
+	return 0;
 }
 
 static int
@@ -377,7 +254,6 @@ vs_cmd_snapshot(int argc, char **argv)
 	struct json_object *backend = NULL, *doc;
 	bool writer = false;
 	uint64_t check = 0;
-	char line[1200];
 	int fd = -1;
 
 	argp_parse(&snapshot_argp, argc, argv, 0, NULL, &a);
@@ -400,15 +276,13 @@ vs_cmd_snapshot(int argc, char **argv)
 	writer = true;
 	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0)
 		goto fail;
-	fd = vs_proxy_ctl_connect(a.socket, "snapshot");
-	if (fd < 0 || read_line(fd, line, sizeof line, a.socket, "the proxy's answer") < 0)
-		goto fail;
-	if (strcmp(line, "ok") != 0) {
-		proxy_error(line, a.socket);
+	fd = vs_proxy_snapshot_start(a.socket);
+	if (fd < 0) {
+		hint_control();
 		goto fail;
 	}
 	vs_progress_start("snapshot", 0);
-	if (receive_state(fd, a.socket, d, &check) < 0)
+	if (vs_proxy_snapshot_receive(fd, a.socket, take_state, d, &check) < 0)
 		goto fail;
 	vs_progress_end();
 	close(fd);

@@ -2,7 +2,9 @@
 # Proxy mode: the relay engine, the proxy and snapshot verbs, and their
 # tests against a real QEMU and virtiofsd.
 
-libvhoststate_a_SOURCES += src/transfer/proxy.c src/transfer/proxy.h
+libvhoststate_a_SOURCES += src/transfer/proxy.c src/transfer/proxy.h \
+	src/transfer/proxy-int.h src/transfer/proxy-peer.c src/transfer/proxy-log.c \
+	src/transfer/proxy-track.c src/transfer/proxy-tee.c src/transfer/proxy-ctl.c
 
 vhost_state_SOURCES += src/cmd-proxy.c src/cmd-snapshot.c
 

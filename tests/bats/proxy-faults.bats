@@ -218,3 +218,32 @@ print(d[:3]); s.close()' $PROXY_CTL"
 	assert_equal "$PROXY_RC" 0
 	grep -q "snapshot: 3000000 bytes, CHECK_DEVICE_STATE 0 (the client had left)" "$PROXY_LOG"
 }
+
+@test "proxy and snapshot: --max-size drops a larger tee copy (the transfer still relayed, the proxy exits 1) and refuses a larger snapshot (65, nothing written)" {
+	tee=$BATS_TEST_TMPDIR/tee
+	mkdir -m 0700 "$tee"
+	start_fake a --state-size 3000000
+	start_proxy a "$FAKE_SOCK" --tee "$tee" --max-size 1000000
+	run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello \
+		"sh:$VHOST_STATE --max-size 1000000 snapshot $PROXY_CTL -o $BATS_TEST_TMPDIR/big.vhs" \
+		"sh:until $VHOST_STATE snapshot --status --json $PROXY_CTL | jq -e .snapshot.possible >/dev/null; do sleep 0.1; done" \
+		"sh:$VHOST_STATE --max-size 3000000 snapshot $PROXY_CTL -o $BATS_TEST_TMPDIR/ok.vhs" \
+		save-start "save-read:$BATS_TEST_TMPDIR/a.raw" check
+	assert_success
+	assert_line --index 1 "sh 65"
+	assert_line --index 2 "vhost-state: snapshot: the state is larger than --max-size (1000000 bytes)"
+	assert_line --index 3 "sh 0"
+	assert_line --index 4 "sh 0"
+	assert_line --index 5 --partial "vhost-state: snapshot: 3000000 bytes of state"
+	assert_line "save-read 3000000"
+	assert_line "check 0"
+	[ ! -e "$BATS_TEST_TMPDIR/big.vhs" ]
+	[ -s "$BATS_TEST_TMPDIR/ok.vhs" ]
+	wait_proxy
+	assert_equal "$PROXY_RC" 1
+	grep -q "tee: transfer 1 (save): no copy kept: larger than the limit of 1000000 bytes" "$PROXY_LOG"
+	grep -q "1 tee copy could not be written (see the log)" "$PROXY_ERR"
+	# no copy; CHECK_DEVICE_STATE's result is still recorded
+	assert_equal "$(ls -A "$tee" | grep -c '\.vhs$')" 0
+	assert_equal "$(cat "$tee"/*-1-save.check)" 0
+}
