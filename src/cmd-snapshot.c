@@ -24,6 +24,7 @@
 #include "io.h"
 #include "manifest.h"
 #include "output.h"
+#include "progress.h"
 #include "payload.h"
 #include "proxy.h"
 #include "result.h"
@@ -94,7 +95,7 @@ read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
 	char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = vs_read_wait(fd, p, len, path, what);
+		ssize_t n = vs_read_wait(fd, p, len, vs_opt.timeout_ms, path, what);
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -156,7 +157,7 @@ get_status(const char *path)
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, path, "the proxy's status");
+		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, vs_opt.timeout_ms, path, "the proxy's status");
 		if (n < 0)
 			goto out;
 		if (n == 0)
@@ -386,7 +387,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	vs_format_from_name(a.output);
 	vs_setup_progress();
 	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
-	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	    vs_cmd_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		return vs_report_error("snapshot");
 	d = calloc(1, sizeof *d);
 	if (!d) {

@@ -100,7 +100,7 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 
 	in->lim = *lim;
 	in->spool.fd = -1;
-	if (vs_source_open(&in->base, path) < 0)
+	if (vs_source_open(&in->base, path, in->timeout_ms) < 0)
 		return -1;
 	if (detect(in, &via_archive) < 0)
 		goto fail;

@@ -765,9 +765,9 @@ xfer_write_check(struct proxy *px, struct xfer *x)
 		goto fail;
 	}
 	n = snprintf(text, sizeof text, "%" PRIu64 "\n", x->check);
-	if (vs_output_open(&out, path, VS_OUTPUT_PRIVATE) < 0)
+	if (vs_output_open(&out, path, VS_OUTPUT_PRIVATE, -1) < 0)
 		goto fail;
-	if (vs_write_all(out.fd, text, n, path, false) < 0) {
+	if (vs_write_all(out.fd, text, n, path, -1) < 0) {
 		vs_output_abort(&out);
 		goto fail;
 	}
@@ -901,7 +901,7 @@ tee_start(struct proxy *px, struct msg *m)
 	    asprintf(&x->path, "%s.vhs", x->base) < 0) {
 		px->tee_failures++;
 		log_event(px, "tee", NULL, "out of memory: transfer %u has no copy", x->seq);
-	} else if (vs_output_open(&x->out, x->path, VS_OUTPUT_PRIVATE) < 0) {
+	} else if (vs_output_open(&x->out, x->path, VS_OUTPUT_PRIVATE, -1) < 0) {
 		px->tee_failures++;
 		log_event(px, "tee", NULL, "transfer %u has no copy: %s", x->seq, vs_error_get()->msg);
 	} else {
@@ -2046,7 +2046,7 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 	if (vs_proxy_check(o) < 0)
 		return -1;
 	/* the back-end first: without one, QEMU never sees a socket */
-	if (vs_conn_connect(&conn, o->connect_path) < 0)
+	if (vs_conn_connect(&conn, o->connect_path, vs_timeout_ms) < 0)
 		return -1;
 	px.be.fd = conn.fd;
 	px.be_pid = conn.peer_pid;
@@ -2258,7 +2258,7 @@ vs_proxy_ctl_connect(const char *path, const char *command)
 		return vs_fail(VS_EXIT_UNAVAILABLE, e, "cannot connect to %s", path);
 	}
 	n = snprintf(line, sizeof line, "%s\n", command);
-	if (vs_write_all(fd, line, n, path, true) < 0) {
+	if (vs_write_all(fd, line, n, path, vs_timeout_ms) < 0) {
 		close(fd);
 		return -1;
 	}

@@ -19,7 +19,7 @@ open_bytes(struct vs_source *s, const void *data, size_t len, char *path)
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
 		return -1;
 	sprintf(path, "/proc/self/fd/%d", fd);
-	return vs_source_open(s, path);
+	return vs_source_open(s, path, 0);
 }
 
 /* Decode everything; returns payload length or -1, exit code in *code. */

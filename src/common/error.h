@@ -33,14 +33,6 @@ void vs_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 const struct vs_error *vs_error_get(void);
 void vs_error_clear(void);
 
-/* Messages read "PROGRAM: VERB: text": the program's short name (set by
- * main; NULL: program_invocation_short_name) and the verb being run
- * (NULL before one is known). */
-extern const char *vs_program;
-extern const char *vs_verb;
-/* A line on stderr with that prefix (warnings, notes). */
-void vs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* Convenience: set and return -1. */
 #define vs_fail(code, errnum, ...) (vs_error_set((code), (errnum), __VA_ARGS__), -1)
 

@@ -58,20 +58,3 @@ vs_error_clear(void)
 {
 	memset(&last_error, 0, sizeof last_error);
 }
-
-const char *vs_program;
-const char *vs_verb;
-
-void
-vs_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", vs_program ? vs_program : program_invocation_short_name);
-	if (vs_verb)
-		fprintf(stderr, "%s: ", vs_verb);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
