@@ -477,11 +477,29 @@ setup_signals(void)
 
 struct json_object *vs_error_json_extra;
 
+/* The library words an error in its own terms; here it gets the option
+ * (or the command) of ours behind it. */
+static const char *const hint_text[] = {
+	[VS_HINT_MAX_SIZE] = " (--max-size)",
+	[VS_HINT_DEVICE] = "; choose one with --device",
+	[VS_HINT_MEM_TABLE] = " (--mem-table)",
+	[VS_HINT_MIGRATION_STREAM] = ": `vhost-state extract MIGFILE` takes a back-end's state out of it",
+	[VS_HINT_LIBVIRT_IMAGE] = ": `vhost-state extract IMAGE` takes a back-end's state out of it",
+	[VS_HINT_OUTPUT_EXISTS] = " (use -f to overwrite)",
+	[VS_HINT_OUTPUT_TERMINAL] = " (use -f)",
+	[VS_HINT_STDOUT_TERMINAL] = " (use -o FILE, a pipe, or -f)",
+};
+
 int
 vs_report_error(const char *verb)
 {
 	const struct vs_error *e = vs_error_get();
 	int code = e->exit_code ? e->exit_code : VS_EXIT_FAIL;
+
+	if ((size_t)e->hint < sizeof hint_text / sizeof *hint_text && hint_text[e->hint]) {
+		vs_error_append("%s", hint_text[e->hint]);
+		vs_error_hint(VS_HINT_NONE);
+	}
 
 	fprintf(stderr, "%s: %s: %s\n", vs_program, verb, e->msg[0] ? e->msg : "failed");
 	if (vs_opt.json) {

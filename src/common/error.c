@@ -16,6 +16,7 @@ vs_error_set(int exit_code, int errnum, const char *fmt, ...)
 
 	last_error.exit_code = exit_code;
 	last_error.errnum = errnum;
+	last_error.hint = VS_HINT_NONE;
 	va_start(ap, fmt);
 	n = vsnprintf(last_error.msg, sizeof last_error.msg, fmt, ap);
 	va_end(ap);
@@ -45,6 +46,23 @@ vs_error_prefix(const char *fmt, ...)
 	memmove(last_error.msg + plen, last_error.msg, mlen);
 	memcpy(last_error.msg, prefix, plen);
 	last_error.msg[plen + mlen] = '\0';
+}
+
+void
+vs_error_append(const char *fmt, ...)
+{
+	size_t mlen = strlen(last_error.msg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error.msg + mlen, sizeof last_error.msg - mlen, fmt, ap);
+	va_end(ap);
+}
+
+void
+vs_error_hint(enum vs_error_hint hint)
+{
+	last_error.hint = hint;
 }
 
 const struct vs_error *

@@ -153,8 +153,8 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags, int time
 		if (vs_check_stdout() < 0)
 			return -1;
 		if ((flags & VS_OUTPUT_BINARY) && !(flags & VS_OUTPUT_FORCE) && isatty(STDOUT_FILENO))
-			return vs_fail(VS_EXIT_USAGE, 0,
-				       "refusing to write binary state to a terminal (use -o FILE, a pipe, or -f)");
+			return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_STDOUT_TERMINAL,
+					    "refusing to write binary state to a terminal");
 		return 0;
 	}
 
@@ -179,8 +179,8 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags, int time
 			if (fd >= 0)
 				close(fd);
 			if (tty)
-				return vs_fail(VS_EXIT_USAGE, 0,
-					       "%s: refusing to write binary state to a terminal (use -f)", path);
+				return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_OUTPUT_TERMINAL,
+						    "%s: refusing to write binary state to a terminal", path);
 		}
 		if (S_ISFIFO(st.st_mode))
 			return open_fifo(out, path, vs_timeout_effective(timeout_ms));
@@ -190,7 +190,7 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags, int time
 		return 0;
 	}
 	if (exists && !(flags & VS_OUTPUT_FORCE))
-		return vs_fail(VS_EXIT_USAGE, 0, "%s: file exists (use -f to overwrite)", path);
+		return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_OUTPUT_EXISTS, "%s: file exists", path);
 	return open_atomic(out, path, exists ? &st : NULL, false);
 }
 

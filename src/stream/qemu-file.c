@@ -932,9 +932,8 @@ vs_qemu_file_choose(const struct vs_qemu_file *q, const char *id, size_t *index)
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: no vhost-user back-end state in this migration file", q->name);
 	if (!id) {
 		if (q->nstates > 1)
-			return vs_fail(VS_EXIT_USAGE, 0,
-				       "%s holds %zu back-end states; choose one with --device (%s)", q->name,
-				       q->nstates, list);
+			return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_DEVICE, "%s holds %zu back-end states (%s)", q->name,
+					    q->nstates, list);
 		*index = 0;
 		return 0;
 	}

@@ -81,10 +81,10 @@ static int
 tee_write(struct vs_source *s, const void *buf, size_t n)
 {
 	if (s->tee_max && n > s->tee_max - s->teed)
-		return vs_fail(VS_EXIT_DATAERR, 0,
-			       "%s: the state stream is larger than --max-size (%" PRIu64
-			       " bytes, lengths included); stopped there",
-			       s->name, s->tee_max);
+		return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_MAX_SIZE,
+				    "%s: stopped reading: the state stream, lengths included, exceeds the limit of %" PRIu64
+				    " bytes",
+				    s->name, s->tee_max);
 	if (vs_write_all(s->tee_fd, buf, n, "spool file", -1) < 0)
 		return -1;
 	s->teed += n;

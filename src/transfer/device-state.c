@@ -142,8 +142,8 @@ over_limit(uint64_t total, uint64_t max_size)
 		return 0;
 	/* 65 as for a file over the limit: the same condition gets the same
 	 * status in every verb */
-	return vs_fail(VS_EXIT_DATAERR, 0, "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
-		       max_size);
+	return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_MAX_SIZE, "the back-end's state exceeds the limit of %" PRIu64 " bytes",
+			    max_size);
 }
 
 /* One read from the back-end's pipe into buf (room for len); delivered

@@ -46,6 +46,7 @@ static void
 restore_error(const struct saved_error *s)
 {
 	vs_error_set(s->e.exit_code, 0, "%s", s->e.msg);
+	vs_error_hint(s->e.hint);
 }
 
 /* ---- features ---- */
@@ -975,8 +976,9 @@ check_opts(struct vs_vhost_dev_opts *o)
 	/* Known before connecting, so refused before a one-shot back-end is
 	 * used up: SET_MEM_TABLE carries at most 8 regions. */
 	if (o->mem_table && o->nregions > VS_VHOST_MEM_TABLE_MAX)
-		return vs_fail(VS_EXIT_USAGE, 0, "--mem-table sends at most %u memory regions in one SET_MEM_TABLE, not %u",
-			       VS_VHOST_MEM_TABLE_MAX, o->nregions);
+		return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_MEM_TABLE,
+				    "without CONFIGURE_MEM_SLOTS, one SET_MEM_TABLE sends at most %u memory regions, not %u",
+				    VS_VHOST_MEM_TABLE_MAX, o->nregions);
 	if (o->mem_size % o->nregions || (o->mem_size / o->nregions) % page)
 		return vs_fail(VS_EXIT_USAGE, 0,
 			       "guest memory of %" PRIu64 " bytes does not split into %u regions of whole %ld-byte pages",
