@@ -12,6 +12,7 @@
 #include "error.h"
 #include "input.h"
 #include "output.h"
+#include "progress.h"
 #include "result.h"
 #include "writer.h"
 
@@ -119,9 +120,9 @@ vs_cmd_convert(int argc, char **argv)
 	vs_setup_progress();
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_fmt.archive == 1 || vs_opt.json; /* the new manifest records it */
-	if (vs_result_check_stdout(vs_is_stdout(a.out)) < 0 || vs_manifest_now(&m.created) < 0 || vs_state_input_open(&in, a.in, &lim) < 0)
+	if (vs_result_check_stdout(vs_is_stdout(a.out)) < 0 || vs_manifest_now(&m.created) < 0 || vs_cmd_input_open(&in, a.in, &lim) < 0)
 		goto fail;
-	if (vs_output_open(&out, a.out, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	if (vs_cmd_output_open(&out, a.out, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		goto fail;
 	out_open = true;
 	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)

@@ -166,8 +166,8 @@ vs_cmd_diff(int argc, char **argv)
 
 	argp_parse(&diff_argp, argc, argv, 0, NULL, &args);
 	lim.max_total = vs_opt.max_size;
-	if (vs_result_check_stdout(false) < 0 || vs_state_input_open(&a, args.a, &lim) < 0 ||
-	    vs_state_input_open(&b, args.b, &lim) < 0 || first_difference(&a, &b, &at) < 0)
+	if (vs_result_check_stdout(false) < 0 || vs_cmd_input_open(&a, args.a, &lim) < 0 ||
+	    vs_cmd_input_open(&b, args.b, &lim) < 0 || first_difference(&a, &b, &at) < 0)
 		goto fail;
 	same = at == UINT64_MAX;
 	if (!same)

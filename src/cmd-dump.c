@@ -13,6 +13,7 @@
 #include "error.h"
 #include "identity.h"
 #include "output.h"
+#include "progress.h"
 #include "result.h"
 #include "vu-frontend.h"
 #include "writer.h"
@@ -114,7 +115,7 @@ vs_cmd_dump(int argc, char **argv)
 	/* Everything that can be refused is refused before the connection
 	 * consumes the back-end. */
 	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
-	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	    vs_cmd_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		return vs_report_error("dump");
 	d = calloc(1, sizeof *d);
 	if (!d) {
@@ -125,7 +126,7 @@ vs_cmd_dump(int argc, char **argv)
 		goto fail;
 	writer = true;
 	/* only the manifest and the JSON result need the digest */
-	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0 || vs_vu_open(&vu, a.socket) < 0)
+	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0 || vs_cmd_vu_open(&vu, a.socket) < 0)
 		goto fail;
 	connected = true;
 	vs_progress_start("dump", 0);

@@ -161,7 +161,7 @@ vs_cmd_extract(int argc, char **argv)
 
 	argp_parse(&extract_argp, argc, argv, 0, NULL, &a);
 	vs_format_from_name(a.output);
-	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size, vs_opt.timeout_ms) < 0)
 		goto fail;
 	opened = true;
 	if (a.list) {
@@ -171,7 +171,7 @@ vs_cmd_extract(int argc, char **argv)
 	}
 	if (vs_qemu_file_choose(&q, a.device, &i) < 0)
 		goto fail;
-	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	if (vs_cmd_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		goto fail;
 	out_open = true;
 	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)

@@ -149,7 +149,7 @@ vs_cmd_info(int argc, char **argv)
 			return vs_report_error("info");
 		return 0;
 	}
-	if (vs_check_stdout() < 0 || vs_vu_open(&vu, a.socket) < 0)
+	if (vs_check_stdout() < 0 || vs_cmd_vu_open(&vu, a.socket) < 0)
 		return vs_report_error("info");
 	if (vs_opt.json) {
 		struct json_object *doc = vs_identity_json(&vu, a.socket, true);

@@ -155,11 +155,11 @@ vs_cmd_inject(int argc, char **argv)
 	lim.max_total = vs_opt.max_size;
 	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0)
 		goto fail;
-	if (vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+	if (vs_qemu_file_open(&q, a.mig, vs_opt.max_size, vs_opt.timeout_ms) < 0)
 		goto fail;
 	opened = true;
 	in.want_digest = true; /* OUT is re-read and must hold exactly this state */
-	if (vs_qemu_file_choose(&q, a.device, &i) < 0 || vs_state_input_open(&in, a.state, &lim) < 0)
+	if (vs_qemu_file_choose(&q, a.device, &i) < 0 || vs_cmd_input_open(&in, a.state, &lim) < 0)
 		goto fail;
 	kind = in.have_manifest ? in.manifest.kind : vs_payload_kind_name(in.kind);
 	if (!vs_opt.force && strcmp(kind, "unknown") != 0 && strcmp(kind, vs_payload_kind_name(q.states[i].kind)) != 0) {
@@ -169,7 +169,7 @@ vs_cmd_inject(int argc, char **argv)
 			     a.state, kind, q.states[i].device, vs_payload_kind_name(q.states[i].kind));
 		goto fail;
 	}
-	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	if (vs_cmd_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		goto fail;
 	out_open = true;
 	if (vs_source_rewind(in.replay) < 0 ||

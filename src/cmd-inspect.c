@@ -92,7 +92,7 @@ inspect_migration(const char *path)
 	struct json_object *doc;
 	size_t devices = 0;
 
-	if (vs_qemu_file_open(&q, path, vs_opt.max_size) < 0)
+	if (vs_qemu_file_open(&q, path, vs_opt.max_size, vs_opt.timeout_ms) < 0)
 		return vs_report_error("inspect");
 	doc = vs_qemu_file_json(&q);
 	if (vs_opt.json) {
@@ -290,7 +290,7 @@ vs_cmd_inspect(int argc, char **argv)
 		in.on_chunk = on_chunk;
 		in.on_chunk_ctx = &chunks;
 	}
-	if (vs_state_input_open(&in, a.file, &lim) < 0)
+	if (vs_cmd_input_open(&in, a.file, &lim) < 0)
 		goto fail;
 	loaded = vs_state_input_load(&in, VS_DECODE_MAX, &payload, &plen);
 	if (loaded == VS_INPUT_LOAD_ERROR)

@@ -226,7 +226,7 @@ from_migration(const char *path, const char *device, char *name, size_t len)
 	size_t i;
 	int fd = -1;
 
-	if (vs_qemu_file_open(&q, path, vs_opt.max_size) < 0)
+	if (vs_qemu_file_open(&q, path, vs_opt.max_size, vs_opt.timeout_ms) < 0)
 		return -1;
 	if (vs_qemu_file_choose(&q, device, &i) < 0)
 		goto fail;
@@ -298,7 +298,7 @@ vs_cmd_preflight(int argc, char **argv)
 		goto fail;
 	}
 	lim.max_total = vs_opt.max_size;
-	if (vs_state_input_open(&in, path, &lim) < 0)
+	if (vs_cmd_input_open(&in, path, &lim) < 0)
 		goto fail;
 	opened = true;
 	loaded = vs_state_input_load(&in, vs_opt.max_size, &payload, &plen);

@@ -155,7 +155,7 @@ vs_cmd_proxy(int argc, char **argv)
 	vs_json_lines = true; /* an error document is one more line of the log */
 	a.o.force = vs_opt.force;
 	a.o.max_size = vs_opt.max_size;
-	a.o.timeout_ms = vs_timeout_ms;
+	a.o.timeout_ms = vs_opt.timeout_ms;
 	/* paths first, then the log file, and only then the back-end */
 	if (check_paths(&a.o) < 0)
 		return vs_report_error("proxy");

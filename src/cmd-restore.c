@@ -11,6 +11,7 @@
 #include "error.h"
 #include "identity.h"
 #include "output.h"
+#include "progress.h"
 #include "peer-owner.h"
 #include "result.h"
 #include "input.h"
@@ -107,7 +108,7 @@ vs_cmd_restore(int argc, char **argv)
 		vs_error_set(VS_EXIT_USAGE, 0, "refusing to read binary state from a terminal (use -i FILE or a pipe)");
 		return vs_report_error("restore");
 	}
-	if (vs_state_input_open(&in, a.input, &lim) < 0)
+	if (vs_cmd_input_open(&in, a.input, &lim) < 0)
 		return vs_report_error("restore");
 	/* the owner is looked up first: a refusal then costs nothing */
 	known = vs_peer_owner_find(a.socket, &owner) == 2;
@@ -115,7 +116,7 @@ vs_cmd_restore(int argc, char **argv)
 		vs_state_input_close(&in);
 		return vs_report_error("restore");
 	}
-	if (vs_vu_open(&vu, a.socket) < 0) {
+	if (vs_cmd_vu_open(&vu, a.socket) < 0) {
 		vs_state_input_close(&in);
 		return vs_report_error("restore");
 	}

@@ -187,7 +187,7 @@ open_input(struct step_io *io, const char *file)
 	memset(&io->in, 0, sizeof io->in);
 	if (strcmp(file, "-") == 0 && isatty(STDIN_FILENO) && !vs_opt.force)
 		return vs_fail(VS_EXIT_USAGE, 0, "refusing to read binary state from a terminal (use a file or a pipe)");
-	if (vs_state_input_open(&io->in, file, &lim) < 0)
+	if (vs_cmd_input_open(&io->in, file, &lim) < 0)
 		return -1;
 	io->in_open = true;
 	return 0;
@@ -553,7 +553,7 @@ vs_cmd_run(int argc, char **argv)
 		const struct vs_run_step *s = &plan.steps[i];
 		vs_run_step_describe(s, what, sizeof what);
 		if (s->op == VS_RUN_SAVE) {
-			if (vs_output_open(&io[i].out, s->file, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+			if (vs_cmd_output_open(&io[i].out, s->file, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 				goto fail;
 			io[i].out_open = true;
 		} else if ((s->op == VS_RUN_LOAD || s->op == VS_RUN_VERIFY) && !s->file_from_save) {
@@ -564,6 +564,8 @@ vs_cmd_run(int argc, char **argv)
 	snprintf(what, sizeof what, "run");
 	if (vs_opt.json)
 		jsteps = json_object_new_array();
+	a.dev.timeout_ms = vs_opt.timeout_ms;
+	a.dev.verbose = vs_opt.verbose;
 	if (vs_vhost_dev_init(dev, a.socket, &a.dev) < 0)
 		goto fail;
 	inited = true;

@@ -17,6 +17,7 @@
 #include "error.h"
 #include "manifest.h"
 #include "output.h"
+#include "progress.h"
 #include "payload.h"
 #include "proxy.h"
 #include "result.h"
@@ -91,7 +92,7 @@ hint_control(void)
 static struct json_object *
 get_status(const char *path)
 {
-	struct json_object *doc = vs_proxy_status(path);
+	struct json_object *doc = vs_proxy_status(path, vs_opt.timeout_ms);
 
 	if (!doc)
 		hint_control();
@@ -262,7 +263,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	vs_format_from_name(a.output);
 	vs_setup_progress();
 	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
-	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	    vs_cmd_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		return vs_report_error("snapshot");
 	d = calloc(1, sizeof *d);
 	if (!d) {
@@ -276,13 +277,13 @@ vs_cmd_snapshot(int argc, char **argv)
 	writer = true;
 	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0)
 		goto fail;
-	fd = vs_proxy_snapshot_start(a.socket);
+	fd = vs_proxy_snapshot_start(a.socket, vs_opt.timeout_ms);
 	if (fd < 0) {
 		hint_control();
 		goto fail;
 	}
 	vs_progress_start("snapshot", 0);
-	if (vs_proxy_snapshot_receive(fd, a.socket, take_state, d, &check) < 0)
+	if (vs_proxy_snapshot_receive(fd, a.socket, vs_opt.timeout_ms, take_state, d, &check) < 0)
 		goto fail;
 	vs_progress_end();
 	close(fd);

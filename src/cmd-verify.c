@@ -19,6 +19,7 @@
 #include "peer-owner.h"
 #include "input.h"
 #include "output.h"
+#include "progress.h"
 #include "result.h"
 #include "vu-frontend.h"
 #include "writer.h"
@@ -186,7 +187,7 @@ vs_cmd_verify(int argc, char **argv)
 	in.want_digest = vs_opt.json;
 	/* everything that can be refused is, before the back-end is used */
 	if (vs_result_check_stdout(a.save && vs_is_stdout(a.save)) < 0 || vs_manifest_now(&m.created) < 0 ||
-	    vs_state_input_open(&in, a.file, &lim) < 0)
+	    vs_cmd_input_open(&in, a.file, &lim) < 0)
 		goto fail;
 	/* as restore: a kind mismatch is refused before connecting */
 	known = vs_peer_owner_find(a.socket, &owner) == 2;
@@ -199,7 +200,7 @@ vs_cmd_verify(int argc, char **argv)
 	}
 	ar->keep.max = VS_DECODE_MAX;
 	if (a.save) {
-		if (vs_output_open(&out, a.save, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+		if (vs_cmd_output_open(&out, a.save, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 			goto fail;
 		out_open = true;
 		if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
@@ -216,7 +217,7 @@ vs_cmd_verify(int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (vs_vu_open(&vu, a.socket) < 0)
+	if (vs_cmd_vu_open(&vu, a.socket) < 0)
 		goto fail;
 	connected = true;
 	if (!known)

@@ -16,6 +16,7 @@ struct vs_common_opts {
 	bool progress;	 /* --progress: human progress even off a terminal */
 	int progress_fd; /* --progress=FD, or -1 */
 	uint64_t max_size;
+	int timeout_ms; /* -t, for the library's options structs */
 };
 extern struct vs_common_opts vs_opt;
 
@@ -70,6 +71,15 @@ int vs_check_kind(const struct vs_peer_owner *owner, const struct vs_state_input
 int vs_parse_size(const char *s, uint64_t *out);
 /* After option parsing: progress on a terminal, or as asked. */
 void vs_setup_progress(void);
+/* vs_output_open with -t's deadline, refusing stdout when --progress=1
+ * writes there too. */
+struct vs_output;
+int vs_cmd_output_open(struct vs_output *out, const char *path, unsigned flags);
+/* vs_vu_open and vs_state_input_open with -t's deadline (and -v's trace). */
+struct vs_vu;
+struct vs_chunk_limits;
+int vs_cmd_vu_open(struct vs_vu *vu, const char *socket);
+int vs_cmd_input_open(struct vs_state_input *in, const char *path, const struct vs_chunk_limits *lim);
 /* "  NAME NAME ..." for the set bits of a mask. */
 void vs_print_feature_names(uint64_t mask, const char *(*name)(unsigned));
 

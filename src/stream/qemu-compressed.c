@@ -653,7 +653,7 @@ write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct enc *e = ctx;
 
-	if (vs_write_all(e->fd, buf, len, e->name, false) < 0) {
+	if (vs_write_all(e->fd, buf, len, e->name, -1) < 0) {
 		archive_set_error(a, EIO, "%s", vs_error_get()->msg);
 		return -1;
 	}
@@ -713,7 +713,7 @@ vs_qemu_compressed_inject(int fd, const struct vs_libvirt_image *img, const stru
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	for (uint64_t off = 0; off < img->stream_offset;) {
 		size_t k = img->stream_offset - off < OUT_BUF ? img->stream_offset - off : OUT_BUF;
-		if (pread_all(fd, buf, k, off, name) < 0 || vs_write_all(out_fd, buf, k, out_name, false) < 0) {
+		if (pread_all(fd, buf, k, off, name) < 0 || vs_write_all(out_fd, buf, k, out_name, -1) < 0) {
 			free(buf);
 			return -1;
 		}

@@ -639,7 +639,7 @@ vs_px_ctl_end(struct proxy *px)
 
 /* Connect (with the deadline) and send one command line. */
 static int
-ctl_connect(const char *path, const char *command)
+ctl_connect(const char *path, const char *command, int timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char line[64];
@@ -662,7 +662,7 @@ ctl_connect(const char *path, const char *command)
 		return vs_fail(VS_EXIT_UNAVAILABLE, e, "cannot connect to %s", path);
 	}
 	n = snprintf(line, sizeof line, "%s\n", command);
-	if (vs_write_all(fd, line, n, path, true) < 0) {
+	if (vs_write_all(fd, line, n, path, timeout_ms) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -670,12 +670,12 @@ ctl_connect(const char *path, const char *command)
 }
 
 static int
-read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
+read_exact(int fd, void *buf, size_t len, const char *path, const char *what, int timeout_ms)
 {
 	char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = vs_read_wait(fd, p, len, path, what);
+		ssize_t n = vs_read_wait(fd, p, len, timeout_ms, path, what);
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -689,12 +689,12 @@ read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
 
 /* One line (without its newline), bounded. */
 static int
-read_line(int fd, char *buf, size_t len, const char *path, const char *what)
+read_line(int fd, char *buf, size_t len, const char *path, const char *what, int timeout_ms)
 {
 	size_t n = 0;
 
 	for (;;) {
-		if (read_exact(fd, buf + n, 1, path, what) < 0)
+		if (read_exact(fd, buf + n, 1, path, what, timeout_ms) < 0)
 			return -1;
 		if (buf[n] == '\n')
 			break;
@@ -720,13 +720,13 @@ proxy_error(const char *line)
 }
 
 struct json_object *
-vs_proxy_status(const char *path)
+vs_proxy_status(const char *path, int timeout_ms)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	struct json_object *doc = NULL;
 	struct json_tokener *tok;
-	int fd = ctl_connect(path, "status");
+	int fd = ctl_connect(path, "status", timeout_ms);
 
 	if (fd < 0)
 		return NULL;
@@ -736,7 +736,7 @@ vs_proxy_status(const char *path)
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, path, "the proxy's status");
+		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, timeout_ms, path, "the proxy's status");
 		if (n < 0)
 			goto out;
 		if (n == 0)
@@ -767,14 +767,14 @@ out:
 }
 
 int
-vs_proxy_snapshot_start(const char *path)
+vs_proxy_snapshot_start(const char *path, int timeout_ms)
 {
 	char line[1200];
-	int fd = ctl_connect(path, "snapshot");
+	int fd = ctl_connect(path, "snapshot", timeout_ms);
 
 	if (fd < 0)
 		return -1;
-	if (read_line(fd, line, sizeof line, path, "the proxy's answer") < 0)
+	if (read_line(fd, line, sizeof line, path, "the proxy's answer", timeout_ms) < 0)
 		goto fail;
 	if (strcmp(line, "ok") != 0) {
 		proxy_error(line);
@@ -787,8 +787,8 @@ fail:
 }
 
 int
-vs_proxy_snapshot_receive(int fd, const char *path, int (*take)(void *arg, const void *data, size_t len), void *arg,
-			  uint64_t *check)
+vs_proxy_snapshot_receive(int fd, const char *path, int timeout_ms,
+			  int (*take)(void *arg, const void *data, size_t len), void *arg, uint64_t *check)
 {
 	unsigned char *buf = malloc(VS_PROXY_CTL_CHUNK);
 	char line[1200];
@@ -798,13 +798,13 @@ vs_proxy_snapshot_receive(int fd, const char *path, int (*take)(void *arg, const
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	for (;;) {
 		uint32_t be, n;
-		if (read_exact(fd, &be, 4, path, "the state from the proxy") < 0)
+		if (read_exact(fd, &be, 4, path, "the state from the proxy", timeout_ms) < 0)
 			goto out;
 		n = ntohl(be);
 		if (n == 0)
 			break;
 		if (n == VS_PROXY_CTL_ERROR) {
-			if (read_line(fd, line, sizeof line, path, "the proxy's error") == 0)
+			if (read_line(fd, line, sizeof line, path, "the proxy's error", timeout_ms) == 0)
 				proxy_error(line);
 			goto out;
 		}
@@ -812,10 +812,10 @@ vs_proxy_snapshot_receive(int fd, const char *path, int (*take)(void *arg, const
 			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a frame of %" PRIu32 " bytes", path, n);
 			goto out;
 		}
-		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0 || take(arg, buf, n) < 0)
+		if (read_exact(fd, buf, n, path, "the state from the proxy", timeout_ms) < 0 || take(arg, buf, n) < 0)
 			goto out;
 	}
-	if (read_line(fd, line, sizeof line, path, "CHECK_DEVICE_STATE's result") < 0)
+	if (read_line(fd, line, sizeof line, path, "CHECK_DEVICE_STATE's result", timeout_ms) < 0)
 		goto out;
 	if (strncmp(line, "check ", 6) != 0) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: expected CHECK_DEVICE_STATE's result, got '%.64s'", path, line);

@@ -4,8 +4,8 @@
  * two, unchanged, and writes a copy in QEMU's raw stream into the tee
  * directory, kept only once CHECK_DEVICE_STATE went by.
  *
- * The one user of output.h (vs_output_*: a copy appears whole or not at
- * all) besides the listening sockets' signal cleanup in proxy.c. */
+ * A copy appears whole or not at all: it is written through the atomic
+ * output of src/common/output.c. */
 #include <config.h>
 
 #include <errno.h>
@@ -124,9 +124,9 @@ xfer_write_check(struct proxy *px, struct xfer *x)
 		goto fail;
 	}
 	n = snprintf(text, sizeof text, "%" PRIu64 "\n", x->check);
-	if (vs_output_open(&out, path, VS_OUTPUT_PRIVATE) < 0)
+	if (vs_output_open(&out, path, VS_OUTPUT_PRIVATE, -1) < 0)
 		goto fail;
-	if (vs_write_all(out.fd, text, n, path, false) < 0) {
+	if (vs_write_all(out.fd, text, n, path, -1) < 0) {
 		vs_output_abort(&out);
 		goto fail;
 	}
@@ -260,7 +260,7 @@ vs_px_tee_start(struct proxy *px, struct msg *m)
 	    asprintf(&x->path, "%s.vhs", x->base) < 0) {
 		px->tee_failures++;
 		vs_px_log_event(px, "tee", NULL, "out of memory: transfer %u has no copy", x->seq);
-	} else if (vs_output_open(&x->out, x->path, VS_OUTPUT_PRIVATE) < 0) {
+	} else if (vs_output_open(&x->out, x->path, VS_OUTPUT_PRIVATE, -1) < 0) {
 		px->tee_failures++;
 		vs_px_log_event(px, "tee", NULL, "transfer %u has no copy: %s", x->seq, vs_error_get()->msg);
 	} else {

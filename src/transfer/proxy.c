@@ -16,7 +16,7 @@
 
 #include "error.h"
 #include "identity.h"
-#include "output.h" /* vs_cleanup_register(): a signal removes the sockets */
+#include "output.h" /* vs_cleanup_register(): the front end's signal cleanup removes the sockets */
 #include "proxy-int.h"
 #include "vu-conn.h"
 #include "vu-frontend.h"
@@ -526,7 +526,7 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 	if (proxy_check(o) < 0)
 		return -1;
 	/* the back-end first: without one, QEMU never sees a socket */
-	if (vs_conn_connect(&conn, o->connect_path) < 0)
+	if (vs_conn_connect(&conn, o->connect_path, o->timeout_ms) < 0)
 		return -1;
 	px.be.fd = conn.fd;
 	px.be_pid = conn.peer_pid;

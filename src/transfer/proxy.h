@@ -53,18 +53,19 @@ int vs_proxy_check_tee(const char *dir);
 int vs_proxy_run(const struct vs_proxy_opts *o);
 
 /* The client of the control socket (its protocol: proxy-ctl.c).  Each
- * connects to path with the deadline; no proxy there is
+ * connects to path and waits at most timeout_ms for each step (< 0: no
+ * bound); no proxy there is
  * VS_EXIT_UNAVAILABLE with errno ENOENT or ECONNREFUSED, and a refusal of
  * the proxy's comes with the exit class it gave. */
 struct json_object;
 /* The status document (schema/snapshot-status.schema.json), or NULL. */
-struct json_object *vs_proxy_status(const char *path);
+struct json_object *vs_proxy_status(const char *path, int timeout_ms);
 /* Ask for a snapshot: the connected fd once the proxy said "ok", or -1. */
-int vs_proxy_snapshot_start(const char *path);
+int vs_proxy_snapshot_start(const char *path, int timeout_ms);
 /* Then the state: each frame's bytes go to take(arg, data, len), which
  * may refuse them (-1, error set); *check gets CHECK_DEVICE_STATE's
  * result.  The fd stays the caller's. */
-int vs_proxy_snapshot_receive(int fd, const char *path, int (*take)(void *arg, const void *data, size_t len), void *arg,
-			      uint64_t *check);
+int vs_proxy_snapshot_receive(int fd, const char *path, int timeout_ms,
+			      int (*take)(void *arg, const void *data, size_t len), void *arg, uint64_t *check);
 
 #endif

@@ -252,7 +252,7 @@ teardown() {
 	# state readers refuse an image and point at extract
 	run "$VHOST_STATE" restore /nonexistent.sock -i "$BATS_TEST_TMPDIR/lv0.img"
 	assert_failure 65
-	assert_output --partial "this is a libvirt save image, not a state stream: \`vhost-state extract IMAGE\`"
+	assert_output --partial "this is a libvirt save image, not a state stream: \`vhost-state extract IMAGE\` takes a back-end's state out of it"
 	# a big-endian header (libvirt writes its host's order) reads the same
 	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/be.img" --format 5 --big-endian
 	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/be.img"

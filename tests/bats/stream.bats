@@ -40,7 +40,7 @@ restore_refused() {
 	raw_stream 0102030405 >"$BATS_TEST_TMPDIR/s.vhs"
 	run "$VHOST_STATE" --max-size 4 restore "$FAKE_SOCK" -i "$BATS_TEST_TMPDIR/s.vhs"
 	assert_failure 65
-	assert_output --partial "larger than --max-size (4 bytes)"
+	assert_output --partial "exceeds the limit of 4 bytes (--max-size)"
 	[ ! -s "$FAKE_LOG" ]
 }
 

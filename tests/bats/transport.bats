@@ -175,7 +175,7 @@ teardown() {
 	start_fake big --state-size 2000000
 	run "$VHOST_STATE" --max-size 1M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 65
-	assert_output --partial "vhost-state: dump: the back-end's state is larger than --max-size (1048576 bytes)"
+	assert_output --partial "vhost-state: dump: the back-end's state exceeds the limit of 1048576 bytes (--max-size)"
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 	# the same condition on a file: the same status
 	start_fake big2 --state-size 2000000
@@ -183,7 +183,7 @@ teardown() {
 	assert_success
 	run "$VHOST_STATE" --max-size 1M inspect "$BATS_TEST_TMPDIR/big.vhs"
 	assert_failure 65
-	assert_output --partial "vhost-state: inspect: $BATS_TEST_TMPDIR/big.vhs: the state is larger than --max-size (1048576 bytes)"
+	assert_output --partial "vhost-state: inspect: $BATS_TEST_TMPDIR/big.vhs: the chunk at offset 1048580 brings the state to 2000000 bytes: it exceeds the limit of 1048576 bytes (--max-size)"
 	run "$VHOST_STATE" --max-size 1M convert "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/big.vhsnap"
 	assert_failure 65
 	[ ! -e "$BATS_TEST_TMPDIR/big.vhsnap" ]
@@ -304,6 +304,6 @@ dump_expected() {
 	start_fake big --state-size 3000000 --seed 24
 	run "$VHOST_STATE" --max-size 2M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
 	assert_failure 65
-	assert_output --partial "larger than --max-size (2097152 bytes)"
+	assert_output --partial "exceeds the limit of 2097152 bytes (--max-size)"
 	no_output "$BATS_TEST_TMPDIR" big.vhs
 }
