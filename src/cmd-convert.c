@@ -23,22 +23,15 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct convert_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->in, &a->out }, .required = 2,
+					   .missing = "IN and OUT are required (- for stdin/stdout)" };
 
 	switch (key) {
-	case ARGP_KEY_ARG:
-		if (!a->in)
-			a->in = arg;
-		else if (!a->out)
-			a->out = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
 	case ARGP_KEY_END:
-		if (!a->out)
-			vs_usage_error(state, "IN and OUT are required (- for stdin/stdout)");
+		vs_parse_positional(&pos, key, arg, state);
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

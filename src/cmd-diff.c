@@ -24,24 +24,17 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct diff_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->a, &a->b }, .required = 2,
+					   .missing = "two files are required" };
 
 	switch (key) {
-	case ARGP_KEY_ARG:
-		if (!a->a)
-			a->a = arg;
-		else if (!a->b)
-			a->b = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
 	case ARGP_KEY_END:
+		vs_parse_positional(&pos, key, arg, state);
 		if (a->a && a->b && strcmp(a->a, "-") == 0 && strcmp(a->b, "-") == 0)
 			vs_usage_error(state, "A and B cannot both be - (stdin is read once)");
-		if (!a->b)
-			vs_usage_error(state, "two files are required");
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

@@ -39,24 +39,20 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct extract_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->mig }, .required = 1,
+					   .missing = "MIGFILE is required (- for stdin)" };
 
 	switch (key) {
 	case 'o': a->output = arg; break;
 	case OPT_DEVICE: a->device = arg; break;
 	case OPT_LIST: a->list = true; break;
-	case ARGP_KEY_ARG:
-		if (a->mig)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->mig = arg;
-		break;
 	case ARGP_KEY_END:
-		if (!a->mig)
-			vs_usage_error(state, "MIGFILE is required (- for stdin)");
+		vs_parse_positional(&pos, key, arg, state);
 		if (a->list && (a->output || a->device))
 			vs_usage_error(state, "--list extracts nothing: it takes neither -o nor --device");
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

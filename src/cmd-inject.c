@@ -34,28 +34,21 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct inject_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->mig, &a->state }, .required = 2,
+					   .missing = "MIGFILE and STATE are required" };
 
 	switch (key) {
 	case 'o': a->output = arg; break;
 	case OPT_DEVICE: a->device = arg; break;
-	case ARGP_KEY_ARG:
-		if (!a->mig)
-			a->mig = arg;
-		else if (!a->state)
-			a->state = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
 	case ARGP_KEY_END:
-		if (!a->state)
-			vs_usage_error(state, "MIGFILE and STATE are required");
+		vs_parse_positional(&pos, key, arg, state);
 		if (!a->output)
 			vs_usage_error(state, "-o OUT is required");
 		if (strcmp(a->mig, "-") == 0 && strcmp(a->state, "-") == 0)
 			vs_usage_error(state, "MIGFILE and STATE cannot both be stdin");
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

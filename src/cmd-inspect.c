@@ -23,19 +23,12 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct inspect_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->file }, .required = 1,
+					   .missing = "FILE is required (- for stdin)" };
 
 	switch (key) {
-	case ARGP_KEY_ARG:
-		if (a->file)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->file = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->file)
-			vs_usage_error(state, "FILE is required (- for stdin)");
-		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

@@ -54,6 +54,8 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct preflight_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->source }, .required = 1,
+					   .missing = "SOURCE is required (- for stdin)", .usage = argp_error };
 
 	switch (key) {
 	case OPT_SHARED_DIR: a->dir = arg; break;
@@ -83,19 +85,13 @@ parse(int key, char *arg, struct argp_state *state)
 		else
 			argp_error(state, "--migration-mode: expected find-paths or file-handles, not '%s'", arg);
 		break;
-	case ARGP_KEY_ARG:
-		if (a->source)
-			argp_error(state, "too many arguments: '%s'", arg);
-		a->source = arg;
-		break;
 	case ARGP_KEY_END:
-		if (!a->source)
-			argp_error(state, "SOURCE is required (- for stdin)");
+		vs_parse_positional(&pos, key, arg, state);
 		if (!a->dir)
 			argp_error(state, "--shared-dir is required");
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

@@ -38,6 +38,9 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct proxy_args *a = state->input;
+	/* no positional argument: the sockets are options */
+	const struct vs_positional pos = {
+		.extra = "unexpected argument '%s' (the sockets are given with --listen and --connect)" };
 
 	switch (key) {
 	case OPT_LISTEN: a->o.listen_path = arg; break;
@@ -45,9 +48,6 @@ parse(int key, char *arg, struct argp_state *state)
 	case OPT_LOG: a->log_path = arg; break;
 	case OPT_TEE: a->o.tee_dir = arg; break;
 	case OPT_CONTROL: a->o.control_path = arg; break;
-	case ARGP_KEY_ARG:
-		vs_usage_error(state, "unexpected argument '%s' (the sockets are given with --listen and --connect)", arg);
-		break;
 	case ARGP_KEY_END:
 		if (!a->o.listen_path || !a->o.connect_path)
 			vs_usage_error(state, "--listen and --connect are required");
@@ -57,7 +57,7 @@ parse(int key, char *arg, struct argp_state *state)
 			vs_usage_error(state, "--listen, --connect and --control need three different paths");
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

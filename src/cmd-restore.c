@@ -30,20 +30,13 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct restore_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->socket }, .required = 1,
+					   .missing = "SOCKET is required" };
 
 	switch (key) {
 	case 'i': a->input = arg; break;
-	case ARGP_KEY_ARG:
-		if (a->socket)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->socket = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->socket)
-			vs_usage_error(state, "SOCKET is required");
-		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

@@ -66,6 +66,9 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct run_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->socket }, .required = 2,
+					   .missing = "SOCKET and at least one STEP are required",
+					   .rest = a->words, .nrest = &a->nwords };
 	unsigned long v;
 
 	switch (key) {
@@ -109,19 +112,8 @@ parse(int key, char *arg, struct argp_state *state)
 			vs_usage_error(state, "--config-size takes 0 to %u: '%s'", VHOST_USER_MAX_CONFIG_SIZE, arg);
 		a->config_size = v;
 		break;
-	case ARGP_KEY_ARG:
-		if (!a->socket) {
-			a->socket = arg;
-			break;
-		}
-		a->words[a->nwords++] = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->socket || a->nwords == 0)
-			vs_usage_error(state, "SOCKET and at least one STEP are required");
-		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

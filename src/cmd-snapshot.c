@@ -52,23 +52,19 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct snapshot_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->socket }, .required = 1,
+					   .missing = "CONTROL-SOCKET is required (the proxy's --control)" };
 
 	switch (key) {
 	case 'o': a->output = arg; break;
 	case OPT_STATUS: a->status = true; break;
-	case ARGP_KEY_ARG:
-		if (a->socket)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->socket = arg;
-		break;
 	case ARGP_KEY_END:
-		if (!a->socket)
-			vs_usage_error(state, "CONTROL-SOCKET is required (the proxy's --control)");
+		vs_parse_positional(&pos, key, arg, state);
 		if (a->status && a->output)
 			vs_usage_error(state, "--status prints the status; it writes no state (-o)");
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

@@ -42,23 +42,16 @@ static error_t
 parse(int key, char *arg, struct argp_state *state)
 {
 	struct verify_args *a = state->input;
+	const struct vs_positional pos = { .slot = { &a->socket, &a->file }, .required = 2,
+					   .missing = "SOCKET and FILE are required" };
 
 	switch (key) {
 	case OPT_SAVE: a->save = arg; break;
-	case ARGP_KEY_ARG:
-		if (!a->socket)
-			a->socket = arg;
-		else if (!a->file)
-			a->file = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
 	case ARGP_KEY_END:
-		if (!a->file)
-			vs_usage_error(state, "SOCKET and FILE are required");
+		vs_parse_positional(&pos, key, arg, state);
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return vs_parse_positional(&pos, key, arg, state);
 	}
 	return 0;
 }

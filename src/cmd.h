@@ -52,6 +52,21 @@ extern const struct argp vs_common_argp;
 void vs_usage_error(const struct argp_state *state, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
+/* A verb's positional arguments (SOCKET, FILE...), for its argp parser. */
+struct vs_positional {
+	const char **slot[3]; /* where each one goes, in order; NULL-terminated */
+	unsigned required;    /* how many must be given (slots and rest) */
+	const char *missing;  /* the usage error when fewer are */
+	const char *extra;    /* one too many, '%s' its text (NULL: "too many arguments: '%s'") */
+	char **rest;	      /* if set, the arguments after the slots go here (run's steps) */
+	int *nrest;
+	/* how a usage error is reported (NULL: vs_usage_error) */
+	void (*usage)(const struct argp_state *state, const char *fmt, ...);
+};
+/* ARGP_KEY_ARG and ARGP_KEY_END for p (both exit 64 on an error);
+ * ARGP_ERR_UNKNOWN for every other key. */
+error_t vs_parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state);
+
 /* With --json, keys of this object (taken over) join the error document. */
 struct json_object;
 extern struct json_object *vs_error_json_extra;

@@ -150,6 +150,31 @@ vs_usage_error(const struct argp_state *state, const char *fmt, ...)
 	exit(VS_EXIT_USAGE); /* not reached: ARGP_HELP_STD_ERR exits */
 }
 
+error_t
+vs_parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state)
+{
+	void (*usage)(const struct argp_state *, const char *, ...) = p->usage ? p->usage : vs_usage_error;
+	unsigned given = 0, i;
+
+	for (i = 0; p->slot[i] && *p->slot[i]; i++)
+		given++;
+	switch (key) {
+	case ARGP_KEY_ARG:
+		if (p->slot[i])
+			*p->slot[i] = arg;
+		else if (p->rest)
+			p->rest[(*p->nrest)++] = arg;
+		else
+			usage(state, p->extra ? p->extra : "too many arguments: '%s'", arg);
+		return 0;
+	case ARGP_KEY_END:
+		if (given + (p->nrest ? (unsigned)*p->nrest : 0) < p->required)
+			usage(state, "%s", p->missing);
+		return 0;
+	}
+	return ARGP_ERR_UNKNOWN;
+}
+
 static error_t
 parse_common(int key, char *arg, struct argp_state *state)
 {
