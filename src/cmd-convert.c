@@ -147,5 +147,5 @@ fail:
 		vs_state_writer_close(&w);
 	vs_manifest_free(&m);
 	vs_state_input_close(&in);
-	return vs_report_error("convert");
+	return -1;
 }

@@ -183,5 +183,5 @@ vs_cmd_diff(int argc, char **argv)
 fail:
 	vs_state_input_close(&a);
 	vs_state_input_close(&b);
-	return vs_report_error("diff");
+	return -1;
 }

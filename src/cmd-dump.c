@@ -108,7 +108,7 @@ vs_cmd_dump(int argc, char **argv)
 	 * consumes the back-end. */
 	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
 	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
-		return vs_report_error("dump");
+		return -1;
 	d = calloc(1, sizeof *d);
 	if (!d) {
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
@@ -157,5 +157,5 @@ fail:
 	vs_manifest_free(&m);
 	if (connected)
 		vs_vu_close(&vu);
-	return vs_report_error("dump");
+	return -1;
 }

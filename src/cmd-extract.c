@@ -199,5 +199,5 @@ fail:
 	vs_manifest_free(&m);
 	if (opened)
 		vs_qemu_file_close(&q);
-	return vs_report_error("extract");
+	return -1;
 }

@@ -139,11 +139,11 @@ vs_cmd_info(int argc, char **argv)
 	argp_parse(&info_argp, argc, argv, 0, NULL, &a);
 	if (a.no_connect) {
 		if (vs_check_stdout() < 0 || info_no_connect(a.socket) < 0)
-			return vs_report_error("info");
+			return -1;
 		return 0;
 	}
 	if (vs_check_stdout() < 0 || vs_vu_open(&vu, a.socket) < 0)
-		return vs_report_error("info");
+		return -1;
 	if (vs_opt.json) {
 		struct json_object *doc = vs_identity_json(&vu, a.socket, true);
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -186,5 +186,5 @@ fail:
 	vs_state_input_close(&in);
 	if (opened)
 		vs_qemu_file_close(&q);
-	return vs_report_error("inject");
+	return -1;
 }

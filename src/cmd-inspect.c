@@ -86,7 +86,7 @@ inspect_migration(const char *path)
 	size_t devices = 0;
 
 	if (vs_qemu_file_open(&q, path, vs_opt.max_size) < 0)
-		return vs_report_error("inspect");
+		return -1;
 	doc = vs_qemu_file_json(&q);
 	if (vs_opt.json) {
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -274,7 +274,7 @@ vs_cmd_inspect(int argc, char **argv)
 
 	argp_parse(&inspect_argp, argc, argv, 0, NULL, &a);
 	if (vs_result_check_stdout(false) < 0)
-		return vs_report_error("inspect");
+		return -1;
 	if (vs_qemu_file_sniff(a.file))
 		return inspect_migration(a.file);
 	lim.max_total = vs_opt.max_size;
@@ -314,5 +314,5 @@ fail:
 	free(chunks.off);
 	free(chunks.len);
 	vs_state_input_close(&in);
-	return vs_report_error("inspect");
+	return -1;
 }

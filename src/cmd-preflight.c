@@ -343,5 +343,5 @@ fail:
 		close(mig_fd);
 	if (o.dir_fd >= 0)
 		close(o.dir_fd);
-	return vs_report_error("preflight");
+	return -1;
 }

@@ -110,17 +110,17 @@ vs_cmd_proxy(int argc, char **argv)
 	a.o.max_size = vs_opt.max_size;
 	/* paths first, then the log file, and only then the back-end */
 	if (vs_proxy_check(&a.o) < 0)
-		return vs_report_error("proxy");
+		return -1;
 	if (a.log_path && strcmp(a.log_path, "-") != 0) {
 		int fd = open(a.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
 		if (fd < 0 || !(log = fdopen(fd, "a"))) {
 			vs_error_set(VS_EXIT_FAIL, errno, "--log %s", a.log_path);
 			if (fd >= 0)
 				close(fd);
-			return vs_report_error("proxy");
+			return -1;
 		}
 	} else if (vs_check_stdout() < 0) {
-		return vs_report_error("proxy");
+		return -1;
 	}
 	a.o.log = log;
 	rc = vs_proxy_run(&a.o);
@@ -129,7 +129,7 @@ vs_cmd_proxy(int argc, char **argv)
 		rc = -1;
 	}
 	if (rc < 0)
-		return vs_report_error("proxy");
+		return -1;
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: proxy: session ended\n", program_invocation_short_name);
 	return 0;

@@ -95,22 +95,22 @@ vs_cmd_restore(int argc, char **argv)
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_opt.json; /* the result reports it */
 	if (vs_result_check_stdout(false) < 0)
-		return vs_report_error("restore");
+		return -1;
 	if ((!a.input || strcmp(a.input, "-") == 0) && isatty(STDIN_FILENO) && !vs_opt.force) {
 		vs_error_set(VS_EXIT_USAGE, 0, "refusing to read binary state from a terminal (use -i FILE or a pipe)");
-		return vs_report_error("restore");
+		return -1;
 	}
 	if (vs_state_input_open(&in, a.input, &lim) < 0)
-		return vs_report_error("restore");
+		return -1;
 	/* the owner is looked up first: a refusal then costs nothing */
 	known = vs_peer_owner_find(a.socket, &owner) == 2;
 	if (known && vs_check_kind(&owner, &in, a.socket, false) < 0) {
 		vs_state_input_close(&in);
-		return vs_report_error("restore");
+		return -1;
 	}
 	if (vs_vu_open(&vu, a.socket) < 0) {
 		vs_state_input_close(&in);
-		return vs_report_error("restore");
+		return -1;
 	}
 	vs_setup_progress();
 	vs_progress_start("restore", in.payload);
@@ -122,7 +122,7 @@ vs_cmd_restore(int argc, char **argv)
 		vs_progress_end();
 		vs_vu_close(&vu);
 		vs_state_input_close(&in);
-		return vs_report_error("restore");
+		return -1;
 	}
 	vs_progress_end();
 	backend = vs_identity_json(&vu, a.socket, false);

@@ -511,7 +511,6 @@ vs_cmd_run(int argc, char **argv)
 	struct vs_run_plan plan = { 0 };
 	struct step_io *io = NULL;
 	struct vs_vhost_dev *dev = NULL;
-	char what[320] = "run";
 	bool inited = false;
 	struct json_object *jsteps = NULL;
 	int rc = 0;
@@ -519,18 +518,18 @@ vs_cmd_run(int argc, char **argv)
 	a.words = calloc(argc > 0 ? argc : 1, sizeof *a.words);
 	if (!a.words) {
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-		return vs_report_error("run");
+		return -1;
 	}
 	argp_parse(&run_argp, argc, argv, 0, NULL, &a);
 	if (vs_run_plan_parse(&plan, a.nwords, a.words) < 0) {
 		free(a.words);
-		return vs_report_error("run");
+		return -1;
 	}
 	for (unsigned i = 0; i < plan.n; i++)
 		if (vs_result_check_stdout(plan.steps[i].op == VS_RUN_SAVE && strcmp(plan.steps[i].file, "-") == 0) < 0) {
 			vs_run_plan_free(&plan);
 			free(a.words);
-			return vs_report_error("run");
+			return -1;
 		}
 	io = calloc(plan.n, sizeof *io);
 	dev = calloc(1, sizeof *dev);
@@ -543,7 +542,7 @@ vs_cmd_run(int argc, char **argv)
 	 * checked when they are read. */
 	for (unsigned i = 0; i < plan.n; i++) {
 		const struct vs_run_step *s = &plan.steps[i];
-		vs_run_step_describe(s, what, sizeof what);
+		vs_run_step_describe(s, vs_fail_step, sizeof vs_fail_step);
 		if (s->op == VS_RUN_SAVE) {
 			if (vs_output_open(&io[i].out, s->file, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 				goto fail;
@@ -553,7 +552,7 @@ vs_cmd_run(int argc, char **argv)
 				goto fail;
 		}
 	}
-	snprintf(what, sizeof what, "run");
+	vs_fail_step[0] = '\0';
 	if (vs_opt.json)
 		jsteps = json_object_new_array();
 	if (vs_vhost_dev_init(dev, a.socket, &a.dev) < 0)
@@ -561,7 +560,7 @@ vs_cmd_run(int argc, char **argv)
 	inited = true;
 	for (unsigned i = 0; i < plan.n; i++) {
 		const struct vs_run_step *s = &plan.steps[i];
-		vs_run_step_describe(s, what, sizeof what);
+		vs_run_step_describe(s, vs_fail_step, sizeof vs_fail_step);
 		if (jsteps) {
 			/* typed: the step's name, its position, its file */
 			jresult = json_object_new_object();
@@ -596,13 +595,7 @@ fail:
 			json_object_object_add(vs_error_json_extra, "failed_step", jresult);
 		jsteps = jresult = NULL;
 	}
-	if (strcmp(what, "run") != 0) {
-		char verb[400];
-		snprintf(verb, sizeof verb, "run: %s", what);
-		rc = vs_report_error(verb);
-	} else {
-		rc = vs_report_error("run");
-	}
+	rc = -1;
 done:
 	if (inited)
 		vs_vhost_dev_cleanup(dev);

@@ -326,7 +326,7 @@ do_status(const char *path)
 	struct json_object *doc = get_status(path);
 
 	if (!doc)
-		return vs_report_error("snapshot");
+		return -1;
 	if (vs_opt.json)
 		vs_json_print(doc); /* schema/snapshot-status.schema.json */
 	else
@@ -383,7 +383,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	vs_setup_progress();
 	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
 	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
-		return vs_report_error("snapshot");
+		return -1;
 	d = calloc(1, sizeof *d);
 	if (!d) {
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
@@ -443,5 +443,5 @@ fail:
 		vs_state_writer_close(&sw);
 	json_object_put(backend);
 	vs_manifest_free(&m);
-	return vs_report_error("snapshot");
+	return -1;
 }

@@ -251,7 +251,7 @@ fail:
 	vs_progress_end();
 	if (out_open)
 		vs_output_abort(&out);
-	rc = vs_report_error("verify");
+	rc = -1;
 out:
 	json_object_put(backend);
 	if (connected)

@@ -67,12 +67,15 @@ struct vs_positional {
  * ARGP_ERR_UNKNOWN for every other key. */
 error_t vs_parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state);
 
+/* A verb returns 0, an exit status of its own (verify, diff: 2), or -1
+ * when it failed: main then reports the current error once, as
+ * "vhost-state: VERB: message" (and, with --json, the error document). */
 /* With --json, keys of this object (taken over) join the error document. */
 struct json_object;
 extern struct json_object *vs_error_json_extra;
-/* Print the current error (and a JSON error document with --json);
- * returns the exit status to use. */
-int vs_report_error(const char *verb);
+/* What the verb was doing when it failed, said after its name in the
+ * report ("run: step 3 (save s.vhs): ..."); empty: nothing. */
+extern char vs_fail_step[320];
 /* A fs state is not loaded into a net back-end or the reverse, unless -f:
  * the back-end would reject it at best.  owner: the process behind the
  * socket, found before connecting (connected false: nothing was said to

@@ -479,14 +479,18 @@ setup_signals(void)
 }
 
 struct json_object *vs_error_json_extra;
+char vs_fail_step[320];
 
-int
-vs_report_error(const char *verb)
+/* Print the current error (and a JSON error document with --json);
+ * returns the exit status to use. */
+static int
+report_error(const char *verb)
 {
 	const struct vs_error *e = vs_error_get();
 	int code = e->exit_code ? e->exit_code : VS_EXIT_FAIL;
 
-	fprintf(stderr, "%s: %s: %s\n", vs_program, verb, e->msg[0] ? e->msg : "failed");
+	fprintf(stderr, "%s: %s: %s%s%s\n", vs_program, verb, vs_fail_step, vs_fail_step[0] ? ": " : "",
+		e->msg[0] ? e->msg : "failed");
 	if (vs_opt.json) {
 		struct json_object *doc = json_object_new_object(), *err = json_object_new_object();
 		json_object_object_add(err, "message", json_object_new_string(e->msg));
@@ -668,6 +672,8 @@ main(int argc, char **argv)
 		return VS_EXIT_FAIL;
 	argv[verb_index] = verb_display;
 	rc = verb->run(argc - verb_index, argv + verb_index);
+	if (rc < 0)
+		rc = report_error(verb->name);
 	free(verb_argv);
 	free(verb_prefix);
 	free(verb_display);
