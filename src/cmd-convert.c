@@ -101,51 +101,36 @@ vs_cmd_convert(int argc, char **argv)
 	struct convert_args a = { 0 };
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_limits lim = { 0 };
-	struct vs_output out;
-	struct vs_state_writer w;
-	struct vs_manifest m = { 0 };
+	struct vs_save s = { 0 };
 	struct json_object *doc;
-	bool out_open = false, writer = false;
 
 	argp_parse(&convert_argp, argc, argv, 0, NULL, &a);
 	vs_format_from_name(a.out);
 	vs_setup_progress();
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_fmt.archive == 1 || vs_opt.json; /* the new manifest records it */
-	if (vs_result_check_stdout(vs_is_stdout(a.out)) < 0 || vs_manifest_now(&m.created) < 0 || vs_state_input_open(&in, a.in, &lim) < 0)
+	if (vs_result_check_stdout(vs_is_stdout(a.out)) < 0 || vs_state_input_open(&in, a.in, &lim) < 0 ||
+	    vs_save_open(&s, a.out, &vs_fmt, VS_SAVE_RAW) < 0)
 		goto fail;
-	if (vs_output_open(&out, a.out, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
-		goto fail;
-	out_open = true;
-	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
-		goto fail;
-	writer = true;
 	vs_progress_start("convert", in.stream_bytes);
-	if (vs_state_input_copy_raw(&in, vs_state_writer_raw(&w), vs_progress_update) < 0)
+	if (vs_state_input_copy_raw(&in, vs_state_writer_raw(&s.w), vs_progress_update) < 0)
 		goto fail;
 	vs_progress_end();
-	if (vs_fmt.archive == 1) {
-		manifest_for(&m, &in);
-		if (vs_state_writer_finish(&w, &m) < 0)
-			goto fail;
-	}
-	doc = result(&a, &out, &in);
-	if (vs_output_commit(&out) < 0) {
+	manifest_for(&s.m, &in);
+	if (vs_save_finish(&s, NULL) < 0)
+		goto fail;
+	doc = result(&a, &s.out, &in);
+	if (vs_save_commit(&s) < 0) {
 		json_object_put(doc);
 		goto fail;
 	}
 	vs_result_emit(doc, print_text, stderr, false);
-	vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	vs_state_input_close(&in);
 	return 0;
 fail:
 	vs_progress_end();
-	if (out_open)
-		vs_output_abort(&out);
-	if (writer)
-		vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	vs_state_input_close(&in);
 	return -1;
 }

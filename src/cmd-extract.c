@@ -148,16 +148,14 @@ vs_cmd_extract(int argc, char **argv)
 {
 	struct extract_args a = { 0 };
 	struct vs_qemu_file q = { .fd = -1 };
-	struct vs_manifest m = { 0 };
-	struct vs_output out;
-	struct vs_state_writer w;
+	struct vs_save s = { 0 };
 	struct json_object *doc;
-	bool out_open = false, writer = false, opened = false;
+	bool opened = false;
 	size_t i;
 
 	argp_parse(&extract_argp, argc, argv, 0, NULL, &a);
 	vs_format_from_name(a.output);
-	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
 		goto fail;
 	opened = true;
 	if (a.list) {
@@ -165,38 +163,23 @@ vs_cmd_extract(int argc, char **argv)
 		vs_qemu_file_close(&q);
 		return 0;
 	}
-	if (vs_qemu_file_choose(&q, a.device, &i) < 0)
+	if (vs_qemu_file_choose(&q, a.device, &i) < 0 || vs_save_open(&s, a.output, &vs_fmt, VS_SAVE_RAW) < 0 ||
+	    vs_qemu_file_copy_state(&q, i, vs_state_writer_raw(&s.w)) < 0)
 		goto fail;
-	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	fill_manifest(&s.m, &q, &q.states[i]);
+	if (vs_save_finish(&s, NULL) < 0)
 		goto fail;
-	out_open = true;
-	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
-		goto fail;
-	writer = true;
-	if (vs_qemu_file_copy_state(&q, i, vs_state_writer_raw(&w)) < 0)
-		goto fail;
-	if (vs_fmt.archive == 1) {
-		fill_manifest(&m, &q, &q.states[i]);
-		if (vs_state_writer_finish(&w, &m) < 0)
-			goto fail;
-	}
-	doc = result(&q, &q.states[i], i, &out);
-	if (vs_output_commit(&out) < 0) {
+	doc = result(&q, &q.states[i], i, &s.out);
+	if (vs_save_commit(&s) < 0) {
 		json_object_put(doc);
 		goto fail;
 	}
-	out_open = false;
 	vs_result_emit(doc, print_text, stderr, false);
-	vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	vs_qemu_file_close(&q);
 	return 0;
 fail:
-	if (out_open)
-		vs_output_abort(&out);
-	if (writer)
-		vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	if (opened)
 		vs_qemu_file_close(&q);
 	return -1;

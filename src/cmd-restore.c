@@ -68,16 +68,6 @@ result(const char *socket, const char *input, const struct vs_state_input *in, s
 	return doc;
 }
 
-static void
-print_text(struct json_object *doc, FILE *f)
-{
-	char amount[128];
-
-	fprintf(f, "%s: restore: restored %s into %s (CHECK_DEVICE_STATE returned 0)\n", program_invocation_short_name,
-		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
-		vs_jget_str(doc, "socket"));
-}
-
 int
 vs_cmd_restore(int argc, char **argv)
 {
@@ -127,7 +117,7 @@ vs_cmd_restore(int argc, char **argv)
 	vs_progress_end();
 	backend = vs_identity_json(&vu, a.socket, false);
 	vs_vu_close(&vu);
-	vs_result_emit(result(a.socket, a.input, &in, backend), print_text, stderr, false);
+	vs_result_emit(result(a.socket, a.input, &in, backend), vs_print_moved, stderr, false);
 	vs_state_input_close(&in);
 	return 0;
 }

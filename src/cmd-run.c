@@ -151,12 +151,6 @@ jset(const char *key, struct json_object *v)
 
 /* ---- save, load, verify ---- */
 
-static int
-consume_write(void *w, const void *buf, size_t len)
-{
-	return vs_chunk_writer_write(w, buf, len);
-}
-
 static ssize_t
 produce(void *r, void *buf, size_t len)
 {
@@ -165,8 +159,7 @@ produce(void *r, void *buf, size_t len)
 
 /* Per step: the output (save) or checked input (load, verify). */
 struct step_io {
-	struct vs_output out;
-	bool out_open;
+	struct vs_save save;
 	struct vs_state_input in;
 	bool in_open;
 };
@@ -188,25 +181,17 @@ open_input(struct step_io *io, const char *file)
 static int
 step_save(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 {
-	struct vs_sink sink;
-	struct vs_chunk_writer w = { 0 };
-	uint64_t bytes;
+	uint64_t bytes, chunks;
 
-	vs_sink_fd_init(&sink, io->out.fd, io->out.name);
-	if (vs_chunk_writer_init(&w, &sink) < 0)
+	if (vs_vhost_save_backend_state(dev, vs_opt.max_size, vs_save_consume, &io->save, &bytes) < 0 ||
+	    vs_save_finish(&io->save, NULL) < 0 || vs_save_commit(&io->save) < 0)
 		return -1;
-	if (vs_vhost_save_backend_state(dev, vs_opt.max_size, consume_write, &w, &bytes) < 0 ||
-	    vs_chunk_writer_end(&w) < 0 || vs_output_commit(&io->out) < 0) {
-		vs_chunk_writer_free(&w);
-		return -1;
-	}
-	io->out_open = false;
-	vs_chunk_writer_free(&w);
+	chunks = io->save.cap->w.chunks;
 	jset("payload_bytes", json_object_new_int64((int64_t)bytes));
-	jset("chunks", json_object_new_int64((int64_t)w.chunks));
+	jset("chunks", json_object_new_int64((int64_t)chunks));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: saved %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) to %s\n",
-			program_invocation_short_name, bytes, w.chunks, w.chunks == 1 ? "" : "s", io->out.name);
+			program_invocation_short_name, bytes, chunks, chunks == 1 ? "" : "s", io->save.out.name);
 	(void)file;
 	return 0;
 }
@@ -513,6 +498,8 @@ vs_cmd_run(int argc, char **argv)
 	struct vs_vhost_dev *dev = NULL;
 	bool inited = false;
 	struct json_object *jsteps = NULL;
+	/* save FILE writes QEMU's raw stream, as the back-end gives it */
+	const struct vs_format_opts raw = { .archive = 0, .zstd_level = VS_ZSTD_OFF, .threads = 0 };
 	int rc = 0;
 
 	a.words = calloc(argc > 0 ? argc : 1, sizeof *a.words);
@@ -544,9 +531,8 @@ vs_cmd_run(int argc, char **argv)
 		const struct vs_run_step *s = &plan.steps[i];
 		vs_run_step_describe(s, vs_fail_step, sizeof vs_fail_step);
 		if (s->op == VS_RUN_SAVE) {
-			if (vs_output_open(&io[i].out, s->file, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+			if (vs_save_open(&io[i].save, s->file, &raw, VS_SAVE_FRAMED) < 0)
 				goto fail;
-			io[i].out_open = true;
 		} else if ((s->op == VS_RUN_LOAD || s->op == VS_RUN_VERIFY) && !s->file_from_save) {
 			if (open_input(&io[i], s->file) < 0)
 				goto fail;
@@ -600,8 +586,7 @@ done:
 	if (inited)
 		vs_vhost_dev_cleanup(dev);
 	for (unsigned i = 0; io && i < plan.n; i++) {
-		if (io[i].out_open)
-			vs_output_abort(&io[i].out);
+		vs_save_close(&io[i].save);
 		if (io[i].in_open)
 			vs_state_input_close(&io[i].in);
 	}

@@ -273,7 +273,7 @@ manifest_backend(const char *path)
 
 /* Frames from the proxy into the chunk writer, then the CHECK line. */
 static int
-receive_state(int fd, const char *path, struct vs_capture *d, uint64_t *check)
+receive_state(int fd, const char *path, struct vs_save *s, uint64_t *check)
 {
 	unsigned char *buf = malloc(VS_PROXY_CTL_CHUNK);
 	char line[1200];
@@ -299,13 +299,12 @@ receive_state(int fd, const char *path, struct vs_capture *d, uint64_t *check)
 		}
 		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0)
 			goto out;
-		if (d->w.payload + n > vs_opt.max_size) {
+		if (s->cap->w.payload + n > vs_opt.max_size) {
 			vs_error_set(VS_EXIT_DATAERR, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
 			goto out;
 		}
-		if (vs_capture_consume(d, buf, n) < 0)
+		if (vs_save_consume(s, buf, n) < 0)
 			goto out;
-		vs_progress_update(d->w.payload);
 	}
 	if (read_line(fd, line, sizeof line, path, "CHECK_DEVICE_STATE's result") < 0)
 		goto out;
@@ -335,43 +334,13 @@ do_status(const char *path)
 	return 0;
 }
 
-/* The result (schema/snapshot.schema.json); text: one line on stderr. */
-static struct json_object *
-result(const char *socket, const struct vs_output *out, const struct vs_manifest *m)
-{
-	struct json_object *doc = json_object_new_object();
-
-	vs_jadd_str(doc, "control", socket);
-	vs_jadd_str(doc, "output", out->path ? out->path : out->name);
-	vs_jadd_str(doc, "format", vs_fmt.archive == 1 ? "archive" : "raw");
-	vs_jadd_bool(doc, "zstd", vs_fmt.zstd_level != VS_ZSTD_OFF);
-	vs_jadd_state(doc, m->payload_size, m->chunks, m->kind, m->sha256);
-	json_object_object_add(doc, "backend", json_object_get(m->backend));
-	vs_jadd_u64(doc, "check", 0); /* CHECK_DEVICE_STATE's result: only 0 gets here */
-	return doc;
-}
-
-static void
-print_text(struct json_object *doc, FILE *f)
-{
-	char amount[128];
-
-	fprintf(f, "%s: snapshot: %s via %s to %s%s\n", program_invocation_short_name,
-		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
-		vs_jget_str(doc, "control"), vs_jget_str(doc, "output"),
-		strcmp(vs_jget_str(doc, "format"), "archive") == 0 ? " (archive)" : "");
-}
-
 int
 vs_cmd_snapshot(int argc, char **argv)
 {
 	struct snapshot_args a = { 0 };
-	struct vs_output out;
-	struct vs_state_writer sw;
-	struct vs_capture *d = NULL;
-	struct vs_manifest m = { 0 };
+	struct vs_save s = { 0 };
 	struct json_object *backend = NULL, *doc;
-	bool writer = false;
+	bool digest;
 	uint64_t check = 0;
 	char line[1200];
 	int fd = -1;
@@ -381,20 +350,11 @@ vs_cmd_snapshot(int argc, char **argv)
 		return do_status(a.socket);
 	vs_format_from_name(a.output);
 	vs_setup_progress();
-	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
-	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
-		return -1;
-	d = calloc(1, sizeof *d);
-	if (!d) {
-		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	digest = vs_fmt.archive == 1 || vs_opt.json;
+	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 ||
+	    vs_save_open(&s, a.output, &vs_fmt, digest ? VS_SAVE_DIGEST : VS_SAVE_FRAMED) < 0)
 		goto fail;
-	}
-	if ((vs_fmt.archive == 1 || vs_opt.json) && !(backend = manifest_backend(a.socket)))
-		goto fail;
-	if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
-		goto fail;
-	writer = true;
-	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0)
+	if (digest && !(backend = manifest_backend(a.socket)))
 		goto fail;
 	fd = vs_proxy_ctl_connect(a.socket, "snapshot");
 	if (fd < 0 || read_line(fd, line, sizeof line, a.socket, "the proxy's answer") < 0)
@@ -404,7 +364,7 @@ vs_cmd_snapshot(int argc, char **argv)
 		goto fail;
 	}
 	vs_progress_start("snapshot", 0);
-	if (receive_state(fd, a.socket, d, &check) < 0)
+	if (receive_state(fd, a.socket, &s, &check) < 0)
 		goto fail;
 	vs_progress_end();
 	close(fd);
@@ -414,34 +374,22 @@ vs_cmd_snapshot(int argc, char **argv)
 			     check);
 		goto fail;
 	}
-	if (vs_chunk_writer_end(&d->w) < 0)
-		goto fail;
-	vs_capture_manifest(d, &m, backend);
-	backend = NULL; /* the manifest owns it */
-	if (vs_fmt.archive == 1 && vs_state_writer_finish(&sw, &m) < 0)
-		goto fail;
-	doc = result(a.socket, &out, &m);
-	if (vs_output_commit(&out) < 0) {
-		json_object_put(doc);
+	if (vs_save_finish(&s, backend) < 0) {
+		backend = NULL;
 		goto fail;
 	}
-	vs_result_emit(doc, print_text, stderr, false);
-	vs_capture_free(d);
-	vs_state_writer_close(&sw);
-	vs_manifest_free(&m);
-	free(d);
+	backend = NULL; /* the manifest owns it */
+	doc = vs_save_result(&s, "control", a.socket);
+	vs_jadd_u64(doc, "check", 0); /* CHECK_DEVICE_STATE's result: only 0 gets here */
+	if (vs_save_emit(&s, doc) < 0)
+		goto fail;
+	vs_save_close(&s);
 	return 0;
 fail:
 	vs_progress_end();
 	if (fd >= 0)
 		close(fd);
-	vs_output_abort(&out);
-	if (d)
-		vs_capture_free(d);
-	free(d);
-	if (writer)
-		vs_state_writer_close(&sw);
+	vs_save_close(&s);
 	json_object_put(backend);
-	vs_manifest_free(&m);
 	return -1;
 }

@@ -5,8 +5,11 @@
 #include <argp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "output.h"
 #include "sink.h" /* VS_ZSTD_OFF */
+#include "writer.h"
 
 struct vs_common_opts {
 	bool verbose;
@@ -90,6 +93,42 @@ int vs_parse_size(const char *s, uint64_t *out);
 void vs_setup_progress(void);
 /* "  NAME NAME ..." for the set bits of a mask. */
 void vs_print_feature_names(uint64_t mask, const char *(*name)(unsigned));
+
+/* A state on its way to the output the user chose (-o or a FILE, in a
+ * format): dump, snapshot, verify --save, run's save step, convert and
+ * extract.  The output appears only complete (src/output.c). */
+struct vs_save {
+	const struct vs_format_opts *fmt;
+	struct vs_output out;
+	struct vs_state_writer w;
+	struct vs_capture *cap; /* VS_SAVE_FRAMED, VS_SAVE_DIGEST */
+	struct vs_manifest m;	/* created at open; filled in by the verb or vs_save_finish */
+	bool out_open, writer;
+};
+enum vs_save_capture {
+	VS_SAVE_RAW,	/* the verb writes a framed stream to vs_state_writer_raw(&s->w) */
+	VS_SAVE_FRAMED, /* payload arrives through vs_save_consume / s->cap */
+	VS_SAVE_DIGEST, /* the same, with the SHA-256 computed on the way */
+};
+/* Refused before a back-end is used: an output already there (without
+ * -f), a terminal.  s starts zeroed; vs_save_close() it in any case. */
+int vs_save_open(struct vs_save *s, const char *path, const struct vs_format_opts *fmt, enum vs_save_capture capture);
+/* A vs_consume_fn: the next piece of payload (progress follows it). */
+int vs_save_consume(void *save, const void *buf, size_t len);
+/* The stream ended and framed; the manifest's payload fields and backend
+ * (taken over) when captured; an archive's container written. */
+int vs_save_finish(struct vs_save *s, struct json_object *backend);
+/* The output in place. */
+int vs_save_commit(struct vs_save *s);
+/* Commit, then emit doc (taken over) with vs_print_moved. */
+int vs_save_emit(struct vs_save *s, struct json_object *doc);
+/* An output not committed is thrown away. */
+void vs_save_close(struct vs_save *s);
+/* The result of a state saved (schema/dump.schema.json's shape): KEY
+ * (socket, control) FROM, the output, its format and the state. */
+struct json_object *vs_save_result(const struct vs_save *s, const char *key, const char *from);
+/* The line dump, snapshot and restore print on stderr (without -q). */
+void vs_print_moved(struct json_object *doc, FILE *f);
 
 int vs_cmd_info(int argc, char **argv);
 int vs_cmd_dump(int argc, char **argv);
