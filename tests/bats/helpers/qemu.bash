@@ -1,7 +1,7 @@
 # QEMU 10 as a front-end (for migration files and behind the proxy), and
 # passt as a net back-end.  Needs helpers/common and helpers/peers.  Every
 # wait is bounded: QMP through tests/peers/qmp.py (QMP_TIMEOUT), process
-# exits through wait_exit.
+# exits through wait_exit (helpers/common).
 
 QEMU=${QEMU:-qemu-system-x86_64}
 QMP_PY=$VS_SRCDIR/tests/peers/qmp.py
@@ -39,20 +39,6 @@ start_qemu() {
 	QEMU_PID=$!
 	VS_PIDS="${VS_PIDS:-} $QEMU_PID"
 	wait_for_socket "$QEMU_QMP" "$QEMU_PID"
-}
-
-# wait_exit PID [SECONDS] — wait for a process we started to exit.
-wait_exit() {
-	local pid=$1 n=$((${2:-10} * 20))
-	while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
-		sleep 0.05
-		n=$((n - 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "process $pid still running after ${2:-10} s" >&2
-		return 1
-	fi
-	wait "$pid" 2>/dev/null || true
 }
 
 # qmp ACTION [ARG] — tests/peers/qmp.py on the current QEMU.
