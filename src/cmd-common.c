@@ -16,6 +16,7 @@ int
 vs_save_open(struct vs_save *s, const char *path, const struct vs_format_opts *fmt, enum vs_save_capture capture)
 {
 	s->fmt = fmt;
+	snprintf(s->m.tool, sizeof s->m.tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
 	if (vs_manifest_now(&s->m.created) < 0 ||
 	    vs_output_open(&s->out, path, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		return -1;
@@ -72,13 +73,13 @@ vs_save_commit(struct vs_save *s)
 }
 
 int
-vs_save_emit(struct vs_save *s, struct json_object *doc)
+vs_save_emit(struct vs_save *s, struct json_object *doc, void (*text)(struct json_object *doc, FILE *f))
 {
 	if (vs_save_commit(s) < 0) {
 		json_object_put(doc);
 		return -1;
 	}
-	vs_result_emit(doc, vs_print_moved, stderr, false);
+	vs_result_emit(doc, text, stderr, false);
 	return 0;
 }
 

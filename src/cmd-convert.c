@@ -60,7 +60,6 @@ manifest_for(struct vs_manifest *m, const struct vs_state_input *in)
 		snprintf(m->tool, sizeof m->tool, "%s", in->manifest.tool);
 	} else {
 		snprintf(m->kind, sizeof m->kind, "%s", vs_payload_kind_name(in->kind));
-		snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
 	}
 	m->payload_size = in->payload;
 	m->chunks = in->chunks;
@@ -102,7 +101,6 @@ vs_cmd_convert(int argc, char **argv)
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_limits lim = { 0 };
 	struct vs_save s = { 0 };
-	struct json_object *doc;
 
 	argp_parse(&convert_argp, argc, argv, 0, NULL, &a);
 	vs_format_from_name(a.out);
@@ -117,14 +115,8 @@ vs_cmd_convert(int argc, char **argv)
 		goto fail;
 	vs_progress_end();
 	manifest_for(&s.m, &in);
-	if (vs_save_finish(&s, NULL) < 0)
+	if (vs_save_finish(&s, NULL) < 0 || vs_save_emit(&s, result(&a, &s.out, &in), print_text) < 0)
 		goto fail;
-	doc = result(&a, &s.out, &in);
-	if (vs_save_commit(&s) < 0) {
-		json_object_put(doc);
-		goto fail;
-	}
-	vs_result_emit(doc, print_text, stderr, false);
 	vs_save_close(&s);
 	vs_state_input_close(&in);
 	return 0;

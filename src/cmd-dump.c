@@ -84,7 +84,7 @@ vs_cmd_dump(int argc, char **argv)
 		goto fail;
 	vs_progress_end();
 	if (vs_save_finish(&s, vs_identity_json(&vu, a.socket, false)) < 0 ||
-	    vs_save_emit(&s, vs_save_result(&s, "socket", a.socket)) < 0)
+	    vs_save_emit(&s, vs_save_result(&s, "socket", a.socket), vs_print_moved) < 0)
 		goto fail;
 	vs_vu_close(&vu);
 	vs_save_close(&s);

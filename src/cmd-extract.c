@@ -108,7 +108,6 @@ fill_manifest(struct vs_manifest *m, const struct vs_qemu_file *q, const struct 
 		json_object_object_add(b, "machine", json_object_new_string(q->machine));
 	m->backend = b;
 	snprintf(m->kind, sizeof m->kind, "%s", vs_payload_kind_name(st->kind));
-	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
 	m->payload_size = st->payload;
 	m->chunks = st->chunks;
 	memcpy(m->sha256, st->sha256, sizeof m->sha256);
@@ -149,7 +148,6 @@ vs_cmd_extract(int argc, char **argv)
 	struct extract_args a = { 0 };
 	struct vs_qemu_file q = { .fd = -1 };
 	struct vs_save s = { 0 };
-	struct json_object *doc;
 	bool opened = false;
 	size_t i;
 
@@ -167,14 +165,8 @@ vs_cmd_extract(int argc, char **argv)
 	    vs_qemu_file_copy_state(&q, i, vs_state_writer_raw(&s.w)) < 0)
 		goto fail;
 	fill_manifest(&s.m, &q, &q.states[i]);
-	if (vs_save_finish(&s, NULL) < 0)
+	if (vs_save_finish(&s, NULL) < 0 || vs_save_emit(&s, result(&q, &q.states[i], i, &s.out), print_text) < 0)
 		goto fail;
-	doc = result(&q, &q.states[i], i, &s.out);
-	if (vs_save_commit(&s) < 0) {
-		json_object_put(doc);
-		goto fail;
-	}
-	vs_result_emit(doc, print_text, stderr, false);
 	vs_save_close(&s);
 	vs_qemu_file_close(&q);
 	return 0;

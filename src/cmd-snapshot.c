@@ -381,7 +381,7 @@ vs_cmd_snapshot(int argc, char **argv)
 	backend = NULL; /* the manifest owns it */
 	doc = vs_save_result(&s, "control", a.socket);
 	vs_jadd_u64(doc, "check", 0); /* CHECK_DEVICE_STATE's result: only 0 gets here */
-	if (vs_save_emit(&s, doc) < 0)
+	if (vs_save_emit(&s, doc, vs_print_moved) < 0)
 		goto fail;
 	vs_save_close(&s);
 	return 0;

@@ -102,7 +102,7 @@ struct vs_save {
 	struct vs_output out;
 	struct vs_state_writer w;
 	struct vs_capture *cap; /* VS_SAVE_FRAMED, VS_SAVE_DIGEST */
-	struct vs_manifest m;	/* created at open; filled in by the verb or vs_save_finish */
+	struct vs_manifest m;	/* created and tool set at open; the rest filled in by the verb or vs_save_finish */
 	bool out_open, writer;
 };
 enum vs_save_capture {
@@ -120,8 +120,8 @@ int vs_save_consume(void *save, const void *buf, size_t len);
 int vs_save_finish(struct vs_save *s, struct json_object *backend);
 /* The output in place. */
 int vs_save_commit(struct vs_save *s);
-/* Commit, then emit doc (taken over) with vs_print_moved. */
-int vs_save_emit(struct vs_save *s, struct json_object *doc);
+/* Commit, then emit doc (taken over; text: its line on stderr). */
+int vs_save_emit(struct vs_save *s, struct json_object *doc, void (*text)(struct json_object *doc, FILE *f));
 /* An output not committed is thrown away. */
 void vs_save_close(struct vs_save *s);
 /* The result of a state saved (schema/dump.schema.json's shape): KEY
