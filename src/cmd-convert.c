@@ -19,33 +19,14 @@ struct convert_args {
 	const char *in, *out;
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct convert_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->in, &a->out }, .required = 2,
-					   .missing = "IN and OUT are required (- for stdin/stdout)" };
-
-	switch (key) {
-	case ARGP_KEY_END:
-		vs_parse_positional(&pos, key, arg, state);
-		break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp convert_argp = {
-	NULL, parse, "IN OUT",
+static const struct argp convert_argp = VS_VERB_ARGP(
+	NULL, "IN OUT",
 	"Convert a state between the raw stream and the .vhsnap archive, each optionally "
 	"zstd-compressed.  IN is detected; OUT's format comes from --format/--zstd or its name "
 	"(*.vhsnap: archive, *.zst: zstd).  Lossless: the archive stores the raw stream byte for "
 	"byte, so raw -> archive -> raw gives back the same file, and an archive's manifest "
 	"(back-end identity, creation time) is kept.",
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 /* Everything the manifest needs that the input can tell. */
 static void
@@ -98,11 +79,14 @@ int
 vs_cmd_convert(int argc, char **argv)
 {
 	struct convert_args a = { 0 };
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.in, &a.out }, .required = 2, .missing = "IN and OUT are required (- for stdin/stdout)" },
+	};
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_limits lim = { 0 };
 	struct vs_save s = { 0 };
 
-	argp_parse(&convert_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&convert_argp, argc, argv, 0, NULL, &va);
 	vs_format_from_name(a.out);
 	vs_setup_progress();
 	lim.max_total = vs_opt.max_size;

@@ -27,36 +27,21 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct dump_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->socket }, .required = 1,
-					   .missing = "SOCKET is required" };
-
-	switch (key) {
-	case 'o': a->output = arg; break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp dump_argp = {
-	options, parse, "SOCKET",
+static const struct argp dump_argp = VS_VERB_ARGP(
+	options, "SOCKET",
 	"Save a vhost-user back-end's internal state (SET_DEVICE_STATE_FD, SAVE).  Raw format: "
 	"QEMU's stream, be32 length + bytes per chunk, ended by a zero length, written only after "
 	"CHECK_DEVICE_STATE returned 0.  Archive format: a tar with manifest.json (identity, sizes, "
 	"SHA-256) and that stream.  A FILE appears only complete."
 	VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 int
 vs_cmd_dump(int argc, char **argv)
 {
 	struct dump_args a = { 0 };
+	struct vs_verb_args va = { .pos = { .slot = { &a.socket }, .required = 1, .missing = "SOCKET is required" },
+				 .opt = { { 'o', .arg = &a.output } } };
 	struct vs_save s = { 0 };
 	struct vs_vu vu;
 	uint64_t bytes;
@@ -64,7 +49,7 @@ vs_cmd_dump(int argc, char **argv)
 	/* only the manifest and the JSON result need the digest */
 	bool digest;
 
-	argp_parse(&dump_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&dump_argp, argc, argv, 0, NULL, &va);
 	vs_format_from_name(a.output);
 	vs_setup_progress();
 	digest = vs_fmt.archive == 1 || vs_opt.json;

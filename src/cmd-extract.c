@@ -35,31 +35,17 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+static void
+list_alone(const void *ctx, const struct argp_state *state)
 {
-	struct extract_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->mig }, .required = 1,
-					   .missing = "MIGFILE is required (- for stdin)" };
+	const struct extract_args *a = ctx;
 
-	switch (key) {
-	case 'o': a->output = arg; break;
-	case OPT_DEVICE: a->device = arg; break;
-	case OPT_LIST: a->list = true; break;
-	case ARGP_KEY_END:
-		vs_parse_positional(&pos, key, arg, state);
-		if (a->list && (a->output || a->device))
-			vs_usage_error(state, "--list extracts nothing: it takes neither -o nor --device");
-		break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
+	if (a->list && (a->output || a->device))
+		vs_usage_error(state, "--list extracts nothing: it takes neither -o nor --device");
 }
 
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp extract_argp = {
-	options, parse, "MIGFILE\n--list MIGFILE",
+static const struct argp extract_argp = VS_VERB_ARGP(
+	options, "MIGFILE\n--list MIGFILE",
 	"Take a vhost-user back-end's state out of a QEMU migration file (what `migrate` writes to "
 	"file:, exec: or fd:; not the mapped-ram layout).  The file is walked by its structure and "
 	"checked against its VM description; the states of vhost-user-fs (subsection "
@@ -67,8 +53,7 @@ static const struct argp extract_argp = {
 	"the virtio field) are found.  The output is QEMU's chunk list byte for byte (raw), or an "
 	"archive holding it; `restore` loads it into a back-end, `inject` puts a state back into a "
 	"migration file.  No back-end is contacted.  Malformed files exit 65 with the offset.",
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 /* --list --json: {"file", "states": [...]} (schema/extract.schema.json) */
 static void
@@ -151,7 +136,14 @@ vs_cmd_extract(int argc, char **argv)
 	bool opened = false;
 	size_t i;
 
-	argp_parse(&extract_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.mig }, .required = 1, .missing = "MIGFILE is required (- for stdin)" },
+		.opt = { { 'o', .arg = &a.output }, { OPT_DEVICE, .arg = &a.device }, { OPT_LIST, .flag = &a.list } },
+		.end = list_alone,
+		.ctx = &a,
+	};
+
+	argp_parse(&extract_argp, argc, argv, 0, NULL, &va);
 	vs_format_from_name(a.output);
 	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
 		goto fail;

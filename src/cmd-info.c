@@ -29,29 +29,12 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct info_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->socket }, .required = 1,
-					   .missing = "SOCKET is required" };
-
-	switch (key) {
-	case OPT_NO_CONNECT: a->no_connect = true; break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp info_argp = {
-	options, parse, "SOCKET\n--no-connect SOCKET",
+static const struct argp info_argp = VS_VERB_ARGP(
+	options, "SOCKET\n--no-connect SOCKET",
 	"Connect to a vhost-user back-end, negotiate as QEMU does, and show its virtio and "
 	"protocol features, queue count, memory slots and whether it can move its state "
 	"(DEVICE_STATE)." VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 static void
 print_text(const struct vs_vu *vu, const char *socket, const char *cmdline)
@@ -133,10 +116,12 @@ int
 vs_cmd_info(int argc, char **argv)
 {
 	struct info_args a = { 0 };
+	struct vs_verb_args va = { .pos = { .slot = { &a.socket }, .required = 1, .missing = "SOCKET is required" },
+				 .opt = { { OPT_NO_CONNECT, .flag = &a.no_connect } } };
 	struct vs_vu vu;
 	char cmdline[2048];
 
-	argp_parse(&info_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&info_argp, argc, argv, 0, NULL, &va);
 	if (a.no_connect) {
 		if (vs_check_stdout() < 0 || info_no_connect(a.socket) < 0)
 			return -1;

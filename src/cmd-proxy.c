@@ -34,39 +34,23 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+static void
+three_paths(const void *ctx, const struct argp_state *state)
 {
-	struct proxy_args *a = state->input;
-	/* no positional argument: the sockets are options */
-	const struct vs_positional pos = {
-		.extra = "unexpected argument '%s' (the sockets are given with --listen and --connect)" };
+	const struct vs_proxy_opts *o = ctx;
 
-	switch (key) {
-	case OPT_LISTEN: a->o.listen_path = arg; break;
-	case OPT_CONNECT: a->o.connect_path = arg; break;
-	case OPT_LOG: a->log_path = arg; break;
-	case OPT_TEE: a->o.tee_dir = arg; break;
-	case OPT_CONTROL: a->o.control_path = arg; break;
-	case ARGP_KEY_END:
-		if (!a->o.listen_path || !a->o.connect_path)
-			vs_usage_error(state, "--listen and --connect are required");
-		if (strcmp(a->o.listen_path, a->o.connect_path) == 0 ||
-		    (a->o.control_path && (strcmp(a->o.control_path, a->o.listen_path) == 0 ||
-					   strcmp(a->o.control_path, a->o.connect_path) == 0)))
-			vs_usage_error(state, "--listen, --connect and --control need three different paths");
-		break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
+	if (!o->listen_path || !o->connect_path)
+		vs_usage_error(state, "--listen and --connect are required");
+	if (strcmp(o->listen_path, o->connect_path) == 0 ||
+	    (o->control_path &&
+	     (strcmp(o->control_path, o->listen_path) == 0 || strcmp(o->control_path, o->connect_path) == 0)))
+		vs_usage_error(state, "--listen, --connect and --control need three different paths");
 }
 
 /* --json (the common option, as for every verb): log JSON lines
  * (schema/proxy-log.schema.json) instead of text */
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp proxy_argp = {
-	options, parse, "--listen SOCK --connect SOCK",
+static const struct argp proxy_argp = VS_VERB_ARGP(
+	options, "--listen SOCK --connect SOCK",
 	"Relay a vhost-user conversation between a front-end (QEMU, whose chardev points at the "
 	"--listen socket) and a back-end, byte for byte with every fd, including the back-end "
 	"channel, and log one line per message.  The proxy connects to the back-end first, then "
@@ -93,8 +77,7 @@ static const struct argp proxy_argp = {
 	"\n"
 	"-t bounds every wait that is under way: the rest of a message, a queued message, a "
 	"transfer's next bytes, a snapshot's replies; idle peers may stay idle.",
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 int
 vs_cmd_proxy(int argc, char **argv)
@@ -103,7 +86,17 @@ vs_cmd_proxy(int argc, char **argv)
 	FILE *log = stdout;
 	int rc;
 
-	argp_parse(&proxy_argp, argc, argv, 0, NULL, &a);
+	/* no positional argument: the sockets are options */
+	struct vs_verb_args va = {
+		.pos = { .extra = "unexpected argument '%s' (the sockets are given with --listen and --connect)" },
+		.opt = { { OPT_LISTEN, .arg = &a.o.listen_path }, { OPT_CONNECT, .arg = &a.o.connect_path },
+			 { OPT_LOG, .arg = &a.log_path }, { OPT_TEE, .arg = &a.o.tee_dir },
+			 { OPT_CONTROL, .arg = &a.o.control_path } },
+		.end = three_paths,
+		.ctx = &a.o,
+	};
+
+	argp_parse(&proxy_argp, argc, argv, 0, NULL, &va);
 	a.o.json = vs_opt.json;
 	vs_json_lines = true; /* an error document is one more line of the log */
 	a.o.force = vs_opt.force;

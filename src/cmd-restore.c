@@ -26,31 +26,14 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct restore_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->socket }, .required = 1,
-					   .missing = "SOCKET is required" };
-
-	switch (key) {
-	case 'i': a->input = arg; break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp restore_argp = {
-	options, parse, "SOCKET",
+static const struct argp restore_argp = VS_VERB_ARGP(
+	options, "SOCKET",
 	"Load a state into a vhost-user back-end (SET_DEVICE_STATE_FD, LOAD) and confirm it "
 	"with CHECK_DEVICE_STATE.  The input may be a raw stream, a .vhsnap archive, or either "
 	"compressed with zstd.  All of it is checked first (framing, digest): a malformed state "
 	"is refused before the back-end is contacted.  A fs state is not loaded into a net "
 	"back-end or the reverse, unless -f." VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 /* The result (schema/restore.schema.json); text: one line on stderr. */
 static struct json_object *
@@ -72,6 +55,8 @@ int
 vs_cmd_restore(int argc, char **argv)
 {
 	struct restore_args a = { 0 };
+	struct vs_verb_args va = { .pos = { .slot = { &a.socket }, .required = 1, .missing = "SOCKET is required" },
+				 .opt = { { 'i', .arg = &a.input } } };
 	struct vs_chunk_limits lim = { .max_total = 0 };
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
@@ -81,7 +66,7 @@ vs_cmd_restore(int argc, char **argv)
 	struct json_object *backend;
 	uint64_t bytes;
 
-	argp_parse(&restore_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&restore_argp, argc, argv, 0, NULL, &va);
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_opt.json; /* the result reports it */
 	if (vs_result_check_stdout(false) < 0)

@@ -63,12 +63,9 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 }
 
 static error_t
-parse(int key, char *arg, struct argp_state *state)
+parse(void *ctx, int key, char *arg, struct argp_state *state)
 {
-	struct run_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->socket }, .required = 2,
-					   .missing = "SOCKET and at least one STEP are required",
-					   .rest = a->words, .nrest = &a->nwords };
+	struct run_args *a = ctx;
 	unsigned long v;
 
 	switch (key) {
@@ -113,14 +110,13 @@ parse(int key, char *arg, struct argp_state *state)
 		a->config_size = v;
 		break;
 	default:
-		return vs_parse_positional(&pos, key, arg, state);
+		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp run_argp = {
-	options, parse, "SOCKET STEP...",
+static const struct argp run_argp = VS_VERB_ARGP(
+	options, "SOCKET STEP...",
 	"Run STEPs in order on one connection, as QEMU's vhost_dev would:\n"
 	"  start        features, guest memory (memfd), rings set up, kicked, enabled\n"
 	"  stop         QEMU's order: rings disabled, GET_VRING_BASE on each\n"
@@ -134,8 +130,7 @@ static const struct argp run_argp = {
 	"save, load, verify and reset need a stopped device: stop first.  The sequence is "
 	"checked before connecting; a failing step ends it with that step's exit status."
 	VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 /* --json: what the current step did (NULL without --json) */
 static struct json_object *jresult;
@@ -507,7 +502,14 @@ vs_cmd_run(int argc, char **argv)
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		return -1;
 	}
-	argp_parse(&run_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.socket }, .required = 2, .missing = "SOCKET and at least one STEP are required",
+			 .rest = a.words, .nrest = &a.nwords },
+		.parse = parse,
+		.ctx = &a,
+	};
+
+	argp_parse(&run_argp, argc, argv, 0, NULL, &va);
 	if (vs_run_plan_parse(&plan, a.nwords, a.words) < 0) {
 		free(a.words);
 		return -1;

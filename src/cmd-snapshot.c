@@ -48,30 +48,17 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+static void
+status_alone(const void *ctx, const struct argp_state *state)
 {
-	struct snapshot_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->socket }, .required = 1,
-					   .missing = "CONTROL-SOCKET is required (the proxy's --control)" };
+	const struct snapshot_args *a = ctx;
 
-	switch (key) {
-	case 'o': a->output = arg; break;
-	case OPT_STATUS: a->status = true; break;
-	case ARGP_KEY_END:
-		vs_parse_positional(&pos, key, arg, state);
-		if (a->status && a->output)
-			vs_usage_error(state, "--status prints the status; it writes no state (-o)");
-		break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
+	if (a->status && a->output)
+		vs_usage_error(state, "--status prints the status; it writes no state (-o)");
 }
 
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp snapshot_argp = {
-	options, parse, "CONTROL-SOCKET\n--status CONTROL-SOCKET",
+static const struct argp snapshot_argp = VS_VERB_ARGP(
+	options, "CONTROL-SOCKET\n--status CONTROL-SOCKET",
 	"Save the state of the back-end behind a running `vhost-state proxy` (its --control "
 	"socket) while the VM is paused: the proxy holds the front-end's messages, sends its own "
 	"SET_DEVICE_STATE_FD(SAVE) and CHECK_DEVICE_STATE, then lets them through.  The device "
@@ -81,8 +68,7 @@ static const struct argp snapshot_argp = {
 	"after CHECK_DEVICE_STATE returned 0."
 	"\vWith --status, print what the proxy knows: the back-end's identity and negotiated "
 	"features, the rings, whether a snapshot is possible now (--json: the document).",
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 static int
 read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
@@ -345,7 +331,15 @@ vs_cmd_snapshot(int argc, char **argv)
 	char line[1200];
 	int fd = -1;
 
-	argp_parse(&snapshot_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.socket }, .required = 1,
+			 .missing = "CONTROL-SOCKET is required (the proxy's --control)" },
+		.opt = { { 'o', .arg = &a.output }, { OPT_STATUS, .flag = &a.status } },
+		.end = status_alone,
+		.ctx = &a,
+	};
+
+	argp_parse(&snapshot_argp, argc, argv, 0, NULL, &va);
 	if (a.status)
 		return do_status(a.socket);
 	vs_format_from_name(a.output);

@@ -38,34 +38,14 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct verify_args *a = state->input;
-	const struct vs_positional pos = { .slot = { &a->socket, &a->file }, .required = 2,
-					   .missing = "SOCKET and FILE are required" };
-
-	switch (key) {
-	case OPT_SAVE: a->save = arg; break;
-	case ARGP_KEY_END:
-		vs_parse_positional(&pos, key, arg, state);
-		break;
-	default:
-		return vs_parse_positional(&pos, key, arg, state);
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp verify_argp = {
-	options, parse, "SOCKET FILE",
+static const struct argp verify_argp = VS_VERB_ARGP(
+	options, "SOCKET FILE",
 	"Pre-flight check of a snapshot: load FILE into the back-end, save the state again on the "
 	"same connection, and compare the two payloads.  Exit 0: the back-end holds exactly FILE's "
 	"state; 2: it kept a different one (for example a state that loads but loses inodes).  The "
 	"differences of virtiofsd and passt states are decoded field by field, as by diff (A is "
 	"FILE, B the back-end's)." VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 /* What arrives from the back-end: compared, kept in memory for decoding
  * (the first VS_DECODE_MAX bytes), and with --save written as dump
@@ -158,6 +138,10 @@ int
 vs_cmd_verify(int argc, char **argv)
 {
 	struct verify_args a = { 0 };
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.socket, &a.file }, .required = 2, .missing = "SOCKET and FILE are required" },
+		.opt = { { OPT_SAVE, .arg = &a.save } },
+	};
 	struct vs_chunk_limits lim = { 0 };
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
@@ -171,7 +155,7 @@ vs_cmd_verify(int argc, char **argv)
 	uint64_t loaded, saved;
 	int rc;
 
-	argp_parse(&verify_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&verify_argp, argc, argv, 0, NULL, &va);
 	vs_format_from_name(a.save);
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_opt.json;

@@ -55,7 +55,8 @@ extern const struct argp vs_common_argp;
 void vs_usage_error(const struct argp_state *state, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
-/* A verb's positional arguments (SOCKET, FILE...), for its argp parser. */
+/* A verb's positional arguments (SOCKET, FILE...): "too many arguments"
+ * and "X is required" (exit 64) come from vs_parse_verb. */
 struct vs_positional {
 	const char **slot[3]; /* where each one goes, in order; NULL-terminated */
 	unsigned required;    /* how many must be given (slots and rest) */
@@ -66,9 +67,29 @@ struct vs_positional {
 	/* how a usage error is reported (NULL: vs_usage_error) */
 	void (*usage)(const struct argp_state *state, const char *fmt, ...);
 };
-/* ARGP_KEY_ARG and ARGP_KEY_END for p (both exit 64 on an error);
- * ARGP_ERR_UNKNOWN for every other key. */
-error_t vs_parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state);
+/* An option of a verb that only stores its argument, or sets a flag. */
+struct vs_verb_opt {
+	int key;
+	const char **arg;
+	bool *flag;
+};
+/* A verb's command line: argp_parse's input for vs_parse_verb. */
+struct vs_verb_args {
+	struct vs_positional pos;
+	struct vs_verb_opt opt[6]; /* at most 5, ended by key 0 */
+	/* the verb's own parser for its other options (NULL: none), and its
+	 * checks once all is parsed (after the positional ones; NULL: none) */
+	error_t (*parse)(void *ctx, int key, char *arg, struct argp_state *state);
+	void (*end)(const void *ctx, const struct argp_state *state);
+	void *ctx;
+};
+/* The argp parser of every verb. */
+error_t vs_parse_verb(int key, char *arg, struct argp_state *state);
+/* A verb's argp: its OPTIONS (or NULL), ARGS_DOC and DOC, then its
+ * children (VS_FORMAT_CHILD, VS_JSON_CHILD); the common options come last. */
+#define VS_VERB_ARGP(options, args_doc, doc, ...)                                                         \
+	{ (options), vs_parse_verb, (args_doc), (doc),                                                    \
+	  (const struct argp_child[]){ __VA_ARGS__, VS_COMMON_CHILD, { 0 } }, NULL, NULL }
 
 /* A verb returns 0, an exit status of its own (verify, diff: 2), or -1
  * when it failed: main then reports the current error once, as

@@ -150,8 +150,10 @@ vs_usage_error(const struct argp_state *state, const char *fmt, ...)
 	exit(VS_EXIT_USAGE); /* not reached: ARGP_HELP_STD_ERR exits */
 }
 
-error_t
-vs_parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state)
+/* ARGP_KEY_ARG and ARGP_KEY_END for p (both exit 64 on an error);
+ * ARGP_ERR_UNKNOWN for every other key. */
+static error_t
+parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state)
 {
 	void (*usage)(const struct argp_state *, const char *, ...) = p->usage ? p->usage : vs_usage_error;
 	unsigned given = 0, i;
@@ -173,6 +175,30 @@ vs_parse_positional(const struct vs_positional *p, int key, char *arg, struct ar
 		return 0;
 	}
 	return ARGP_ERR_UNKNOWN;
+}
+
+error_t
+vs_parse_verb(int key, char *arg, struct argp_state *state)
+{
+	const struct vs_verb_args *v = state->input;
+	error_t rc = ARGP_ERR_UNKNOWN, own;
+
+	for (const struct vs_verb_opt *o = v->opt; o->key; o++)
+		if (o->key == key) {
+			if (o->arg)
+				*o->arg = arg;
+			else
+				*o->flag = true;
+			return 0;
+		}
+	if (key == ARGP_KEY_ARG || key == ARGP_KEY_END)
+		rc = parse_positional(&v->pos, key, arg, state);
+	if (key == ARGP_KEY_END && v->end)
+		v->end(v->ctx, state);
+	if (key != ARGP_KEY_ARG && key != ARGP_KEY_END && v->parse &&
+	    (own = v->parse(v->ctx, key, arg, state)) != ARGP_ERR_UNKNOWN)
+		rc = own;
+	return rc;
 }
 
 static error_t
