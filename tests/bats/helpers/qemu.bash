@@ -20,21 +20,31 @@ qemu_accel() {
 	fi
 }
 
-# start_qemu NAME [--incoming] DEVICE-ARGS... — a stopped (-S) q35 guest
-# without firmware run; sets QEMU_QMP, QEMU_PID, QEMU_LOG.
+# start_qemu NAME [--incoming] [--running] [--mem SIZE] [--accel ACCEL]
+# ARGS... — a q35 machine with shared (memfd) memory, 128M unless --mem,
+# stopped (-S) without firmware run unless --running (a guest that boots:
+# helpers/guest), accelerated as qemu_accel says unless --accel; sets
+# QEMU_QMP, QEMU_PID, QEMU_LOG.
 start_qemu() {
-	local name=$1 incoming=
+	local name=$1 incoming='' paused=-S mem=128M accel
+	accel=$(qemu_accel)
 	shift
-	if [ "${1:-}" = --incoming ]; then
-		incoming="-incoming defer"
+	while :; do
+		case ${1:-} in
+		--incoming) incoming="-incoming defer" ;;
+		--running) paused= ;;
+		--mem) mem=$2; shift ;;
+		--accel) accel="-accel $2"; shift ;;
+		*) break ;;
+		esac
 		shift
-	fi
+	done
 	vs_sockdir
 	QEMU_QMP=$VS_SOCKDIR/$name.qmp
 	QEMU_LOG=$BATS_TEST_TMPDIR/$name.qemu.log
-	# shellcheck disable=SC2046,SC2086
-	"$QEMU" -M q35 $(qemu_accel) -nodefaults -display none -S -m 128M \
-		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
+	# shellcheck disable=SC2086
+	"$QEMU" -M q35 $accel -nodefaults -display none $paused -m "$mem" \
+		-object memory-backend-memfd,id=mem,size="$mem",share=on -machine memory-backend=mem \
 		-qmp unix:"$QEMU_QMP",server=on,wait=off $incoming "$@" >"$QEMU_LOG" 2>&1 &
 	QEMU_PID=$!
 	VS_PIDS="${VS_PIDS:-} $QEMU_PID"
