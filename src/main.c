@@ -38,10 +38,9 @@
 struct vs_common_opts vs_opt = { .max_size = VS_MAX_SIZE_DEFAULT, .progress_fd = -1,
 				  .timeout_ms = VS_TIMEOUT_DEFAULT_MS };
 
-/* Messages read "PROGRAM: VERB: text": the program's short name and the
- * verb being run (NULL before one is known). */
-static const char *vs_program;
-static const char *vs_verb;
+/* cmd.h */
+const char *vs_program;
+const char *vs_verb;
 
 /* The library's lines, with that prefix; the -v protocol trace carries
  * only the program's name. */
@@ -169,6 +168,57 @@ vs_usage_error(const struct argp_state *state, const char *fmt, ...)
 	fputc('\n', stderr);
 	argp_state_help(state, stderr, ARGP_HELP_STD_ERR);
 	exit(VS_EXIT_USAGE); /* not reached: ARGP_HELP_STD_ERR exits */
+}
+
+/* ARGP_KEY_ARG and ARGP_KEY_END for p (both exit 64 on an error);
+ * ARGP_ERR_UNKNOWN for every other key. */
+static error_t
+parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state)
+{
+	void (*usage)(const struct argp_state *, const char *, ...) = p->usage ? p->usage : vs_usage_error;
+	unsigned given = 0, i;
+
+	for (i = 0; p->slot[i] && *p->slot[i]; i++)
+		given++;
+	switch (key) {
+	case ARGP_KEY_ARG:
+		if (p->slot[i])
+			*p->slot[i] = arg;
+		else if (p->rest)
+			p->rest[(*p->nrest)++] = arg;
+		else
+			usage(state, p->extra ? p->extra : "too many arguments: '%s'", arg);
+		return 0;
+	case ARGP_KEY_END:
+		if (given + (p->nrest ? (unsigned)*p->nrest : 0) < p->required)
+			usage(state, "%s", p->missing);
+		return 0;
+	}
+	return ARGP_ERR_UNKNOWN;
+}
+
+error_t
+vs_parse_verb(int key, char *arg, struct argp_state *state)
+{
+	const struct vs_verb_args *v = state->input;
+	error_t rc = ARGP_ERR_UNKNOWN, own;
+
+	for (const struct vs_verb_opt *o = v->opt; o->key; o++)
+		if (o->key == key) {
+			if (o->arg)
+				*o->arg = arg;
+			else
+				*o->flag = true;
+			return 0;
+		}
+	if (key == ARGP_KEY_ARG || key == ARGP_KEY_END)
+		rc = parse_positional(&v->pos, key, arg, state);
+	if (key == ARGP_KEY_END && v->end)
+		v->end(v->ctx, state);
+	if (key != ARGP_KEY_ARG && key != ARGP_KEY_END && v->parse &&
+	    (own = v->parse(v->ctx, key, arg, state)) != ARGP_ERR_UNKNOWN)
+		rc = own;
+	return rc;
 }
 
 static error_t
@@ -475,6 +525,7 @@ setup_signals(void)
 }
 
 struct json_object *vs_error_json_extra;
+char vs_fail_step[320];
 
 /* The library words an error in its own terms; here it gets the option
  * (or the command) of ours behind it. */
@@ -489,8 +540,10 @@ static const char *const hint_text[] = {
 	[VS_HINT_STDOUT_TERMINAL] = " (use -o FILE, a pipe, or -f)",
 };
 
-int
-vs_report_error(const char *verb)
+/* Print the current error (and a JSON error document with --json);
+ * returns the exit status to use. */
+static int
+report_error(const char *verb)
 {
 	const struct vs_error *e = vs_error_get();
 	int code = e->exit_code ? e->exit_code : VS_EXIT_FAIL;
@@ -500,7 +553,8 @@ vs_report_error(const char *verb)
 		vs_error_hint(VS_HINT_NONE);
 	}
 
-	fprintf(stderr, "%s: %s: %s\n", vs_program, verb, e->msg[0] ? e->msg : "failed");
+	fprintf(stderr, "%s: %s: %s%s%s\n", vs_program, verb, vs_fail_step, vs_fail_step[0] ? ": " : "",
+		e->msg[0] ? e->msg : "failed");
 	if (vs_opt.json) {
 		struct json_object *doc = json_object_new_object(), *err = json_object_new_object();
 		json_object_object_add(err, "message", json_object_new_string(e->msg));
@@ -717,6 +771,8 @@ main(int argc, char **argv)
 		return VS_EXIT_FAIL;
 	argv[verb_index] = verb_display;
 	rc = verb->run(argc - verb_index, argv + verb_index);
+	if (rc < 0)
+		rc = report_error(verb->name);
 	free(verb_argv);
 	free(verb_prefix);
 	free(verb_display);

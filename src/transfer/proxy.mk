@@ -8,7 +8,7 @@ libvhoststate_a_SOURCES += src/transfer/proxy.c src/transfer/proxy.h \
 
 vhost_state_SOURCES += src/cmd-proxy.c src/cmd-snapshot.c
 
-# TESTS already lists $(BATS_TESTS), and EXTRA_DIST distributes them.
-BATS_TESTS += tests/bats/proxy.bats tests/bats/proxy-access.bats tests/bats/proxy-faults.bats
+# proxy.bats, proxy-access.bats and proxy-faults.bats are in Makefile.am's
+# BATS_TESTS.
 EXTRA_DIST += tests/bats/helpers/qemu-proxy.bash tests/bats/helpers/flood.py \
 	tests/bats/helpers/vu-client.py tests/bats/helpers/migfile.py

@@ -27,8 +27,8 @@ tests_unit_test_vu_frontend_LDADD = $(LIBS_ALL)
 tests_unit_test_vu_describe_SOURCES = tests/unit/test-vu-describe.c tests/unit/tap.h
 tests_unit_test_vu_describe_LDADD = $(LIBS_ALL)
 
-# TESTS already lists $(UNIT_TESTS) and $(BATS_TESTS); EXTRA_DIST distributes the .bats.
-BATS_TESTS += tests/bats/vhost-dev.bats tests/bats/run.bats tests/bats/fuse.bats
+# TESTS already lists $(UNIT_TESTS); vhost-dev.bats, run.bats and fuse.bats
+# are in Makefile.am's BATS_TESTS.
 UNIT_TESTS += tests/unit/test-vring tests/unit/test-run-steps tests/unit/test-backend-channel \
 	tests/unit/test-vu-frontend tests/unit/test-vu-describe
 EXTRA_DIST += tests/bats/helpers/fuse.bash

@@ -37,7 +37,7 @@ teardown() {
 		[ ! -e "$PROXY_FRONT" ] && [ ! -e "$PROXY_CTL" ]
 		assert_equal "$(ls -A "$tee" | wc -l)" 0
 		# the back-end saw its connection end (the fake then exits)
-		wait_gone "$FAKE_PID"
+		wait_gone "$FAKE_PID" 5
 		# and the front-end's connection is closed
 		run python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$PROXY_FRONT"
 		assert_failure

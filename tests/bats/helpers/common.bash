@@ -44,6 +44,27 @@ wait_for_socket() {
 	return 1
 }
 
+# wait_gone PID [SECONDS] — a process that should end by itself does so
+# within SECONDS (default 10).
+wait_gone() {
+	local pid=$1 n=$((${2:-10} * 20))
+	while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.05
+		n=$((n - 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "process $pid still running after ${2:-10} s" >&2
+		return 1
+	fi
+}
+
+# wait_exit PID [SECONDS] — the same for a process this shell started,
+# which is then reaped.
+wait_exit() {
+	wait_gone "$@" || return 1
+	wait "$1" 2>/dev/null || true
+}
+
 # start_fake NAME [fake-backend options] — sets FAKE_SOCK, FAKE_LOG, FAKE_PID.
 start_fake() {
 	local name=$1
