@@ -79,3 +79,21 @@ vs_set_nonblock(int fd, bool on)
 		return vs_fail(VS_EXIT_FAIL, errno, "fcntl");
 	return 0;
 }
+
+int
+vs_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name)
+{
+	while (len > 0) {
+		ssize_t k = pread(fd, buf, len, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", name);
+		if (k == 0)
+			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", name);
+		buf = (char *)buf + k;
+		len -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}

@@ -5,6 +5,7 @@
 #define VS_IO_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,6 +33,10 @@ ssize_t vs_read_wait(int fd, void *buf, size_t len, int timeout_ms, const char *
  * as long as it takes); EPIPE is returned as errno with the error set.
  * Returns 0 or -1. */
 int vs_write_all(int fd, const void *buf, size_t len, const char *name, int timeout_ms);
+
+/* All len bytes at offset off of a regular file; a short file ("shrank
+ * while it was read") is an error.  Returns 0 or -1, the error set. */
+int vs_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name);
 
 /* fcntl helpers */
 int vs_set_nonblock(int fd, bool on);

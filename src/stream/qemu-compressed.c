@@ -28,6 +28,7 @@
 #include "error.h"
 #include "io.h"
 #include "qemu-compressed.h"
+#include "qemu-walk.h" /* the wire constants */
 #include "source.h"
 
 #define IN_BUF (256u * 1024)
@@ -37,22 +38,6 @@
 #define TAIL_MAX (1ull << 30)
 #define MAX_BLOCKS 4096
 
-/* migration/savevm.c, migration/ram.h (as in qemu-file.c) */
-#define QEMU_VM_EOF 0x00
-#define QEMU_VM_SECTION_START 0x01
-#define QEMU_VM_SECTION_PART 0x02
-#define QEMU_VM_SECTION_END 0x03
-#define QEMU_VM_SUBSECTION 0x05
-#define QEMU_VM_CONFIGURATION 0x07
-#define QEMU_VM_COMMAND 0x08
-#define QEMU_VM_SECTION_FOOTER 0x7e
-#define RAM_SAVE_FLAG_ZERO 0x02
-#define RAM_SAVE_FLAG_MEM_SIZE 0x04
-#define RAM_SAVE_FLAG_PAGE 0x08
-#define RAM_SAVE_FLAG_EOS 0x10
-#define RAM_SAVE_FLAG_CONTINUE 0x20
-#define RAM_SAVE_FLAG_XBZRLE 0x40
-#define RAM_SAVE_FLAG_MULTIFD_FLUSH 0x200
 
 static int
 pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name)
@@ -64,24 +49,6 @@ pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name)
 		if (k <= 0)
 			return vs_fail(VS_EXIT_FAIL, k < 0 ? errno : ENOSPC, "%s: write", name);
 		buf = (const char *)buf + k;
-		len -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
-static int
-pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name)
-{
-	while (len > 0) {
-		ssize_t k = pread(fd, buf, len, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", name);
-		if (k == 0)
-			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", name);
-		buf = (char *)buf + k;
 		len -= (size_t)k;
 		off += (uint64_t)k;
 	}
@@ -114,7 +81,7 @@ gzip_trailer_check(struct dec *d)
 
 	if (fstat(d->fd, &st) < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "%s", d->name);
-	if ((uint64_t)st.st_size < 8 || pread_all(d->fd, t, 8, (uint64_t)st.st_size - 8, d->name) < 0)
+	if ((uint64_t)st.st_size < 8 || vs_pread_all(d->fd, t, 8, (uint64_t)st.st_size - 8, d->name) < 0)
 		return vs_fail(VS_EXIT_DATAERR, 0, "%s: malformed libvirt save image: no gzip trailer", d->name);
 	if (vs_get_le32(t) != (uint32_t)d->crc || vs_get_le32(t + 4) != (uint32_t)d->total)
 		return vs_fail(VS_EXIT_DATAERR, 0,
@@ -756,7 +723,7 @@ vs_qemu_compressed_inject(int fd, const struct vs_libvirt_image *img, const stru
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	for (uint64_t off = 0; off < img->stream_offset;) {
 		size_t k = img->stream_offset - off < OUT_BUF ? img->stream_offset - off : OUT_BUF;
-		if (pread_all(fd, buf, k, off, name) < 0 || vs_write_all(out_fd, buf, k, out_name, -1) < 0) {
+		if (vs_pread_all(fd, buf, k, off, name) < 0 || vs_write_all(out_fd, buf, k, out_name, -1) < 0) {
 			free(buf);
 			return -1;
 		}
