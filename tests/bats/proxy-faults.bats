@@ -173,6 +173,31 @@ sys.exit(0 if s.recv(1) == b"" else 1)' "$PROXY_CTL"
 	! grep -q "^check" "$BATS_TEST_TMPDIR/b.out"
 }
 
+@test "proxy: a front-end killed mid-LOAD: the proxy ends with 0, keeps no tee copy, and closes the back-end's connection" {
+	tee=$BATS_TEST_TMPDIR/tee
+	mkdir -m 0700 "$tee"
+	start_fake a
+	start_proxy a "$FAKE_SOCK" --tee "$tee"
+	python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello load-start load-write:100000 sleep:30 \
+		>"$BATS_TEST_TMPDIR/client.out" 2>&1 &
+	client=$!
+	VS_PIDS="$VS_PIDS $client"
+	for _ in $(seq 1 200); do
+		grep -q "^load-write" "$BATS_TEST_TMPDIR/client.out" && break
+		sleep 0.05
+	done
+	grep -q "^load-write 100000" "$BATS_TEST_TMPDIR/client.out"
+	kill -KILL "$client"
+	wait_proxy
+	# a front-end leaving ends the proxy normally: 0, said in the log
+	assert_equal "$PROXY_RC" 0
+	grep -q -- "-- disconnect: the front-end disconnected; closing the other side" "$PROXY_LOG"
+	grep -q "tee: transfer 1 (load): no copy kept" "$PROXY_LOG"
+	assert_equal "$(ls -A "$tee" | wc -l)" 0
+	# the back-end saw its front-end leave (the fake exits then)
+	wait_gone "$FAKE_PID"
+}
+
 @test "proxy: a snapshot client that disconnects mid-transfer: the proxy finishes the SAVE with CHECK, says so, and releases the front-end" {
 	start_fake a --state-size 3000000
 	start_proxy a "$FAKE_SOCK"
