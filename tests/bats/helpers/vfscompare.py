@@ -14,7 +14,9 @@ save; the next save looks it up again under another ID.  So:
     refcount, status, path and file handle;
   - A's other inodes (its own serialization's) and B's inodes from A's
     next_inode on (B's) match one to one by refcount, status, path and
-    file handle, and B's next_inode is A's plus their number.
+    file handle, and B's next_inode is A's plus their number;
+  - those are parents: each is the parent of an inode in its state, and
+    A's have the numbers just below A's next_inode (the last ones taken).
 
 Prints "renumbered N" (exit 0) or "differ: WHY" (exit 1).
 """
@@ -38,11 +40,18 @@ def compare(a, b):
         if i["id"] not in ia or key(ia[i["id"]]) != key(i):
             return "inode %d: %s -> %s" % (i["id"], json.dumps(ia.get(i["id"])), json.dumps(i))
     kept = {i["id"] for i in old}
-    gone = sorted(key(i) for i in a["inodes"] if i["id"] not in kept)
-    if gone != sorted(key(i) for i in new):
-        return "inodes only in A %s, only in B %s" % (gone, sorted(key(i) for i in new))
+    gone = [i for i in a["inodes"] if i["id"] not in kept]
+    if sorted(key(i) for i in gone) != sorted(key(i) for i in new):
+        return "inodes only in A %s, only in B %s" % (gone, new)
     if b["next_inode"] != na + len(new):
         return "next_inode %d -> %d with %d new inodes" % (na, b["next_inode"], len(new))
+    if sorted(i["id"] for i in gone) != list(range(na - len(gone), na)):
+        return "inodes only in A are not the last numbers below %d: %s" % (na, gone)
+    for state, added in ((a, gone), (b, new)):
+        parents = {i.get("parent") for i in state["inodes"]}
+        for i in added:
+            if i["id"] not in parents:
+                return "inode %d (%s) is no parent" % (i["id"], i.get("path"))
     return None
 
 
