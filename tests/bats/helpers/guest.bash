@@ -48,8 +48,9 @@ guest_accel() {
 
 # init_on_free=1: freed guest pages are zeroed, and QEMU sends zero pages as
 # a flag: a saved guest is 56 MB instead of 96.
+# GUEST_ARGS: more kernel parameters (e.g. vs.mode=soak).
 guest_cmdline() {
-	echo "console=ttyS0 panic=-1 quiet init_on_free=1 vs.tag=$GUEST_TAG"
+	echo "console=ttyS0 panic=-1 quiet init_on_free=1 vs.tag=$GUEST_TAG${GUEST_ARGS:+ $GUEST_ARGS}"
 }
 
 # guest_share NAME — a shared dir holding a.txt: 1000 records "line %05d\n";
