@@ -213,11 +213,9 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 			free(buf);
 			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", q->name);
 		}
-		for (size_t i = got; i-- > 0;)
-			if (buf[i] == QEMU_VM_VMDESCRIPTION) {
-				pos = from + i;
-				break;
-			}
+		const unsigned char *m = memrchr(buf, QEMU_VM_VMDESCRIPTION, got);
+		if (m)
+			pos = from + (uint64_t)(m - buf);
 		hi = from;
 	}
 	free(buf);
