@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake autoconf-archive pkg-config \
-	libarchive-dev libzstd-dev libjson-c-dev nettle-dev libxml2-dev \
+	libarchive-dev libzstd-dev libjson-c-dev nettle-dev libxml2-dev zlib1g-dev \
 	bats bats-support bats-assert bash-completion \
 	debhelper dh-autoreconf lintian autopkgtest man-db \
 	jq xxd zstd gzip xz-utils bzip2 lz4 openssl python3 python3-jsonschema mandoc bsdutils util-linux procps strace \

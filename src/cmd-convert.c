@@ -12,6 +12,7 @@
 #include "error.h"
 #include "input.h"
 #include "output.h"
+#include "progress.h"
 #include "result.h"
 #include "writer.h"
 
@@ -19,40 +20,14 @@ struct convert_args {
 	const char *in, *out;
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct convert_args *a = state->input;
-
-	switch (key) {
-	case ARGP_KEY_ARG:
-		if (!a->in)
-			a->in = arg;
-		else if (!a->out)
-			a->out = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
-	case ARGP_KEY_END:
-		if (!a->out)
-			vs_usage_error(state, "IN and OUT are required (- for stdin/stdout)");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp convert_argp = {
-	NULL, parse, "IN OUT",
+static const struct argp convert_argp = VS_VERB_ARGP(
+	NULL, "IN OUT",
 	"Convert a state between the raw stream and the .vhsnap archive, each optionally "
 	"zstd-compressed.  IN is detected; OUT's format comes from --format/--zstd or its name "
 	"(*.vhsnap: archive, *.zst: zstd).  Lossless: the archive stores the raw stream byte for "
 	"byte, so raw -> archive -> raw gives back the same file, and an archive's manifest "
 	"(back-end identity, creation time) is kept.",
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 /* Everything the manifest needs that the input can tell. */
 static void
@@ -67,7 +42,6 @@ manifest_for(struct vs_manifest *m, const struct vs_state_input *in)
 		snprintf(m->tool, sizeof m->tool, "%s", in->manifest.tool);
 	} else {
 		snprintf(m->kind, sizeof m->kind, "%s", vs_payload_kind_name(in->kind));
-		snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
 	}
 	m->payload_size = in->payload;
 	m->chunks = in->chunks;
@@ -106,53 +80,34 @@ int
 vs_cmd_convert(int argc, char **argv)
 {
 	struct convert_args a = { 0 };
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.in, &a.out }, .required = 2, .missing = "IN and OUT are required (- for stdin/stdout)" },
+	};
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_limits lim = { 0 };
-	struct vs_output out;
-	struct vs_state_writer w;
-	struct vs_manifest m = { 0 };
-	struct json_object *doc;
-	bool out_open = false, writer = false;
+	struct vs_save s = { 0 };
 
-	argp_parse(&convert_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&convert_argp, argc, argv, 0, NULL, &va);
 	vs_format_from_name(a.out);
 	vs_setup_progress();
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_fmt.archive == 1 || vs_opt.json; /* the new manifest records it */
-	if (vs_result_check_stdout(vs_is_stdout(a.out)) < 0 || vs_manifest_now(&m.created) < 0 || vs_state_input_open(&in, a.in, &lim) < 0)
+	if (vs_result_check_stdout(vs_is_stdout(a.out)) < 0 || vs_cmd_input_open(&in, a.in, &lim) < 0 ||
+	    vs_save_open(&s, a.out, &vs_fmt, VS_SAVE_RAW) < 0)
 		goto fail;
-	if (vs_output_open(&out, a.out, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
-		goto fail;
-	out_open = true;
-	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
-		goto fail;
-	writer = true;
 	vs_progress_start("convert", in.stream_bytes);
-	if (vs_state_input_copy_raw(&in, vs_state_writer_raw(&w), vs_progress_update) < 0)
+	if (vs_state_input_copy_raw(&in, vs_state_writer_raw(&s.w), vs_progress_update) < 0)
 		goto fail;
 	vs_progress_end();
-	if (vs_fmt.archive == 1) {
-		manifest_for(&m, &in);
-		if (vs_state_writer_finish(&w, &m) < 0)
-			goto fail;
-	}
-	doc = result(&a, &out, &in);
-	if (vs_output_commit(&out) < 0) {
-		json_object_put(doc);
+	manifest_for(&s.m, &in);
+	if (vs_save_finish(&s, NULL) < 0 || vs_save_emit(&s, result(&a, &s.out, &in), print_text) < 0)
 		goto fail;
-	}
-	vs_result_emit(doc, print_text, stderr, false);
-	vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	vs_state_input_close(&in);
 	return 0;
 fail:
 	vs_progress_end();
-	if (out_open)
-		vs_output_abort(&out);
-	if (writer)
-		vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	vs_state_input_close(&in);
-	return vs_report_error("convert");
+	return -1;
 }

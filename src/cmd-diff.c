@@ -20,41 +20,23 @@ struct diff_args {
 	const char *a, *b;
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+/* stdin is read once */
+static void
+not_both_stdin(const void *ctx, const struct argp_state *state)
 {
-	struct diff_args *a = state->input;
+	const struct diff_args *a = ctx;
 
-	switch (key) {
-	case ARGP_KEY_ARG:
-		if (!a->a)
-			a->a = arg;
-		else if (!a->b)
-			a->b = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
-	case ARGP_KEY_END:
-		if (a->a && a->b && strcmp(a->a, "-") == 0 && strcmp(a->b, "-") == 0)
-			vs_usage_error(state, "A and B cannot both be - (stdin is read once)");
-		if (!a->b)
-			vs_usage_error(state, "two files are required");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
+	if (strcmp(a->a, "-") == 0 && strcmp(a->b, "-") == 0)
+		vs_usage_error(state, "A and B cannot both be - (stdin is read once)");
 }
 
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp diff_argp = {
-	NULL, parse, "A B",
+static const struct argp diff_argp = VS_VERB_ARGP(
+	NULL, "A B",
 	"Compare two states offline, payload against payload (framing, compression and container "
 	"do not matter).  Exit 0: the same; 2: different.  virtiofsd and passt states are "
 	"compared field by field (virtiofsd: inodes, handles, mounts, counters; passt: addresses, "
 	"TCP flows); other kinds report the first differing offset.",
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 /* First differing payload offset, streaming; UINT64_MAX if equal. */
 static int
@@ -164,10 +146,13 @@ vs_cmd_diff(int argc, char **argv)
 	uint64_t at;
 	bool same;
 
-	argp_parse(&diff_argp, argc, argv, 0, NULL, &args);
+	struct vs_verb_args va = { .pos = { .slot = { &args.a, &args.b }, .required = 2, .missing = "two files are required" },
+				   .end = not_both_stdin, .ctx = &args };
+
+	argp_parse(&diff_argp, argc, argv, 0, NULL, &va);
 	lim.max_total = vs_opt.max_size;
-	if (vs_result_check_stdout(false) < 0 || vs_state_input_open(&a, args.a, &lim) < 0 ||
-	    vs_state_input_open(&b, args.b, &lim) < 0 || first_difference(&a, &b, &at) < 0)
+	if (vs_result_check_stdout(false) < 0 || vs_cmd_input_open(&a, args.a, &lim) < 0 ||
+	    vs_cmd_input_open(&b, args.b, &lim) < 0 || first_difference(&a, &b, &at) < 0)
 		goto fail;
 	same = at == UINT64_MAX;
 	if (!same)
@@ -190,5 +175,5 @@ vs_cmd_diff(int argc, char **argv)
 fail:
 	vs_state_input_close(&a);
 	vs_state_input_close(&b);
-	return vs_report_error("diff");
+	return -1;
 }

@@ -35,35 +35,17 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+static void
+list_alone(const void *ctx, const struct argp_state *state)
 {
-	struct extract_args *a = state->input;
+	const struct extract_args *a = ctx;
 
-	switch (key) {
-	case 'o': a->output = arg; break;
-	case OPT_DEVICE: a->device = arg; break;
-	case OPT_LIST: a->list = true; break;
-	case ARGP_KEY_ARG:
-		if (a->mig)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->mig = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->mig)
-			vs_usage_error(state, "MIGFILE is required (- for stdin)");
-		if (a->list && (a->output || a->device))
-			vs_usage_error(state, "--list extracts nothing: it takes neither -o nor --device");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
+	if (a->list && (a->output || a->device))
+		vs_usage_error(state, "--list extracts nothing: it takes neither -o nor --device");
 }
 
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp extract_argp = {
-	options, parse, "MIGFILE\n--list MIGFILE",
+static const struct argp extract_argp = VS_VERB_ARGP(
+	options, "MIGFILE\n--list MIGFILE",
 	"Take a vhost-user back-end's state out of a QEMU migration file (what `migrate` writes to "
 	"file:, exec: or fd:; not the mapped-ram layout).  The file is walked by its structure and "
 	"checked against its VM description; the states of vhost-user-fs (subsection "
@@ -71,8 +53,7 @@ static const struct argp extract_argp = {
 	"the virtio field) are found.  The output is QEMU's chunk list byte for byte (raw), or an "
 	"archive holding it; `restore` loads it into a back-end, `inject` puts a state back into a "
 	"migration file.  No back-end is contacted.  Malformed files exit 65 with the offset.",
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 /* --list --json: {"file", "states": [...]} (schema/extract.schema.json) */
 static void
@@ -112,7 +93,6 @@ fill_manifest(struct vs_manifest *m, const struct vs_qemu_file *q, const struct 
 		json_object_object_add(b, "machine", json_object_new_string(q->machine));
 	m->backend = b;
 	snprintf(m->kind, sizeof m->kind, "%s", vs_payload_kind_name(st->kind));
-	snprintf(m->tool, sizeof m->tool, "%s %s", PACKAGE_NAME, PACKAGE_VERSION);
 	m->payload_size = st->payload;
 	m->chunks = st->chunks;
 	memcpy(m->sha256, st->sha256, sizeof m->sha256);
@@ -152,16 +132,20 @@ vs_cmd_extract(int argc, char **argv)
 {
 	struct extract_args a = { 0 };
 	struct vs_qemu_file q = { .fd = -1 };
-	struct vs_manifest m = { 0 };
-	struct vs_output out;
-	struct vs_state_writer w;
-	struct json_object *doc;
-	bool out_open = false, writer = false, opened = false;
+	struct vs_save s = { 0 };
+	bool opened = false;
 	size_t i;
 
-	argp_parse(&extract_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.mig }, .required = 1, .missing = "MIGFILE is required (- for stdin)" },
+		.opt = { { 'o', .arg = &a.output }, { OPT_DEVICE, .arg = &a.device }, { OPT_LIST, .flag = &a.list } },
+		.end = list_alone,
+		.ctx = &a,
+	};
+
+	argp_parse(&extract_argp, argc, argv, 0, NULL, &va);
 	vs_format_from_name(a.output);
-	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+	if (vs_result_check_stdout(!a.list && vs_is_stdout(a.output)) < 0 || vs_qemu_file_open(&q, a.mig, vs_opt.max_size, vs_opt.timeout_ms) < 0)
 		goto fail;
 	opened = true;
 	if (a.list) {
@@ -169,39 +153,18 @@ vs_cmd_extract(int argc, char **argv)
 		vs_qemu_file_close(&q);
 		return 0;
 	}
-	if (vs_qemu_file_choose(&q, a.device, &i) < 0)
+	if (vs_qemu_file_choose(&q, a.device, &i) < 0 || vs_save_open(&s, a.output, &vs_fmt, VS_SAVE_RAW) < 0 ||
+	    vs_qemu_file_copy_state(&q, i, vs_state_writer_raw(&s.w)) < 0)
 		goto fail;
-	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	fill_manifest(&s.m, &q, &q.states[i]);
+	if (vs_save_finish(&s, NULL) < 0 || vs_save_emit(&s, result(&q, &q.states[i], i, &s.out), print_text) < 0)
 		goto fail;
-	out_open = true;
-	if (vs_state_writer_open(&w, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
-		goto fail;
-	writer = true;
-	if (vs_qemu_file_copy_state(&q, i, vs_state_writer_raw(&w)) < 0)
-		goto fail;
-	if (vs_fmt.archive == 1) {
-		fill_manifest(&m, &q, &q.states[i]);
-		if (vs_state_writer_finish(&w, &m) < 0)
-			goto fail;
-	}
-	doc = result(&q, &q.states[i], i, &out);
-	if (vs_output_commit(&out) < 0) {
-		json_object_put(doc);
-		goto fail;
-	}
-	out_open = false;
-	vs_result_emit(doc, print_text, stderr, false);
-	vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	vs_qemu_file_close(&q);
 	return 0;
 fail:
-	if (out_open)
-		vs_output_abort(&out);
-	if (writer)
-		vs_state_writer_close(&w);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	if (opened)
 		vs_qemu_file_close(&q);
-	return vs_report_error("extract");
+	return -1;
 }

@@ -29,36 +29,12 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct info_args *a = state->input;
-
-	switch (key) {
-	case OPT_NO_CONNECT: a->no_connect = true; break;
-	case ARGP_KEY_ARG:
-		if (a->socket)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->socket = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->socket)
-			vs_usage_error(state, "SOCKET is required");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp info_argp = {
-	options, parse, "SOCKET\n--no-connect SOCKET",
+static const struct argp info_argp = VS_VERB_ARGP(
+	options, "SOCKET\n--no-connect SOCKET",
 	"Connect to a vhost-user back-end, negotiate as QEMU does, and show its virtio and "
 	"protocol features, queue count, memory slots and whether it can move its state "
 	"(DEVICE_STATE)." VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 static void
 print_text(const struct vs_vu *vu, const char *socket, const char *cmdline)
@@ -140,17 +116,19 @@ int
 vs_cmd_info(int argc, char **argv)
 {
 	struct info_args a = { 0 };
+	struct vs_verb_args va = { .pos = { .slot = { &a.socket }, .required = 1, .missing = "SOCKET is required" },
+				 .opt = { { OPT_NO_CONNECT, .flag = &a.no_connect } } };
 	struct vs_vu vu;
 	char cmdline[2048];
 
-	argp_parse(&info_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&info_argp, argc, argv, 0, NULL, &va);
 	if (a.no_connect) {
 		if (vs_check_stdout() < 0 || info_no_connect(a.socket) < 0)
-			return vs_report_error("info");
+			return -1;
 		return 0;
 	}
-	if (vs_check_stdout() < 0 || vs_vu_open(&vu, a.socket) < 0)
-		return vs_report_error("info");
+	if (vs_check_stdout() < 0 || vs_cmd_vu_open(&vu, a.socket) < 0)
+		return -1;
 	if (vs_opt.json) {
 		struct json_object *doc = vs_identity_json(&vu, a.socket, true);
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -30,39 +30,19 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+static void
+check_inputs(const void *ctx, const struct argp_state *state)
 {
-	struct inject_args *a = state->input;
+	const struct inject_args *a = ctx;
 
-	switch (key) {
-	case 'o': a->output = arg; break;
-	case OPT_DEVICE: a->device = arg; break;
-	case ARGP_KEY_ARG:
-		if (!a->mig)
-			a->mig = arg;
-		else if (!a->state)
-			a->state = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
-	case ARGP_KEY_END:
-		if (!a->state)
-			vs_usage_error(state, "MIGFILE and STATE are required");
-		if (!a->output)
-			vs_usage_error(state, "-o OUT is required");
-		if (strcmp(a->mig, "-") == 0 && strcmp(a->state, "-") == 0)
-			vs_usage_error(state, "MIGFILE and STATE cannot both be stdin");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
+	if (!a->output)
+		vs_usage_error(state, "-o OUT is required");
+	if (strcmp(a->mig, "-") == 0 && strcmp(a->state, "-") == 0)
+		vs_usage_error(state, "MIGFILE and STATE cannot both be stdin");
 }
 
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp inject_argp = {
-	options, parse, "MIGFILE STATE -o OUT",
+static const struct argp inject_argp = VS_VERB_ARGP(
+	options, "MIGFILE STATE -o OUT",
 	"Write a copy of a QEMU migration file in which one vhost-user back-end's state is replaced "
 	"by STATE (raw or archive, zstd or not; any size).  STATE is checked whole first and goes "
 	"in with its chunking unchanged (a state taken out with `extract` goes back byte for byte).  "
@@ -70,8 +50,7 @@ static const struct argp inject_argp = {
 	"(for vhost-user-net also the device's virtio field).  OUT appears only complete, after it "
 	"was walked again and found to hold STATE.  A fs state is not put into a net device (or the "
 	"reverse) unless -f.",
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 static ssize_t
 read_state(void *ctx, void *buf, size_t len)
@@ -151,15 +130,22 @@ vs_cmd_inject(int argc, char **argv)
 	bool out_open = false, opened = false;
 	size_t i;
 
-	argp_parse(&inject_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.mig, &a.state }, .required = 2, .missing = "MIGFILE and STATE are required" },
+		.opt = { { 'o', .arg = &a.output }, { OPT_DEVICE, .arg = &a.device } },
+		.end = check_inputs,
+		.ctx = &a,
+	};
+
+	argp_parse(&inject_argp, argc, argv, 0, NULL, &va);
 	lim.max_total = vs_opt.max_size;
 	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0)
 		goto fail;
-	if (vs_qemu_file_open(&q, a.mig, vs_opt.max_size) < 0)
+	if (vs_qemu_file_open(&q, a.mig, vs_opt.max_size, vs_opt.timeout_ms) < 0)
 		goto fail;
 	opened = true;
 	in.want_digest = true; /* OUT is re-read and must hold exactly this state */
-	if (vs_qemu_file_choose(&q, a.device, &i) < 0 || vs_state_input_open(&in, a.state, &lim) < 0)
+	if (vs_qemu_file_choose(&q, a.device, &i) < 0 || vs_cmd_input_open(&in, a.state, &lim) < 0)
 		goto fail;
 	kind = in.have_manifest ? in.manifest.kind : vs_payload_kind_name(in.kind);
 	if (!vs_opt.force && strcmp(kind, "unknown") != 0 && strcmp(kind, vs_payload_kind_name(q.states[i].kind)) != 0) {
@@ -169,7 +155,7 @@ vs_cmd_inject(int argc, char **argv)
 			     a.state, kind, q.states[i].device, vs_payload_kind_name(q.states[i].kind));
 		goto fail;
 	}
-	if (vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+	if (vs_cmd_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
 		goto fail;
 	out_open = true;
 	if (vs_source_rewind(in.replay) < 0 ||
@@ -193,5 +179,5 @@ fail:
 	vs_state_input_close(&in);
 	if (opened)
 		vs_qemu_file_close(&q);
-	return vs_report_error("inject");
+	return -1;
 }

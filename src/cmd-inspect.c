@@ -19,37 +19,14 @@ struct inspect_args {
 	const char *file;
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct inspect_args *a = state->input;
-
-	switch (key) {
-	case ARGP_KEY_ARG:
-		if (a->file)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->file = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->file)
-			vs_usage_error(state, "FILE is required (- for stdin)");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp inspect_argp = {
-	NULL, parse, "FILE",
+static const struct argp inspect_argp = VS_VERB_ARGP(
+	NULL, "FILE",
 	"Describe a state file without any back-end: its format, chunk table (offsets with -v), "
 	"manifest, digest check, and hints decoded from the payload (virtiofsd: version, inodes, "
 	"handles and the paths they name; passt: magic and version).  Hints are vhost-state's own "
 	"reading of a back-end's private format, not authoritative.  Malformed input exits 65 with "
 	"the offset.",
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 /* Chunk offsets, collected with -v. */
 struct chunk_list {
@@ -92,8 +69,8 @@ inspect_migration(const char *path)
 	struct json_object *doc;
 	size_t devices = 0;
 
-	if (vs_qemu_file_open(&q, path, vs_opt.max_size) < 0)
-		return vs_report_error("inspect");
+	if (vs_qemu_file_open(&q, path, vs_opt.max_size, vs_opt.timeout_ms) < 0)
+		return -1;
 	doc = vs_qemu_file_json(&q);
 	if (vs_opt.json) {
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -271,6 +248,7 @@ int
 vs_cmd_inspect(int argc, char **argv)
 {
 	struct inspect_args a = { 0 };
+	struct vs_verb_args va = { .pos = { .slot = { &a.file }, .required = 1, .missing = "FILE is required (- for stdin)" } };
 	struct vs_state_input in = { 0 };
 	struct chunk_list chunks = { 0 };
 	struct vs_chunk_limits lim = { 0 };
@@ -279,9 +257,9 @@ vs_cmd_inspect(int argc, char **argv)
 	size_t plen = 0;
 	enum vs_input_load loaded;
 
-	argp_parse(&inspect_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&inspect_argp, argc, argv, 0, NULL, &va);
 	if (vs_result_check_stdout(false) < 0)
-		return vs_report_error("inspect");
+		return -1;
 	if (vs_qemu_file_sniff(a.file))
 		return inspect_migration(a.file);
 	lim.max_total = vs_opt.max_size;
@@ -290,7 +268,7 @@ vs_cmd_inspect(int argc, char **argv)
 		in.on_chunk = on_chunk;
 		in.on_chunk_ctx = &chunks;
 	}
-	if (vs_state_input_open(&in, a.file, &lim) < 0)
+	if (vs_cmd_input_open(&in, a.file, &lim) < 0)
 		goto fail;
 	loaded = vs_state_input_load(&in, VS_DECODE_MAX, &payload, &plen);
 	if (loaded == VS_INPUT_LOAD_ERROR)
@@ -321,5 +299,5 @@ fail:
 	free(chunks.off);
 	free(chunks.len);
 	vs_state_input_close(&in);
-	return vs_report_error("inspect");
+	return -1;
 }

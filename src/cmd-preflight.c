@@ -51,14 +51,11 @@ static const struct argp_option options[] = {
 };
 
 static error_t
-parse(int key, char *arg, struct argp_state *state)
+parse(void *ctx, int key, char *arg, struct argp_state *state)
 {
-	struct preflight_args *a = state->input;
+	struct preflight_args *a = ctx;
 
 	switch (key) {
-	case OPT_SHARED_DIR: a->dir = arg; break;
-	case OPT_DEVICE: a->device = arg; break;
-	case OPT_AS_USER: a->as_user = arg; break;
 	case OPT_RLIMIT: {
 		char *end;
 		errno = 0;
@@ -83,26 +80,21 @@ parse(int key, char *arg, struct argp_state *state)
 		else
 			argp_error(state, "--migration-mode: expected find-paths or file-handles, not '%s'", arg);
 		break;
-	case ARGP_KEY_ARG:
-		if (a->source)
-			argp_error(state, "too many arguments: '%s'", arg);
-		a->source = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->source)
-			argp_error(state, "SOURCE is required (- for stdin)");
-		if (!a->dir)
-			argp_error(state, "--shared-dir is required");
-		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp preflight_argp = {
-	options, parse, "SOURCE",
+static void
+dir_given(const void *ctx, const struct argp_state *state)
+{
+	if (!((const struct preflight_args *)ctx)->dir)
+		argp_error(state, "--shared-dir is required");
+}
+
+static const struct argp preflight_argp = VS_VERB_ARGP(
+	options, "SOURCE",
 	"Tell, without any back-end, whether a virtiofsd state would load into a fresh virtiofsd sharing "
 	"DIR: every inode is reopened under DIR in the order virtiofsd takes them (paths, recorded file "
 	"handles, mount paths), then every open handle is judged against the file's type and "
@@ -111,8 +103,7 @@ static const struct argp preflight_argp = {
 	"would load (with guest-error, problems are listed as the guest's errors); 2: it would fail; "
 	"65: the state is malformed or no back-end would take it.  passt states get their version "
 	"checked; their flows can only be checked at restore.",
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 /* USER[:GROUP], by name or number. */
 static int
@@ -226,7 +217,7 @@ from_migration(const char *path, const char *device, char *name, size_t len)
 	size_t i;
 	int fd = -1;
 
-	if (vs_qemu_file_open(&q, path, vs_opt.max_size) < 0)
+	if (vs_qemu_file_open(&q, path, vs_opt.max_size, vs_opt.timeout_ms) < 0)
 		return -1;
 	if (vs_qemu_file_choose(&q, device, &i) < 0)
 		goto fail;
@@ -266,7 +257,17 @@ vs_cmd_preflight(int argc, char **argv)
 	uint64_t nofile;
 	bool opened = false;
 
-	argp_parse(&preflight_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.source }, .required = 1, .missing = "SOURCE is required (- for stdin)",
+			 .usage = argp_error },
+		.opt = { { OPT_SHARED_DIR, .arg = &a.dir }, { OPT_DEVICE, .arg = &a.device },
+			 { OPT_AS_USER, .arg = &a.as_user } },
+		.parse = parse,
+		.end = dir_given,
+		.ctx = &a,
+	};
+
+	argp_parse(&preflight_argp, argc, argv, 0, NULL, &va);
 	/* refuse a wrong directory or user before reading anything */
 	o.dir = a.dir;
 	o.dir_fd = open(a.dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -298,7 +299,7 @@ vs_cmd_preflight(int argc, char **argv)
 		goto fail;
 	}
 	lim.max_total = vs_opt.max_size;
-	if (vs_state_input_open(&in, path, &lim) < 0)
+	if (vs_cmd_input_open(&in, path, &lim) < 0)
 		goto fail;
 	opened = true;
 	loaded = vs_state_input_load(&in, vs_opt.max_size, &payload, &plen);
@@ -347,5 +348,5 @@ fail:
 		close(mig_fd);
 	if (o.dir_fd >= 0)
 		close(o.dir_fd);
-	return vs_report_error("preflight");
+	return -1;
 }

@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "error.h"
+#include "io.h"
 #include "output.h"
 #include "proxy.h"
 #include "result.h"
@@ -34,39 +35,23 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+static void
+three_paths(const void *ctx, const struct argp_state *state)
 {
-	struct proxy_args *a = state->input;
+	const struct vs_proxy_opts *o = ctx;
 
-	switch (key) {
-	case OPT_LISTEN: a->o.listen_path = arg; break;
-	case OPT_CONNECT: a->o.connect_path = arg; break;
-	case OPT_LOG: a->log_path = arg; break;
-	case OPT_TEE: a->o.tee_dir = arg; break;
-	case OPT_CONTROL: a->o.control_path = arg; break;
-	case ARGP_KEY_ARG:
-		vs_usage_error(state, "unexpected argument '%s' (the sockets are given with --listen and --connect)", arg);
-		break;
-	case ARGP_KEY_END:
-		if (!a->o.listen_path || !a->o.connect_path)
-			vs_usage_error(state, "--listen and --connect are required");
-		if (strcmp(a->o.listen_path, a->o.connect_path) == 0 ||
-		    (a->o.control_path && (strcmp(a->o.control_path, a->o.listen_path) == 0 ||
-					   strcmp(a->o.control_path, a->o.connect_path) == 0)))
-			vs_usage_error(state, "--listen, --connect and --control need three different paths");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
+	if (!o->listen_path || !o->connect_path)
+		vs_usage_error(state, "--listen and --connect are required");
+	if (strcmp(o->listen_path, o->connect_path) == 0 ||
+	    (o->control_path &&
+	     (strcmp(o->control_path, o->listen_path) == 0 || strcmp(o->control_path, o->connect_path) == 0)))
+		vs_usage_error(state, "--listen, --connect and --control need three different paths");
 }
 
 /* --json (the common option, as for every verb): log JSON lines
  * (schema/proxy-log.schema.json) instead of text */
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp proxy_argp = {
-	options, parse, "--listen SOCK --connect SOCK",
+static const struct argp proxy_argp = VS_VERB_ARGP(
+	options, "--listen SOCK --connect SOCK",
 	"Relay a vhost-user conversation between a front-end (QEMU, whose chardev points at the "
 	"--listen socket) and a back-end, byte for byte with every fd, including the back-end "
 	"channel, and log one line per message.  The proxy connects to the back-end first, then "
@@ -93,8 +78,53 @@ static const struct argp proxy_argp = {
 	"\n"
 	"-t bounds every wait that is under way: the rest of a message, a queued message, a "
 	"transfer's next bytes, a snapshot's replies; idle peers may stay idle.",
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
+
+/* The library's message "PATH: what" becomes "OPTION PATH: what", with
+ * the same exit class and errno. */
+static void
+name_option(const char *opt, const char *path)
+{
+	struct vs_error e = *vs_error_get();
+	size_t n = strlen(e.msg), p = strlen(path);
+
+	if (strncmp(e.msg, path, p) != 0 || e.msg[p] != ':')
+		return;
+	if (e.errnum) {
+		/* vs_error_set() appends ": strerror" again */
+		size_t k = strlen(strerror(e.errnum)) + 2;
+		if (n < k || strcmp(e.msg + n - k + 2, strerror(e.errnum)) != 0)
+			return;
+		e.msg[n - k] = '\0';
+	}
+	vs_error_set(e.exit_code, e.errnum, "%s %s", opt, e.msg);
+}
+
+static int
+check_listen(const char *opt, const char *path)
+{
+	if (vs_proxy_check_listen(path, vs_opt.force) == 0)
+		return 0;
+	if (vs_error_get()->errnum == EEXIST)
+		return vs_fail(VS_EXIT_USAGE, 0, "%s %s: exists (use -f to replace a stale socket)", opt, path);
+	name_option(opt, path);
+	return -1;
+}
+
+/* Everything that can be refused is, before the back-end is connected:
+ * connecting consumes a one-shot back-end. */
+static int
+check_paths(const struct vs_proxy_opts *o)
+{
+	if (o->tee_dir && vs_proxy_check_tee(o->tee_dir) < 0) {
+		name_option("--tee", o->tee_dir);
+		return -1;
+	}
+	if (check_listen("--listen", o->listen_path) < 0 ||
+	    (o->control_path && check_listen("--control", o->control_path) < 0))
+		return -1;
+	return 0;
+}
 
 int
 vs_cmd_proxy(int argc, char **argv)
@@ -103,24 +133,35 @@ vs_cmd_proxy(int argc, char **argv)
 	FILE *log = stdout;
 	int rc;
 
-	argp_parse(&proxy_argp, argc, argv, 0, NULL, &a);
+	/* no positional argument: the sockets are options */
+	struct vs_verb_args va = {
+		.pos = { .extra = "unexpected argument '%s' (the sockets are given with --listen and --connect)" },
+		.opt = { { OPT_LISTEN, .arg = &a.o.listen_path }, { OPT_CONNECT, .arg = &a.o.connect_path },
+			 { OPT_LOG, .arg = &a.log_path }, { OPT_TEE, .arg = &a.o.tee_dir },
+			 { OPT_CONTROL, .arg = &a.o.control_path } },
+		.end = three_paths,
+		.ctx = &a.o,
+	};
+
+	argp_parse(&proxy_argp, argc, argv, 0, NULL, &va);
 	a.o.json = vs_opt.json;
 	vs_json_lines = true; /* an error document is one more line of the log */
 	a.o.force = vs_opt.force;
 	a.o.max_size = vs_opt.max_size;
+	a.o.timeout_ms = vs_opt.timeout_ms;
 	/* paths first, then the log file, and only then the back-end */
-	if (vs_proxy_check(&a.o) < 0)
-		return vs_report_error("proxy");
+	if (check_paths(&a.o) < 0)
+		return -1;
 	if (a.log_path && strcmp(a.log_path, "-") != 0) {
 		int fd = open(a.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
 		if (fd < 0 || !(log = fdopen(fd, "a"))) {
 			vs_error_set(VS_EXIT_FAIL, errno, "--log %s", a.log_path);
 			if (fd >= 0)
 				close(fd);
-			return vs_report_error("proxy");
+			return -1;
 		}
 	} else if (vs_check_stdout() < 0) {
-		return vs_report_error("proxy");
+		return -1;
 	}
 	a.o.log = log;
 	rc = vs_proxy_run(&a.o);
@@ -129,7 +170,7 @@ vs_cmd_proxy(int argc, char **argv)
 		rc = -1;
 	}
 	if (rc < 0)
-		return vs_report_error("proxy");
+		return -1;
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: proxy: session ended\n", program_invocation_short_name);
 	return 0;

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "identity.h"
 #include "output.h"
+#include "progress.h"
 #include "peer-owner.h"
 #include "result.h"
 #include "input.h"
@@ -26,38 +27,14 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct restore_args *a = state->input;
-
-	switch (key) {
-	case 'i': a->input = arg; break;
-	case ARGP_KEY_ARG:
-		if (a->socket)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->socket = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->socket)
-			vs_usage_error(state, "SOCKET is required");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp restore_argp = {
-	options, parse, "SOCKET",
+static const struct argp restore_argp = VS_VERB_ARGP(
+	options, "SOCKET",
 	"Load a state into a vhost-user back-end (SET_DEVICE_STATE_FD, LOAD) and confirm it "
 	"with CHECK_DEVICE_STATE.  The input may be a raw stream, a .vhsnap archive, or either "
 	"compressed with zstd.  All of it is checked first (framing, digest): a malformed state "
 	"is refused before the back-end is contacted.  A fs state is not loaded into a net "
 	"back-end or the reverse, unless -f." VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 /* The result (schema/restore.schema.json); text: one line on stderr. */
 static struct json_object *
@@ -75,20 +52,12 @@ result(const char *socket, const char *input, const struct vs_state_input *in, s
 	return doc;
 }
 
-static void
-print_text(struct json_object *doc, FILE *f)
-{
-	char amount[128];
-
-	fprintf(f, "%s: restore: restored %s into %s (CHECK_DEVICE_STATE returned 0)\n", program_invocation_short_name,
-		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
-		vs_jget_str(doc, "socket"));
-}
-
 int
 vs_cmd_restore(int argc, char **argv)
 {
 	struct restore_args a = { 0 };
+	struct vs_verb_args va = { .pos = { .slot = { &a.socket }, .required = 1, .missing = "SOCKET is required" },
+				 .opt = { { 'i', .arg = &a.input } } };
 	struct vs_chunk_limits lim = { .max_total = 0 };
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
@@ -98,26 +67,26 @@ vs_cmd_restore(int argc, char **argv)
 	struct json_object *backend;
 	uint64_t bytes;
 
-	argp_parse(&restore_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&restore_argp, argc, argv, 0, NULL, &va);
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_opt.json; /* the result reports it */
 	if (vs_result_check_stdout(false) < 0)
-		return vs_report_error("restore");
+		return -1;
 	if ((!a.input || strcmp(a.input, "-") == 0) && isatty(STDIN_FILENO) && !vs_opt.force) {
 		vs_error_set(VS_EXIT_USAGE, 0, "refusing to read binary state from a terminal (use -i FILE or a pipe)");
-		return vs_report_error("restore");
+		return -1;
 	}
-	if (vs_state_input_open(&in, a.input, &lim) < 0)
-		return vs_report_error("restore");
+	if (vs_cmd_input_open(&in, a.input, &lim) < 0)
+		return -1;
 	/* the owner is looked up first: a refusal then costs nothing */
 	known = vs_peer_owner_find(a.socket, &owner) == 2;
 	if (known && vs_check_kind(&owner, &in, a.socket, false) < 0) {
 		vs_state_input_close(&in);
-		return vs_report_error("restore");
+		return -1;
 	}
-	if (vs_vu_open(&vu, a.socket) < 0) {
+	if (vs_cmd_vu_open(&vu, a.socket) < 0) {
 		vs_state_input_close(&in);
-		return vs_report_error("restore");
+		return -1;
 	}
 	vs_setup_progress();
 	vs_progress_start("restore", in.payload);
@@ -129,12 +98,12 @@ vs_cmd_restore(int argc, char **argv)
 		vs_progress_end();
 		vs_vu_close(&vu);
 		vs_state_input_close(&in);
-		return vs_report_error("restore");
+		return -1;
 	}
 	vs_progress_end();
 	backend = vs_identity_json(&vu, a.socket, false);
 	vs_vu_close(&vu);
-	vs_result_emit(result(a.socket, a.input, &in, backend), print_text, stderr, false);
+	vs_result_emit(result(a.socket, a.input, &in, backend), vs_print_moved, stderr, false);
 	vs_state_input_close(&in);
 	return 0;
 }

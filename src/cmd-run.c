@@ -63,9 +63,9 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 }
 
 static error_t
-parse(int key, char *arg, struct argp_state *state)
+parse(void *ctx, int key, char *arg, struct argp_state *state)
 {
-	struct run_args *a = state->input;
+	struct run_args *a = ctx;
 	unsigned long v;
 
 	switch (key) {
@@ -109,26 +109,14 @@ parse(int key, char *arg, struct argp_state *state)
 			vs_usage_error(state, "--config-size takes 0 to %u: '%s'", VHOST_USER_MAX_CONFIG_SIZE, arg);
 		a->config_size = v;
 		break;
-	case ARGP_KEY_ARG:
-		if (!a->socket) {
-			a->socket = arg;
-			break;
-		}
-		a->words[a->nwords++] = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->socket || a->nwords == 0)
-			vs_usage_error(state, "SOCKET and at least one STEP are required");
-		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
 }
 
-static const struct argp_child children[] = { VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp run_argp = {
-	options, parse, "SOCKET STEP...",
+static const struct argp run_argp = VS_VERB_ARGP(
+	options, "SOCKET STEP...",
 	"Run STEPs in order on one connection, as QEMU's vhost_dev would:\n"
 	"  start        features, guest memory (memfd), rings set up, kicked, enabled\n"
 	"  stop         QEMU's order: rings disabled, GET_VRING_BASE on each\n"
@@ -142,8 +130,7 @@ static const struct argp run_argp = {
 	"save, load, verify and reset need a stopped device: stop first.  The sequence is "
 	"checked before connecting; a failing step ends it with that step's exit status."
 	VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_JSON_CHILD);
 
 /* --json: what the current step did (NULL without --json) */
 static struct json_object *jresult;
@@ -159,12 +146,6 @@ jset(const char *key, struct json_object *v)
 
 /* ---- save, load, verify ---- */
 
-static int
-consume_write(void *w, const void *buf, size_t len)
-{
-	return vs_chunk_writer_write(w, buf, len);
-}
-
 static ssize_t
 produce(void *r, void *buf, size_t len)
 {
@@ -173,8 +154,7 @@ produce(void *r, void *buf, size_t len)
 
 /* Per step: the output (save) or checked input (load, verify). */
 struct step_io {
-	struct vs_output out;
-	bool out_open;
+	struct vs_save save;
 	struct vs_state_input in;
 	bool in_open;
 };
@@ -187,7 +167,7 @@ open_input(struct step_io *io, const char *file)
 	memset(&io->in, 0, sizeof io->in);
 	if (strcmp(file, "-") == 0 && isatty(STDIN_FILENO) && !vs_opt.force)
 		return vs_fail(VS_EXIT_USAGE, 0, "refusing to read binary state from a terminal (use a file or a pipe)");
-	if (vs_state_input_open(&io->in, file, &lim) < 0)
+	if (vs_cmd_input_open(&io->in, file, &lim) < 0)
 		return -1;
 	io->in_open = true;
 	return 0;
@@ -196,25 +176,17 @@ open_input(struct step_io *io, const char *file)
 static int
 step_save(struct vs_vhost_dev *dev, struct step_io *io, const char *file)
 {
-	struct vs_sink sink;
-	struct vs_chunk_writer w = { 0 };
-	uint64_t bytes;
+	uint64_t bytes, chunks;
 
-	vs_sink_fd_init(&sink, io->out.fd, io->out.name);
-	if (vs_chunk_writer_init(&w, &sink) < 0)
+	if (vs_vhost_save_backend_state(dev, vs_opt.max_size, vs_save_consume, &io->save, &bytes) < 0 ||
+	    vs_save_finish(&io->save, NULL) < 0 || vs_save_commit(&io->save) < 0)
 		return -1;
-	if (vs_vhost_save_backend_state(dev, vs_opt.max_size, consume_write, &w, &bytes) < 0 ||
-	    vs_chunk_writer_end(&w) < 0 || vs_output_commit(&io->out) < 0) {
-		vs_chunk_writer_free(&w);
-		return -1;
-	}
-	io->out_open = false;
-	vs_chunk_writer_free(&w);
+	chunks = io->save.cap->w.chunks;
 	jset("payload_bytes", json_object_new_int64((int64_t)bytes));
-	jset("chunks", json_object_new_int64((int64_t)w.chunks));
+	jset("chunks", json_object_new_int64((int64_t)chunks));
 	if (!vs_opt.quiet)
 		fprintf(stderr, "%s: run: saved %" PRIu64 " bytes of state (%" PRIu64 " chunk%s) to %s\n",
-			program_invocation_short_name, bytes, w.chunks, w.chunks == 1 ? "" : "s", io->out.name);
+			program_invocation_short_name, bytes, chunks, chunks == 1 ? "" : "s", io->save.out.name);
 	(void)file;
 	return 0;
 }
@@ -519,26 +491,34 @@ vs_cmd_run(int argc, char **argv)
 	struct vs_run_plan plan = { 0 };
 	struct step_io *io = NULL;
 	struct vs_vhost_dev *dev = NULL;
-	char what[320] = "run";
 	bool inited = false;
 	struct json_object *jsteps = NULL;
+	/* save FILE writes QEMU's raw stream, as the back-end gives it */
+	const struct vs_format_opts raw = { .archive = 0, .zstd_level = VS_ZSTD_OFF, .threads = 0 };
 	int rc = 0;
 
 	a.words = calloc(argc > 0 ? argc : 1, sizeof *a.words);
 	if (!a.words) {
 		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-		return vs_report_error("run");
+		return -1;
 	}
-	argp_parse(&run_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.socket }, .required = 2, .missing = "SOCKET and at least one STEP are required",
+			 .rest = a.words, .nrest = &a.nwords },
+		.parse = parse,
+		.ctx = &a,
+	};
+
+	argp_parse(&run_argp, argc, argv, 0, NULL, &va);
 	if (vs_run_plan_parse(&plan, a.nwords, a.words) < 0) {
 		free(a.words);
-		return vs_report_error("run");
+		return -1;
 	}
 	for (unsigned i = 0; i < plan.n; i++)
 		if (vs_result_check_stdout(plan.steps[i].op == VS_RUN_SAVE && strcmp(plan.steps[i].file, "-") == 0) < 0) {
 			vs_run_plan_free(&plan);
 			free(a.words);
-			return vs_report_error("run");
+			return -1;
 		}
 	io = calloc(plan.n, sizeof *io);
 	dev = calloc(1, sizeof *dev);
@@ -551,25 +531,26 @@ vs_cmd_run(int argc, char **argv)
 	 * checked when they are read. */
 	for (unsigned i = 0; i < plan.n; i++) {
 		const struct vs_run_step *s = &plan.steps[i];
-		vs_run_step_describe(s, what, sizeof what);
+		vs_run_step_describe(s, vs_fail_step, sizeof vs_fail_step);
 		if (s->op == VS_RUN_SAVE) {
-			if (vs_output_open(&io[i].out, s->file, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+			if (vs_save_open(&io[i].save, s->file, &raw, VS_SAVE_FRAMED) < 0)
 				goto fail;
-			io[i].out_open = true;
 		} else if ((s->op == VS_RUN_LOAD || s->op == VS_RUN_VERIFY) && !s->file_from_save) {
 			if (open_input(&io[i], s->file) < 0)
 				goto fail;
 		}
 	}
-	snprintf(what, sizeof what, "run");
+	vs_fail_step[0] = '\0';
 	if (vs_opt.json)
 		jsteps = json_object_new_array();
+	a.dev.timeout_ms = vs_opt.timeout_ms;
+	a.dev.verbose = vs_opt.verbose;
 	if (vs_vhost_dev_init(dev, a.socket, &a.dev) < 0)
 		goto fail;
 	inited = true;
 	for (unsigned i = 0; i < plan.n; i++) {
 		const struct vs_run_step *s = &plan.steps[i];
-		vs_run_step_describe(s, what, sizeof what);
+		vs_run_step_describe(s, vs_fail_step, sizeof vs_fail_step);
 		if (jsteps) {
 			/* typed: the step's name, its position, its file */
 			jresult = json_object_new_object();
@@ -604,19 +585,12 @@ fail:
 			json_object_object_add(vs_error_json_extra, "failed_step", jresult);
 		jsteps = jresult = NULL;
 	}
-	if (strcmp(what, "run") != 0) {
-		char verb[400];
-		snprintf(verb, sizeof verb, "run: %s", what);
-		rc = vs_report_error(verb);
-	} else {
-		rc = vs_report_error("run");
-	}
+	rc = -1;
 done:
 	if (inited)
 		vs_vhost_dev_cleanup(dev);
 	for (unsigned i = 0; io && i < plan.n; i++) {
-		if (io[i].out_open)
-			vs_output_abort(&io[i].out);
+		vs_save_close(&io[i].save);
 		if (io[i].in_open)
 			vs_state_input_close(&io[i].in);
 	}

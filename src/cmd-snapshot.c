@@ -1,15 +1,9 @@
 /* vhost-state snapshot CTRL.sock [-o FILE]: ask a running proxy for the
  * state of its back-end (the device must be stopped); --status: what the
- * proxy knows.  The client side of the control socket (proxy.h):
- *
- *   -> "snapshot\n"
- *   <- "ok\n", frames { be32 n, n bytes }..., be32 0, "check N\n"
- *      or "error CODE MESSAGE\n" (before "ok", or after a be32 0xffffffff frame)
- *   -> "status\n"
- *   <- one JSON document and "\n" */
+ * proxy knows.  The control protocol itself is the library's
+ * (transfer/proxy-ctl.c). */
 #include <config.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <json.h>
@@ -21,16 +15,13 @@
 #include "chunk.h"
 #include "cmd.h"
 #include "error.h"
-#include "io.h"
 #include "manifest.h"
 #include "output.h"
+#include "progress.h"
 #include "payload.h"
 #include "proxy.h"
 #include "result.h"
 #include "writer.h"
-
-/* A status document larger than this is not one of ours. */
-#define STATUS_MAX (1u << 20)
 
 struct snapshot_args {
 	const char *socket;
@@ -48,34 +39,17 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
+static void
+status_alone(const void *ctx, const struct argp_state *state)
 {
-	struct snapshot_args *a = state->input;
+	const struct snapshot_args *a = ctx;
 
-	switch (key) {
-	case 'o': a->output = arg; break;
-	case OPT_STATUS: a->status = true; break;
-	case ARGP_KEY_ARG:
-		if (a->socket)
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		a->socket = arg;
-		break;
-	case ARGP_KEY_END:
-		if (!a->socket)
-			vs_usage_error(state, "CONTROL-SOCKET is required (the proxy's --control)");
-		if (a->status && a->output)
-			vs_usage_error(state, "--status prints the status; it writes no state (-o)");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
+	if (a->status && a->output)
+		vs_usage_error(state, "--status prints the status; it writes no state (-o)");
 }
 
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp snapshot_argp = {
-	options, parse, "CONTROL-SOCKET\n--status CONTROL-SOCKET",
+static const struct argp snapshot_argp = VS_VERB_ARGP(
+	options, "CONTROL-SOCKET\n--status CONTROL-SOCKET",
 	"Save the state of the back-end behind a running `vhost-state proxy` (its --control "
 	"socket) while the VM is paused: the proxy holds the front-end's messages, sends its own "
 	"SET_DEVICE_STATE_FD(SAVE) and CHECK_DEVICE_STATE, then lets them through.  The device "
@@ -85,104 +59,25 @@ static const struct argp snapshot_argp = {
 	"after CHECK_DEVICE_STATE returned 0."
 	"\vWith --status, print what the proxy knows: the back-end's identity and negotiated "
 	"features, the rings, whether a snapshot is possible now (--json: the document).",
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
-static int
-read_exact(int fd, void *buf, size_t len, const char *path, const char *what)
+/* No proxy there: say where the socket comes from. */
+static void
+hint_control(void)
 {
-	char *p = buf;
+	struct vs_error e = *vs_error_get();
 
-	while (len > 0) {
-		ssize_t n = vs_read_wait(fd, p, len, path, what);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return vs_fail(VS_EXIT_UNAVAILABLE, 0, "%s: the proxy closed the connection while we waited for %s",
-				       path, what);
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* One line (without its newline), bounded. */
-static int
-read_line(int fd, char *buf, size_t len, const char *path, const char *what)
-{
-	size_t n = 0;
-
-	for (;;) {
-		if (read_exact(fd, buf + n, 1, path, what) < 0)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		if (++n == len - 1)
-			return vs_fail(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a line longer than %zu bytes", path, len);
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
-/* "error CODE MESSAGE" -> the error, with the proxy's exit class. */
-static int
-proxy_error(const char *line, const char *path)
-{
-	char *end;
-	long code = strtol(line + 6, &end, 10);
-
-	if (code <= 0 || code > 127 || *end != ' ')
-		code = VS_EXIT_FAIL;
-	else
-		line = end + 1;
-	return vs_fail((int)code, 0, "%s", strncmp(line, "error ", 6) == 0 ? line + 6 : line);
-	(void)path;
+	if (e.exit_code == VS_EXIT_UNAVAILABLE && (e.errnum == ENOENT || e.errnum == ECONNREFUSED))
+		vs_error_set(VS_EXIT_UNAVAILABLE, 0, "%s (is the proxy running with --control?)", e.msg);
 }
 
 static struct json_object *
 get_status(const char *path)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	struct json_object *doc = NULL;
-	struct json_tokener *tok;
-	int fd = vs_proxy_ctl_connect(path, "status");
+	struct json_object *doc = vs_proxy_status(path, vs_opt.timeout_ms);
 
-	if (fd < 0)
-		return NULL;
-	buf = malloc(STATUS_MAX);
-	if (!buf) {
-		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = vs_read_wait(fd, buf + len, STATUS_MAX - len, path, "the proxy's status");
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		len += n;
-		if (len == STATUS_MAX) {
-			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the status is larger than %u bytes", path, STATUS_MAX);
-			goto out;
-		}
-	}
-	if (len > 6 && strncmp(buf, "error ", 6) == 0) {
-		buf[len - 1] = '\0';
-		proxy_error(buf, path);
-		goto out;
-	}
-	tok = json_tokener_new();
-	doc = json_tokener_parse_ex(tok, buf, (int)len);
-	if (!doc || json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(doc);
-		doc = NULL;
-		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy's status is not JSON", path);
-	}
-	json_tokener_free(tok);
-out:
-	free(buf);
-	close(fd);
+	if (!doc)
+		hint_control();
 	return doc;
 }
 
@@ -275,53 +170,15 @@ manifest_backend(const char *path)
 	return be;
 }
 
-/* Frames from the proxy into the chunk writer, then the CHECK line. */
+/* A frame of the state from the proxy, into the chunk writer. */
 static int
-receive_state(int fd, const char *path, struct vs_capture *d, uint64_t *check)
+take_state(void *arg, const void *data, size_t len)
 {
-	unsigned char *buf = malloc(VS_PROXY_CTL_CHUNK);
-	char line[1200];
-	int rc = -1;
+	struct vs_save *s = arg;
 
-	if (!buf)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	for (;;) {
-		uint32_t be, n;
-		if (read_exact(fd, &be, 4, path, "the state from the proxy") < 0)
-			goto out;
-		n = ntohl(be);
-		if (n == 0)
-			break;
-		if (n == VS_PROXY_CTL_ERROR) {
-			if (read_line(fd, line, sizeof line, path, "the proxy's error") == 0)
-				proxy_error(line, path);
-			goto out;
-		}
-		if (n > VS_PROXY_CTL_CHUNK) {
-			vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: the proxy sent a frame of %" PRIu32 " bytes", path, n);
-			goto out;
-		}
-		if (read_exact(fd, buf, n, path, "the state from the proxy") < 0)
-			goto out;
-		if (d->w.payload + n > vs_opt.max_size) {
-			vs_error_set(VS_EXIT_DATAERR, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
-			goto out;
-		}
-		if (vs_capture_consume(d, buf, n) < 0)
-			goto out;
-		vs_progress_update(d->w.payload);
-	}
-	if (read_line(fd, line, sizeof line, path, "CHECK_DEVICE_STATE's result") < 0)
-		goto out;
-	if (strncmp(line, "check ", 6) != 0) {
-		vs_error_set(VS_EXIT_PROTOCOL, 0, "%s: expected CHECK_DEVICE_STATE's result, got '%.64s'", path, line);
-		goto out;
-	}
-	*check = strtoull(line + 6, NULL, 10);
-	rc = 0;
-out:
-	free(buf);
-	return rc;
+	if (s->cap->w.payload + len > vs_opt.max_size)
+		return vs_fail(VS_EXIT_DATAERR, 0, "the state is larger than --max-size (%" PRIu64 " bytes)", vs_opt.max_size);
+	return vs_save_consume(s, data, len);
 }
 
 static int
@@ -330,7 +187,7 @@ do_status(const char *path)
 	struct json_object *doc = get_status(path);
 
 	if (!doc)
-		return vs_report_error("snapshot");
+		return -1;
 	if (vs_opt.json)
 		vs_json_print(doc); /* schema/snapshot-status.schema.json */
 	else
@@ -339,76 +196,42 @@ do_status(const char *path)
 	return 0;
 }
 
-/* The result (schema/snapshot.schema.json); text: one line on stderr. */
-static struct json_object *
-result(const char *socket, const struct vs_output *out, const struct vs_manifest *m)
-{
-	struct json_object *doc = json_object_new_object();
-
-	vs_jadd_str(doc, "control", socket);
-	vs_jadd_str(doc, "output", out->path ? out->path : out->name);
-	vs_jadd_str(doc, "format", vs_fmt.archive == 1 ? "archive" : "raw");
-	vs_jadd_bool(doc, "zstd", vs_fmt.zstd_level != VS_ZSTD_OFF);
-	vs_jadd_state(doc, m->payload_size, m->chunks, m->kind, m->sha256);
-	json_object_object_add(doc, "backend", json_object_get(m->backend));
-	vs_jadd_u64(doc, "check", 0); /* CHECK_DEVICE_STATE's result: only 0 gets here */
-	return doc;
-}
-
-static void
-print_text(struct json_object *doc, FILE *f)
-{
-	char amount[128];
-
-	fprintf(f, "%s: snapshot: %s via %s to %s%s\n", program_invocation_short_name,
-		vs_state_text(vs_jget_u64(doc, "payload_bytes"), vs_jget_u64(doc, "chunks"), NULL, amount, sizeof amount),
-		vs_jget_str(doc, "control"), vs_jget_str(doc, "output"),
-		strcmp(vs_jget_str(doc, "format"), "archive") == 0 ? " (archive)" : "");
-}
-
 int
 vs_cmd_snapshot(int argc, char **argv)
 {
 	struct snapshot_args a = { 0 };
-	struct vs_output out;
-	struct vs_state_writer sw;
-	struct vs_capture *d = NULL;
-	struct vs_manifest m = { 0 };
+	struct vs_save s = { 0 };
 	struct json_object *backend = NULL, *doc;
-	bool writer = false;
+	bool digest;
 	uint64_t check = 0;
-	char line[1200];
 	int fd = -1;
 
-	argp_parse(&snapshot_argp, argc, argv, 0, NULL, &a);
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.socket }, .required = 1,
+			 .missing = "CONTROL-SOCKET is required (the proxy's --control)" },
+		.opt = { { 'o', .arg = &a.output }, { OPT_STATUS, .flag = &a.status } },
+		.end = status_alone,
+		.ctx = &a,
+	};
+
+	argp_parse(&snapshot_argp, argc, argv, 0, NULL, &va);
 	if (a.status)
 		return do_status(a.socket);
 	vs_format_from_name(a.output);
 	vs_setup_progress();
-	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 || vs_manifest_now(&m.created) < 0 ||
-	    vs_output_open(&out, a.output, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
-		return vs_report_error("snapshot");
-	d = calloc(1, sizeof *d);
-	if (!d) {
-		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	digest = vs_fmt.archive == 1 || vs_opt.json;
+	if (vs_result_check_stdout(vs_is_stdout(a.output)) < 0 ||
+	    vs_save_open(&s, a.output, &vs_fmt, digest ? VS_SAVE_DIGEST : VS_SAVE_FRAMED) < 0)
 		goto fail;
-	}
-	if ((vs_fmt.archive == 1 || vs_opt.json) && !(backend = manifest_backend(a.socket)))
+	if (digest && !(backend = manifest_backend(a.socket)))
 		goto fail;
-	if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
-		goto fail;
-	writer = true;
-	if (vs_capture_init(d, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0)
-		goto fail;
-	fd = vs_proxy_ctl_connect(a.socket, "snapshot");
-	if (fd < 0 || read_line(fd, line, sizeof line, a.socket, "the proxy's answer") < 0)
-		goto fail;
-	if (strcmp(line, "ok") != 0) {
-		proxy_error(line, a.socket);
+	fd = vs_proxy_snapshot_start(a.socket, vs_opt.timeout_ms);
+	if (fd < 0) {
+		hint_control();
 		goto fail;
 	}
 	vs_progress_start("snapshot", 0);
-	if (receive_state(fd, a.socket, d, &check) < 0)
+	if (vs_proxy_snapshot_receive(fd, a.socket, vs_opt.timeout_ms, take_state, &s, &check) < 0)
 		goto fail;
 	vs_progress_end();
 	close(fd);
@@ -418,34 +241,22 @@ vs_cmd_snapshot(int argc, char **argv)
 			     check);
 		goto fail;
 	}
-	if (vs_chunk_writer_end(&d->w) < 0)
-		goto fail;
-	vs_capture_manifest(d, &m, backend);
-	backend = NULL; /* the manifest owns it */
-	if (vs_fmt.archive == 1 && vs_state_writer_finish(&sw, &m) < 0)
-		goto fail;
-	doc = result(a.socket, &out, &m);
-	if (vs_output_commit(&out) < 0) {
-		json_object_put(doc);
+	if (vs_save_finish(&s, backend) < 0) {
+		backend = NULL;
 		goto fail;
 	}
-	vs_result_emit(doc, print_text, stderr, false);
-	vs_capture_free(d);
-	vs_state_writer_close(&sw);
-	vs_manifest_free(&m);
-	free(d);
+	backend = NULL; /* the manifest owns it */
+	doc = vs_save_result(&s, "control", a.socket);
+	vs_jadd_u64(doc, "check", 0); /* CHECK_DEVICE_STATE's result: only 0 gets here */
+	if (vs_save_emit(&s, doc, vs_print_moved) < 0)
+		goto fail;
+	vs_save_close(&s);
 	return 0;
 fail:
 	vs_progress_end();
 	if (fd >= 0)
 		close(fd);
-	vs_output_abort(&out);
-	if (d)
-		vs_capture_free(d);
-	free(d);
-	if (writer)
-		vs_state_writer_close(&sw);
+	vs_save_close(&s);
 	json_object_put(backend);
-	vs_manifest_free(&m);
-	return vs_report_error("snapshot");
+	return -1;
 }

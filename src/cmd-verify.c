@@ -19,6 +19,7 @@
 #include "peer-owner.h"
 #include "input.h"
 #include "output.h"
+#include "progress.h"
 #include "result.h"
 #include "vu-frontend.h"
 #include "writer.h"
@@ -38,48 +39,21 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-static error_t
-parse(int key, char *arg, struct argp_state *state)
-{
-	struct verify_args *a = state->input;
-
-	switch (key) {
-	case OPT_SAVE: a->save = arg; break;
-	case ARGP_KEY_ARG:
-		if (!a->socket)
-			a->socket = arg;
-		else if (!a->file)
-			a->file = arg;
-		else
-			vs_usage_error(state, "too many arguments: '%s'", arg);
-		break;
-	case ARGP_KEY_END:
-		if (!a->file)
-			vs_usage_error(state, "SOCKET and FILE are required");
-		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-	return 0;
-}
-
-static const struct argp_child children[] = { VS_FORMAT_CHILD, VS_JSON_CHILD, VS_COMMON_CHILD, { 0 } };
-static const struct argp verify_argp = {
-	options, parse, "SOCKET FILE",
+static const struct argp verify_argp = VS_VERB_ARGP(
+	options, "SOCKET FILE",
 	"Pre-flight check of a snapshot: load FILE into the back-end, save the state again on the "
 	"same connection, and compare the two payloads.  Exit 0: the back-end holds exactly FILE's "
 	"state; 2: it kept a different one (for example a state that loads but loses inodes).  The "
 	"differences of virtiofsd and passt states are decoded field by field, as by diff (A is "
 	"FILE, B the back-end's)." VS_DIRECT_MODE_NOTE,
-	children, NULL, NULL
-};
+	VS_FORMAT_CHILD, VS_JSON_CHILD);
 
 /* What arrives from the back-end: compared, kept in memory for decoding
  * (the first VS_DECODE_MAX bytes), and with --save written as dump
  * writes. */
 struct arrival {
 	struct vs_payload_compare cmp;
-	struct vs_capture *cap; /* --save */
+	struct vs_capture *cap; /* --save: the vs_save's */
 	struct vs_decode_keep keep;
 };
 
@@ -165,28 +139,29 @@ int
 vs_cmd_verify(int argc, char **argv)
 {
 	struct verify_args a = { 0 };
+	struct vs_verb_args va = {
+		.pos = { .slot = { &a.socket, &a.file }, .required = 2, .missing = "SOCKET and FILE are required" },
+		.opt = { { OPT_SAVE, .arg = &a.save } },
+	};
 	struct vs_chunk_limits lim = { 0 };
 	struct vs_state_input in = { 0 };
 	struct vs_chunk_reader r;
 	struct arrival *ar = NULL;
-	struct vs_output out;
-	struct vs_state_writer sw;
-	struct vs_manifest m = { 0 };
+	struct vs_save s = { 0 };
 	struct vs_vu vu;
 	struct vs_peer_owner owner;
 	bool known;
 	struct json_object *backend = NULL, *doc;
-	bool connected = false, out_open = false, writer = false;
+	bool connected = false;
 	uint64_t loaded, saved;
 	int rc;
 
-	argp_parse(&verify_argp, argc, argv, 0, NULL, &a);
+	argp_parse(&verify_argp, argc, argv, 0, NULL, &va);
 	vs_format_from_name(a.save);
 	lim.max_total = vs_opt.max_size;
 	in.want_digest = vs_opt.json;
 	/* everything that can be refused is, before the back-end is used */
-	if (vs_result_check_stdout(a.save && vs_is_stdout(a.save)) < 0 || vs_manifest_now(&m.created) < 0 ||
-	    vs_state_input_open(&in, a.file, &lim) < 0)
+	if (vs_result_check_stdout(a.save && vs_is_stdout(a.save)) < 0 || vs_cmd_input_open(&in, a.file, &lim) < 0)
 		goto fail;
 	/* as restore: a kind mismatch is refused before connecting */
 	known = vs_peer_owner_find(a.socket, &owner) == 2;
@@ -199,24 +174,11 @@ vs_cmd_verify(int argc, char **argv)
 	}
 	ar->keep.max = VS_DECODE_MAX;
 	if (a.save) {
-		if (vs_output_open(&out, a.save, VS_OUTPUT_BINARY | (vs_opt.force ? VS_OUTPUT_FORCE : 0)) < 0)
+		if (vs_save_open(&s, a.save, &vs_fmt, vs_fmt.archive == 1 || vs_opt.json ? VS_SAVE_DIGEST : VS_SAVE_FRAMED) < 0)
 			goto fail;
-		out_open = true;
-		if (vs_state_writer_open(&sw, out.fd, out.name, vs_fmt.archive == 1, vs_fmt.zstd_level, vs_fmt.threads) < 0)
-			goto fail;
-		writer = true;
-		ar->cap = calloc(1, sizeof *ar->cap);
-		if (!ar->cap) {
-			vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-			goto fail;
-		}
-		if (vs_capture_init(ar->cap, vs_state_writer_raw(&sw), vs_fmt.archive == 1 || vs_opt.json) < 0) {
-			free(ar->cap);
-			ar->cap = NULL;
-			goto fail;
-		}
+		ar->cap = s.cap;
 	}
-	if (vs_vu_open(&vu, a.socket) < 0)
+	if (vs_cmd_vu_open(&vu, a.socket) < 0)
 		goto fail;
 	connected = true;
 	if (!known)
@@ -239,37 +201,21 @@ vs_cmd_verify(int argc, char **argv)
 	backend = vs_identity_json(&vu, a.socket, false);
 	vs_vu_close(&vu);
 	connected = false;
-	if (ar->cap) {
-		if (vs_chunk_writer_end(&ar->cap->w) < 0)
-			goto fail;
-		vs_capture_manifest(ar->cap, &m, json_object_get(backend));
-		if (vs_fmt.archive == 1 && vs_state_writer_finish(&sw, &m) < 0)
-			goto fail;
-		if (vs_output_commit(&out) < 0)
-			goto fail;
-		out_open = false;
-	}
+	if (ar->cap && (vs_save_finish(&s, json_object_get(backend)) < 0 || vs_save_commit(&s) < 0))
+		goto fail;
 	rc = ar->cmp.first_diff == UINT64_MAX ? 0 : VS_EXIT_DIFFERENT;
-	doc = result(&a, &in, ar, ar->cap ? &m : NULL, backend);
+	doc = result(&a, &in, ar, ar->cap ? &s.m : NULL, backend);
 	backend = NULL;
 	vs_result_emit(doc, print_text, stderr, false);
 	goto out;
 fail:
 	vs_progress_end();
-	if (out_open)
-		vs_output_abort(&out);
-	rc = vs_report_error("verify");
+	rc = -1;
 out:
 	json_object_put(backend);
 	if (connected)
 		vs_vu_close(&vu);
-	if (ar && ar->cap) {
-		vs_capture_free(ar->cap);
-		free(ar->cap);
-	}
-	if (writer)
-		vs_state_writer_close(&sw);
-	vs_manifest_free(&m);
+	vs_save_close(&s);
 	if (ar)
 		vs_decode_keep_free(&ar->keep);
 	free(ar);

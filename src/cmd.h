@@ -5,8 +5,11 @@
 #include <argp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "output.h"
 #include "sink.h" /* VS_ZSTD_OFF */
+#include "writer.h"
 
 struct vs_common_opts {
 	bool verbose;
@@ -16,6 +19,7 @@ struct vs_common_opts {
 	bool progress;	 /* --progress: human progress even off a terminal */
 	int progress_fd; /* --progress=FD, or -1 */
 	uint64_t max_size;
+	int timeout_ms; /* -t, for the library's options structs */
 };
 extern struct vs_common_opts vs_opt;
 
@@ -52,12 +56,51 @@ extern const struct argp vs_common_argp;
 void vs_usage_error(const struct argp_state *state, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
+/* A verb's positional arguments (SOCKET, FILE...): "too many arguments"
+ * and "X is required" (exit 64) come from vs_parse_verb. */
+struct vs_positional {
+	const char **slot[3]; /* where each one goes, in order; NULL-terminated */
+	unsigned required;    /* how many must be given (slots and rest) */
+	const char *missing;  /* the usage error when fewer are */
+	const char *extra;    /* one too many, '%s' its text (NULL: "too many arguments: '%s'") */
+	char **rest;	      /* if set, the arguments after the slots go here (run's steps) */
+	int *nrest;
+	/* how a usage error is reported (NULL: vs_usage_error) */
+	void (*usage)(const struct argp_state *state, const char *fmt, ...);
+};
+/* An option of a verb that only stores its argument, or sets a flag. */
+struct vs_verb_opt {
+	int key;
+	const char **arg;
+	bool *flag;
+};
+/* A verb's command line: argp_parse's input for vs_parse_verb. */
+struct vs_verb_args {
+	struct vs_positional pos;
+	struct vs_verb_opt opt[6]; /* at most 5, ended by key 0 */
+	/* the verb's own parser for its other options (NULL: none), and its
+	 * checks once all is parsed (after the positional ones; NULL: none) */
+	error_t (*parse)(void *ctx, int key, char *arg, struct argp_state *state);
+	void (*end)(const void *ctx, const struct argp_state *state);
+	void *ctx;
+};
+/* The argp parser of every verb. */
+error_t vs_parse_verb(int key, char *arg, struct argp_state *state);
+/* A verb's argp: its OPTIONS (or NULL), ARGS_DOC and DOC, then its
+ * children (VS_FORMAT_CHILD, VS_JSON_CHILD); the common options come last. */
+#define VS_VERB_ARGP(options, args_doc, doc, ...)                                                         \
+	{ (options), vs_parse_verb, (args_doc), (doc),                                                    \
+	  (const struct argp_child[]){ __VA_ARGS__, VS_COMMON_CHILD, { 0 } }, NULL, NULL }
+
+/* A verb returns 0, an exit status of its own (verify, diff: 2), or -1
+ * when it failed: main then reports the current error once, as
+ * "vhost-state: VERB: message" (and, with --json, the error document). */
 /* With --json, keys of this object (taken over) join the error document. */
 struct json_object;
 extern struct json_object *vs_error_json_extra;
-/* Print the current error (and a JSON error document with --json);
- * returns the exit status to use. */
-int vs_report_error(const char *verb);
+/* What the verb was doing when it failed, said after its name in the
+ * report ("run: step 3 (save s.vhs): ..."); empty: nothing. */
+extern char vs_fail_step[320];
 /* A fs state is not loaded into a net back-end or the reverse, unless -f:
  * the back-end would reject it at best.  owner: the process behind the
  * socket, found before connecting (connected false: nothing was said to
@@ -66,12 +109,61 @@ struct vs_peer_owner;
 struct vs_state_input;
 int vs_check_kind(const struct vs_peer_owner *owner, const struct vs_state_input *in, const char *socket,
 		  bool connected);
+/* Messages read "PROGRAM: VERB: text": the program's short name and the
+ * verb being run (NULL before one is known); main.c sets them. */
+extern const char *vs_program;
+extern const char *vs_verb;
 /* A byte count with an optional K, M, G or T suffix (powers of 1024). */
 int vs_parse_size(const char *s, uint64_t *out);
 /* After option parsing: progress on a terminal, or as asked. */
 void vs_setup_progress(void);
+/* vs_output_open with -t's deadline, refusing stdout when --progress=1
+ * writes there too. */
+struct vs_output;
+int vs_cmd_output_open(struct vs_output *out, const char *path, unsigned flags);
+/* vs_vu_open and vs_state_input_open with -t's deadline (and -v's trace). */
+struct vs_vu;
+struct vs_chunk_limits;
+int vs_cmd_vu_open(struct vs_vu *vu, const char *socket);
+int vs_cmd_input_open(struct vs_state_input *in, const char *path, const struct vs_chunk_limits *lim);
 /* "  NAME NAME ..." for the set bits of a mask. */
 void vs_print_feature_names(uint64_t mask, const char *(*name)(unsigned));
+
+/* A state on its way to the output the user chose (-o or a FILE, in a
+ * format): dump, snapshot, verify --save, run's save step, convert and
+ * extract.  The output appears only complete (src/output.c). */
+struct vs_save {
+	const struct vs_format_opts *fmt;
+	struct vs_output out;
+	struct vs_state_writer w;
+	struct vs_capture *cap; /* VS_SAVE_FRAMED, VS_SAVE_DIGEST */
+	struct vs_manifest m;	/* created and tool set at open; the rest filled in by the verb or vs_save_finish */
+	bool out_open, writer;
+};
+enum vs_save_capture {
+	VS_SAVE_RAW,	/* the verb writes a framed stream to vs_state_writer_raw(&s->w) */
+	VS_SAVE_FRAMED, /* payload arrives through vs_save_consume / s->cap */
+	VS_SAVE_DIGEST, /* the same, with the SHA-256 computed on the way */
+};
+/* Refused before a back-end is used: an output already there (without
+ * -f), a terminal.  s starts zeroed; vs_save_close() it in any case. */
+int vs_save_open(struct vs_save *s, const char *path, const struct vs_format_opts *fmt, enum vs_save_capture capture);
+/* A vs_consume_fn: the next piece of payload (progress follows it). */
+int vs_save_consume(void *save, const void *buf, size_t len);
+/* The stream ended and framed; the manifest's payload fields and backend
+ * (taken over) when captured; an archive's container written. */
+int vs_save_finish(struct vs_save *s, struct json_object *backend);
+/* The output in place. */
+int vs_save_commit(struct vs_save *s);
+/* Commit, then emit doc (taken over; text: its line on stderr). */
+int vs_save_emit(struct vs_save *s, struct json_object *doc, void (*text)(struct json_object *doc, FILE *f));
+/* An output not committed is thrown away. */
+void vs_save_close(struct vs_save *s);
+/* The result of a state saved (schema/dump.schema.json's shape): KEY
+ * (socket, control) FROM, the output, its format and the state. */
+struct json_object *vs_save_result(const struct vs_save *s, const char *key, const char *from);
+/* The line dump, snapshot and restore print on stderr (without -q). */
+void vs_print_moved(struct json_object *doc, FILE *f);
 
 int vs_cmd_info(int argc, char **argv);
 int vs_cmd_dump(int argc, char **argv);

@@ -18,11 +18,14 @@
 #include <zstd.h>
 #include <nettle/version.h>
 
+#include "cleanup.h"
 #include "cmd.h"
 #include "error.h"
 #include "input.h"
 #include "io.h"
+#include "log.h"
 #include "output.h"
+#include "progress.h"
 #include "peer-owner.h"
 #include "result.h"
 #include "sink.h"
@@ -32,7 +35,24 @@
  * runaway one cannot fill a disk unnoticed. */
 #define VS_MAX_SIZE_DEFAULT (16ull << 30)
 
-struct vs_common_opts vs_opt = { .max_size = VS_MAX_SIZE_DEFAULT, .progress_fd = -1 };
+struct vs_common_opts vs_opt = { .max_size = VS_MAX_SIZE_DEFAULT, .progress_fd = -1,
+				  .timeout_ms = VS_TIMEOUT_DEFAULT_MS };
+
+/* cmd.h */
+const char *vs_program;
+const char *vs_verb;
+
+/* The library's lines, with that prefix; the -v protocol trace carries
+ * only the program's name. */
+static void
+log_line(enum vs_log_level level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (level == VS_LOG_DEBUG || !vs_verb)
+		fprintf(stderr, "%s: %s\n", vs_program, msg);
+	else
+		fprintf(stderr, "%s: %s: %s\n", vs_program, vs_verb, msg);
+}
 
 static const char *
 nettle_version(void)
@@ -150,6 +170,57 @@ vs_usage_error(const struct argp_state *state, const char *fmt, ...)
 	exit(VS_EXIT_USAGE); /* not reached: ARGP_HELP_STD_ERR exits */
 }
 
+/* ARGP_KEY_ARG and ARGP_KEY_END for p (both exit 64 on an error);
+ * ARGP_ERR_UNKNOWN for every other key. */
+static error_t
+parse_positional(const struct vs_positional *p, int key, char *arg, struct argp_state *state)
+{
+	void (*usage)(const struct argp_state *, const char *, ...) = p->usage ? p->usage : vs_usage_error;
+	unsigned given = 0, i;
+
+	for (i = 0; p->slot[i] && *p->slot[i]; i++)
+		given++;
+	switch (key) {
+	case ARGP_KEY_ARG:
+		if (p->slot[i])
+			*p->slot[i] = arg;
+		else if (p->rest)
+			p->rest[(*p->nrest)++] = arg;
+		else
+			usage(state, p->extra ? p->extra : "too many arguments: '%s'", arg);
+		return 0;
+	case ARGP_KEY_END:
+		if (given + (p->nrest ? (unsigned)*p->nrest : 0) < p->required)
+			usage(state, "%s", p->missing);
+		return 0;
+	}
+	return ARGP_ERR_UNKNOWN;
+}
+
+error_t
+vs_parse_verb(int key, char *arg, struct argp_state *state)
+{
+	const struct vs_verb_args *v = state->input;
+	error_t rc = ARGP_ERR_UNKNOWN, own;
+
+	for (const struct vs_verb_opt *o = v->opt; o->key; o++)
+		if (o->key == key) {
+			if (o->arg)
+				*o->arg = arg;
+			else
+				*o->flag = true;
+			return 0;
+		}
+	if (key == ARGP_KEY_ARG || key == ARGP_KEY_END)
+		rc = parse_positional(&v->pos, key, arg, state);
+	if (key == ARGP_KEY_END && v->end)
+		v->end(v->ctx, state);
+	if (key != ARGP_KEY_ARG && key != ARGP_KEY_END && v->parse &&
+	    (own = v->parse(v->ctx, key, arg, state)) != ARGP_ERR_UNKNOWN)
+		rc = own;
+	return rc;
+}
+
 static error_t
 parse_common(int key, char *arg, struct argp_state *state)
 {
@@ -168,10 +239,10 @@ parse_common(int key, char *arg, struct argp_state *state)
 		double t = strtod(arg, &end);
 		if (*end || end == arg || !(t > 0) || t > 86400)
 			vs_usage_error(state, "--timeout takes seconds, more than 0 and at most 86400: '%s'", arg);
-		vs_timeout_ms = t * 1000 < 1 ? 1 : (int)(t * 1000);
+		vs_opt.timeout_ms = t * 1000 < 1 ? 1 : (int)(t * 1000);
 		break;
 	}
-	case 'v': vs_opt.verbose = vs_vu_verbose = true; break;
+	case 'v': vs_opt.verbose = true; break;
 	case 'q': vs_opt.quiet = true; break;
 	case 'f': vs_opt.force = true; break;
 	case OPT_PROGRESS:
@@ -454,14 +525,36 @@ setup_signals(void)
 }
 
 struct json_object *vs_error_json_extra;
+char vs_fail_step[320];
 
-int
-vs_report_error(const char *verb)
+/* The library words an error in its own terms; here it gets the option
+ * (or the command) of ours behind it. */
+static const char *const hint_text[] = {
+	[VS_HINT_MAX_SIZE] = " (--max-size)",
+	[VS_HINT_DEVICE] = "; choose one with --device",
+	[VS_HINT_MEM_TABLE] = " (--mem-table)",
+	[VS_HINT_MIGRATION_STREAM] = ": `vhost-state extract MIGFILE` takes a back-end's state out of it",
+	[VS_HINT_LIBVIRT_IMAGE] = ": `vhost-state extract IMAGE` takes a back-end's state out of it",
+	[VS_HINT_OUTPUT_EXISTS] = " (use -f to overwrite)",
+	[VS_HINT_OUTPUT_TERMINAL] = " (use -f)",
+	[VS_HINT_STDOUT_TERMINAL] = " (use -o FILE, a pipe, or -f)",
+};
+
+/* Print the current error (and a JSON error document with --json);
+ * returns the exit status to use. */
+static int
+report_error(const char *verb)
 {
 	const struct vs_error *e = vs_error_get();
 	int code = e->exit_code ? e->exit_code : VS_EXIT_FAIL;
 
-	fprintf(stderr, "%s: %s: %s\n", vs_program, verb, e->msg[0] ? e->msg : "failed");
+	if ((size_t)e->hint < sizeof hint_text / sizeof *hint_text && hint_text[e->hint]) {
+		vs_error_append("%s", hint_text[e->hint]);
+		vs_error_hint(VS_HINT_NONE);
+	}
+
+	fprintf(stderr, "%s: %s: %s%s%s\n", vs_program, verb, vs_fail_step, vs_fail_step[0] ? ": " : "",
+		e->msg[0] ? e->msg : "failed");
 	if (vs_opt.json) {
 		struct json_object *doc = json_object_new_object(), *err = json_object_new_object();
 		json_object_object_add(err, "message", json_object_new_string(e->msg));
@@ -480,6 +573,39 @@ vs_report_error(const char *verb)
 		json_object_put(doc);
 	}
 	return code;
+}
+
+int
+vs_cmd_output_open(struct vs_output *out, const char *path, unsigned flags)
+{
+	/* as vs_output_open leaves it: vs_output_abort is safe */
+	memset(out, 0, sizeof *out);
+	out->fd = -1;
+	out->cleanup_slot = -1;
+	if (!path || strcmp(path, "-") == 0) {
+		if (vs_check_stdout() < 0)
+			return -1;
+		if (vs_progress_fd() == STDOUT_FILENO)
+			return vs_fail(VS_EXIT_USAGE, 0,
+				       "--progress=1 would mix progress lines into the output on stdout (use -o FILE or "
+				       "another fd)");
+	}
+	return vs_output_open(out, path, flags, vs_opt.timeout_ms);
+}
+
+int
+vs_cmd_vu_open(struct vs_vu *vu, const char *socket)
+{
+	const struct vs_vu_open_opts o = VS_VU_OPEN_OPTS_INIT(vs_opt.timeout_ms, vs_opt.verbose);
+
+	return vs_vu_open_with(vu, socket, &o);
+}
+
+int
+vs_cmd_input_open(struct vs_state_input *in, const char *path, const struct vs_chunk_limits *lim)
+{
+	in->timeout_ms = vs_opt.timeout_ms;
+	return vs_state_input_open(in, path, lim);
 }
 
 void
@@ -585,12 +711,14 @@ main(int argc, char **argv)
 	reserve_stdio();
 	if (fd_check)
 		fd_snapshot(fds_at_start);
+	vs_cleanup_install();
 	setup_signals();
 	atexit(close_stdout_at_exit);
 	if (dbg && *dbg && strcmp(dbg, "0") != 0)
-		vs_opt.verbose = vs_vu_verbose = true;
+		vs_opt.verbose = true;
 	/* "vhost-state: ..." however it was started (./vhost-state, a path) */
 	vs_program = program_invocation_short_name;
+	vs_log_set_handler(log_line, NULL);
 	if (argc > 0)
 		argv[0] = (char *)vs_program;
 
@@ -643,6 +771,8 @@ main(int argc, char **argv)
 		return VS_EXIT_FAIL;
 	argv[verb_index] = verb_display;
 	rc = verb->run(argc - verb_index, argv + verb_index);
+	if (rc < 0)
+		rc = report_error(verb->name);
 	free(verb_argv);
 	free(verb_prefix);
 	free(verb_display);

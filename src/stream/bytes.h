@@ -1,5 +1,5 @@
-/* Big-endian integers at rest (QEMU's stream and migration files,
- * passt's header), read from unaligned bytes. */
+/* Integers at rest, read from unaligned bytes: big-endian (QEMU's stream
+ * and migration files, passt's header) and little-endian (gzip). */
 #ifndef VS_BYTES_H
 #define VS_BYTES_H
 
@@ -32,6 +32,15 @@ vs_get_be64(const void *p)
 
 	memcpy(&v, p, sizeof v);
 	return be64toh(v);
+}
+
+static inline uint32_t
+vs_get_le32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return le32toh(v);
 }
 
 #endif

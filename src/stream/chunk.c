@@ -189,10 +189,10 @@ next_header(struct vs_chunk_reader *r, bool direct)
 						"or either compressed with zstd)"
 					      : "");
 	if (len > r->lim.max_total - r->payload)
-		return vs_fail(VS_EXIT_DATAERR, 0,
-			       "%s: the state is larger than --max-size (%" PRIu64 " bytes): the chunk at offset %" PRIu64
-			       " brings it to %" PRIu64 " bytes",
-			       r->src->name, r->lim.max_total, r->offset, r->payload + len);
+		return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_MAX_SIZE,
+				    "%s: the chunk at offset %" PRIu64 " brings the state to %" PRIu64
+				    " bytes: it exceeds the limit of %" PRIu64 " bytes",
+				    r->src->name, r->offset, r->payload + len, r->lim.max_total);
 	if (r->on_chunk)
 		r->on_chunk(r->on_chunk_ctx, r->offset, len);
 	r->offset += 4;

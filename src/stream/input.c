@@ -72,15 +72,11 @@ detect(struct vs_state_input *in, bool *via_archive)
 	/* A migration file holds states but is not one: `extract` takes
 	 * one out, `inspect` describes it (see qemu-file.h). */
 	if (n >= 4 && memcmp(p, "QEVM", 4) == 0)
-		return vs_fail(VS_EXIT_DATAERR, 0,
-			       "%s: this is a QEMU migration stream, not a state stream: `vhost-state extract "
-			       "MIGFILE` takes a back-end's state out of it",
-			       in->base.name);
+		return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_MIGRATION_STREAM,
+				    "%s: this is a QEMU migration stream, not a state stream", in->base.name);
 	if (n >= 16 && (memcmp(p, "LibvirtQemudSave", 16) == 0 || memcmp(p, "LibvirtQemudPart", 16) == 0))
-		return vs_fail(VS_EXIT_DATAERR, 0,
-			       "%s: this is a libvirt save image, not a state stream: `vhost-state extract "
-			       "IMAGE` takes a back-end's state out of it",
-			       in->base.name);
+		return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_LIBVIRT_IMAGE,
+				    "%s: this is a libvirt save image, not a state stream", in->base.name);
 	*via_archive = (n >= 4 && memcmp(p, zstd_magic, 4) == 0) ||
 		       (n >= 262 && memcmp(p + 257, "ustar", 5) == 0);
 	return 0;
@@ -100,7 +96,7 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 
 	in->lim = *lim;
 	in->spool.fd = -1;
-	if (vs_source_open(&in->base, path) < 0)
+	if (vs_source_open(&in->base, path, in->timeout_ms) < 0)
 		return -1;
 	if (detect(in, &via_archive) < 0)
 		goto fail;

@@ -39,6 +39,9 @@ struct vs_state_input {
 	 * stream (an archive's is always checked).  It costs more than the
 	 * transfer itself, so only those who show or record it ask. */
 	bool want_digest;
+	/* set before open: the deadline of each wait for input on a pipe
+	 * or stdin (0: the default of io.h) */
+	int timeout_ms;
 	/* optional: told of every chunk while checking (inspect -v) */
 	void (*on_chunk)(void *ctx, uint64_t offset, uint32_t len);
 	void *on_chunk_ctx;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io.h"
 #include "libvirt-image.h"
 
 static const char *const format_names[] = { "raw", "gzip", "bzip2", "xz", "lzop", "zstd", "sparse" };
@@ -56,24 +57,6 @@ bad(const char *name, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	return vs_fail(VS_EXIT_DATAERR, 0, "%s: malformed libvirt save image: %s", name, msg);
-}
-
-static int
-read_at(int fd, void *buf, size_t len, uint64_t off, const char *name)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t k = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", name);
-		if (k == 0)
-			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", name);
-		got += (size_t)k;
-	}
-	return 0;
 }
 
 static uint32_t
@@ -172,7 +155,7 @@ vs_libvirt_image_read(struct vs_libvirt_image *img, int fd, uint64_t size, const
 				   VS_LIBVIRT_HEADER_LEN);
 		return bad(name, "the file has %" PRIu64 " bytes, less than a header", size);
 	}
-	if (read_at(fd, h, sizeof h, 0, name) < 0)
+	if (vs_pread_all(fd, h, sizeof h, 0, name) < 0)
 		return -1;
 	if (memcmp(h, VS_LIBVIRT_PARTIAL, VS_LIBVIRT_MAGIC_LEN) == 0)
 		return vs_fail(VS_EXIT_DATAERR, 0,
@@ -215,7 +198,7 @@ vs_libvirt_image_read(struct vs_libvirt_image *img, int fd, uint64_t size, const
 	data = malloc(img->data_len);
 	if (!data)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	if (read_at(fd, data, img->data_len, VS_LIBVIRT_HEADER_LEN, name) < 0) {
+	if (vs_pread_all(fd, data, img->data_len, VS_LIBVIRT_HEADER_LEN, name) < 0) {
 		free(data);
 		return -1;
 	}

@@ -376,17 +376,15 @@ vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino,
 	if (len < 2)
 		return false;
 	buf[at] = '\0';
-	/* build right to left; every step adds a byte at least (the name;
-	 * after the first, a '/' too), so the walk ends within len steps
-	 * even on a parent loop */
+	/* build right to left; every step adds a name of at least one byte
+	 * (an empty one is no path component: refused), so the walk ends
+	 * within len steps even on a parent loop */
 	while (ino && ino->location == VS_LOC_PATH) {
 		/* a prefix (vs_vfs_decode 1) may end before an inode's name */
 		if (*budget == 0 || !ino->name)
 			return false;
 		--*budget;
 		n = strlen(ino->name);
-		/* no directory entry has an empty name, and one would add
-		 * nothing: a loop through it would spin until the budget ends */
 		if (n == 0)
 			return false;
 		if (n + (at < len - 1) > at)

@@ -20,12 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bytes.h"
 #include "error.h"
 #include "io.h"
 #include "qemu-compressed.h"
+#include "qemu-walk.h" /* the wire constants */
 #include "source.h"
 
 #define IN_BUF (256u * 1024)
@@ -35,22 +38,6 @@
 #define TAIL_MAX (1ull << 30)
 #define MAX_BLOCKS 4096
 
-/* migration/savevm.c, migration/ram.h (as in qemu-file.c) */
-#define QEMU_VM_EOF 0x00
-#define QEMU_VM_SECTION_START 0x01
-#define QEMU_VM_SECTION_PART 0x02
-#define QEMU_VM_SECTION_END 0x03
-#define QEMU_VM_SUBSECTION 0x05
-#define QEMU_VM_CONFIGURATION 0x07
-#define QEMU_VM_COMMAND 0x08
-#define QEMU_VM_SECTION_FOOTER 0x7e
-#define RAM_SAVE_FLAG_ZERO 0x02
-#define RAM_SAVE_FLAG_MEM_SIZE 0x04
-#define RAM_SAVE_FLAG_PAGE 0x08
-#define RAM_SAVE_FLAG_EOS 0x10
-#define RAM_SAVE_FLAG_CONTINUE 0x20
-#define RAM_SAVE_FLAG_XBZRLE 0x40
-#define RAM_SAVE_FLAG_MULTIFD_FLUSH 0x200
 
 static int
 pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name)
@@ -68,24 +55,6 @@ pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *name)
 	return 0;
 }
 
-static int
-pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name)
-{
-	while (len > 0) {
-		ssize_t k = pread(fd, buf, len, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return vs_fail(VS_EXIT_FAIL, errno, "%s: read", name);
-		if (k == 0)
-			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", name);
-		buf = (char *)buf + k;
-		len -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 struct dec {
 	struct archive *a;
 	int fd;
@@ -95,7 +64,51 @@ struct dec {
 	size_t have, at; /* decompressed bytes in buf, and the next one */
 	uint64_t pos;	 /* decompressed bytes consumed */
 	bool eof;
+	/* libarchive's gzip filter skips the member's trailer unchecked: the
+	 * CRC-32 and length of what it gave are checked here at the end */
+	bool gzip;
+	uLong crc;
+	uint64_t total;
 };
+
+/* The image's last 8 bytes are its gzip trailer (CRC-32, length mod
+ * 2^32, little-endian): libvirt and gzip write one member. */
+static int
+gzip_trailer_check(struct dec *d)
+{
+	unsigned char t[8];
+	struct stat st;
+
+	if (fstat(d->fd, &st) < 0)
+		return vs_fail(VS_EXIT_FAIL, errno, "%s", d->name);
+	if ((uint64_t)st.st_size < 8 || vs_pread_all(d->fd, t, 8, (uint64_t)st.st_size - 8, d->name) < 0)
+		return vs_fail(VS_EXIT_DATAERR, 0, "%s: malformed libvirt save image: no gzip trailer", d->name);
+	if (vs_get_le32(t) != (uint32_t)d->crc || vs_get_le32(t + 4) != (uint32_t)d->total)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: malformed libvirt save image: its gzip stream is corrupt: the %" PRIu64
+			       " bytes it gives have CRC-32 %08lx, its trailer says %08" PRIx32 " for %" PRIu32 " bytes",
+			       d->name, d->total, d->crc, vs_get_le32(t), vs_get_le32(t + 4));
+	return 0;
+}
+
+/* The next decompressed bytes into buf: their count, 0 at the end, -1 (error set) */
+static la_ssize_t
+dec_fill(struct dec *d)
+{
+	la_ssize_t got = archive_read_data(d->a, d->buf, OUT_BUF);
+
+	if (got < 0)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: malformed libvirt save image: its %s stream is corrupt after %" PRIu64 " bytes: %s",
+			       d->name, d->filter, d->pos, archive_error_string(d->a));
+	if (d->gzip && got > 0) {
+		d->crc = crc32(d->crc, d->buf, (uInt)got);
+		d->total += (uint64_t)got;
+	}
+	if (d->gzip && got == 0 && gzip_trailer_check(d) < 0)
+		return -1;
+	return got;
+}
 
 static int
 filter_for(uint32_t format, const char **name, int *code)
@@ -188,6 +201,8 @@ dec_open(struct dec *d, int fd, const struct vs_libvirt_image *img, const char *
 	d->fd = fd;
 	d->in_off = img->stream_offset;
 	d->name = name;
+	d->gzip = img->format == VS_LIBVIRT_GZIP;
+	d->crc = crc32(0, NULL, 0);
 	if (filter_for(img->format, &d->filter, &code) < 0)
 		return vs_fail(VS_EXIT_DATAERR, 0, "%s: format %" PRIu32 " is not compressed", name, img->format);
 	d->in = malloc(IN_BUF);
@@ -229,12 +244,9 @@ dec_read(struct dec *d, void *dst, uint64_t n, const char *what)
 	while (n > 0) {
 		size_t k;
 		if (d->at == d->have) {
-			la_ssize_t got = d->eof ? 0 : archive_read_data(d->a, d->buf, OUT_BUF);
+			la_ssize_t got = d->eof ? 0 : dec_fill(d);
 			if (got < 0)
-				return vs_fail(VS_EXIT_DATAERR, 0,
-					       "%s: malformed libvirt save image: its %s stream is corrupt after %" PRIu64
-					       " bytes: %s",
-					       d->name, d->filter, d->pos, archive_error_string(d->a));
+				return -1;
 			if (got == 0) {
 				d->eof = true;
 				return vs_fail(VS_EXIT_DATAERR, 0,
@@ -264,11 +276,9 @@ dec_at_end(struct dec *d)
 	if (d->at < d->have)
 		return 0;
 	if (!d->eof) {
-		la_ssize_t got = archive_read_data(d->a, d->buf, OUT_BUF);
+		la_ssize_t got = dec_fill(d);
 		if (got < 0)
-			return vs_fail(VS_EXIT_DATAERR, 0,
-				       "%s: malformed libvirt save image: its %s stream is corrupt after %" PRIu64 " bytes: %s",
-				       d->name, d->filter, d->pos, archive_error_string(d->a));
+			return -1;
 		d->have = (size_t)got;
 		d->at = 0;
 		d->eof = got == 0;
@@ -653,7 +663,7 @@ write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct enc *e = ctx;
 
-	if (vs_write_all(e->fd, buf, len, e->name, false) < 0) {
+	if (vs_write_all(e->fd, buf, len, e->name, -1) < 0) {
 		archive_set_error(a, EIO, "%s", vs_error_get()->msg);
 		return -1;
 	}
@@ -713,7 +723,7 @@ vs_qemu_compressed_inject(int fd, const struct vs_libvirt_image *img, const stru
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	for (uint64_t off = 0; off < img->stream_offset;) {
 		size_t k = img->stream_offset - off < OUT_BUF ? img->stream_offset - off : OUT_BUF;
-		if (pread_all(fd, buf, k, off, name) < 0 || vs_write_all(out_fd, buf, k, out_name, false) < 0) {
+		if (vs_pread_all(fd, buf, k, off, name) < 0 || vs_write_all(out_fd, buf, k, out_name, -1) < 0) {
 			free(buf);
 			return -1;
 		}

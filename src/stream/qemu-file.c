@@ -838,7 +838,7 @@ out:
 }
 
 int
-vs_qemu_file_open(struct vs_qemu_file *q, const char *path, uint64_t max_payload)
+vs_qemu_file_open(struct vs_qemu_file *q, const char *path, uint64_t max_payload, int timeout_ms)
 {
 	struct vs_source in;
 	unsigned char *buf;
@@ -854,7 +854,7 @@ vs_qemu_file_open(struct vs_qemu_file *q, const char *path, uint64_t max_payload
 		fd = vs_spool_create("migration");
 		if (fd < 0)
 			return -1;
-		if (vs_source_open(&in, "-") < 0) {
+		if (vs_source_open(&in, "-", timeout_ms) < 0) {
 			close(fd);
 			return -1;
 		}
@@ -865,7 +865,7 @@ vs_qemu_file_open(struct vs_qemu_file *q, const char *path, uint64_t max_payload
 			return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 		}
 		while ((n = vs_source_read(&in, buf, READ_BUF)) > 0)
-			if (vs_write_all(fd, buf, n, "spool file", false) < 0)
+			if (vs_write_all(fd, buf, n, "spool file", -1) < 0)
 				break;
 		free(buf);
 		vs_source_close(&in);
@@ -932,9 +932,8 @@ vs_qemu_file_choose(const struct vs_qemu_file *q, const char *id, size_t *index)
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: no vhost-user back-end state in this migration file", q->name);
 	if (!id) {
 		if (q->nstates > 1)
-			return vs_fail(VS_EXIT_USAGE, 0,
-				       "%s holds %zu back-end states; choose one with --device (%s)", q->name,
-				       q->nstates, list);
+			return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_DEVICE, "%s holds %zu back-end states (%s)", q->name,
+					    q->nstates, list);
 		*index = 0;
 		return 0;
 	}

@@ -99,9 +99,10 @@ struct vs_qemu_file {
  * save image's, else 0
  * (including when it cannot be opened: the normal reader reports that). */
 int vs_qemu_file_sniff(const char *path);
-/* Open (path "-": stdin, spooled to disk first) and walk the whole file.
+/* Open (path "-": stdin, spooled to disk first, each wait for it bounded
+ * by timeout_ms, 0: the default of io.h) and walk the whole file.
  * max_payload: refuse larger back-end states (0: no limit). */
-int vs_qemu_file_open(struct vs_qemu_file *q, const char *path, uint64_t max_payload);
+int vs_qemu_file_open(struct vs_qemu_file *q, const char *path, uint64_t max_payload, int timeout_ms);
 /* The same over an fd the caller keeps (inject re-reads its output). */
 int vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t max_payload);
 void vs_qemu_file_close(struct vs_qemu_file *q);

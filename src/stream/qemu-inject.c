@@ -40,7 +40,7 @@ copy_range(struct vs_qemu_file *q, uint64_t from, uint64_t to, struct vs_sink *s
 			struct iovec iov = { buf, n };
 			if (vs_sink_writev(sink, &iov, 1) < 0)
 				goto fail;
-		} else if (vs_write_all(fd, buf, n, name, false) < 0) {
+		} else if (vs_write_all(fd, buf, n, name, -1) < 0) {
 			goto fail;
 		}
 		from += n;
@@ -124,7 +124,7 @@ copy_new_state(vs_qemu_read_fn fn, void *ctx, uint64_t new_len, int out_fd, cons
 	if (!buf)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	while ((n = fn(ctx, buf, 1u << 20)) > 0) {
-		if (vs_write_all(out_fd, buf, n, out_name, false) < 0)
+		if (vs_write_all(out_fd, buf, n, out_name, -1) < 0)
 			goto out;
 		done += n;
 	}
@@ -204,7 +204,7 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 	head[2] = jlen >> 16;
 	head[3] = jlen >> 8;
 	head[4] = jlen;
-	if (vs_write_all(out_fd, head, 5, out_name, false) < 0 || vs_write_all(out_fd, json, jlen, out_name, false) < 0)
+	if (vs_write_all(out_fd, head, 5, out_name, -1) < 0 || vs_write_all(out_fd, json, jlen, out_name, -1) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -64,10 +64,10 @@ vs_qf_chunk_list(struct walk *w, struct vs_qemu_state *st)
 			break;
 		if (w->q->max_payload && n > w->q->max_payload - st->payload) {
 			w->over_max = true;
-			return vs_fail(VS_EXIT_DATAERR, 0,
-				       "%s: the back-end state at offset %" PRIu64 " is larger than --max-size (%" PRIu64
-				       " bytes)",
-				       w->q->name, st->offset, w->q->max_payload);
+			return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_MAX_SIZE,
+					    "%s: the back-end state at offset %" PRIu64 " exceeds the limit of %" PRIu64
+					    " bytes",
+					    w->q->name, st->offset, w->q->max_payload);
 		}
 		if (r->off > r->end || n > r->end - r->off)
 			return vs_qf_bad(r, at,

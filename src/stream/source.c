@@ -22,6 +22,7 @@ init_fd(struct vs_source *s, int fd, const char *name, bool owned)
 	s->name = name;
 	s->owned = owned;
 	s->tee_fd = -1;
+	s->timeout_ms = vs_timeout_effective(s->timeout_ms);
 	if (fstat(s->fd, &s->st) < 0) {
 		vs_error_set(VS_EXIT_FAIL, errno, "%s", s->name);
 		vs_source_close(s);
@@ -43,11 +44,12 @@ init_fd(struct vs_source *s, int fd, const char *name, bool owned)
 }
 
 int
-vs_source_open(struct vs_source *s, const char *path)
+vs_source_open(struct vs_source *s, const char *path, int timeout_ms)
 {
 	int fd;
 
 	memset(s, 0, sizeof *s);
+	s->timeout_ms = timeout_ms;
 	if (!path || strcmp(path, "-") == 0)
 		return init_fd(s, STDIN_FILENO, "stdin", false);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -79,11 +81,11 @@ static int
 tee_write(struct vs_source *s, const void *buf, size_t n)
 {
 	if (s->tee_max && n > s->tee_max - s->teed)
-		return vs_fail(VS_EXIT_DATAERR, 0,
-			       "%s: the state stream is larger than --max-size (%" PRIu64
-			       " bytes, lengths included); stopped there",
-			       s->name, s->tee_max);
-	if (vs_write_all(s->tee_fd, buf, n, "spool file", false) < 0)
+		return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_MAX_SIZE,
+				    "%s: stopped reading: the state stream, lengths included, exceeds the limit of %" PRIu64
+				    " bytes",
+				    s->name, s->tee_max);
+	if (vs_write_all(s->tee_fd, buf, n, "spool file", -1) < 0)
 		return -1;
 	s->teed += n;
 	return 0;
@@ -107,7 +109,7 @@ raw_read(struct vs_source *s, void *buf, size_t len)
 	} else {
 		char what[128];
 		snprintf(what, sizeof what, "input on %s", s->name);
-		n = vs_read_wait(s->fd, buf, len, s->name, what);
+		n = vs_read_wait(s->fd, buf, len, s->timeout_ms, s->name, what);
 		if (n < 0)
 			return -1;
 	}

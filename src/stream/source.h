@@ -22,6 +22,7 @@ struct vs_source {
 	const char *name;
 	bool owned;	 /* close fd on vs_source_close */
 	bool seekable;	 /* regular file: can rewind */
+	int timeout_ms;	 /* deadline of each wait on a pipe or socket (io.h) */
 	int tee_fd;	 /* if >= 0, every byte read is copied here */
 	uint64_t tee_max, teed; /* the most the tee takes (0: no limit); so far */
 	struct stat st;	 /* at open: a rewind checks the file is unchanged */
@@ -30,9 +31,11 @@ struct vs_source {
 };
 
 /* path "-" or NULL: stdin.  A directory or unreadable path fails with
- * VS_EXIT_FAIL. */
-int vs_source_open(struct vs_source *s, const char *path);
-/* A source over an fd we own from now on (closed by vs_source_close). */
+ * VS_EXIT_FAIL.  timeout_ms bounds each wait for input on a pipe or a
+ * socket (0: the default of io.h, < 0: none). */
+int vs_source_open(struct vs_source *s, const char *path, int timeout_ms);
+/* A source over an fd we own from now on (closed by vs_source_close),
+ * with the default deadline. */
 int vs_source_from_fd(struct vs_source *s, int fd, const char *name);
 void vs_source_close(struct vs_source *s);
 /* Read up to len bytes; 0 at EOF. */

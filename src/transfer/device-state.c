@@ -31,7 +31,7 @@ wait_pipe(struct vs_vu *vu, int fd, short events, const char *dir, uint64_t done
 	int r;
 
 	do
-		r = poll(p, 2, vs_timeout_ms);
+		r = poll(p, 2, vu->conn.timeout_ms);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return vs_fail(VS_EXIT_FAIL, errno, "poll");
@@ -39,7 +39,7 @@ wait_pipe(struct vs_vu *vu, int fd, short events, const char *dir, uint64_t done
 		return vs_fail(VS_EXIT_TIMEOUT, 0,
 			       "timed out after %g s waiting for the back-end to %s state data (%s transfer of "
 			       "SET_DEVICE_STATE_FD, %" PRIu64 " bytes so far)",
-			       vs_timeout_ms / 1000.0, events == POLLIN ? "send" : "take", dir, done);
+			       vu->conn.timeout_ms / 1000.0, events == POLLIN ? "send" : "take", dir, done);
 	if (!p[0].revents && p[1].revents) {
 		vs_error_set(VS_EXIT_UNAVAILABLE, 0,
 			     "the back-end closed the connection during the %s transfer (after %" PRIu64 " bytes)",
@@ -142,8 +142,8 @@ over_limit(uint64_t total, uint64_t max_size)
 		return 0;
 	/* 65 as for a file over the limit: the same condition gets the same
 	 * status in every verb */
-	return vs_fail(VS_EXIT_DATAERR, 0, "the back-end's state is larger than --max-size (%" PRIu64 " bytes)",
-		       max_size);
+	return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_MAX_SIZE, "the back-end's state exceeds the limit of %" PRIu64 " bytes",
+			    max_size);
 }
 
 /* One read from the back-end's pipe into buf (room for len); delivered

@@ -11,6 +11,7 @@
 #define VS_PROXY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -34,12 +35,16 @@ struct vs_proxy_opts {
 	bool json;		  /* JSON lines instead of text */
 	bool force;		  /* replace stale sockets at the listening paths */
 	uint64_t max_size;	  /* a tee copy larger than this is abandoned */
+	int timeout_ms;		  /* bound on every wait under way; < 0: none */
 };
 
-/* Refuse what would fail after connecting (the paths of --listen,
- * --control and --tee), leaving the back-end untouched.  vs_proxy_run()
- * checks again. */
-int vs_proxy_check(const struct vs_proxy_opts *o);
+/* What vs_proxy_run() would refuse after connecting, for the caller to
+ * check first and leave the back-end untouched (vs_proxy_run() checks
+ * again).  A path the proxy cannot listen on: a socket already there is
+ * refused with EEXIST unless force.  A tee directory unfit for the
+ * copies.  Messages begin with the path. */
+int vs_proxy_check_listen(const char *path, bool force);
+int vs_proxy_check_tee(const char *dir);
 
 /* Run until the front-end or the back-end disconnects (returns 0) or a
  * proxy error (returns -1 with the error set; both sides were closed).
@@ -47,8 +52,20 @@ int vs_proxy_check(const struct vs_proxy_opts *o);
  * normal end, with VS_EXIT_FAIL. */
 int vs_proxy_run(const struct vs_proxy_opts *o);
 
-/* Control-socket client: connect (with the deadline), send one command
- * line ("status" or "snapshot").  Returns the connected fd or -1. */
-int vs_proxy_ctl_connect(const char *path, const char *command);
+/* The client of the control socket (its protocol: proxy-ctl.c).  Each
+ * connects to path and waits at most timeout_ms for each step (< 0: no
+ * bound); no proxy there is
+ * VS_EXIT_UNAVAILABLE with errno ENOENT or ECONNREFUSED, and a refusal of
+ * the proxy's comes with the exit class it gave. */
+struct json_object;
+/* The status document (schema/snapshot-status.schema.json), or NULL. */
+struct json_object *vs_proxy_status(const char *path, int timeout_ms);
+/* Ask for a snapshot: the connected fd once the proxy said "ok", or -1. */
+int vs_proxy_snapshot_start(const char *path, int timeout_ms);
+/* Then the state: each frame's bytes go to take(arg, data, len), which
+ * may refuse them (-1, error set); *check gets CHECK_DEVICE_STATE's
+ * result.  The fd stays the caller's. */
+int vs_proxy_snapshot_receive(int fd, const char *path, int timeout_ms,
+			      int (*take)(void *arg, const void *data, size_t len), void *arg, uint64_t *check);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "io.h"
+#include "log.h"
 #include "vhost-dev.h"
 #include "vu-describe.h"
 
@@ -45,6 +46,7 @@ static void
 restore_error(const struct saved_error *s)
 {
 	vs_error_set(s->e.exit_code, 0, "%s", s->e.msg);
+	vs_error_hint(s->e.hint);
 }
 
 /* ---- features ---- */
@@ -770,7 +772,7 @@ vs_vhost_vq_wait_used(struct vs_vhost_dev *dev, unsigned index, uint32_t *head, 
 		if (r > 0)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = vs_timeout_ms - ((now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000);
+		left = dev->vu.conn.timeout_ms - ((now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000);
 		r = 0;
 		if (left > 0) {
 			do
@@ -782,7 +784,7 @@ vs_vhost_vq_wait_used(struct vs_vhost_dev *dev, unsigned index, uint32_t *head, 
 		if (r == 0)
 			return vs_fail(VS_EXIT_TIMEOUT, 0,
 				       "timed out after %g s waiting for the back-end to return a buffer on ring %u",
-				       vs_timeout_ms / 1000.0, index);
+				       dev->vu.conn.timeout_ms / 1000.0, index);
 		if (!p[0].revents && p[1].revents) {
 			vs_vu_mark_broken(&dev->vu);
 			return vs_fail(VS_EXIT_UNAVAILABLE, 0,
@@ -797,11 +799,13 @@ vs_vhost_vq_wait_used(struct vs_vhost_dev *dev, unsigned index, uint32_t *head, 
 /* ---- the back-end channel ---- */
 
 static void
-channel_log(const char *dir, const struct vs_vu_header *h, size_t nfds, const void *payload)
+channel_log(const struct vs_vhost_backend_channel *ch, const char *dir, const struct vs_vu_header *h, size_t nfds,
+	    const void *payload)
 {
 	struct vs_vu_message m = { VS_VU_CHANNEL_BACKEND, *h, payload, nfds };
 
-	vs_vu_trace(dir, &m);
+	if (ch->verbose)
+		vs_vu_trace(dir, &m);
 }
 
 /* One request from the back-end: 0 served, 1 the back-end closed the
@@ -809,7 +813,7 @@ channel_log(const char *dir, const struct vs_vu_header *h, size_t nfds, const vo
 static int
 channel_serve_one(struct vs_vhost_backend_channel *ch)
 {
-	struct vs_vu_conn c = { .fd = ch->fd, .path = "the back-end channel" };
+	struct vs_vu_conn c = { .fd = ch->fd, .path = "the back-end channel", .timeout_ms = ch->timeout_ms };
 	struct vs_vu_header h;
 	unsigned char payload[VS_VHOST_BACKEND_MAX_PAYLOAD];
 	int fds[VS_VU_MAX_FDS], more[VS_VU_MAX_FDS];
@@ -828,7 +832,7 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
 	if ((h.flags & ~VHOST_USER_NEED_REPLY_MASK) != VHOST_USER_VERSION || h.size > sizeof payload) {
-		channel_log("<=", &h, nfds, NULL);
+		channel_log(ch, "<=", &h, nfds, NULL);
 		return vs_fail(VS_EXIT_PROTOCOL, 0, "malformed back-end request: flags 0x%" PRIx32 ", %" PRIu32 " bytes",
 			       h.flags, h.size);
 	}
@@ -836,7 +840,7 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 		return -1;
 	for (size_t i = 0; i < nmore; i++)
 		close(more[i]);
-	channel_log("<=", &h, nfds + nmore, payload);
+	channel_log(ch, "<=", &h, nfds + nmore, payload);
 
 	switch (h.request) {
 	case VHOST_USER_BACKEND_CONFIG_CHANGE_MSG:
@@ -859,7 +863,7 @@ channel_serve_one(struct vs_vhost_backend_channel *ch)
 					   .flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 					   .size = sizeof ret };
 		struct iovec iov[2] = { { &rh, VS_VU_HDR_SIZE }, { &ret, sizeof ret } };
-		channel_log("=>", &rh, 0, &ret);
+		channel_log(ch, "=>", &rh, 0, &ret);
 		if (vs_conn_send(&c, iov, 2, NULL, 0, vs_vu_backend_request_name(h.request)) < 0)
 			return -1;
 	}
@@ -875,7 +879,7 @@ channel_thread(void *arg)
 		struct pollfd p[2] = { { .fd = ch->fd, .events = POLLIN }, { .fd = ch->stop_fd, .events = POLLIN } };
 		/* Idle is fine here: a bounded poll in a loop that ends when
 		 * the device is cleaned up. */
-		int r = poll(p, 2, vs_timeout_ms);
+		int r = poll(p, 2, ch->timeout_ms);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -887,7 +891,7 @@ channel_thread(void *arg)
 			r = channel_serve_one(ch);
 			/* the back-end left or broke the channel: stop
 			 * listening, the main exchange decides the rest */
-			if (r < 0 && vs_vu_verbose)
+			if (r < 0 && ch->verbose)
 				vs_warn("back-end channel unusable, no longer served: %s", vs_error_get()->msg);
 			if (r != 0) {
 				/* QEMU drops a broken channel: the back-end sees
@@ -972,8 +976,9 @@ check_opts(struct vs_vhost_dev_opts *o)
 	/* Known before connecting, so refused before a one-shot back-end is
 	 * used up: SET_MEM_TABLE carries at most 8 regions. */
 	if (o->mem_table && o->nregions > VS_VHOST_MEM_TABLE_MAX)
-		return vs_fail(VS_EXIT_USAGE, 0, "--mem-table sends at most %u memory regions in one SET_MEM_TABLE, not %u",
-			       VS_VHOST_MEM_TABLE_MAX, o->nregions);
+		return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_MEM_TABLE,
+				    "without CONFIGURE_MEM_SLOTS, one SET_MEM_TABLE sends at most %u memory regions, not %u",
+				    VS_VHOST_MEM_TABLE_MAX, o->nregions);
 	if (o->mem_size % o->nregions || (o->mem_size / o->nregions) % page)
 		return vs_fail(VS_EXIT_USAGE, 0,
 			       "guest memory of %" PRIu64 " bytes does not split into %u regions of whole %ld-byte pages",
@@ -1044,6 +1049,8 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 	if (check_opts(&dev->opts) < 0)
 		return -1;
 	o.protocol_features = dev->opts.protocol_features;
+	o.timeout_ms = dev->opts.timeout_ms;
+	o.verbose = dev->opts.verbose;
 	/* The back-end channel exists before we know whether it is wanted:
 	 * SET_BACKEND_REQ_FD comes in the middle of the handshake. */
 	if (o.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
@@ -1061,6 +1068,8 @@ vs_vhost_dev_init(struct vs_vhost_dev *dev, const char *path, const struct vs_vh
 		return -1;
 	}
 	if (has_protocol(dev, VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
+		dev->channel.timeout_ms = dev->vu.conn.timeout_ms;
+		dev->channel.verbose = dev->opts.verbose;
 		if (vs_vhost_backend_channel_start(&dev->channel, sv[0],
 						   has_protocol(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK)) < 0)
 			goto fail;

@@ -50,6 +50,8 @@ struct vs_vhost_dev_opts {
 	uint64_t queue_mask;	    /* rings that start; 0: all */
 	bool mem_table;		    /* do not negotiate CONFIGURE_MEM_SLOTS: one SET_MEM_TABLE */
 	uint64_t protocol_features; /* may be acked; 0: VS_VHOST_PROTOCOL_FEATURES_IMPLEMENTED */
+	int timeout_ms;		    /* deadline of each wait (io.h); 0: the default */
+	bool verbose;		    /* trace every message, the back-end channel's too */
 };
 
 /* One memfd region of guest memory. */
@@ -80,6 +82,8 @@ struct vs_vhost_backend_channel {
 	bool running;
 	bool reply_ack;	     /* REPLY_ACK negotiated: answer NEED_REPLY */
 	bool closed;	     /* (atomic) the back-end closed or broke it */
+	int timeout_ms;	     /* set before start: deadline of a wait inside a request */
+	bool verbose;	     /* set before start: trace every message */
 	/* counters the thread keeps (atomic) */
 	unsigned long served;
 	unsigned long config_changes;

@@ -30,18 +30,19 @@ now_ms(void)
 }
 
 int
-vs_conn_connect(struct vs_vu_conn *c, const char *path)
+vs_conn_connect(struct vs_vu_conn *c, const char *path, int timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	long start = now_ms();
-	long retry_ms = vs_timeout_ms >= 0 && vs_timeout_ms < VS_CONNECT_RETRY_MS ? vs_timeout_ms
-										  : VS_CONNECT_RETRY_MS;
+	int tmo = vs_timeout_effective(timeout_ms);
+	long retry_ms = tmo >= 0 && tmo < VS_CONNECT_RETRY_MS ? tmo : VS_CONNECT_RETRY_MS;
 	struct stat st;
 	int fd, e;
 
 	c->fd = -1;
 	c->path = path;
 	c->peer_pid = 0;
+	c->timeout_ms = tmo;
 	if (strlen(path) >= sizeof sa.sun_path)
 		return vs_fail(VS_EXIT_USAGE, 0,
 			       "%s: socket path is %zu bytes, longer than the %zu a unix socket address holds",
@@ -57,7 +58,7 @@ vs_conn_connect(struct vs_vu_conn *c, const char *path)
 		e = errno;
 		if (e == EINPROGRESS) {
 			socklen_t len = sizeof e;
-			if (vs_wait(fd, POLLOUT, "the connection to the back-end") < 0) {
+			if (vs_wait(fd, POLLOUT, tmo, "the connection to the back-end") < 0) {
 				close(fd);
 				return -1;
 			}
@@ -74,7 +75,7 @@ vs_conn_connect(struct vs_vu_conn *c, const char *path)
 				       "vhost-user socket)",
 				       path);
 		if ((e == ECONNREFUSED || e == ENOENT || e == EAGAIN) &&
-		    now_ms() - start < (e == EAGAIN ? vs_timeout_ms : retry_ms)) {
+		    now_ms() - start < (e == EAGAIN ? tmo : retry_ms)) {
 			struct timespec step = { 0, VS_CONNECT_STEP_MS * 1000000L };
 			nanosleep(&step, NULL);
 			continue;
@@ -82,7 +83,7 @@ vs_conn_connect(struct vs_vu_conn *c, const char *path)
 		if (e == EAGAIN)
 			return vs_fail(VS_EXIT_TIMEOUT, 0,
 				       "timed out after %g s waiting for %s to accept the connection",
-				       vs_timeout_ms / 1000.0, path);
+				       tmo / 1000.0, path);
 		if (e == ENOENT)
 			return vs_fail(VS_EXIT_UNAVAILABLE, 0,
 				       "cannot connect to %s: no such socket (is the back-end running?)", path);
@@ -141,7 +142,7 @@ vs_conn_send(struct vs_vu_conn *c, const struct iovec *iov_in, int iovcnt, const
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				if (vs_wait(c->fd, POLLOUT, "the back-end to accept the request") < 0) {
+				if (vs_wait(c->fd, POLLOUT, c->timeout_ms, "the back-end to accept the request") < 0) {
 					vs_error_prefix("%s", what);
 					return -1;
 				}
@@ -201,7 +202,7 @@ vs_conn_recv(struct vs_vu_conn *c, void *buf, size_t len, int *fds, size_t *nfds
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				if (vs_wait(c->fd, POLLIN, wait_what) < 0)
+				if (vs_wait(c->fd, POLLIN, c->timeout_ms, wait_what) < 0)
 					goto fail;
 				continue;
 			}

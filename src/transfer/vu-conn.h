@@ -14,12 +14,15 @@ struct vs_vu_conn {
 	int fd;
 	const char *path;
 	pid_t peer_pid; /* from SO_PEERCRED, 0 if unknown */
+	int timeout_ms;	/* the deadline of each wait (io.h); < 0: none */
 };
 
 /* Connect, retrying briefly while the socket is absent or refusing (a
- * back-end that is still starting).  Errors: VS_EXIT_UNAVAILABLE, or
- * VS_EXIT_USAGE for a path that cannot be a unix socket address. */
-int vs_conn_connect(struct vs_vu_conn *c, const char *path);
+ * back-end that is still starting).  timeout_ms (0: the default of io.h)
+ * bounds the connect and every later wait on c.  Errors:
+ * VS_EXIT_UNAVAILABLE, or VS_EXIT_USAGE for a path that cannot be a unix
+ * socket address. */
+int vs_conn_connect(struct vs_vu_conn *c, const char *path, int timeout_ms);
 void vs_conn_close(struct vs_vu_conn *c);
 
 /* Send iov with fds attached to the first byte.  what: the request name. */

@@ -10,28 +10,26 @@
 
 #include "error.h"
 #include "io.h"
+#include "log.h"
 #include "vu-describe.h"
 #include "vu-frontend.h"
-
-bool vs_vu_verbose;
 
 void
 vs_vu_trace(const char *dir, const struct vs_vu_message *m)
 {
 	char line[2048];
 
-	if (!vs_vu_verbose)
-		return;
 	vs_vu_describe_text(line, sizeof line, m);
-	fprintf(stderr, "%s: %s %s\n", program_invocation_short_name, dir, line);
+	vs_log(VS_LOG_DEBUG, "%s %s", dir, line);
 }
 
 static void
-log_msg(const char *dir, const struct vs_vu_header *h, size_t nfds, const void *payload)
+log_msg(const struct vs_vu *vu, const char *dir, const struct vs_vu_header *h, size_t nfds, const void *payload)
 {
 	struct vs_vu_message m = { VS_VU_CHANNEL_MAIN, *h, payload, nfds };
 
-	vs_vu_trace(dir, &m);
+	if (vu->verbose)
+		vs_vu_trace(dir, &m);
 }
 
 void
@@ -132,7 +130,7 @@ vu_send(struct vs_vu *vu, uint32_t code, const void *body, uint32_t size, const 
 		h.flags |= VHOST_USER_NEED_REPLY_MASK;
 		sent->need_reply = true;
 	}
-	log_msg("->", &h, nfds, body);
+	log_msg(vu, "->", &h, nfds, body);
 	if (vs_conn_send(&vu->conn, iov, size ? 2 : 1, fds, nfds, info->name) < 0) {
 		vs_vu_mark_broken(vu);
 		return -1;
@@ -195,7 +193,7 @@ vu_recv(struct vs_vu *vu, const struct vu_sent *sent, void *body, uint32_t min, 
 		else
 			close(more[i]);
 	}
-	log_msg("<-", &rh, nrfds, body);
+	log_msg(vu, "<-", &rh, nrfds, body);
 	if (nrfds > (policy == VU_FD_OPTIONAL ? 1u : 0u)) {
 		vs_error_set(VS_EXIT_PROTOCOL, 0, "protocol error: the reply to %s has %zu unexpected fd%s attached",
 			     name, nrfds, nrfds == 1 ? "" : "s");
@@ -317,6 +315,8 @@ vs_vu_set_owner(struct vs_vu *vu)
 	return 0;
 }
 
+static const struct vs_vu_open_opts open_defaults = VS_VU_OPEN_OPTS_INIT(0, false);
+
 int
 vs_vu_open(struct vs_vu *vu, const char *path)
 {
@@ -328,7 +328,9 @@ vs_vu_open_with(struct vs_vu *vu, const char *path, const struct vs_vu_open_opts
 {
 	struct vs_vu_conn c;
 
-	if (vs_conn_connect(&c, path) < 0) {
+	if (!opts)
+		opts = &open_defaults;
+	if (vs_conn_connect(&c, path, opts->timeout_ms) < 0) {
 		memset(vu, 0, sizeof *vu);
 		vu->conn = c; /* fd -1: vs_vu_close stays safe */
 		return -1;
@@ -348,16 +350,15 @@ vs_vu_open_fd(struct vs_vu *vu, int fd, const char *name)
 int
 vs_vu_open_fd_with(struct vs_vu *vu, int fd, const char *name, const struct vs_vu_open_opts *opts)
 {
-	static const struct vs_vu_open_opts defaults = {
-		.protocol_features = VS_VU_PROTOCOL_FEATURES_IMPLEMENTED, .backend_req_fd = -1
-	};
 	if (!opts)
-		opts = &defaults;
+		opts = &open_defaults;
 	memset(vu, 0, sizeof *vu);
 	vu->queue_num = 1;
 	vu->max_mem_slots = 8;
+	vu->verbose = opts->verbose;
 	vu->conn.fd = fd;
 	vu->conn.path = name;
+	vu->conn.timeout_ms = vs_timeout_effective(opts->timeout_ms);
 	/* Every wait has a deadline only if no call can block. */
 	if (vs_set_nonblock(fd, true) < 0)
 		goto fail;

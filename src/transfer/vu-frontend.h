@@ -35,29 +35,35 @@ struct vs_vu {
 	uint64_t protocol_features;  /* what SET_PROTOCOL_FEATURES acked */
 	uint64_t queue_num;	     /* GET_QUEUE_NUM, or 1 without MQ */
 	uint64_t max_mem_slots;	     /* GET_MAX_MEM_SLOTS, or 8 without it */
+	bool verbose;		     /* trace every message (vs_vu_trace) */
 };
 
-/* How vs_vu_open_with negotiates. */
+/* How vs_vu_open_with connects and negotiates. */
 struct vs_vu_open_opts {
+	int timeout_ms;		    /* deadline of each wait (io.h); 0: the default */
+	bool verbose;		    /* trace every message (the CLI's -v) */
 	uint64_t protocol_features; /* what we may ack (only what was offered is) */
 	int backend_req_fd;	    /* lent to SET_BACKEND_REQ_FD when BACKEND_REQ is
 				     * negotiated; -1 for none */
 };
+/* What vs_vu_open uses, with a deadline and a trace of one's own. */
+#define VS_VU_OPEN_OPTS_INIT(timeout, trace)                                                   \
+	{ .timeout_ms = (timeout), .verbose = (trace),                                         \
+	  .protocol_features = VS_VU_PROTOCOL_FEATURES_IMPLEMENTED, .backend_req_fd = -1 }
 
-/* -v: log every message on stderr. */
-extern bool vs_vu_verbose;
-/* With -v: "PROGRAM: DIR NAME flags=... key=value ..." on stderr
- * (vs_vu_describe_text). */
+/* "DIR NAME flags=... key=value ..." (vs_vu_describe_text) to the log
+ * handler at VS_LOG_DEBUG; callers trace only when asked to (verbose). */
 void vs_vu_trace(const char *dir, const struct vs_vu_message *m);
 
-/* Connect and negotiate in QEMU's order (doc/vhost-user.md §2). */
+/* Connect and negotiate in QEMU's order (doc/vhost-user.md §2), with the
+ * default deadline and no trace. */
 int vs_vu_open(struct vs_vu *vu, const char *path);
 /* The same on a socket that is already connected (a socketpair, an
  * inherited fd), named name in messages.  Takes fd: it is closed on
  * failure and by vs_vu_close. */
 int vs_vu_open_fd(struct vs_vu *vu, int fd, const char *name);
-/* The same with a choice of protocol features and a back-end channel
- * (NULL: the defaults of vs_vu_open).  opts->backend_req_fd stays the
+/* The same with a deadline, a trace, a choice of protocol features and a
+ * back-end channel (NULL: the defaults of vs_vu_open).  opts->backend_req_fd stays the
  * caller's: close it once this returns, so that only the back-end holds
  * that end. */
 int vs_vu_open_with(struct vs_vu *vu, const char *path, const struct vs_vu_open_opts *opts);

@@ -156,3 +156,46 @@ stray_refs() {
 	# the sources do point into doc/: an empty list would prove nothing
 	[ "$n" -ge 10 ] || fail "only $n pointers into doc/ found"
 }
+
+# bats_listing_problems DIR — each tests/bats/*.bats of DIR that is not in
+# Makefile.am's BATS_TESTS, or not in exactly one debian/tests test; and
+# any BATS_TESTS += in a .mk fragment (the list is kept in one place).
+bats_listing_problems() {
+	local dir=$1 f n listed
+	listed=$(sed -n '/^BATS_TESTS = /,/[^\\]$/p' "$dir/Makefile.am" | grep -oE 'tests/bats/[a-z0-9-]+\.bats')
+	for f in "$dir"/tests/bats/*.bats; do
+		f=tests/bats/${f##*/}
+		grep -qxF "$f" <<<"$listed" || echo "$f: not in Makefile.am's BATS_TESTS"
+		n=$(grep -lwF "$f" "$dir"/debian/tests/offline "$dir"/debian/tests/real-* | wc -l)
+		[ "$n" = 1 ] || echo "$f: in $n debian/tests tests, not one"
+	done
+	# the source's own directories only (not a distdir or _build beside them)
+	(cd "$dir" && grep -rn --include='*.mk' 'BATS_TESTS *+=' src tests bench build-aux 2>/dev/null |
+		sed 's/$/: a bats file listed outside Makefile.am/')
+	return 0
+}
+
+@test "doc: every bats file is in BATS_TESTS (Makefile.am, nowhere else) and in one autopkgtest test" {
+	run bats_listing_problems "$SRC"
+	assert_output ''
+	# the listing is read: an empty one would pass anything
+	run grep -c 'tests/bats/.*\.bats' <(sed -n '/^BATS_TESTS = /,/[^\\]$/p' "$SRC/Makefile.am")
+	[ "$output" -ge 20 ] || fail "only $output bats files read from BATS_TESTS"
+}
+
+@test "doc: the bats listing check catches what it should (negative control)" {
+	local d=$BATS_TEST_TMPDIR/tree
+	mkdir -p "$d/tests/bats" "$d/debian/tests" "$d/src"
+	cp "$SRC/Makefile.am" "$d/"
+	cp "$SRC"/debian/tests/offline "$SRC"/debian/tests/real-* "$d/debian/tests/"
+	for f in "$SRC"/tests/bats/*.bats; do : >"$d/tests/bats/${f##*/}"; done
+	: >"$d/tests/bats/new.bats"
+	sed -i 's| tests/bats/cli.bats | |' "$d/debian/tests/offline"
+	printf 'BATS_TESTS += tests/bats/new.bats\n' >"$d/src/area.mk"
+	run bats_listing_problems "$d"
+	assert_line "tests/bats/new.bats: not in Makefile.am's BATS_TESTS"
+	assert_line "tests/bats/new.bats: in 0 debian/tests tests, not one"
+	assert_line "tests/bats/cli.bats: in 0 debian/tests tests, not one"
+	assert_line --partial "area.mk:1:BATS_TESTS += tests/bats/new.bats: a bats file listed outside Makefile.am"
+	assert_equal "${#lines[@]}" 4
+}

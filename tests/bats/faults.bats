@@ -25,7 +25,7 @@ dump_fails() {
 	timed_run "$VHOST_STATE" -t "$T" "$@" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure "$status"
 	assert_output --partial "$msg"
-	[ "$elapsed" -le $((T + SLACK)) ]
+	assert_within $((T + SLACK))
 	no_output "$BATS_TEST_TMPDIR" out.vhs
 }
 
@@ -36,7 +36,7 @@ restore_fails() {
 	timed_run "$VHOST_STATE" -t "$T" restore "$FAKE_SOCK" -i "$BATS_TEST_TMPDIR/in.vhs"
 	assert_failure "$1"
 	assert_output --partial "$2"
-	[ "$elapsed" -le $((T + SLACK)) ]
+	assert_within $((T + SLACK))
 }
 
 # expect_state FILE SIZE SEED — FILE is the seeded state, framed our way.
@@ -236,7 +236,7 @@ EOF
 	timed_run "$VHOST_STATE" -t "$T" -v dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
 	assert_line 'vhost-state: <- SET_DEVICE_STATE_FD flags=0x5 size=8 fds=1 result=0x0 ok=true backend_fd=true'
-	[ "$elapsed" -le $((T + SLACK)) ]
+	assert_within $((T + SLACK))
 	expect_state "$BATS_TEST_TMPDIR/s.vhs" 1500000 9
 	# LOAD through its own channel: --check-load compares every byte
 	start_fake own2 --state-size 1500000 --seed 9 --check-load --fault own-fd --at SET_DEVICE_STATE_FD
@@ -271,7 +271,7 @@ EOF
 	assert_success
 	assert_schema dump
 	echo "$output" | jq -e ".payload_bytes == $size and .chunks == 2"
-	[ "$elapsed" -le $((T + SLACK)) ]
+	assert_within $((T + SLACK))
 	expect_state "$BATS_TEST_TMPDIR/s.vhs" $size 8
 }
 
@@ -281,7 +281,7 @@ EOF
 	start_fake q1 --state-size 3000 --seed 2
 	timed_run "$VHOST_STATE" -t "$T" dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/d.vhs"
 	assert_success
-	[ "$elapsed" -le $((T + SLACK)) ]
+	assert_within $((T + SLACK))
 	expect_state "$BATS_TEST_TMPDIR/d.vhs" 3000 2
 	logs="$logs $FAKE_LOG"
 	start_fake q2
@@ -320,7 +320,7 @@ EOF
 	start_fake bb --state-size 2000000 --seed 5 --backend-burst 200
 	timed_run "$VHOST_STATE" -t "$T" run "$FAKE_SOCK" save "$BATS_TEST_TMPDIR/s.vhs"
 	assert_success
-	[ "$elapsed" -le $((T + SLACK)) ]
+	assert_within $((T + SLACK))
 	expect_state "$BATS_TEST_TMPDIR/s.vhs" 2000000 5
 	wait "$FAKE_PID" || true
 	grep -q '^SET_BACKEND_REQ_FD flags=0x9 size=0 fds=1' "$FAKE_LOG"

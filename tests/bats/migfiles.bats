@@ -252,7 +252,7 @@ teardown() {
 	# state readers refuse an image and point at extract
 	run "$VHOST_STATE" restore /nonexistent.sock -i "$BATS_TEST_TMPDIR/lv0.img"
 	assert_failure 65
-	assert_output --partial "this is a libvirt save image, not a state stream: \`vhost-state extract IMAGE\`"
+	assert_output --partial "this is a libvirt save image, not a state stream: \`vhost-state extract IMAGE\` takes a back-end's state out of it"
 	# a big-endian header (libvirt writes its host's order) reads the same
 	python3 "$LVIMG" wrap "$PLAIN" "$BATS_TEST_TMPDIR/be.img" --format 5 --big-endian
 	run "$VHOST_STATE" extract --list "$BATS_TEST_TMPDIR/be.img"
@@ -388,6 +388,16 @@ open(sys.argv[2], "wb").write(a)
 PY
 		refused "$d/bad.img" "malformed"
 	done
+	# gzip's trailer is checked (libarchive's gzip filter skips it): a
+	# wrong CRC-32 over an intact deflate stream is corruption
+	python3 "$LVIMG" wrap "$PLAIN" "$d/g.img" --format 1
+	python3 - "$d/g.img" "$d/crc.img" <<'PY'
+import sys
+a = bytearray(open(sys.argv[1], "rb").read())
+a[-8] ^= 0x01
+open(sys.argv[2], "wb").write(a)
+PY
+	refused "$d/crc.img" "its gzip stream is corrupt: the"
 	# the plain stream cut inside the image is the QEMU reader's message
 	python3 "$LVIMG" wrap <(head -c 400000 "$PLAIN") "$d/short.img" --format 0
 	refused "$d/short.img" "malformed migration file at offset"

@@ -37,12 +37,33 @@ teardown() {
 		[ ! -e "$PROXY_FRONT" ] && [ ! -e "$PROXY_CTL" ]
 		assert_equal "$(ls -A "$tee" | wc -l)" 0
 		# the back-end saw its connection end (the fake then exits)
-		wait_gone "$FAKE_PID"
+		wait_gone "$FAKE_PID" 5
 		# and the front-end's connection is closed
 		run python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$PROXY_FRONT"
 		assert_failure
 		kill "$client" 2>/dev/null || true
 	done
+}
+
+@test "proxy: started with SIGHUP ignored (as under nohup), a SIGHUP leaves it running; SIGTERM still ends it" {
+	start_fake a
+	vs_sockdir
+	PROXY_FRONT=$VS_SOCKDIR/n.front.sock
+	PROXY_CTL=$VS_SOCKDIR/n.ctl.sock
+	env --ignore-signal=HUP "$VHOST_STATE" proxy --listen "$PROXY_FRONT" --connect "$FAKE_SOCK" \
+		--control "$PROXY_CTL" 2>"$BATS_TEST_TMPDIR/n.err" &
+	PROXY_PID=$!
+	VS_PIDS="$VS_PIDS $PROXY_PID"
+	wait_for_socket "$PROXY_CTL" "$PROXY_PID"
+	kill -HUP "$PROXY_PID"
+	sleep 0.3
+	kill -0 "$PROXY_PID"
+	run "$VHOST_STATE" snapshot --status "$PROXY_CTL"
+	assert_success
+	kill -TERM "$PROXY_PID"
+	wait_proxy
+	assert_equal "$PROXY_RC" 143
+	[ ! -e "$PROXY_CTL" ]
 }
 
 @test "proxy: 100 control clients at once each get an answer (the status, 'too many', or EAGAIN at connect), and the proxy goes on" {
@@ -152,6 +173,31 @@ sys.exit(0 if s.recv(1) == b"" else 1)' "$PROXY_CTL"
 	! grep -q "^check" "$BATS_TEST_TMPDIR/b.out"
 }
 
+@test "proxy: a front-end killed mid-LOAD: the proxy ends with 0, keeps no tee copy, and closes the back-end's connection" {
+	tee=$BATS_TEST_TMPDIR/tee
+	mkdir -m 0700 "$tee"
+	start_fake a
+	start_proxy a "$FAKE_SOCK" --tee "$tee"
+	python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello load-start load-write:100000 sleep:30 \
+		>"$BATS_TEST_TMPDIR/client.out" 2>&1 &
+	client=$!
+	VS_PIDS="$VS_PIDS $client"
+	for _ in $(seq 1 200); do
+		grep -q "^load-write" "$BATS_TEST_TMPDIR/client.out" && break
+		sleep 0.05
+	done
+	grep -q "^load-write 100000" "$BATS_TEST_TMPDIR/client.out"
+	kill -KILL "$client"
+	wait_proxy
+	# a front-end leaving ends the proxy normally: 0, said in the log
+	assert_equal "$PROXY_RC" 0
+	grep -q -- "-- disconnect: the front-end disconnected; closing the other side" "$PROXY_LOG"
+	grep -q "tee: transfer 1 (load): no copy kept" "$PROXY_LOG"
+	assert_equal "$(ls -A "$tee" | wc -l)" 0
+	# the back-end saw its front-end leave (the fake exits then)
+	wait_gone "$FAKE_PID"
+}
+
 @test "proxy: a snapshot client that disconnects mid-transfer: the proxy finishes the SAVE with CHECK, says so, and releases the front-end" {
 	start_fake a --state-size 3000000
 	start_proxy a "$FAKE_SOCK"
@@ -196,4 +242,33 @@ print(d[:3]); s.close()' $PROXY_CTL"
 	wait_proxy
 	assert_equal "$PROXY_RC" 0
 	grep -q "snapshot: 3000000 bytes, CHECK_DEVICE_STATE 0 (the client had left)" "$PROXY_LOG"
+}
+
+@test "proxy and snapshot: --max-size drops a larger tee copy (the transfer still relayed, the proxy exits 1) and refuses a larger snapshot (65, nothing written)" {
+	tee=$BATS_TEST_TMPDIR/tee
+	mkdir -m 0700 "$tee"
+	start_fake a --state-size 3000000
+	start_proxy a "$FAKE_SOCK" --tee "$tee" --max-size 1000000
+	run python3 "$HELPERS/vu-client.py" "$PROXY_FRONT" hello \
+		"sh:$VHOST_STATE --max-size 1000000 snapshot $PROXY_CTL -o $BATS_TEST_TMPDIR/big.vhs" \
+		"sh:until $VHOST_STATE snapshot --status --json $PROXY_CTL | jq -e .snapshot.possible >/dev/null; do sleep 0.1; done" \
+		"sh:$VHOST_STATE --max-size 3000000 snapshot $PROXY_CTL -o $BATS_TEST_TMPDIR/ok.vhs" \
+		save-start "save-read:$BATS_TEST_TMPDIR/a.raw" check
+	assert_success
+	assert_line --index 1 "sh 65"
+	assert_line --index 2 "vhost-state: snapshot: the state is larger than --max-size (1000000 bytes)"
+	assert_line --index 3 "sh 0"
+	assert_line --index 4 "sh 0"
+	assert_line --index 5 --partial "vhost-state: snapshot: 3000000 bytes of state"
+	assert_line "save-read 3000000"
+	assert_line "check 0"
+	[ ! -e "$BATS_TEST_TMPDIR/big.vhs" ]
+	[ -s "$BATS_TEST_TMPDIR/ok.vhs" ]
+	wait_proxy
+	assert_equal "$PROXY_RC" 1
+	grep -q "tee: transfer 1 (save): no copy kept: larger than the limit of 1000000 bytes" "$PROXY_LOG"
+	grep -q "1 tee copy could not be written (see the log)" "$PROXY_ERR"
+	# no copy; CHECK_DEVICE_STATE's result is still recorded
+	assert_equal "$(ls -A "$tee" | grep -c '\.vhs$')" 0
+	assert_equal "$(cat "$tee"/*-1-save.check)" 0
 }

@@ -88,7 +88,7 @@ mig_payload() {
 	assert_equal "$(payload_hex "$copy")" "$(mig_payload "$BATS_TEST_TMPDIR/mig.bin")"
 	assert_equal "$(payload_hex "$copy")" "$IDLE_PAYLOAD"
 	# virtiofsd exits when its front-end (the proxy) leaves
-	wait_gone "$VFS_PID"
+	wait_gone "$VFS_PID" 5
 }
 
 @test "proxy: with the VM stopped, snapshot saves the back-end's state between QEMU's messages and QEMU still migrates" {
@@ -256,7 +256,7 @@ vhost-state: snapshot: 10 bytes of state (1 chunk) via $PROXY_CTL to $BATS_TEST_
 	run cat "$PROXY_ERR"
 	assert_output --partial "the front-end sent SET_FEATURES with a 1048576-byte payload, more than the 65536 the proxy relays"
 	# the back-end saw its connection end: the fake exits then
-	wait_gone "$FAKE_PID"
+	wait_gone "$FAKE_PID" 5
 	[ ! -e "$PROXY_CTL" ]
 }
 
@@ -274,7 +274,7 @@ vhost-state: snapshot: 10 bytes of state (1 chunk) via $PROXY_CTL to $BATS_TEST_
 	assert_equal "$PROXY_RC" 75
 	grep -q "timed out after 1 s waiting for the front-end to send the rest of a message" "$BATS_TEST_TMPDIR/t.err"
 	grep -q -- "-- error: .*closing both sides" "$BATS_TEST_TMPDIR/t.log"
-	wait_gone "$FAKE_PID"
+	wait_gone "$FAKE_PID" 5
 }
 
 @test "proxy: usage errors exit 64, a missing back-end 69, and no socket is left behind" {

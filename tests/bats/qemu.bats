@@ -74,7 +74,7 @@ load_and_resave() {
 	# several states and no --device: a usage error naming them
 	run "$VHOST_STATE" extract "$BASE" -o "$BATS_TEST_TMPDIR/x.vhs"
 	assert_failure 64
-	assert_output --partial "holds 2 back-end states; choose one with --device (1: $DEV4, 2: $DEV5)"
+	assert_output --partial "holds 2 back-end states (1: $DEV4, 2: $DEV5); choose one with --device"
 	[ ! -e "$BATS_TEST_TMPDIR/x.vhs" ]
 	run "$VHOST_STATE" extract "$BASE" --device 0000:00:09.0 -o "$BATS_TEST_TMPDIR/x.vhs"
 	assert_failure 64

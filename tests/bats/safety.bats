@@ -94,12 +94,12 @@ bounded_run() {
 			fi
 			echo "$f $verb: $status $output"
 			assert_failure 65
-			assert_output --regexp "larger than --max-size \\(1048576 bytes"
+			assert_output --regexp "exceeds the limit of 1048576 bytes \\(--max-size\\)"
 		done
 	done
 	bounded_run "$tmp" sh -c 'cat "$1" | "$0" --max-size=1M inspect -' "$VHOST_STATE" "$BATS_TEST_TMPDIR/framing.vhs"
 	assert_failure 65
-	assert_output --partial "the state stream is larger than --max-size (1048576 bytes, lengths included)"
+	assert_output --partial "stopped reading: the state stream, lengths included, exceeds the limit of 1048576 bytes (--max-size)"
 	[ ! -s "$FAKE_LOG" ]
 	# the spool is gone, and nothing else was left in TMPDIR
 	assert_equal "$(find "$tmp" -mindepth 1 | wc -l)" 0

@@ -40,7 +40,7 @@ restore_refused() {
 	raw_stream 0102030405 >"$BATS_TEST_TMPDIR/s.vhs"
 	run "$VHOST_STATE" --max-size 4 restore "$FAKE_SOCK" -i "$BATS_TEST_TMPDIR/s.vhs"
 	assert_failure 65
-	assert_output --partial "larger than --max-size (4 bytes)"
+	assert_output --partial "exceeds the limit of 4 bytes (--max-size)"
 	[ ! -s "$FAKE_LOG" ]
 }
 
@@ -171,7 +171,7 @@ restore_refused() {
 	timed_run "$VHOST_STATE" -t 0.5 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/fifo"
 	assert_failure 75
 	assert_output --partial "waiting for a reader on the FIFO"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -s "$FAKE_LOG" ]
 }
 
@@ -184,7 +184,7 @@ restore_refused() {
 	exec {holder}>&-
 	assert_failure 75
 	assert_output --partial "waiting for input on stdin"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -s "$FAKE_LOG" ]
 }
 

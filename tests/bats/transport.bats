@@ -14,7 +14,7 @@ teardown() {
 	timed_run "$VHOST_STATE" dump "$BATS_TEST_TMPDIR/none.sock" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 69
 	assert_output --partial "cannot connect to $BATS_TEST_TMPDIR/none.sock: no such socket"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR" | grep -v '^none' || true)" ]
 }
@@ -40,7 +40,7 @@ teardown() {
 	timed_run "$VHOST_STATE" -t 1 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 75
 	assert_output --partial "timed out after 1 s waiting for the reply to GET_FEATURES"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
 }
@@ -50,7 +50,7 @@ teardown() {
 	timed_run "$VHOST_STATE" -t 1 dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 75
 	assert_output --partial "waiting for the reply to CHECK_DEVICE_STATE"
-	[ "$elapsed" -le 3 ]
+	assert_within 3
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 }
 
@@ -175,7 +175,7 @@ teardown() {
 	start_fake big --state-size 2000000
 	run "$VHOST_STATE" --max-size 1M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/out.vhs"
 	assert_failure 65
-	assert_output --partial "vhost-state: dump: the back-end's state is larger than --max-size (1048576 bytes)"
+	assert_output --partial "vhost-state: dump: the back-end's state exceeds the limit of 1048576 bytes (--max-size)"
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
 	# the same condition on a file: the same status
 	start_fake big2 --state-size 2000000
@@ -183,7 +183,7 @@ teardown() {
 	assert_success
 	run "$VHOST_STATE" --max-size 1M inspect "$BATS_TEST_TMPDIR/big.vhs"
 	assert_failure 65
-	assert_output --partial "vhost-state: inspect: $BATS_TEST_TMPDIR/big.vhs: the state is larger than --max-size (1048576 bytes)"
+	assert_output --partial "vhost-state: inspect: $BATS_TEST_TMPDIR/big.vhs: the chunk at offset 1048580 brings the state to 2000000 bytes: it exceeds the limit of 1048576 bytes (--max-size)"
 	run "$VHOST_STATE" --max-size 1M convert "$BATS_TEST_TMPDIR/big.vhs" "$BATS_TEST_TMPDIR/big.vhsnap"
 	assert_failure 65
 	[ ! -e "$BATS_TEST_TMPDIR/big.vhsnap" ]
@@ -304,6 +304,6 @@ dump_expected() {
 	start_fake big --state-size 3000000 --seed 24
 	run "$VHOST_STATE" --max-size 2M dump "$FAKE_SOCK" -o "$BATS_TEST_TMPDIR/big.vhs"
 	assert_failure 65
-	assert_output --partial "larger than --max-size (2097152 bytes)"
+	assert_output --partial "exceeds the limit of 2097152 bytes (--max-size)"
 	no_output "$BATS_TEST_TMPDIR" big.vhs
 }

@@ -53,7 +53,7 @@ sent() {
 	start_virtiofsd a
 	run "$VHOST_STATE" -v run --memory 9M --regions 9 --mem-table "$VFS_SOCK" start
 	assert_failure 64
-	assert_output --partial "--mem-table sends at most 8 memory regions in one SET_MEM_TABLE, not 9"
+	assert_output --partial "without CONFIGURE_MEM_SLOTS, one SET_MEM_TABLE sends at most 8 memory regions, not 9 (--mem-table)"
 	refute_output --partial -- '-> GET_FEATURES'
 	# the one-shot back-end was not used up: it still answers
 	run "$VHOST_STATE" info "$VFS_SOCK"

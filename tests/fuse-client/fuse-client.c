@@ -37,6 +37,7 @@
 #include "error.h"
 #include "input.h"
 #include "io.h"
+#include "log.h"
 #include "output.h"
 #include "vhost-dev.h"
 
@@ -297,6 +298,7 @@ load(struct client *c, const char *file)
 	int rc;
 
 	memset(&in, 0, sizeof in);
+	in.timeout_ms = c->dev.opts.timeout_ms;
 	if (vs_state_input_open(&in, file, &lim) < 0)
 		return -1;
 	rc = vs_state_input_rewind(&in, &r);
@@ -347,6 +349,15 @@ usage(void)
 	exit(VS_EXIT_USAGE);
 }
 
+/* the library's lines, as "fuse-client: text" */
+static void
+log_line(enum vs_log_level level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)ctx;
+	fprintf(stderr, "%s: %s\n", program_invocation_short_name, msg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -369,10 +380,11 @@ main(int argc, char **argv)
 	unsigned long queue = 1;
 
 	signal(SIGPIPE, SIG_IGN);
+	vs_log_set_handler(log_line, NULL);
 	while ((opt = getopt_long(argc, argv, "+t:v", opts, NULL)) != -1) {
 		switch (opt) {
-		case 't': vs_timeout_ms = atof(optarg) > 0 ? (int)(atof(optarg) * 1000) : 30000; break;
-		case 'v': vs_vu_verbose = true; break;
+		case 't': dopts.timeout_ms = atof(optarg) > 0 ? (int)(atof(optarg) * 1000) : 30000; break;
+		case 'v': dopts.verbose = true; break;
 		case 'M': dopts.mem_table = true; break;
 		case 'L': load_file = optarg; break;
 		case 'S': save_file = optarg; break;
@@ -389,7 +401,7 @@ main(int argc, char **argv)
 	c->queue = queue;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (save_file) {
-		if (vs_output_open(&out, save_file, VS_OUTPUT_FORCE) < 0)
+		if (vs_output_open(&out, save_file, VS_OUTPUT_FORCE, dopts.timeout_ms) < 0)
 			goto fail_nodev;
 		out_open = true;
 	}

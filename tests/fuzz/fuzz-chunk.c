@@ -109,7 +109,7 @@ read_chunks(const uint8_t *data, size_t size, const struct vs_chunk_limits *lim,
 	int fd = vs_fuzz_memfd(data, size, path, sizeof path);
 
 	vs_error_clear();
-	vs_fuzz_fail_if(vs_source_open(&s, path) < 0, "opening a memfd failed");
+	vs_fuzz_fail_if(vs_source_open(&s, path, VS_FUZZ_TIMEOUT_MS) < 0, "opening a memfd failed");
 	close(fd);
 	vs_chunk_reader_init(&r, &s, lim);
 	/* The payload is never larger than the input that carries it. */
@@ -147,7 +147,7 @@ span_chunks(const uint8_t *data, size_t size, const struct outcome *o1, const un
 	int fd = vs_fuzz_memfd(data, size, path, sizeof path);
 
 	vs_error_clear();
-	vs_fuzz_fail_if(vs_source_open(&s, path) < 0, "opening a memfd failed");
+	vs_fuzz_fail_if(vs_source_open(&s, path, VS_FUZZ_TIMEOUT_MS) < 0, "opening a memfd failed");
 	close(fd);
 	vs_chunk_reader_init(&r, &s, &normal_lim);
 	vs_fuzz_fail_if(!vs_chunk_reader_can_span(&r), "a fresh reader over a memfd cannot span");
@@ -199,6 +199,7 @@ read_input(const char *path, bool raw, const unsigned char *expect, uint64_t exp
 
 	vs_error_clear();
 	memset(&in, 0, sizeof in);
+	in.timeout_ms = VS_FUZZ_TIMEOUT_MS;
 	if (vs_state_input_open(&in, path, &normal_lim) < 0) {
 		vs_fuzz_check_error(raw, "a malformed raw stream");
 		keep_error(&o, path);

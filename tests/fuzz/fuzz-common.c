@@ -15,6 +15,8 @@
 #include "io.h"
 #include "vu-frontend.h"
 
+struct vs_vu_open_opts vs_fuzz_vu_opts = VS_VU_OPEN_OPTS_INIT(VS_FUZZ_TIMEOUT_MS, false);
+
 void
 vs_fuzz_setup(void)
 {
@@ -22,8 +24,7 @@ vs_fuzz_setup(void)
 
 	/* The library writes to pipes whose reader may be gone. */
 	signal(SIGPIPE, SIG_IGN);
-	vs_timeout_ms = VS_FUZZ_TIMEOUT_MS;
-	vs_vu_verbose = debug && *debug && *debug != '0';
+	vs_fuzz_vu_opts.verbose = debug && *debug && *debug != '0';
 }
 
 int

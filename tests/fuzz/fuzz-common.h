@@ -18,9 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * CI machine never trips it, and well below libFuzzer's -timeout. */
 #define VS_FUZZ_TIMEOUT_MS 3000
 
-/* Process-wide settings for a harness: the deadline, SIGPIPE ignored
- * (as main.c does), -v logging when VHOST_STATE_DEBUG is set. */
+/* Process-wide settings for a harness: SIGPIPE ignored (as main.c does),
+ * and the options every connection is opened with: the deadline, -v
+ * logging when VHOST_STATE_DEBUG is set. */
 void vs_fuzz_setup(void);
+struct vs_vu_open_opts;
+extern struct vs_vu_open_opts vs_fuzz_vu_opts;
 
 /* Abort when cond holds, naming what failed and the library's last
  * error: libFuzzer then reports the input as a crash. */

@@ -45,6 +45,7 @@ read_input(const uint8_t *data, size_t size, bool want_digest)
 	vs_error_clear();
 	memset(&in, 0, sizeof in);
 	in.want_digest = want_digest;
+	in.timeout_ms = VS_FUZZ_TIMEOUT_MS;
 	if (vs_state_input_open(&in, path, &lim) < 0) {
 		vs_fuzz_check_error(true, "malformed input");
 		close(fd);

@@ -64,6 +64,7 @@ extract(struct vs_qemu_file *q, size_t i)
 
 	memset(&in, 0, sizeof in);
 	in.want_digest = true;
+	in.timeout_ms = VS_FUZZ_TIMEOUT_MS;
 	if (vs_state_input_open(&in, path, &lim) < 0) {
 		/* only the first bytes decide the format: a raw stream whose
 		 * first chunk looks like zstd, tar or QEVM goes elsewhere */
@@ -168,7 +169,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd = vs_fuzz_memfd(data, size, path, sizeof path);
 
 	vs_error_clear();
-	ok = vs_qemu_file_open(&q, path, 0) == 0;
+	ok = vs_qemu_file_open(&q, path, 0, VS_FUZZ_TIMEOUT_MS) == 0;
 	close(fd);
 	if (!ok)
 		vs_fuzz_check_error(true, "a malformed migration file");

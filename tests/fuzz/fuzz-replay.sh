@@ -25,7 +25,9 @@ result() {
 }
 
 log=$(mktemp) || exit 1
-trap 'rm -f "$log"' EXIT
+# libFuzzer writes slow or crashing units beside the cwd unless told
+art=$(mktemp -d) || exit 1
+trap 'rm -rf "$log" "$art"' EXIT
 for dir in "$here"/corpus/* "$here"/regressions/*; do
 	[ -d "$dir" ] || continue
 	name=${dir##*/}
@@ -41,7 +43,7 @@ for dir in "$here"/corpus/* "$here"/regressions/*; do
 			result fail "$what"
 			continue
 		fi
-		if "$bin" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 "$input" >"$log" 2>&1; then
+		if "$bin" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 -artifact_prefix="$art/" "$input" >"$log" 2>&1; then
 			result ok "$what"
 		else
 			result fail "$what"

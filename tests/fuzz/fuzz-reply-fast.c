@@ -61,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			"queueing the back-end's bytes");
 	shutdown(sv[1], SHUT_WR);
 	vs_error_clear();
-	if (vs_vu_open_fd(&vu, sv[0], "fuzz back-end") < 0) {
+	if (vs_vu_open_fd_with(&vu, sv[0], "fuzz back-end", &vs_fuzz_vu_opts) < 0) {
 		check_error("a handshake failure with another exit class than 1, 69, 75 or 76");
 		close(sv[1]);
 		return 0;

@@ -429,7 +429,7 @@ load_chunks(struct vs_vu *vu, bool stall, uint64_t *bytes)
 	int rc;
 
 	snprintf(path, sizeof path, "/proc/self/fd/%d", stall ? stall_stream_fd : stream_fd);
-	if (vs_source_open(&src, path) < 0)
+	if (vs_source_open(&src, path, VS_FUZZ_TIMEOUT_MS) < 0)
 		die("opening a state stream");
 	vs_chunk_reader_init(&r, &src, &lim);
 	rc = vs_load_backend_state_chunks(vu, &r, NULL, bytes);
@@ -509,7 +509,7 @@ run_op(struct vs_vu *vu, bool load, uint8_t plan)
 	}
 	if (rc < 0)
 		check_failure(load ? "load" : "save");
-	if (vs_vu_verbose)
+	if (vs_fuzz_vu_opts.verbose)
 		fprintf(stderr, "fuzz-reply: %s: %s\n", load ? "load" : "save",
 			rc < 0 ? vs_error_get()->msg : "ok");
 }
@@ -545,13 +545,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("pthread_create");
 
 	vs_error_clear();
-	if (vs_vu_open_fd(&vu, sv[0], "fuzz") == 0) {
+	if (vs_vu_open_fd_with(&vu, sv[0], "fuzz", &vs_fuzz_vu_opts) == 0) {
 		for (int i = 0; i < nops[plan & PLAN_OPS]; i++)
 			run_op(&vu, loads[plan & PLAN_OPS][i], plan);
 		vs_vu_close(&vu);
 	} else {
 		check_failure("the handshake");
-		if (vs_vu_verbose)
+		if (vs_fuzz_vu_opts.verbose)
 			fprintf(stderr, "fuzz-reply: %s\n", vs_error_get()->msg);
 	}
 	/* Our end is closed: the back-end reads EOF and ends. */

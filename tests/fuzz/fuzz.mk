@@ -15,8 +15,10 @@ CLANG_FUZZ = clang-14
 FUZZ_SECONDS = 60
 FUZZ_TIMEOUT = 10
 FUZZ_RSS_MB = 2048
-# Extra libFuzzer options for make fuzz, e.g. FUZZ_FLAGS=-jobs=2.
+# Extra libFuzzer options for make fuzz, e.g. FUZZ_FLAGS=-dict=FILE.
 FUZZ_FLAGS =
+# Targets fuzzed at once by make fuzz (empty: one per core).
+FUZZ_JOBS =
 
 FUZZ_DIFF_BINS = tests/fuzz/fuzz-chunk tests/fuzz/fuzz-reply tests/fuzz/fuzz-container \
 	tests/fuzz/fuzz-migfile tests/fuzz/fuzz-decode
@@ -81,7 +83,7 @@ $(FUZZ_LIB): libvhoststate.a
 # have fuzz-long.  make check replays the inputs of both.
 fuzz: $(FUZZ_DIFF_BINS)
 	@CLANG_FUZZ='$(CLANG_FUZZ)' FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' \
-	FUZZ_RSS_MB='$(FUZZ_RSS_MB)' FUZZ_FLAGS='$(FUZZ_FLAGS)' \
+	FUZZ_RSS_MB='$(FUZZ_RSS_MB)' FUZZ_FLAGS='$(FUZZ_FLAGS)' FUZZ_JOBS='$(FUZZ_JOBS)' \
 	$(SHELL) $(srcdir)/tests/fuzz/fuzz-run.sh $(FUZZ_DIFF_BINS)
 
 # make fuzz-long [FUZZ_LONG_RUNS=10000000] [FUZZ_LONG_SECONDS=N]: each

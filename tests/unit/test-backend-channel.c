@@ -103,7 +103,7 @@ main(void)
 	int sv[2], mainsv[2], pfd[2];
 	char c;
 
-	vs_timeout_ms = 5000;
+	ch.timeout_ms = 5000;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mainsv) < 0)
 		return 99;
@@ -142,7 +142,7 @@ main(void)
 	struct backend b = { sv[1], mainsv[1], -1 };
 	pthread_t t;
 	pthread_create(&t, NULL, backend_thread, &b);
-	int main_wait = vs_wait(mainsv[0], POLLIN, "the main reply");
+	int main_wait = vs_wait(mainsv[0], POLLIN, 5000, "the main reply");
 	pthread_join(t, NULL);
 	ok(main_wait > 0 && b.reply == 0,
 	   "the back-end got its channel reply while the front-end waited on the main socket");
@@ -165,9 +165,9 @@ main(void)
 
 	/* stopping a live thread: idle, then inside a half-sent message,
 	 * where it waits on the socket and not on its stop eventfd */
-	vs_timeout_ms = 3000;
 	for (int partial = 0; partial < 2; partial++) {
-		struct vs_vhost_backend_channel live = { .fd = -1, .stop_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+		struct vs_vhost_backend_channel live = { .fd = -1, .stop_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
+							 .timeout_ms = 3000 };
 		struct timespec t0, t1;
 		int lsv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lsv) < 0 ||

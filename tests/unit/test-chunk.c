@@ -19,7 +19,7 @@ open_bytes(struct vs_source *s, const void *data, size_t len, char *path)
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
 		return -1;
 	sprintf(path, "/proc/self/fd/%d", fd);
-	return vs_source_open(s, path);
+	return vs_source_open(s, path, 0);
 }
 
 /* Decode everything; returns payload length or -1, exit code in *code. */
@@ -119,8 +119,9 @@ main(void)
 
 	/* total bound */
 	n = decode(qemu, sizeof qemu, out, sizeof out, 9, &code);
-	ok(n < 0 && code == VS_EXIT_DATAERR && strstr(vs_error_get()->msg, "--max-size"),
-	   "a payload above --max-size is refused");
+	ok(n < 0 && code == VS_EXIT_DATAERR && strstr(vs_error_get()->msg, "exceeds the limit of 9 bytes") &&
+		   !strstr(vs_error_get()->msg, "--max-size") && vs_error_get()->hint == VS_HINT_MAX_SIZE,
+	   "a payload above the limit is refused, naming the limit, not the option, with the max-size hint");
 	n = decode(qemu, sizeof qemu, out, sizeof out, 10, &code);
 	ok(n == 10, "a payload of exactly --max-size is accepted");
 

@@ -140,7 +140,7 @@ nothing_sent(int fd)
 static int
 open_acking(struct vs_vu *vu, uint64_t features, uint64_t protocol, uint64_t implemented)
 {
-	struct vs_vu_open_opts opts = { .protocol_features = implemented, .backend_req_fd = -1 };
+	struct vs_vu_open_opts opts = { .timeout_ms = 5000, .protocol_features = implemented, .backend_req_fd = -1 };
 	int sv[2];
 	uint64_t acked = protocol & implemented;
 
@@ -290,12 +290,11 @@ test_transport_errors(void)
 	uint64_t v;
 	int be = open_default(&vu);
 
-	vs_timeout_ms = 200;
+	vu.conn.timeout_ms = 200;
 	ok(failed_with(vs_vu_get_queue_num(&vu, &v), VS_EXIT_TIMEOUT, "GET_QUEUE_NUM"),
 	   "a silent back-end is a timeout (75) naming the request");
 	ok(failed_with(vs_vu_get_features(&vu, &v), VS_EXIT_TIMEOUT, "unusable"),
 	   "after a timeout the connection stays broken, with the timeout's exit class");
-	vs_timeout_ms = 5000;
 	vs_vu_close(&vu);
 	close(be);
 
@@ -358,6 +357,7 @@ test_reply_ack(void)
 		memset(&vu, 0, sizeof vu);
 		vu.conn.fd = sv[0];
 		vu.conn.path = "test";
+		vu.conn.timeout_ms = 5000;
 		vs_set_nonblock(sv[0], true); /* as vs_vu_open_fd does: every wait has a deadline */
 		vu.features = F_PROTOCOL;
 		vu.protocol_offered = BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
@@ -513,7 +513,7 @@ test_backend_req_fd(void)
 {
 	const uint64_t with = VS_VU_PROTOCOL_FEATURES_IMPLEMENTED | BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ);
 	struct vs_vu vu;
-	struct vs_vu_open_opts opts = { .protocol_features = with };
+	struct vs_vu_open_opts opts = { .timeout_ms = 5000, .protocol_features = with };
 	int sv[2], ch[2];
 	struct sent s;
 
@@ -577,7 +577,6 @@ main(void)
 {
 	int start;
 
-	vs_timeout_ms = 5000;
 	start = open_fds();
 	test_handshake_order();
 	test_handshake_without_bit30();

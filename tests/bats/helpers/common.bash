@@ -44,6 +44,27 @@ wait_for_socket() {
 	return 1
 }
 
+# wait_gone PID [SECONDS] — a process that should end by itself does so
+# within SECONDS (default 10).
+wait_gone() {
+	local pid=$1 n=$((${2:-10} * 20))
+	while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.05
+		n=$((n - 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "process $pid still running after ${2:-10} s" >&2
+		return 1
+	fi
+}
+
+# wait_exit PID [SECONDS] — the same for a process this shell started,
+# which is then reaped.
+wait_exit() {
+	wait_gone "$@" || return 1
+	wait "$1" 2>/dev/null || true
+}
+
 # start_fake NAME [fake-backend options] — sets FAKE_SOCK, FAKE_LOG, FAKE_PID.
 start_fake() {
 	local name=$1
@@ -82,6 +103,21 @@ timed_run() {
 	run "$@"
 	elapsed=$((SECONDS - t0))
 	elapsed_ms=$(($(date +%s%3N) - ms0))
+}
+
+# assert_within S — the last timed_run took at most S seconds beyond twice
+# what starting the program costs here, measured now: a wrapper (valgrind)
+# or a loaded machine stretches start-up and the run alike, while a missed
+# deadline still shows.
+assert_within() {
+	local t0 startup
+	t0=$(date +%s%3N)
+	"$VHOST_STATE" --version >/dev/null 2>&1
+	startup=$(($(date +%s%3N) - t0))
+	if [ "$elapsed_ms" -gt $(($1 * 1000 + 2 * startup)) ]; then
+		echo "took $elapsed_ms ms: more than $1 s + 2 x $startup ms (start-up here)" >&2
+		return 1
+	fi
 }
 
 # wait_for_temp DIR NAME — until the temp file an output NAME is written

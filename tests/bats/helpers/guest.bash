@@ -68,25 +68,16 @@ start_guest() {
 	local name=$1 incoming=
 	shift
 	if [ "$1" = --incoming ]; then
-		incoming="-incoming defer"
+		incoming=--incoming
 		shift
 	fi
-	vs_sockdir
-	QEMU_QMP=$VS_SOCKDIR/$name.qmp
-	QEMU_LOG=$BATS_TEST_TMPDIR/$name.qemu.log
 	GUEST_CONSOLE=$BATS_TEST_TMPDIR/$name.console
-	# shellcheck disable=SC2046,SC2086
-	qemu-system-x86_64 -M q35 -accel "$(guest_accel)" -nodefaults -display none -no-reboot \
-		-m "$GUEST_MEM" -object memory-backend-memfd,id=mem,size="$GUEST_MEM",share=on \
-		-machine memory-backend=mem \
+	# shellcheck disable=SC2086
+	start_qemu "$name" $incoming --running --mem "$GUEST_MEM" --accel "$(guest_accel)" -no-reboot \
 		-kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -append "$(guest_cmdline)" \
 		-chardev file,id=ser0,path="$GUEST_CONSOLE" -serial chardev:ser0 \
 		-chardev socket,id=vfs,path="$1" \
-		-device vhost-user-fs-pci,chardev=vfs,tag="$GUEST_TAG",addr=0x$GUEST_SLOT \
-		-qmp unix:"$QEMU_QMP",server=on,wait=off $incoming >"$QEMU_LOG" 2>&1 &
-	QEMU_PID=$!
-	VS_PIDS="${VS_PIDS:-} $QEMU_PID"
-	wait_for_socket "$QEMU_QMP" "$QEMU_PID"
+		-device vhost-user-fs-pci,chardev=vfs,tag="$GUEST_TAG",addr=0x$GUEST_SLOT
 }
 
 # console_lines FILE — the console without the tty's carriage returns.

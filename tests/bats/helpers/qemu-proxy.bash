@@ -14,8 +14,9 @@ start_proxy() {
 	PROXY_CTL=$VS_SOCKDIR/$name.ctl.sock
 	PROXY_LOG=$BATS_TEST_TMPDIR/$name.proxy.log
 	PROXY_ERR=$BATS_TEST_TMPDIR/$name.proxy.err
-	"$VHOST_STATE" proxy --listen "$PROXY_FRONT" --connect "$back" --control "$PROXY_CTL" \
-		--log "$PROXY_LOG" "$@" 2>"$PROXY_ERR" &
+	# default dispositions: the suite may itself run under nohup
+	env --default-signal=HUP,INT "$VHOST_STATE" proxy --listen "$PROXY_FRONT" --connect "$back" \
+		--control "$PROXY_CTL" --log "$PROXY_LOG" "$@" 2>"$PROXY_ERR" &
 	PROXY_PID=$!
 	VS_PIDS="${VS_PIDS:-} $PROXY_PID"
 	wait_for_socket "$PROXY_FRONT" "$PROXY_PID" && wait_for_socket "$PROXY_CTL" "$PROXY_PID"
@@ -23,28 +24,11 @@ start_proxy() {
 
 # wait_proxy — the proxy must end by itself within 20 s; sets PROXY_RC.
 wait_proxy() {
-	for _ in $(seq 1 400); do
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$PROXY_PID" 2>/dev/null; then
-		echo "the proxy is still running 20 s after its peers left" >&2
-		return 1
-	fi
+	wait_gone "$PROXY_PID" 20 || { echo "(the proxy, 20 s after its peers left)" >&2; return 1; }
 	# shellcheck disable=SC2034 # read by the tests
 	PROXY_RC=0
 	# shellcheck disable=SC2034
 	wait "$PROXY_PID" || PROXY_RC=$?
-}
-
-# wait_gone PID — a process that should end by itself does so within 5 s.
-wait_gone() {
-	for _ in $(seq 1 100); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	echo "process $1 is still running" >&2
-	return 1
 }
 
 # payload_hex FILE — the de-chunked payload of a raw stream, as hex

@@ -1,7 +1,7 @@
 # QEMU 10 as a front-end (for migration files and behind the proxy), and
 # passt as a net back-end.  Needs helpers/common and helpers/peers.  Every
 # wait is bounded: QMP through tests/peers/qmp.py (QMP_TIMEOUT), process
-# exits through wait_exit.
+# exits through wait_exit (helpers/common).
 
 QEMU=${QEMU:-qemu-system-x86_64}
 QMP_PY=$VS_SRCDIR/tests/peers/qmp.py
@@ -20,39 +20,35 @@ qemu_accel() {
 	fi
 }
 
-# start_qemu NAME [--incoming] DEVICE-ARGS... — a stopped (-S) q35 guest
-# without firmware run; sets QEMU_QMP, QEMU_PID, QEMU_LOG.
+# start_qemu NAME [--incoming] [--running] [--mem SIZE] [--accel ACCEL]
+# ARGS... — a q35 machine with shared (memfd) memory, 128M unless --mem,
+# stopped (-S) without firmware run unless --running (a guest that boots:
+# helpers/guest), accelerated as qemu_accel says unless --accel; sets
+# QEMU_QMP, QEMU_PID, QEMU_LOG.
 start_qemu() {
-	local name=$1 incoming=
+	local name=$1 incoming='' paused=-S mem=128M accel
+	accel=$(qemu_accel)
 	shift
-	if [ "${1:-}" = --incoming ]; then
-		incoming="-incoming defer"
+	while :; do
+		case ${1:-} in
+		--incoming) incoming="-incoming defer" ;;
+		--running) paused= ;;
+		--mem) mem=$2; shift ;;
+		--accel) accel="-accel $2"; shift ;;
+		*) break ;;
+		esac
 		shift
-	fi
+	done
 	vs_sockdir
 	QEMU_QMP=$VS_SOCKDIR/$name.qmp
 	QEMU_LOG=$BATS_TEST_TMPDIR/$name.qemu.log
-	# shellcheck disable=SC2046,SC2086
-	"$QEMU" -M q35 $(qemu_accel) -nodefaults -display none -S -m 128M \
-		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
+	# shellcheck disable=SC2086
+	"$QEMU" -M q35 $accel -nodefaults -display none $paused -m "$mem" \
+		-object memory-backend-memfd,id=mem,size="$mem",share=on -machine memory-backend=mem \
 		-qmp unix:"$QEMU_QMP",server=on,wait=off $incoming "$@" >"$QEMU_LOG" 2>&1 &
 	QEMU_PID=$!
 	VS_PIDS="${VS_PIDS:-} $QEMU_PID"
 	wait_for_socket "$QEMU_QMP" "$QEMU_PID"
-}
-
-# wait_exit PID [SECONDS] — wait for a process we started to exit.
-wait_exit() {
-	local pid=$1 n=$((${2:-10} * 20))
-	while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
-		sleep 0.05
-		n=$((n - 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "process $pid still running after ${2:-10} s" >&2
-		return 1
-	fi
-	wait "$pid" 2>/dev/null || true
 }
 
 # qmp ACTION [ARG] — tests/peers/qmp.py on the current QEMU.

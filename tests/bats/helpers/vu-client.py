@@ -106,6 +106,20 @@ def main():
                     out.write(b)
             os.close(save_fd)
             print("save-read", os.path.getsize(arg))
+        elif name == "load-start":
+            r, w = os.pipe()
+            c.send(42, struct.pack("=II", 1, 0), [r])
+            os.close(r)
+            load_fd = w
+            print("load-start", c.u64(42))
+        elif name == "load-write":
+            # a chunk that announces more than follows: a LOAD cut short
+            n = int(arg)
+            os.write(load_fd, struct.pack(">I", 2 * n))
+            data = bytes(n)
+            while data:
+                data = data[os.write(load_fd, data):]
+            print("load-write", n)
         elif name == "check":
             c.send(43)
             print("check", c.u64(43))

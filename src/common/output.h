@@ -1,6 +1,7 @@
 /* Output files: atomic (temp + fsync + rename) for regular files and new
- * paths, direct for stdout, devices and FIFOs; TTY checks; temp-file
- * cleanup that a signal handler can run. */
+ * paths, direct for stdout, devices and FIFOs; TTY checks.  A temp file
+ * is announced to the cleanup hooks its user installed (the CLI unlinks
+ * it on a fatal signal, src/cleanup.c). */
 #ifndef VS_OUTPUT_H
 #define VS_OUTPUT_H
 
@@ -25,8 +26,10 @@ struct vs_output {
 	bool noreplace;	      /* VS_OUTPUT_PRIVATE: commit never replaces */
 };
 
-/* path "-" or NULL means stdout.  Nothing is created for a refused path. */
-int vs_output_open(struct vs_output *out, const char *path, unsigned flags);
+/* path "-" or NULL means stdout.  Nothing is created for a refused path.
+ * timeout_ms bounds the wait for a reader on a FIFO (0: the default of
+ * io.h, < 0: forever). */
+int vs_output_open(struct vs_output *out, const char *path, unsigned flags, int timeout_ms);
 /* Make the output durable and visible (rename into place). */
 int vs_output_commit(struct vs_output *out);
 /* Throw a partial output away; a direct output is only closed. */
@@ -37,17 +40,16 @@ void vs_output_abort(struct vs_output *out);
 extern bool vs_stdout_was_closed;
 int vs_check_stdout(void);
 
-/* Progress of a long transfer.  Human form (\r-updated line) on stderr
- * when it is a terminal or forced; machine form (one line per update:
- * "progress OP bytes=N total=N elapsed_ms=N") on fd >= 0. */
-void vs_progress_config(bool human, int machine_fd);
-void vs_progress_start(const char *op, uint64_t total);
-void vs_progress_update(uint64_t bytes);
-void vs_progress_end(void);
-
-/* Remove every registered temp file; async-signal-safe. */
-void vs_cleanup_run(void);
-/* Register a path to unlink if a signal arrives; returns a slot or -1. */
+/* Temp files someone should remove if the process dies before commit
+ * or abort (a signal).  register returns a slot (or -1: not tracked) that
+ * unregister is given back; the hooks must not block.  Without hooks
+ * nothing is tracked. */
+struct vs_cleanup_hooks {
+	int (*register_path)(const char *path);
+	void (*unregister)(int slot);
+};
+void vs_cleanup_set_hooks(const struct vs_cleanup_hooks *hooks);
+/* What the library calls (output files, the proxy's sockets). */
 int vs_cleanup_register(const char *path);
 void vs_cleanup_unregister(int slot);
 

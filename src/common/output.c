@@ -1,11 +1,9 @@
 #include <config.h>
 
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,40 +13,31 @@
 
 #include "error.h"
 #include "io.h"
+#include "log.h"
 #include "output.h"
 
-/* Paths a signal handler must unlink.  Fixed storage, so the handler never
- * touches memory that may be freed under it. */
-#define VS_CLEANUP_SLOTS 4
-static char cleanup_paths[VS_CLEANUP_SLOTS][PATH_MAX];
-static volatile sig_atomic_t cleanup_used[VS_CLEANUP_SLOTS];
+static struct vs_cleanup_hooks cleanup_hooks;
+
+void
+vs_cleanup_set_hooks(const struct vs_cleanup_hooks *hooks)
+{
+	if (hooks)
+		cleanup_hooks = *hooks;
+	else
+		memset(&cleanup_hooks, 0, sizeof cleanup_hooks);
+}
 
 int
 vs_cleanup_register(const char *path)
 {
-	for (int i = 0; i < VS_CLEANUP_SLOTS; i++) {
-		if (cleanup_used[i] || strlen(path) >= PATH_MAX)
-			continue;
-		strcpy(cleanup_paths[i], path);
-		cleanup_used[i] = 1;
-		return i;
-	}
-	return -1;
+	return cleanup_hooks.register_path ? cleanup_hooks.register_path(path) : -1;
 }
 
 void
 vs_cleanup_unregister(int slot)
 {
-	if (slot >= 0 && slot < VS_CLEANUP_SLOTS)
-		cleanup_used[slot] = 0;
-}
-
-void
-vs_cleanup_run(void)
-{
-	for (int i = 0; i < VS_CLEANUP_SLOTS; i++)
-		if (cleanup_used[i])
-			unlink(cleanup_paths[i]);
+	if (slot >= 0 && cleanup_hooks.unregister)
+		cleanup_hooks.unregister(slot);
 }
 
 /* After the rename the file is complete and in place; a directory that
@@ -119,7 +108,7 @@ open_atomic(struct vs_output *out, const char *path, const struct stat *old, boo
 /* A FIFO blocks open() until a reader comes: wait for one, with the
  * deadline, before anything is asked of the back-end. */
 static int
-open_fifo(struct vs_output *out, const char *path)
+open_fifo(struct vs_output *out, const char *path, int timeout_ms)
 {
 	struct timespec step = { 0, 50 * 1000000L };
 	long waited = 0;
@@ -130,9 +119,9 @@ open_fifo(struct vs_output *out, const char *path)
 			return vs_set_nonblock(out->fd, false);
 		if (errno != ENXIO)
 			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
-		if (vs_timeout_ms >= 0 && waited >= vs_timeout_ms)
+		if (timeout_ms >= 0 && waited >= timeout_ms)
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for a reader on the FIFO %s",
-				       vs_timeout_ms / 1000.0, path);
+				       timeout_ms / 1000.0, path);
 		nanosleep(&step, NULL);
 		waited += 50;
 	}
@@ -148,10 +137,8 @@ vs_check_stdout(void)
 	return 0;
 }
 
-static int progress_fd(void);
-
 int
-vs_output_open(struct vs_output *out, const char *path, unsigned flags)
+vs_output_open(struct vs_output *out, const char *path, unsigned flags, int timeout_ms)
 {
 	struct stat st;
 	bool exists;
@@ -165,13 +152,9 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 		out->fd = STDOUT_FILENO;
 		if (vs_check_stdout() < 0)
 			return -1;
-		if (progress_fd() == STDOUT_FILENO)
-			return vs_fail(VS_EXIT_USAGE, 0,
-				       "--progress=1 would mix progress lines into the output on stdout (use -o FILE or "
-				       "another fd)");
 		if ((flags & VS_OUTPUT_BINARY) && !(flags & VS_OUTPUT_FORCE) && isatty(STDOUT_FILENO))
-			return vs_fail(VS_EXIT_USAGE, 0,
-				       "refusing to write binary state to a terminal (use -o FILE, a pipe, or -f)");
+			return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_STDOUT_TERMINAL,
+					    "refusing to write binary state to a terminal");
 		return 0;
 	}
 
@@ -196,18 +179,18 @@ vs_output_open(struct vs_output *out, const char *path, unsigned flags)
 			if (fd >= 0)
 				close(fd);
 			if (tty)
-				return vs_fail(VS_EXIT_USAGE, 0,
-					       "%s: refusing to write binary state to a terminal (use -f)", path);
+				return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_OUTPUT_TERMINAL,
+						    "%s: refusing to write binary state to a terminal", path);
 		}
 		if (S_ISFIFO(st.st_mode))
-			return open_fifo(out, path);
+			return open_fifo(out, path, vs_timeout_effective(timeout_ms));
 		out->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 		if (out->fd < 0)
 			return vs_fail(VS_EXIT_FAIL, errno, "%s", path);
 		return 0;
 	}
 	if (exists && !(flags & VS_OUTPUT_FORCE))
-		return vs_fail(VS_EXIT_USAGE, 0, "%s: file exists (use -f to overwrite)", path);
+		return vs_fail_hint(VS_EXIT_USAGE, VS_HINT_OUTPUT_EXISTS, "%s: file exists", path);
 	return open_atomic(out, path, exists ? &st : NULL, false);
 }
 
@@ -274,91 +257,4 @@ vs_output_abort(struct vs_output *out)
 	out->fd = -1;
 	free(out->path);
 	out->path = NULL;
-}
-
-/* --- progress --- */
-
-static struct {
-	bool human;
-	int machine_fd;
-	bool active;
-	const char *op;
-	uint64_t total, bytes;
-	struct timespec start, last;
-} progress = { .machine_fd = -1 };
-
-static int
-progress_fd(void)
-{
-	return progress.machine_fd;
-}
-
-static long
-ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000;
-}
-
-void
-vs_progress_config(bool human, int machine_fd)
-{
-	progress.human = human;
-	progress.machine_fd = machine_fd;
-}
-
-static void
-progress_print(bool final)
-{
-	long ms = ms_since(&progress.start);
-	double mib = progress.bytes / 1048576.0, rate = ms > 0 ? mib * 1000.0 / ms : 0;
-
-	if (progress.machine_fd >= 0)
-		dprintf(progress.machine_fd, "progress %s bytes=%" PRIu64 " total=%" PRIu64 " elapsed_ms=%ld%s\n",
-			progress.op, progress.bytes, progress.total, ms, final ? " done" : "");
-	if (progress.human) {
-		if (progress.total)
-			fprintf(stderr, "\r%s: %.1f of %.1f MiB (%.0f%%), %.1f MiB/s", progress.op, mib,
-				progress.total / 1048576.0, 100.0 * progress.bytes / progress.total, rate);
-		else
-			fprintf(stderr, "\r%s: %.1f MiB, %.1f MiB/s", progress.op, mib, rate);
-		fputs(final ? "\n" : "", stderr);
-	}
-}
-
-void
-vs_progress_start(const char *op, uint64_t total)
-{
-	if (!progress.human && progress.machine_fd < 0)
-		return;
-	progress.active = true;
-	progress.op = op;
-	progress.total = total;
-	progress.bytes = 0;
-	clock_gettime(CLOCK_MONOTONIC, &progress.start);
-	progress.last = progress.start;
-}
-
-void
-vs_progress_update(uint64_t bytes)
-{
-	if (!progress.active)
-		return;
-	progress.bytes = bytes;
-	/* a few updates a second are plenty */
-	if (ms_since(&progress.last) < 200)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &progress.last);
-	progress_print(false);
-}
-
-void
-vs_progress_end(void)
-{
-	if (!progress.active)
-		return;
-	progress_print(true);
-	progress.active = false;
 }

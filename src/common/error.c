@@ -16,6 +16,7 @@ vs_error_set(int exit_code, int errnum, const char *fmt, ...)
 
 	last_error.exit_code = exit_code;
 	last_error.errnum = errnum;
+	last_error.hint = VS_HINT_NONE;
 	va_start(ap, fmt);
 	n = vsnprintf(last_error.msg, sizeof last_error.msg, fmt, ap);
 	va_end(ap);
@@ -47,6 +48,23 @@ vs_error_prefix(const char *fmt, ...)
 	last_error.msg[plen + mlen] = '\0';
 }
 
+void
+vs_error_append(const char *fmt, ...)
+{
+	size_t mlen = strlen(last_error.msg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error.msg + mlen, sizeof last_error.msg - mlen, fmt, ap);
+	va_end(ap);
+}
+
+void
+vs_error_hint(enum vs_error_hint hint)
+{
+	last_error.hint = hint;
+}
+
 const struct vs_error *
 vs_error_get(void)
 {
@@ -57,21 +75,4 @@ void
 vs_error_clear(void)
 {
 	memset(&last_error, 0, sizeof last_error);
-}
-
-const char *vs_program;
-const char *vs_verb;
-
-void
-vs_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", vs_program ? vs_program : program_invocation_short_name);
-	if (vs_verb)
-		fprintf(stderr, "%s: ", vs_verb);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
