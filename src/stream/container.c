@@ -128,19 +128,20 @@ vs_container_tail_size(uint64_t raw_size)
 
 /* --- reading --- */
 
-#define VS_CONTAINER_RBUF (64 * 1024)
-
+/* libarchive reads the base source's own buffer: no copy, and no
+ * buffer of our own per archive. */
 static la_ssize_t
 read_cb(struct archive *a, void *ctx, const void **out)
 {
 	struct vs_container_reader *r = ctx;
-	ssize_t n = vs_source_read(r->base, r->rbuf, VS_CONTAINER_RBUF);
+	const unsigned char *p = NULL;
+	ssize_t n = vs_source_next(r->base, &p);
 
 	if (n < 0) {
 		archive_set_error(a, EIO, "%s", vs_error_get()->msg);
 		return -1;
 	}
-	*out = r->rbuf;
+	*out = p;
 	return n;
 }
 
@@ -188,9 +189,8 @@ vs_container_open(struct vs_container_reader *r, struct vs_source *base)
 
 	memset(r, 0, sizeof *r);
 	r->base = base;
-	r->rbuf = malloc(VS_CONTAINER_RBUF);
 	r->ar = archive_read_new();
-	if (!r->rbuf || !r->ar)
+	if (!r->ar)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	/* zstd only: libarchive would run external programs for some
 	 * other filters, and this is untrusted input. */
@@ -275,8 +275,6 @@ vs_container_close(struct vs_container_reader *r)
 	if (r->ar)
 		archive_read_free(r->ar);
 	r->ar = NULL;
-	free(r->rbuf);
-	r->rbuf = NULL;
 	if (r->have_manifest)
 		vs_manifest_free(&r->manifest);
 	r->have_manifest = false;

@@ -26,7 +26,6 @@ size_t vs_container_tail_size(uint64_t raw_size);
 struct vs_container_reader {
 	struct archive *ar;
 	struct vs_source *base;
-	unsigned char *rbuf; /* what libarchive reads from base */
 	bool is_tar;	 /* else a compressed raw stream */
 	bool compressed; /* a zstd layer was found */
 	bool have_manifest;

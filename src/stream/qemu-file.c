@@ -94,7 +94,7 @@ vs_qf_peek(struct reader *r, size_t n, const char *what)
 		return NULL;
 	}
 	if (r->off < r->buf_off || r->off + n > r->buf_off + r->buf_len) {
-		size_t want = r->end - r->off < READ_BUF ? r->end - r->off : READ_BUF;
+		size_t want = r->end - r->off < r->buf_cap ? r->end - r->off : r->buf_cap;
 		if (vs_qf_pread(r->q->fd, r->buf, want, r->off, &got, r->q->name) < 0)
 			return NULL;
 		r->buf_off = r->off;
@@ -199,7 +199,8 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 	size_t got;
 	uint32_t len;
 
-	buf = malloc(READ_BUF);
+	/* sized to what is searched: most files are far smaller than READ_BUF */
+	buf = malloc(hi - lo < READ_BUF ? (size_t)(hi - lo) + 1 : READ_BUF);
 	if (!buf)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	while (hi > lo && pos == UINT64_MAX) {
@@ -212,11 +213,9 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 			free(buf);
 			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", q->name);
 		}
-		for (size_t i = got; i-- > 0;)
-			if (buf[i] == QEMU_VM_VMDESCRIPTION) {
-				pos = from + i;
-				break;
-			}
+		const unsigned char *m = memrchr(buf, QEMU_VM_VMDESCRIPTION, got);
+		if (m)
+			pos = from + (uint64_t)(m - buf);
 		hi = from;
 	}
 	free(buf);
@@ -749,12 +748,6 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 	if (!S_ISREG(st.st_mode))
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: a migration file must be a regular file", name);
 	q->size = (uint64_t)st.st_size;
-	w.r.buf = malloc(READ_BUF);
-	w.blocks = malloc(MAX_RAM_BLOCKS * sizeof *w.blocks);
-	if (!w.r.buf || !w.blocks) {
-		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-		goto out;
-	}
 	/* a libvirt save image: its header, then QEMU's stream */
 	{
 		unsigned char magic[VS_LIBVIRT_MAGIC_LEN];
@@ -776,6 +769,13 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 				q->base = 0;
 			}
 		}
+	}
+	/* no read is longer than the file: a small one gets a small buffer */
+	w.r.buf_cap = q->size < READ_BUF ? (size_t)q->size + 1 : READ_BUF;
+	w.r.buf = malloc(w.r.buf_cap);
+	if (!w.r.buf) {
+		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		goto out;
 	}
 	/* the header first, so a short or foreign file says so */
 	w.r.off = q->base;

@@ -54,6 +54,25 @@ mapped_ram_block(struct walk *w, const struct ram_block *b)
 	return 0;
 }
 
+/* Most VMs name a handful of blocks: the table starts small. */
+static int
+grow_blocks(struct walk *w)
+{
+	size_t cap = w->cap_blocks ? 2 * w->cap_blocks : 8, last = w->last_block ? (size_t)(w->last_block - w->blocks) : 0;
+	struct ram_block *b;
+
+	if (cap > MAX_RAM_BLOCKS)
+		cap = MAX_RAM_BLOCKS;
+	b = realloc(w->blocks, cap * sizeof *b);
+	if (!b)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	if (w->last_block)
+		w->last_block = b + last;
+	w->blocks = b;
+	w->cap_blocks = cap;
+	return 0;
+}
+
 static int
 ram_mem_size(struct walk *w, uint64_t total)
 {
@@ -76,6 +95,8 @@ ram_mem_size(struct walk *w, uint64_t total)
 			return -1;
 		if (w->nblocks == MAX_RAM_BLOCKS)
 			return vs_qf_bad(r, at, "more than %u RAM blocks", MAX_RAM_BLOCKS);
+		if (w->nblocks == w->cap_blocks && grow_blocks(w) < 0)
+			return -1;
 		w->blocks[w->nblocks++] = b;
 		w->q->ram_blocks++;
 		w->q->ram_bytes += b.length;

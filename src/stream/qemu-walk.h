@@ -71,6 +71,7 @@
 struct reader {
 	struct vs_qemu_file *q;
 	unsigned char *buf;
+	size_t buf_cap; /* READ_BUF, or less for a smaller file */
 	uint64_t buf_off; /* file offset of buf[0] */
 	size_t buf_len;
 	uint64_t off; /* next byte to read */
@@ -87,8 +88,8 @@ struct walk {
 	struct vs_qemu_file *q;
 	struct reader r;
 	size_t cap_sections, cap_states;
-	struct ram_block *blocks;
-	size_t nblocks;
+	struct ram_block *blocks; /* grown as blocks are named */
+	size_t nblocks, cap_blocks;
 	struct ram_block *last_block;
 	int footers; /* -1 unknown, 0 none, 1 every section */
 	int ram_section; /* index in sections, or -1 */

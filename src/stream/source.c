@@ -139,6 +139,24 @@ vs_source_read(struct vs_source *s, void *buf, size_t len)
 }
 
 ssize_t
+vs_source_next(struct vs_source *s, const unsigned char **data)
+{
+	ssize_t n;
+
+	if (s->pos == s->len) {
+		n = raw_read(s, s->buf, s->cap);
+		if (n <= 0)
+			return n;
+		s->pos = 0;
+		s->len = n;
+	}
+	*data = s->buf + s->pos;
+	n = (ssize_t)(s->len - s->pos);
+	s->pos = s->len;
+	return n;
+}
+
+ssize_t
 vs_source_peek(struct vs_source *s, size_t want, const unsigned char **data)
 {
 	if (want > s->cap)

@@ -43,6 +43,10 @@ ssize_t vs_source_read(struct vs_source *s, void *buf, size_t len);
 /* Make the first `want` unread bytes (fewer at EOF) visible without
  * consuming them; *data points at them.  Returns how many, or -1. */
 ssize_t vs_source_peek(struct vs_source *s, size_t want, const unsigned char **data);
+/* Zero-copy read: the unread buffered bytes (after one read into the
+ * buffer if none are left), all consumed; *data stays valid until the
+ * next call on s.  Returns how many, 0 at EOF, or -1. */
+ssize_t vs_source_next(struct vs_source *s, const unsigned char **data);
 /* From now on copy every byte read into fd, starting with the bytes
  * already buffered (peeked) but not yet consumed.  A read that would take
  * the copy past max bytes (0: no limit) fails with VS_EXIT_DATAERR

@@ -39,8 +39,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vs_fuzz_fail_if((st.ninodes && !st.inodes) || (st.nhandles && !st.handles) ||
 					(st.nmounts && !st.mounts),
 				"a count without its array");
-		for (size_t i = 0; i < st.ninodes; i++)
+		/* every parent step adds a byte to the path, so a walk takes
+		 * at most as many steps as the buffer has bytes, loop or not */
+		for (size_t i = 0; i < st.ninodes; i++) {
+			uint64_t left = budget;
 			vs_vfs_inode_path(&st, &st.inodes[i], where, sizeof where, &budget);
+			vs_fuzz_fail_if(left - budget > sizeof where, "a path walk took more steps than it has bytes");
+		}
 	} else {
 		vs_fuzz_fail_if(err[0] == '\0', "the virtiofsd decoder failed without saying why");
 	}

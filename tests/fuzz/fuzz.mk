@@ -26,7 +26,8 @@ FUZZ_BINS = $(FUZZ_DIFF_BINS) $(FUZZ_FAST_BINS)
 # The fast targets: one parser each, on memory (no fd, socket or thread
 # per input unless the parser reads from a socket), for fuzz-long.
 FUZZ_FAST_BINS = tests/fuzz/fuzz-chunk-fast tests/fuzz/fuzz-reply-fast \
-	tests/fuzz/fuzz-container-fast tests/fuzz/fuzz-migfile-fast tests/fuzz/fuzz-payload-fast
+	tests/fuzz/fuzz-container-fast tests/fuzz/fuzz-container-zstd-fast \
+	tests/fuzz/fuzz-migfile-fast tests/fuzz/fuzz-payload-fast tests/fuzz/fuzz-decode-fast
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_COMPILE = $(CLANG_FUZZ) $(DEFS) $(DEFAULT_INCLUDES) $(INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
@@ -57,9 +58,14 @@ tests/fuzz/fuzz-reply-fast: tests/fuzz/fuzz-reply-fast.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 tests/fuzz/fuzz-container-fast: tests/fuzz/fuzz-container-fast.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
+tests/fuzz/fuzz-container-zstd-fast: tests/fuzz/fuzz-container-zstd-fast.c tests/fuzz/fuzz-container-fast.c \
+		$(FUZZ_DEPS)
+	$(FUZZ_LINK)
 tests/fuzz/fuzz-migfile-fast: tests/fuzz/fuzz-migfile-fast.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 tests/fuzz/fuzz-payload-fast: tests/fuzz/fuzz-payload-fast.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
+tests/fuzz/fuzz-decode-fast: tests/fuzz/fuzz-decode-fast.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 
 # Every library source, so a target never misses a new file.  Depending
@@ -104,7 +110,8 @@ EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py tests/fuzz/gen-fast-s
 	tests/fuzz/fuzz-chunk.c tests/fuzz/fuzz-reply.c \
 	tests/fuzz/fuzz-container.c tests/fuzz/fuzz-migfile.c tests/fuzz/fuzz-decode.c \
 	tests/fuzz/fuzz-chunk-fast.c tests/fuzz/fuzz-reply-fast.c tests/fuzz/fuzz-container-fast.c \
-	tests/fuzz/fuzz-migfile-fast.c tests/fuzz/fuzz-payload-fast.c tests/fuzz/fuzz-long.sh \
+	tests/fuzz/fuzz-container-zstd-fast.c tests/fuzz/fuzz-migfile-fast.c tests/fuzz/fuzz-payload-fast.c \
+	tests/fuzz/fuzz-decode-fast.c tests/fuzz/fuzz-long.sh \
 	tests/fuzz/corpus tests/fuzz/regressions
 
 .PHONY: fuzz fuzz-long clean-fuzz

@@ -7,15 +7,19 @@ only adds files (fuzz-long keeps the directories minimised).
   chunk-fast      mode byte (bit 7: the source hands out 1..128 bytes at a
                   time) + a stream
   container-fast  mode byte (even: a manifest; odd: a container, bit 7:
-                  512-byte reads) + the bytes
+                  512-byte reads) + the bytes; zstd-compressed ones go to
+  container-zstd-fast  mode byte (bit 7: 512-byte reads) + the zstd frame
+                  without its magic
   migfile-fast    a migration file, as is
   payload-fast    a de-chunked payload (virtiofsd and passt states)
+  decode-fast     a payload, as fuzz-decode's seeds
   reply-fast      a back-end's byte stream, native-endian (x86) messages
 """
 import os
 import struct
 
 C = "tests/fuzz/corpus"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def put(target, name, data):
@@ -52,9 +56,14 @@ def main():
         data = open(os.path.join(C, "container", name), "rb").read()
         if name.endswith(".json"):
             put("container", name, b"\x00" + data)
+        elif data[:4] == ZSTD_MAGIC:
+            put("container-zstd", name, b"\x01" + data[4:])
+            put("container-zstd", name + ".step512", b"\x81" + data[4:])
         else:
             put("container", name, b"\x01" + data)
             put("container", name + ".step512", b"\x81" + data)
+    for name in sorted(os.listdir(os.path.join(C, "decode"))):
+        put("decode", name, open(os.path.join(C, "decode", name), "rb").read())
     for name in sorted(os.listdir(os.path.join(C, "migfile"))):
         put("migfile", name, open(os.path.join(C, "migfile", name), "rb").read())
     # passt's idle state (header, observed addresses, no flows)
