@@ -209,6 +209,16 @@ next_header(struct vs_chunk_reader *r, bool direct)
 	return 0;
 }
 
+/* The stream ends at r->offset, missing bytes of the current chunk. */
+static int
+cut_inside(struct vs_chunk_reader *r, uint64_t missing)
+{
+	return vs_fail(VS_EXIT_DATAERR, 0,
+		       "%s: malformed state stream: it ends at offset %" PRIu64 " inside a chunk (expected %" PRIu64
+		       " more bytes)",
+		       r->src->name, r->offset, missing);
+}
+
 ssize_t
 vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len)
 {
@@ -229,10 +239,7 @@ vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len)
 		return -1;
 	r->offset += n;
 	if ((size_t)n < len)
-		return vs_fail(VS_EXIT_DATAERR, 0,
-			       "%s: malformed state stream: it ends at offset %" PRIu64
-			       " inside a chunk (expected %" PRIu64 " more bytes)",
-			       r->src->name, r->offset, r->left - n);
+		return cut_inside(r, r->left - n);
 	r->left -= n;
 	r->payload += n;
 	return n;
@@ -270,6 +277,24 @@ vs_chunk_spanned(struct vs_chunk_reader *r, size_t n)
 }
 
 ssize_t
+vs_chunk_skip(struct vs_chunk_reader *r, uint64_t size, uint64_t *offset)
+{
+	ssize_t n;
+
+	r->direct = true;
+	n = vs_chunk_span(r, offset);
+	if (n <= 0)
+		return n;
+	if (*offset > size || (uint64_t)n > size - *offset) {
+		uint64_t have = *offset < size ? size - *offset : 0;
+		vs_chunk_spanned(r, have);
+		return cut_inside(r, (uint64_t)n - have);
+	}
+	vs_chunk_spanned(r, (size_t)n);
+	return n;
+}
+
+ssize_t
 vs_chunk_read_full(struct vs_chunk_reader *r, void *buf, size_t len)
 {
 	size_t got = 0;
@@ -289,7 +314,7 @@ int
 vs_chunk_reader_expect_eof(struct vs_chunk_reader *r)
 {
 	unsigned char b;
-	ssize_t n = read_upto(r, &b, 1);
+	ssize_t n = r->direct ? pread_upto(r, &b, 1) : read_upto(r, &b, 1);
 
 	if (n < 0)
 		return -1;

@@ -49,6 +49,7 @@ struct vs_chunk_reader {
 	uint64_t chunks;  /* non-terminating chunks seen */
 	uint32_t min_chunk, max_chunk;
 	bool ended;	  /* terminator consumed */
+	bool direct;	  /* used through vs_chunk_skip: the file read by pread */
 	/* set after init if wanted: told of every chunk (the stream offset of
 	 * its length field, and the length) */
 	void (*on_chunk)(void *ctx, uint64_t offset, uint32_t len);
@@ -71,6 +72,13 @@ ssize_t vs_chunk_read(struct vs_chunk_reader *r, void *buf, size_t len);
 bool vs_chunk_reader_can_span(const struct vs_chunk_reader *r);
 ssize_t vs_chunk_span(struct vs_chunk_reader *r, uint64_t *offset);
 void vs_chunk_spanned(struct vs_chunk_reader *r, size_t n);
+/* The framing of such a file checked without reading its payload: each
+ * chunk's length read and checked, its payload skipped against the
+ * file's size (a chunk that reaches past it is the truncation error
+ * vs_chunk_read gives).  Returns the chunk's payload length with its file
+ * offset in *offset, 0 at the terminator, -1 with the error set.
+ * vs_chunk_reader_expect_eof then looks past the terminator by pread. */
+ssize_t vs_chunk_skip(struct vs_chunk_reader *r, uint64_t size, uint64_t *offset);
 /* Like vs_chunk_read, but fills buf unless the payload ends first. */
 ssize_t vs_chunk_read_full(struct vs_chunk_reader *r, void *buf, size_t len);
 /* After the terminator: the input must end (no trailing bytes). */

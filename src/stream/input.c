@@ -130,13 +130,28 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	digest = in->want_digest || in->have_manifest;
 	if (digest)
 		vs_hasher_init(&sha);
-	while ((n = vs_chunk_read(&r, scratch, VS_CHUNK_SIZE)) > 0) {
-		if (digest)
-			vs_hasher_update(&sha, scratch, n);
-		if (sniffed < VS_SNIFF_BYTES) {
+	if (!digest && spool < 0 && vs_source_rewind(&in->base) == 0 && vs_chunk_reader_can_span(&r)) {
+		/* a plain file and no digest asked: the framing is checked
+		 * without reading the payload, which the transfer then
+		 * splices; only the first bytes are read, for the sniff */
+		uint64_t at;
+		while ((n = vs_chunk_skip(&r, (uint64_t)in->base.st.st_size, &at)) > 0 && sniffed < VS_SNIFF_BYTES) {
 			size_t k = (size_t)n < VS_SNIFF_BYTES - sniffed ? (size_t)n : VS_SNIFF_BYTES - sniffed;
-			memcpy(sniff + sniffed, scratch, k);
+			if (vs_pread_all(in->base.fd, sniff + sniffed, k, at, in->base.name) < 0)
+				goto fail;
 			sniffed += k;
+		}
+		while (n > 0)
+			n = vs_chunk_skip(&r, (uint64_t)in->base.st.st_size, &at);
+	} else {
+		while ((n = vs_chunk_read(&r, scratch, VS_CHUNK_SIZE)) > 0) {
+			if (digest)
+				vs_hasher_update(&sha, scratch, n);
+			if (sniffed < VS_SNIFF_BYTES) {
+				size_t k = (size_t)n < VS_SNIFF_BYTES - sniffed ? (size_t)n : VS_SNIFF_BYTES - sniffed;
+				memcpy(sniff + sniffed, scratch, k);
+				sniffed += k;
+			}
 		}
 	}
 	if (n < 0 || vs_chunk_reader_expect_eof(&r) < 0 || (via_archive && vs_container_finish(&in->cr) < 0))

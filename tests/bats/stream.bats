@@ -256,3 +256,31 @@ signal_mid_dump() {
 	assert_equal "$rc" 143
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/spool")" ]
 }
+
+@test "stream: a raw file's framing is checked without reading its payload, with the errors a pipe of the same bytes gets" {
+	d=$BATS_TEST_TMPDIR
+	printf '\x00\x00\x03\xe8abcdefghij' >"$d/cut.vhs"
+	printf '\x00\x00\x00\x02ab\x00\x00\x00\x00X' >"$d/trailing.vhs"
+	printf '\x00\x00\x00\x02ab' >"$d/noend.vhs"
+	for f in cut trailing noend; do
+		run "$VHOST_STATE" restore "$d/none.sock" -i "$d/$f.vhs"
+		assert_failure 65
+		from_file=${output//"$d/$f.vhs"/X}
+		run sh -c 'cat "$3" | "$1" restore "$2"' sh "$VHOST_STATE" "$d/none.sock" "$d/$f.vhs"
+		assert_failure 65
+		assert_equal "$from_file" "${output//stdin/X}"
+	done
+	# and the payload of a good file is not read before the transfer: a
+	# 64 MiB state is checked with a few reads, not 64 of 1 MiB
+	command -v strace >/dev/null || skip "strace is not installed"
+	start_fake a --state-size 67108864 --check-load
+	"$FAKE_BACKEND" --emit --framed --state-size 67108864 >"$d/big.vhs"
+	# (the program itself, not a valgrind wrapper reading its own files)
+	run strace -f -e trace=read,pread64 -o "$d/trace" "${VS_REAL_BINARY:-$VHOST_STATE}" -q restore "$FAKE_SOCK" \
+		-i "$d/big.vhs"
+	assert_success
+	# reads that returned 64 KiB or more: the 1 MiB sniff of the first
+	# chunk, not the payload's 64
+	big_reads=$(awk '$NF + 0 >= 65536' "$d/trace" | wc -l)
+	[ "$big_reads" -lt 4 ]
+}
