@@ -11,7 +11,11 @@ setup() {
 	command -v setpriv >/dev/null || skip "setpriv (util-linux) is missing"
 	[ "$(id -u)" = 0 ] || skip "switching uids needs root"
 	# a wrapper (valgrind, ASan) logs there under the uid it runs as
-	[ -z "${VS_CHECK_LOGDIR:-}" ] || chmod 1777 "$VS_CHECK_LOGDIR"
+	if [ -n "${VS_CHECK_LOGDIR:-}" ]; then
+		chmod 1777 "$VS_CHECK_LOGDIR"
+		setpriv --reuid=1000 --regid=1000 --clear-groups test -w "$VS_CHECK_LOGDIR" ||
+			fail "uid 1000 cannot write the wrapper's logs in $VS_CHECK_LOGDIR (a directory above it is closed to other users)"
+	fi
 }
 
 teardown() {
@@ -28,7 +32,9 @@ as_uid() {
 	VS_SOCKDIR=$(mktemp -d /tmp/vsa.XXXXXX)
 	d=$VS_SOCKDIR
 	chmod 1777 "$d"
-	as_uid 1000 "$FAKE_BACKEND" --socket "$d/be.sock" 2>"$d/fake.err" &
+	# not through as_uid: $! must be the back-end itself (setpriv execs
+	# it), or teardown would miss it and its open stdout hold bats forever
+	setpriv --reuid=1000 --regid=1000 --clear-groups "$FAKE_BACKEND" --socket "$d/be.sock" 2>"$d/fake.err" &
 	FAKE_PID=$!
 	VS_PIDS="$VS_PIDS $FAKE_PID"
 	wait_for_socket "$d/be.sock" "$FAKE_PID"
