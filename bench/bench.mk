@@ -32,4 +32,13 @@ bench-mapped-ram: vhost-state bench/time-run
 	VS_SRCDIR='$(abs_top_srcdir)' \
 	bash '$(abs_top_srcdir)/bench/mapped-ram.sh'
 
-.PHONY: bench bench-mapped-ram
+# The migration-file table of make bench alone (extract against cat,
+# inject against cp and cp + sync).
+bench-migfile: vhost-state tests/backend/fake-backend bench/time-run
+	VHOST_STATE='$(abs_top_builddir)/vhost-state' \
+	FAKE_BACKEND='$(abs_top_builddir)/tests/backend/fake-backend' \
+	TIME_RUN='$(abs_top_builddir)/bench/time-run' \
+	VS_SRCDIR='$(abs_top_srcdir)' \
+	bash '$(abs_top_srcdir)/bench/migfile.sh'
+
+.PHONY: bench bench-mapped-ram bench-migfile

@@ -159,8 +159,11 @@ vs_cmd_inject(int argc, char **argv)
 		goto fail;
 	out_open = true;
 	if (vs_source_rewind(in.replay) < 0 ||
-	    vs_qemu_file_inject(&q, i, read_state, &in, in.stream_bytes, out.fd, out.name) < 0)
+	    vs_qemu_file_inject(&q, i, read_state, &in, in.stream_bytes, &out) < 0)
 		goto fail;
+	/* the disk writes the rest while the check reads it back from the page
+	 * cache; the commit's fsync then waits for less */
+	vs_output_writeback(&out, UINT64_MAX);
 	if (out.tmp_path && check_output(&out, &q, i, &in) < 0)
 		goto fail;
 	doc = result(&a, &q, i, &in, kind, &out);

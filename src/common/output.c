@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,93 @@ vs_cleanup_unregister(int slot)
 {
 	if (slot >= 0 && cleanup_hooks.unregister)
 		cleanup_hooks.unregister(slot);
+}
+
+/* --- background writeback (vs_output_writeback) ------------------------ */
+
+/* sync_file_range(SYNC_FILE_RANGE_WRITE) submits the writes in the
+ * caller's context and blocks while the device's queue is full, so it
+ * runs here, on its own thread, and the copy and the check that follow a
+ * large write go on meanwhile. */
+struct vs_writeback {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int fd;
+	uint64_t upto;	 /* final bytes, as told */
+	uint64_t kicked; /* handed to the kernel */
+	enum { WB_RUN, WB_DRAIN, WB_QUIT } state;
+};
+
+static void *
+writeback_main(void *arg)
+{
+	struct vs_writeback *wb = arg;
+
+	pthread_mutex_lock(&wb->lock);
+	for (;;) {
+		while (wb->state == WB_RUN && wb->kicked >= wb->upto)
+			pthread_cond_wait(&wb->wake, &wb->lock);
+		if (wb->state == WB_QUIT || wb->kicked >= wb->upto)
+			break;
+		uint64_t from = wb->kicked, to = wb->upto;
+		pthread_mutex_unlock(&wb->lock);
+		vs_writeback_start(wb->fd, from, to == UINT64_MAX ? 0 : to - from);
+		pthread_mutex_lock(&wb->lock);
+		wb->kicked = to;
+	}
+	pthread_mutex_unlock(&wb->lock);
+	return NULL;
+}
+
+void
+vs_output_writeback(struct vs_output *out, uint64_t upto)
+{
+	struct vs_writeback *wb = out->wb;
+
+	if (!out->tmp_path || out->fd < 0)
+		return;
+	if (!wb) {
+		wb = calloc(1, sizeof *wb);
+		if (!wb)
+			return;
+		wb->fd = out->fd;
+		pthread_mutex_init(&wb->lock, NULL);
+		pthread_cond_init(&wb->wake, NULL);
+		if (pthread_create(&wb->thread, NULL, writeback_main, wb) != 0) {
+			pthread_cond_destroy(&wb->wake);
+			pthread_mutex_destroy(&wb->lock);
+			free(wb);
+			return;
+		}
+		out->wb = wb;
+	}
+	pthread_mutex_lock(&wb->lock);
+	if (upto > wb->upto) {
+		wb->upto = upto;
+		pthread_cond_signal(&wb->wake);
+	}
+	pthread_mutex_unlock(&wb->lock);
+}
+
+/* commit: what was told is handed over first (the fsync follows);
+ * abort: the thread stops after the call it is in. */
+static void
+writeback_stop(struct vs_output *out, bool drain)
+{
+	struct vs_writeback *wb = out->wb;
+
+	if (!wb)
+		return;
+	pthread_mutex_lock(&wb->lock);
+	wb->state = drain ? WB_DRAIN : WB_QUIT;
+	pthread_cond_signal(&wb->wake);
+	pthread_mutex_unlock(&wb->lock);
+	pthread_join(wb->thread, NULL);
+	pthread_cond_destroy(&wb->wake);
+	pthread_mutex_destroy(&wb->lock);
+	free(wb);
+	out->wb = NULL;
 }
 
 /* After the rename the file is complete and in place; a directory that
@@ -215,6 +303,7 @@ vs_output_commit(struct vs_output *out)
 {
 	int r = 0;
 
+	writeback_stop(out, true);
 	if (out->tmp_path) {
 		if (fsync(out->fd) < 0) {
 			r = vs_fail(VS_EXIT_FAIL, errno, "%s: cannot sync", out->name);
@@ -246,6 +335,7 @@ vs_output_commit(struct vs_output *out)
 void
 vs_output_abort(struct vs_output *out)
 {
+	writeback_stop(out, false);
 	if (out->tmp_path) {
 		unlink(out->tmp_path);
 		vs_cleanup_unregister(out->cleanup_slot);

@@ -24,12 +24,19 @@ struct vs_output {
 	char *tmp_path;	      /* temp file to rename, else NULL */
 	int cleanup_slot;     /* index in the signal-cleanup table, or -1 */
 	bool noreplace;	      /* VS_OUTPUT_PRIVATE: commit never replaces */
+	struct vs_writeback *wb; /* vs_output_writeback's thread, or NULL */
 };
 
 /* path "-" or NULL means stdout.  Nothing is created for a refused path.
  * timeout_ms bounds the wait for a reader on a FIFO (0: the default of
  * io.h, < 0: forever). */
 int vs_output_open(struct vs_output *out, const char *path, unsigned flags, int timeout_ms);
+/* The first `upto` bytes of an atomic output are final (UINT64_MAX: all
+ * written so far): a thread, started on first use, has the kernel write
+ * them to disk while the caller goes on, so that commit's fsync waits for
+ * what is left instead of the whole file.  Advice only: no effect on a
+ * direct output, and nothing is reported. */
+void vs_output_writeback(struct vs_output *out, uint64_t upto);
 /* Make the output durable and visible (rename into place). */
 int vs_output_commit(struct vs_output *out);
 /* Throw a partial output away; a direct output is only closed. */

@@ -121,11 +121,13 @@ int vs_qemu_file_copy_state(struct vs_qemu_file *q, size_t i, struct vs_sink *si
  * raw stream (framing included), 0 at its end. */
 typedef ssize_t (*vs_qemu_read_fn)(void *ctx, void *buf, size_t len);
 
-/* Write to out_fd a copy of the file with state i replaced by new_len
- * bytes of raw stream read through fn, and the description's enclosing
- * sizes fixed.  The caller has checked the new stream. */
+/* Write to out a copy of the file with state i replaced by new_len bytes
+ * of raw stream read through fn, and the description's enclosing sizes
+ * fixed; the bulk copy is handed to vs_output_writeback as it lands.  The
+ * caller has checked the new stream. */
+struct vs_output;
 int vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *ctx, uint64_t new_len,
-			int out_fd, const char *out_name);
+			struct vs_output *out);
 
 /* A JSON summary (caller puts it): file, machine, ram, sections, states. */
 struct json_object *vs_qemu_file_json(const struct vs_qemu_file *q);

@@ -15,6 +15,7 @@
 #include "bytes.h"
 #include "error.h"
 #include "io.h"
+#include "output.h"
 #include "qemu-compressed.h"
 #include "qemu-walk.h"
 
@@ -52,6 +53,9 @@ fail:
 	return -1;
 }
 
+/* How much of a copy goes to the disk at a time. */
+#define WRITEBACK_STEP ((size_t)64 << 20)
+
 /* [from, to) of the file to the same offsets of out_fd, which holds
  * exactly `from` bytes: holes stay holes (SEEK_DATA/SEEK_HOLE), data goes
  * by copy_file_range (a reflink or an in-kernel copy where the file system
@@ -59,9 +63,11 @@ fail:
  * Falls back to copy_range() where out_fd cannot seek or the kernel
  * declines. */
 static int
-copy_sparse(struct vs_qemu_file *q, uint64_t from, uint64_t to, int fd, const char *name)
+copy_sparse(struct vs_qemu_file *q, uint64_t from, uint64_t to, struct vs_output *out)
 {
 	off_t cur = (off_t)from;
+	int fd = out->fd;
+	const char *name = out->name;
 
 	if (lseek(fd, 0, SEEK_CUR) != (off_t)from)
 		return copy_range(q, from, to, NULL, fd, name);
@@ -83,7 +89,12 @@ copy_sparse(struct vs_qemu_file *q, uint64_t from, uint64_t to, int fd, const ch
 		if (lseek(fd, data, SEEK_SET) != data)
 			return vs_fail(VS_EXIT_FAIL, errno, "%s: seek", name);
 		for (off_t in = data; in < hole;) {
-			ssize_t k = copy_file_range(q->fd, &in, fd, NULL, (size_t)(hole - in), 0);
+			/* in steps, each handed to writeback as it lands: the disk
+			 * writes while the rest is copied (vs_output_writeback) */
+			size_t step = (uint64_t)(hole - in) < WRITEBACK_STEP ? (size_t)(hole - in) : WRITEBACK_STEP;
+			ssize_t k = copy_file_range(q->fd, &in, fd, NULL, step, 0);
+			if (k > 0)
+				vs_output_writeback(out, (uint64_t)in);
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k <= 0) {
@@ -143,12 +154,15 @@ out:
 
 static int
 inject_tail(struct vs_qemu_file *q, const struct vs_qemu_state *st, vs_qemu_read_fn fn, void *ctx, uint64_t new_len,
-	    int out_fd, const char *out_name)
+	    struct vs_output *out)
 {
+	int out_fd = out->fd;
+	const char *out_name = out->name;
+
 	if (q->compressed)
 		return vs_qemu_compressed_inject(q->image_fd, &q->image, st, q->size, fn, ctx, new_len, NULL, 0, out_fd,
 						 out_name, q->name);
-	if (copy_sparse(q, 0, st->offset, out_fd, out_name) < 0 ||
+	if (copy_sparse(q, 0, st->offset, out) < 0 ||
 	    copy_new_state(fn, ctx, new_len, out_fd, out_name) < 0 ||
 	    copy_range(q, st->offset + st->length, q->size, NULL, out_fd, out_name) < 0)
 		return -1;
@@ -156,10 +170,12 @@ inject_tail(struct vs_qemu_file *q, const struct vs_qemu_state *st, vs_qemu_read
 }
 
 int
-vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *ctx, uint64_t new_len, int out_fd,
-		    const char *out_name)
+vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *ctx, uint64_t new_len,
+		    struct vs_output *out)
 {
 	struct vs_qemu_state *st = &q->states[i];
+	int out_fd = out->fd;
+	const char *out_name = out->name;
 	uint64_t new_size = st->desc_size - st->length + new_len;
 	unsigned char head[5];
 	char *json = NULL;
@@ -172,7 +188,7 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 	if (new_size > INT64_MAX)
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: the new state is too large", q->name);
 	if (!q->described)
-		return inject_tail(q, st, fn, ctx, new_len, out_fd, out_name);
+		return inject_tail(q, st, fn, ctx, new_len, out);
 	/* the walker reads size x array_len: a new size only fits one element */
 	int64_t alen = 1;
 	if (json_object_object_get_ex(st->desc_field, "array_len", NULL) &&
@@ -187,27 +203,27 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 		return -1;
 	if (jlen > UINT32_MAX) {
 		vs_error_set(VS_EXIT_FAIL, 0, "%s: the VM description would exceed 4 GiB", q->name);
-		goto out;
+		goto done;
 	}
 	if (q->compressed) {
 		rc = vs_qemu_compressed_inject(q->image_fd, &q->image, st, q->desc_offset, fn, ctx, new_len, json, jlen,
 					       out_fd, out_name, q->name);
-		goto out;
+		goto done;
 	}
-	if (copy_sparse(q, 0, st->offset, out_fd, out_name) < 0 ||
+	if (copy_sparse(q, 0, st->offset, out) < 0 ||
 	    copy_new_state(fn, ctx, new_len, out_fd, out_name) < 0)
-		goto out;
+		goto done;
 	if (copy_range(q, st->offset + st->length, q->desc_offset, NULL, out_fd, out_name) < 0)
-		goto out;
+		goto done;
 	head[0] = QEMU_VM_VMDESCRIPTION;
 	head[1] = jlen >> 24;
 	head[2] = jlen >> 16;
 	head[3] = jlen >> 8;
 	head[4] = jlen;
 	if (vs_write_all(out_fd, head, 5, out_name, -1) < 0 || vs_write_all(out_fd, json, jlen, out_name, -1) < 0)
-		goto out;
+		goto done;
 	rc = 0;
-out:
+done:
 	free(json);
 	return rc;
 }

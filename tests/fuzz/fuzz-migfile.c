@@ -31,6 +31,7 @@
 #include "error.h"
 #include "fuzz-common.h"
 #include "input.h"
+#include "output.h"
 #include "qemu-file.h"
 #include "sink.h"
 
@@ -130,9 +131,11 @@ inject(struct vs_qemu_file *q)
 	enum vs_payload_kind kind = q->states[0].kind;
 	size_t nstates = q->nstates;
 	int fd = vs_fuzz_memfd(NULL, 0, NULL, 0);
+	/* a direct output: no temp file, no writeback thread */
+	struct vs_output out = { .fd = fd, .name = "injected", .cleanup_slot = -1 };
 
 	vs_error_clear();
-	vs_fuzz_fail_if(vs_qemu_file_inject(q, 0, feed_idle, &f, sizeof idle, fd, "injected") < 0,
+	vs_fuzz_fail_if(vs_qemu_file_inject(q, 0, feed_idle, &f, sizeof idle, &out) < 0,
 		"inject into a state found failed");
 	vs_error_clear();
 	if (vs_qemu_file_open_fd(&again, fd, "injected", 0) < 0) {

@@ -203,6 +203,55 @@ test_output(void)
 	rmdir(dir);
 }
 
+/* vs_output_writeback: a thread while the file is written, gone at commit
+ * or abort; the file whole either way, and nothing on a direct output. */
+static void
+test_writeback(void)
+{
+	char dir[] = "/tmp/vstestwb.XXXXXX", path[128];
+	static unsigned char buf[1 << 20];
+	struct vs_output out;
+	struct stat st;
+	bool wrote = true, same = true;
+	FILE *f;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/out", dir);
+	if (vs_output_open(&out, path, 0, 0) < 0) {
+		ok(0, "vs_output_open");
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		memset(buf, 'a' + i, sizeof buf);
+		wrote &= write(out.fd, buf, sizeof buf) == (ssize_t)sizeof buf;
+		vs_output_writeback(&out, (uint64_t)(i + 1) << 20);
+	}
+	ok(wrote && out.wb != NULL, "writeback: a thread takes the ranges as they are final");
+	vs_output_writeback(&out, UINT64_MAX);
+	ok(vs_output_commit(&out) == 0 && out.wb == NULL && stat(path, &st) == 0 && st.st_size == 8 << 20,
+	   "writeback: commit stops it and the file is there, whole");
+	f = fopen(path, "rb");
+	for (int i = 0; f && i < 8; i++)
+		same &= fread(buf, 1, sizeof buf, f) == sizeof buf && buf[0] == 'a' + i && buf[sizeof buf - 1] == 'a' + i;
+	ok(f && same, "writeback: the bytes are the ones written");
+	if (f)
+		fclose(f);
+	unlink(path);
+	ok(vs_output_open(&out, path, 0, 0) == 0 && write(out.fd, buf, sizeof buf) == (ssize_t)sizeof buf,
+	   "writeback: a second output");
+	vs_output_writeback(&out, UINT64_MAX);
+	vs_output_abort(&out);
+	ok(out.wb == NULL && access(path, F_OK) < 0, "writeback: abort stops it and leaves no file");
+	ok(vs_output_open(&out, "-", 0, 0) == 0, "writeback: stdout opens");
+	vs_output_writeback(&out, UINT64_MAX);
+	ok(out.wb == NULL, "writeback: nothing on a direct output");
+	vs_output_commit(&out);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -212,6 +261,7 @@ main(void)
 	test_deadline_and_trace(true);
 	test_input_limit();
 	test_output();
+	test_writeback();
 	printf("1..%d\n", count);
 	return failures ? 1 : 0;
 }
