@@ -142,13 +142,16 @@ int
 vs_fuzz_memfd_reuse(const uint8_t *data, size_t size)
 {
 	static int fd = -1;
+	static size_t len;
 
 	if (fd < 0)
 		fd = vs_fuzz_memfd(NULL, 0, NULL, 0);
-	/* write, then cut to size: no page of the file is freed and faulted
-	 * in again, as ftruncate(0) first would */
-	vs_fuzz_fail_if((size && pwrite(fd, data, size, 0) != (ssize_t)size) || ftruncate(fd, (off_t)size) < 0 ||
-				lseek(fd, 0, SEEK_SET) != 0,
+	/* write, then cut to size if it was longer (a write past the end
+	 * grows it): no page of the file is freed and faulted in again, as
+	 * ftruncate(0) first would */
+	vs_fuzz_fail_if((size && pwrite(fd, data, size, 0) != (ssize_t)size) ||
+				(size < len && ftruncate(fd, (off_t)size) < 0) || lseek(fd, 0, SEEK_SET) != 0,
 			"rewriting the memfd");
+	len = size;
 	return fd;
 }
