@@ -27,6 +27,18 @@ vs_fuzz_setup(void)
 	vs_fuzz_vu_opts.verbose = debug && *debug && *debug != '0';
 }
 
+/* What most targets need before the first input; weak, so a target with
+ * more to set up (fuzz-reply, fuzz-reply-fast) defines its own, which
+ * calls vs_fuzz_setup too. */
+__attribute__((weak)) int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	vs_fuzz_setup();
+	return 0;
+}
+
 int
 vs_fuzz_count_fds(void)
 {

@@ -91,15 +91,6 @@ container(const uint8_t *data, size_t size, size_t step)
 	vs_container_close(&r);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vs_fuzz_setup();
-	return 0;
-}
-
 #ifdef VS_FUZZ_ZSTD
 /* The largest window a frame header may ask of the decoder here (2^n
  * bytes).  libzstd allocates, per frame, the window plus two blocks of
