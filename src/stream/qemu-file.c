@@ -81,6 +81,39 @@ vs_qf_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got, const char
 	return 0;
 }
 
+/* The reader's buffer for q->fd: READ_BUF, or the file's size + 1 for a
+ * smaller file, which is then read whole, once (buf[size] = NUL): the
+ * magic, the description's search and text and the walk are all served
+ * from it, where each took a pread or two of its own. */
+static int
+reader_fill(struct reader *r)
+{
+	struct vs_qemu_file *q = r->q;
+	size_t got;
+
+	free(r->buf);
+	r->buf_off = r->buf_len = 0;
+	r->buf_cap = q->size < READ_BUF ? (size_t)q->size + 1 : READ_BUF;
+	r->buf = malloc(r->buf_cap);
+	if (!r->buf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	if (q->size >= READ_BUF)
+		return 0;
+	if (vs_qf_pread(q->fd, r->buf, (size_t)q->size, 0, &got, q->name) < 0)
+		return -1;
+	r->buf_len = got;
+	r->buf[got] = '\0';
+	return 0;
+}
+
+/* The whole file is in the buffer (a short read leaves it to preads,
+ * which then say the file shrank). */
+static bool
+reader_whole(const struct reader *r)
+{
+	return r->buf_off == 0 && r->buf_len == r->q->size;
+}
+
 /* The n bytes at r->off (n <= READ_BUF), not consumed. */
 const unsigned char *
 vs_qf_peek(struct reader *r, size_t n, const char *what)
@@ -199,9 +232,15 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 	size_t got;
 	uint32_t len;
 
+	if (reader_whole(r)) {
+		const unsigned char *m = hi > lo ? memrchr(r->buf + lo, QEMU_VM_VMDESCRIPTION, hi - lo) : NULL;
+		if (m)
+			pos = (uint64_t)(m - r->buf);
+		hi = lo;
+	}
 	/* sized to what is searched: most files are far smaller than READ_BUF */
-	buf = malloc(hi - lo < READ_BUF ? (size_t)(hi - lo) + 1 : READ_BUF);
-	if (!buf)
+	buf = hi > lo ? malloc(hi - lo < READ_BUF ? (size_t)(hi - lo) + 1 : READ_BUF) : NULL;
+	if (hi > lo && !buf)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	while (hi > lo && pos == UINT64_MAX) {
 		uint64_t from = hi - lo > READ_BUF ? hi - READ_BUF : lo;
@@ -226,7 +265,9 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 		uint64_t at = pos - k;
 		if (q->size - at < 6)
 			continue;
-		if (vs_qf_pread(q->fd, head, 5, at, &got, q->name) < 0)
+		if (reader_whole(r))
+			memcpy(head, r->buf + at, got = 5);
+		else if (vs_qf_pread(q->fd, head, 5, at, &got, q->name) < 0)
 			return -1;
 		len = vs_get_be32(head + 1);
 		if (got == 5 && head[0] == QEMU_VM_VMDESCRIPTION && len == q->size - at - 5) {
@@ -235,7 +276,6 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 			return 0;
 		}
 	}
-	(void)r;
 	return 1;
 }
 
@@ -244,22 +284,28 @@ load_desc(struct vs_qemu_file *q, struct reader *r)
 {
 	struct json_tokener *tok;
 	struct json_object *ps;
-	char *text;
-	size_t got;
+	char *text, *own = NULL;
+	size_t got = q->desc_len;
 	int64_t page;
 
-	text = malloc((size_t)q->desc_len + 1);
-	if (!text)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	if (vs_qf_pread(q->fd, text, q->desc_len, q->desc_offset + 5, &got, q->name) < 0) {
-		free(text);
-		return -1;
+	/* the description ends the file: in a whole buffer, the NUL after the
+	 * file ends its text */
+	if (reader_whole(r)) {
+		text = (char *)r->buf + q->desc_offset + 5;
+	} else {
+		text = own = malloc((size_t)q->desc_len + 1);
+		if (!text)
+			return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		if (vs_qf_pread(q->fd, text, q->desc_len, q->desc_offset + 5, &got, q->name) < 0) {
+			free(own);
+			return -1;
+		}
+		if (got != q->desc_len) {
+			free(own);
+			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", q->name);
+		}
+		text[got] = '\0';
 	}
-	if (got != q->desc_len) {
-		free(text);
-		return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", q->name);
-	}
-	text[got] = '\0';
 	/* json-c spends ~100 bytes per value: bound the values (each but the
 	 * first follows a comma or an opening bracket) before parsing */
 	size_t values = 1, lead = strspn(text, " \t\r\n");
@@ -267,14 +313,14 @@ load_desc(struct vs_qemu_file *q, struct reader *r)
 		values += text[k] == ',' || text[k] == '[' || text[k] == '{';
 	if (text[lead] != '{' || values > DESC_VALUES_MAX) {
 		bool object = text[lead] == '{';
-		free(text);
+		free(own);
 		return vs_qf_bad(r, q->desc_offset + 5 + (object ? 0 : lead),
 			   object ? "the VM description has more values than any real one"
 				  : "the VM description is not a JSON object");
 	}
 	tok = json_tokener_new_ex(4 * MAX_DEPTH + 16);
 	if (!tok) {
-		free(text);
+		free(own);
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
 	}
 	q->desc = json_tokener_parse_ex(tok, text, (int)q->desc_len);
@@ -283,14 +329,14 @@ load_desc(struct vs_qemu_file *q, struct reader *r)
 		size_t end = json_tokener_get_parse_end(tok);
 		enum json_tokener_error e = json_tokener_get_error(tok);
 		json_tokener_free(tok);
-		free(text);
+		free(own);
 		json_object_put(q->desc);
 		q->desc = NULL;
 		return vs_qf_bad(r, q->desc_offset + 5 + end, "the VM description is not one JSON object (%s)",
 			   e != json_tokener_success ? json_tokener_error_desc(e) : "trailing bytes");
 	}
 	json_tokener_free(tok);
-	free(text);
+	free(own);
 	if (!json_object_object_get_ex(q->desc, "page_size", &ps) || !json_object_is_type(ps, json_type_int) ||
 	    (page = json_object_get_int64(ps)) < 512 || page > (1 << 20) || (page & (page - 1)))
 		return vs_qf_bad(r, q->desc_offset + 5, "the VM description has no usable page_size");
@@ -748,11 +794,15 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 	if (!S_ISREG(st.st_mode))
 		return vs_fail(VS_EXIT_FAIL, 0, "%s: a migration file must be a regular file", name);
 	q->size = (uint64_t)st.st_size;
+	if (reader_fill(&w.r) < 0)
+		goto out;
 	/* a libvirt save image: its header, then QEMU's stream */
 	{
 		unsigned char magic[VS_LIBVIRT_MAGIC_LEN];
 		size_t got;
-		if (vs_qf_pread(fd, magic, sizeof magic, 0, &got, name) < 0)
+		if (reader_whole(&w.r))
+			memcpy(magic, w.r.buf, got = q->size < sizeof magic ? (size_t)q->size : sizeof magic);
+		else if (vs_qf_pread(fd, magic, sizeof magic, 0, &got, name) < 0)
 			goto out;
 		if (vs_libvirt_sniff(magic, got)) {
 			if (vs_libvirt_image_read(&q->image, fd, q->size, name) < 0)
@@ -767,15 +817,11 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 				q->image_fd = fd;
 				q->fd = spool;
 				q->base = 0;
+				/* the decompressed stream's now */
+				if (reader_fill(&w.r) < 0)
+					goto out;
 			}
 		}
-	}
-	/* no read is longer than the file: a small one gets a small buffer */
-	w.r.buf_cap = q->size < READ_BUF ? (size_t)q->size + 1 : READ_BUF;
-	w.r.buf = malloc(w.r.buf_cap);
-	if (!w.r.buf) {
-		vs_error_set(VS_EXIT_FAIL, ENOMEM, "out of memory");
-		goto out;
 	}
 	/* the header first, so a short or foreign file says so */
 	w.r.off = q->base;
@@ -791,7 +837,8 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 			goto out;
 		}
 	}
-	w.r.buf_len = 0;
+	if (!reader_whole(&w.r))
+		w.r.buf_len = 0;
 	switch (find_desc(q, &w.r)) {
 	case 0:
 		q->described = true;
@@ -809,7 +856,8 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 	default:
 		goto out;
 	}
-	w.r.buf_off = w.r.buf_len = 0;
+	if (!reader_whole(&w.r))
+		w.r.buf_off = w.r.buf_len = 0;
 	rc = walk(&w);
 	q->footers = w.footers == 1;
 	/* what is wrong with a plain stream that has no description: that */

@@ -68,15 +68,6 @@ run(const uint8_t *data, size_t size, size_t step, const struct vs_chunk_limits 
 }
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vs_fuzz_setup();
-	return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t step;

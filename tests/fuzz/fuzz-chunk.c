@@ -238,13 +238,6 @@ same(const struct outcome *a, const struct outcome *b, const char *what)
 }
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	vs_fuzz_setup();
-	return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int fds = vs_fuzz_count_fds();

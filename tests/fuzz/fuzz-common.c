@@ -27,6 +27,18 @@ vs_fuzz_setup(void)
 	vs_fuzz_vu_opts.verbose = debug && *debug && *debug != '0';
 }
 
+/* What most targets need before the first input; weak, so a target with
+ * more to set up (fuzz-reply, fuzz-reply-fast) defines its own, which
+ * calls vs_fuzz_setup too. */
+__attribute__((weak)) int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	vs_fuzz_setup();
+	return 0;
+}
+
 int
 vs_fuzz_count_fds(void)
 {
@@ -142,13 +154,16 @@ int
 vs_fuzz_memfd_reuse(const uint8_t *data, size_t size)
 {
 	static int fd = -1;
+	static size_t len;
 
 	if (fd < 0)
 		fd = vs_fuzz_memfd(NULL, 0, NULL, 0);
-	/* write, then cut to size: no page of the file is freed and faulted
-	 * in again, as ftruncate(0) first would */
-	vs_fuzz_fail_if((size && pwrite(fd, data, size, 0) != (ssize_t)size) || ftruncate(fd, (off_t)size) < 0 ||
-				lseek(fd, 0, SEEK_SET) != 0,
+	/* write, then cut to size if it was longer (a write past the end
+	 * grows it): no page of the file is freed and faulted in again, as
+	 * ftruncate(0) first would */
+	vs_fuzz_fail_if((size && pwrite(fd, data, size, 0) != (ssize_t)size) ||
+				(size < len && ftruncate(fd, (off_t)size) < 0) || lseek(fd, 0, SEEK_SET) != 0,
 			"rewriting the memfd");
+	len = size;
 	return fd;
 }

@@ -20,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Process-wide settings for a harness: SIGPIPE ignored (as main.c does),
  * and the options every connection is opened with: the deadline, -v
- * logging when VHOST_STATE_DEBUG is set. */
+ * logging when VHOST_STATE_DEBUG is set.  fuzz-common.c's
+ * LLVMFuzzerInitialize calls it; a target that defines its own (a weak
+ * default is replaced) must too. */
 void vs_fuzz_setup(void);
 struct vs_vu_open_opts;
 extern struct vs_vu_open_opts vs_fuzz_vu_opts;

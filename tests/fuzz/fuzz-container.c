@@ -119,13 +119,6 @@ parse_manifest(const uint8_t *data, size_t size)
 }
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	vs_fuzz_setup();
-	return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int fds = vs_fuzz_count_fds();

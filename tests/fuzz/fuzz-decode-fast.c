@@ -10,15 +10,6 @@
 #include "decode.h"
 #include "fuzz-common.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	vs_fuzz_setup();
-	return 0;
-}
-
 static void
 view(enum vs_payload_kind kind, const uint8_t *data, size_t size)
 {
