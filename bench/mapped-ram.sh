@@ -50,7 +50,8 @@ save() {
 	wait_sock "$d/qmp"
 	python3 "$QMP" "$d/qmp" migrate-set-capabilities \
 		'{"capabilities":[{"capability":"mapped-ram","state":true}]}' >/dev/null
-	python3 "$QMP" "$d/qmp" migrate "$uri"
+	# QEMU reads every page of RAM to save it (a 16 GiB guest: over 20 s)
+	QMP_TIMEOUT=600 python3 "$QMP" "$d/qmp" migrate "$uri"
 	python3 "$QMP" "$d/qmp" quit
 	wait
 	PIDS=
