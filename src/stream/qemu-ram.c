@@ -145,6 +145,9 @@ vs_qf_ram_records(struct walk *w)
 				return vs_qf_bad(r, at, "RAM_SAVE_FLAG_MEM_SIZE with RAM_SAVE_FLAG_CONTINUE");
 			if (ram_mem_size(w, addr) < 0)
 				return -1;
+			/* a second MEM_SIZE may have moved the block table
+			 * (grow_blocks keeps last_block, not this copy) */
+			cur = w->last_block;
 			break;
 		case RAM_SAVE_FLAG_ZERO:
 		case RAM_SAVE_FLAG_PAGE:
