@@ -96,9 +96,13 @@ fuzz-long: $(FUZZ_FAST_BINS)
 	FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' FUZZ_RSS_MB='$(FUZZ_RSS_MB)' \
 	$(SHELL) $(srcdir)/tests/fuzz/fuzz-long.sh $(FUZZ_FAST_BINS)
 
-# make check: every checked-in input once through its target.
+# make check: every checked-in input once through its target (not in
+# distcheck's, configured VS_CHECK_BATS=no: check-all's make check has
+# replayed them).
+if VS_CHECK_BATS
 check_SCRIPTS = $(FUZZ_BINS)
 TESTS += tests/fuzz/fuzz-replay.sh
+endif
 
 clean-local: clean-fuzz
 clean-fuzz:
