@@ -97,12 +97,3 @@ vs_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name)
 	}
 	return 0;
 }
-
-void
-vs_writeback_start(int fd, uint64_t off, uint64_t len)
-{
-	int saved = errno;
-
-	(void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-	errno = saved;
-}

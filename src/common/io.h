@@ -38,12 +38,6 @@ int vs_write_all(int fd, const void *buf, size_t len, const char *name, int time
  * while it was read") is an error.  Returns 0 or -1, the error set. */
 int vs_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *name);
 
-/* Start writing [off, off + len) of a file to disk without waiting
- * (len 0: to the end), so that the fsync before a rename waits for what
- * is left instead of the whole file.  Advice only: an fd that is no file
- * (a pipe) or a file system that declines is ignored. */
-void vs_writeback_start(int fd, uint64_t off, uint64_t len);
-
 /* fcntl helpers */
 int vs_set_nonblock(int fd, bool on);
 

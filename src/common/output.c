@@ -70,7 +70,10 @@ writeback_main(void *arg)
 			break;
 		uint64_t from = wb->kicked, to = wb->upto;
 		pthread_mutex_unlock(&wb->lock);
-		vs_writeback_start(wb->fd, from, to == UINT64_MAX ? 0 : to - from);
+		/* advice: a file system that declines it only costs the fsync
+		 * more (len 0: to the end) */
+		(void)sync_file_range(wb->fd, (off_t)from, to == UINT64_MAX ? 0 : (off_t)(to - from),
+				      SYNC_FILE_RANGE_WRITE);
 		pthread_mutex_lock(&wb->lock);
 		wb->kicked = to;
 	}
