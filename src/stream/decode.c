@@ -10,6 +10,7 @@
 
 #include "decode.h"
 #include "error.h"
+#include "vs-json.h"
 
 static struct json_object *
 jint(uint64_t v)
@@ -17,10 +18,11 @@ jint(uint64_t v)
 	return v > INT64_MAX ? json_object_new_uint64(v) : json_object_new_int64((int64_t)v);
 }
 
+/* key: a string literal (vs_json_set) */
 static void
 add(struct json_object *o, const char *key, uint64_t v)
 {
-	json_object_object_add(o, key, jint(v));
+	vs_json_set(o, key, jint(v));
 }
 
 static struct json_object *
@@ -44,8 +46,8 @@ file_handle_json(const struct vs_vfs_file_handle *fh)
 	struct json_object *o = json_object_new_object();
 
 	add(o, "mount_id", fh->mount_id);
-	json_object_object_add(o, "handle_type", json_object_new_int(fh->type));
-	json_object_object_add(o, "handle", jhex(fh->bytes, fh->len));
+	vs_json_set(o, "handle_type", json_object_new_int(fh->type));
+	vs_json_set(o, "handle", jhex(fh->bytes, fh->len));
 	return o;
 }
 
@@ -61,16 +63,16 @@ inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, uint64
 
 	add(o, "id", ino->id);
 	add(o, "refcount", ino->refcount);
-	json_object_object_add(o, "status", json_object_new_string(location_names[ino->location]));
+	vs_json_set(o, "status", json_object_new_string(location_names[ino->location]));
 	if (ino->location == VS_LOC_PATH) {
 		add(o, "parent", ino->parent);
-		json_object_object_add(o, "name", json_object_new_string(ino->name));
+		vs_json_set(o, "name", json_object_new_string(ino->name));
 	}
-	json_object_object_add(o, "path",
+	vs_json_set(o, "path",
 			       vs_vfs_inode_path(st, ino, path, sizeof path, budget) ? json_object_new_string(path) : NULL);
 	if (ino->location == VS_LOC_FILE_HANDLE)
-		json_object_object_add(o, "location_handle", file_handle_json(ino->handle));
-	json_object_object_add(o, "file_handle", ino->recorded ? file_handle_json(ino->recorded) : NULL);
+		vs_json_set(o, "location_handle", file_handle_json(ino->handle));
+	vs_json_set(o, "file_handle", ino->recorded ? file_handle_json(ino->recorded) : NULL);
 	return o;
 }
 
@@ -83,47 +85,47 @@ vfs_json(const unsigned char *p, size_t len)
 	char err[128];
 	int r;
 
-	json_object_object_add(o, "format", json_object_new_string("virtiofsd"));
+	vs_json_set(o, "format", json_object_new_string("virtiofsd"));
 	r = vs_vfs_decode(p, len, &st, err, sizeof err);
 	if (r != 0) {
-		json_object_object_add(o, "error", json_object_new_string(r == 1 ? "the payload ends early" : err));
+		vs_json_set(o, "error", json_object_new_string(r == 1 ? "the payload ends early" : err));
 		if (r == 1)
 			vs_vfs_state_free(&st);
 		return o;
 	}
-	json_object_object_add(o, "version", json_object_new_int(st.variant ? 2 : 1));
+	vs_json_set(o, "version", json_object_new_int(st.variant ? 2 : 1));
 	add(o, "next_inode", st.next_inode);
 	add(o, "next_handle", st.next_handle);
 	neg = json_object_new_object();
-	json_object_object_add(neg, "writeback", json_object_new_boolean(st.writeback));
-	json_object_object_add(neg, "announce_submounts", json_object_new_boolean(st.announce_submounts));
-	json_object_object_add(neg, "posix_acl", json_object_new_boolean(st.posix_acl));
-	json_object_object_add(neg, "sup_group_extension", json_object_new_boolean(st.sup_group_extension));
-	json_object_object_add(o, "negotiated", neg);
+	vs_json_set(neg, "writeback", json_object_new_boolean(st.writeback));
+	vs_json_set(neg, "announce_submounts", json_object_new_boolean(st.announce_submounts));
+	vs_json_set(neg, "posix_acl", json_object_new_boolean(st.posix_acl));
+	vs_json_set(neg, "sup_group_extension", json_object_new_boolean(st.sup_group_extension));
+	vs_json_set(o, "negotiated", neg);
 	list = json_object_new_array_ext((int)st.ninodes);
 	for (size_t i = 0; i < st.ninodes; i++)
 		json_object_array_add(list, inode_json(&st, &st.inodes[i], &budget));
-	json_object_object_add(o, "inodes", list);
+	vs_json_set(o, "inodes", list);
 	if (budget == 0)
-		json_object_object_add(o, "paths_incomplete", json_object_new_boolean(true));
+		vs_json_set(o, "paths_incomplete", json_object_new_boolean(true));
 	list = json_object_new_array_ext((int)st.nhandles);
 	for (size_t i = 0; i < st.nhandles; i++) {
 		struct json_object *h = json_object_new_object();
 		add(h, "id", st.handles[i].id);
 		add(h, "inode", st.handles[i].inode);
-		json_object_object_add(h, "flags", json_object_new_int(st.handles[i].flags));
+		vs_json_set(h, "flags", json_object_new_int(st.handles[i].flags));
 		json_object_array_add(list, h);
 	}
-	json_object_object_add(o, "handles", list);
+	vs_json_set(o, "handles", list);
 	if (st.variant) {
 		list = json_object_new_array_ext((int)st.nmounts);
 		for (size_t i = 0; i < st.nmounts; i++) {
 			struct json_object *m = json_object_new_object();
 			add(m, "id", st.mounts[i].id);
-			json_object_object_add(m, "path", json_object_new_string(st.mounts[i].path));
+			vs_json_set(m, "path", json_object_new_string(st.mounts[i].path));
 			json_object_array_add(list, m);
 		}
-		json_object_object_add(o, "mounts", list);
+		vs_json_set(o, "mounts", list);
 	}
 	vs_vfs_state_free(&st);
 	return o;
@@ -160,17 +162,17 @@ flow_json(uint32_t index, const struct vs_passt_flow *f)
 			   *q = json_object_new_object(), *sock = json_object_new_object();
 
 	add(o, "id", index);
-	json_object_object_add(o, "protocol", json_object_new_string("tcp"));
+	vs_json_set(o, "protocol", json_object_new_string("tcp"));
 	for (int i = 0; i < 2; i++) {
 		struct json_object *s = json_object_new_object();
-		json_object_object_add(s, "pif", json_object_new_string(pif_name(f->pif[i])));
-		json_object_object_add(s, "our_address", jaddr(f->side[i].oaddr));
+		vs_json_set(s, "pif", json_object_new_string(pif_name(f->pif[i])));
+		vs_json_set(s, "our_address", jaddr(f->side[i].oaddr));
 		add(s, "our_port", f->side[i].oport);
-		json_object_object_add(s, "endpoint_address", jaddr(f->side[i].eaddr));
+		vs_json_set(s, "endpoint_address", jaddr(f->side[i].eaddr));
 		add(s, "endpoint_port", f->side[i].eport);
 		json_object_array_add(sides, s);
 	}
-	json_object_object_add(o, "sides", sides);
+	vs_json_set(o, "sides", sides);
 	add(o, "events", f->events);
 	add(o, "flags", f->flags);
 	add(o, "retries", f->retries);
@@ -184,7 +186,7 @@ flow_json(uint32_t index, const struct vs_passt_flow *f)
 	add(seq, "dup_ack_approx", f->seq_dup_ack_approx);
 	add(seq, "socket_send", f->seq_snd);
 	add(seq, "socket_receive", f->seq_rcv);
-	json_object_object_add(o, "sequence", seq);
+	vs_json_set(o, "sequence", seq);
 	add(win, "from_tap", f->wnd_from_tap);
 	add(win, "to_tap", f->wnd_to_tap);
 	add(win, "scale_from_tap", f->ws_from_tap);
@@ -196,18 +198,18 @@ flow_json(uint32_t index, const struct vs_passt_flow *f)
 	add(win, "rcv_wup", f->rcv_wup);
 	add(win, "snd_scale", f->snd_ws);
 	add(win, "rcv_scale", f->rcv_ws);
-	json_object_object_add(o, "windows", win);
+	vs_json_set(o, "windows", win);
 	add(q, "send", f->sndq);
 	add(q, "not_sent", f->notsent);
 	add(q, "receive", f->rcvq);
-	json_object_object_add(o, "queues", q);
+	vs_json_set(o, "queues", q);
 	add(sock, "mss", f->mss);
 	add(sock, "timestamp", f->timestamp);
 	add(sock, "tcpi_state", f->tcpi_state);
 	add(sock, "tcpi_options", f->tcpi_options);
-	json_object_object_add(o, "socket", sock);
+	vs_json_set(o, "socket", sock);
 	/* passt writes tcpi_state 0 for a flow it could not dump */
-	json_object_object_add(o, "skipped", json_object_new_boolean(f->tcpi_state == 0));
+	vs_json_set(o, "skipped", json_object_new_boolean(f->tcpi_state == 0));
 	return o;
 }
 
@@ -218,33 +220,33 @@ passt_json(const unsigned char *p, size_t len)
 	struct vs_passt_state st;
 	char err[160] = "", mac[18];
 
-	json_object_object_add(o, "format", json_object_new_string("passt"));
+	vs_json_set(o, "format", json_object_new_string("passt"));
 	if (vs_passt_header(p, len, &st.h)) {
-		json_object_object_add(o, "version", json_object_new_int64(st.h.version));
-		json_object_object_add(o, "compat_version", json_object_new_int64(st.h.compat_version));
+		vs_json_set(o, "version", json_object_new_int64(st.h.version));
+		vs_json_set(o, "compat_version", json_object_new_int64(st.h.compat_version));
 	}
 	if (vs_passt_decode(p, len, &st, err, sizeof err) < 0) {
-		json_object_object_add(o, "error", json_object_new_string(err));
+		vs_json_set(o, "error", json_object_new_string(err));
 		return o;
 	}
 	addrs = json_object_new_object();
-	json_object_object_add(addrs, "addr6", jaddr(st.addr6));
-	json_object_object_add(addrs, "addr6_ll", jaddr(st.addr6_ll));
+	vs_json_set(addrs, "addr6", jaddr(st.addr6));
+	vs_json_set(addrs, "addr6_ll", jaddr(st.addr6_ll));
 	{
 		char a4[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, st.addr4, a4, sizeof a4);
-		json_object_object_add(addrs, "addr4", json_object_new_string(a4));
+		vs_json_set(addrs, "addr4", json_object_new_string(a4));
 	}
 	snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", st.mac[0], st.mac[1], st.mac[2], st.mac[3],
 		 st.mac[4], st.mac[5]);
-	json_object_object_add(addrs, "mac", json_object_new_string(mac));
-	json_object_object_add(o, "addresses", addrs);
+	vs_json_set(addrs, "mac", json_object_new_string(mac));
+	vs_json_set(o, "addresses", addrs);
 	if (st.have_flows) {
 		add(o, "flow_count", st.nflows);
 		flows = json_object_new_array_ext((int)st.nflows);
 		for (uint32_t i = 0; i < st.nflows; i++)
 			json_object_array_add(flows, flow_json(i, &st.flows[i]));
-		json_object_object_add(o, "flows", flows);
+		vs_json_set(o, "flows", flows);
 	}
 	vs_passt_state_free(&st);
 	return o;
@@ -282,11 +284,11 @@ note(struct json_object *out, const char *what, struct json_object *id, struct j
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "what", json_object_new_string(what));
+	vs_json_set(o, "what", json_object_new_string(what));
 	if (id)
-		json_object_object_add(o, "id", json_object_get(id));
-	json_object_object_add(o, "a", a ? json_object_get(a) : NULL);
-	json_object_object_add(o, "b", b ? json_object_get(b) : NULL);
+		vs_json_set(o, "id", json_object_get(id));
+	vs_json_set(o, "a", a ? json_object_get(a) : NULL);
+	vs_json_set(o, "b", b ? json_object_get(b) : NULL);
 	json_object_array_add(out, o);
 }
 

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "manifest.h"
+#include "vs-json.h"
 
 int
 vs_manifest_now(int64_t *out)
@@ -46,16 +47,16 @@ vs_manifest_to_json(const struct vs_manifest *m)
 		gmtime_r(&t, &tm);
 	}
 	strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_object_add(doc, "format", json_object_new_string(VS_MANIFEST_FORMAT));
-	json_object_object_add(doc, "version", json_object_new_string(version));
-	json_object_object_add(doc, "tool", json_object_new_string(m->tool));
-	json_object_object_add(doc, "created", json_object_new_string(created));
-	json_object_object_add(doc, "backend", m->backend ? json_object_get(m->backend) : NULL);
-	json_object_object_add(payload, "kind", json_object_new_string(m->kind));
-	json_object_object_add(payload, "size", json_object_new_int64((int64_t)m->payload_size));
-	json_object_object_add(payload, "chunks", json_object_new_int64((int64_t)m->chunks));
-	json_object_object_add(payload, "sha256", json_object_new_string(m->sha256));
-	json_object_object_add(doc, "payload", payload);
+	vs_json_set(doc, "format", json_object_new_string(VS_MANIFEST_FORMAT));
+	vs_json_set(doc, "version", json_object_new_string(version));
+	vs_json_set(doc, "tool", json_object_new_string(m->tool));
+	vs_json_set(doc, "created", json_object_new_string(created));
+	vs_json_set(doc, "backend", m->backend ? json_object_get(m->backend) : NULL);
+	vs_json_set(payload, "kind", json_object_new_string(m->kind));
+	vs_json_set(payload, "size", json_object_new_int64((int64_t)m->payload_size));
+	vs_json_set(payload, "chunks", json_object_new_int64((int64_t)m->chunks));
+	vs_json_set(payload, "sha256", json_object_new_string(m->sha256));
+	vs_json_set(doc, "payload", payload);
 	return doc;
 }
 

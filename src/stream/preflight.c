@@ -27,6 +27,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "preflight.h"
+#include "vs-json.h"
 
 #define ROOT_ID 1 /* FUSE_ROOT_ID */
 
@@ -285,25 +286,25 @@ problem(struct pf *p, const char *object, uint64_t id, const struct vs_vfs_inode
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	json_object_object_add(o, "object", json_object_new_string(object));
-	json_object_object_add(o, "id", json_object_new_uint64(id));
+	vs_json_set(o, "object", json_object_new_string(object));
+	vs_json_set(o, "id", json_object_new_uint64(id));
 	if (ino) {
 		char *path = inode_path(p, ino);
 		if (strcmp(object, "handle") == 0)
-			json_object_object_add(o, "inode", json_object_new_uint64(ino->id));
+			vs_json_set(o, "inode", json_object_new_uint64(ino->id));
 		if (path && path[0])
-			json_object_object_add(o, "path", json_object_new_string(path));
+			vs_json_set(o, "path", json_object_new_string(path));
 		free(path);
 	}
-	json_object_object_add(o, "status", json_object_new_string(status));
+	vs_json_set(o, "status", json_object_new_string(status));
 	if (err)
-		json_object_object_add(o, "errno", json_object_new_string(errno_name(err)));
-	json_object_object_add(o, "message", json_object_new_string(msg));
+		vs_json_set(o, "errno", json_object_new_string(errno_name(err)));
+	vs_json_set(o, "message", json_object_new_string(msg));
 	/* what the load does with it: abort stops at the first; in guest
 	 * mode the guest finds it broken; some stop any load */
 	bool fatal = p->hard || p->o->on_error == VS_PF_ABORT;
-	json_object_object_add(o, "effect", json_object_new_string(fatal ? "fatal" : "guest-error"));
-	json_object_object_add(o, "first", json_object_new_boolean(fatal && !p->first_done));
+	vs_json_set(o, "effect", json_object_new_string(fatal ? "fatal" : "guest-error"));
+	vs_json_set(o, "first", json_object_new_boolean(fatal && !p->first_done));
 	p->first_done |= fatal;
 	json_object_array_add(p->problems, o);
 	if (p->o->on_error == VS_PF_ABORT)
@@ -1014,13 +1015,13 @@ handle_step(struct pf *p, const struct vs_vfs_handle *h)
 	if (p->handle_list) {
 		struct json_object *o = json_object_new_object();
 		char *path = inode_path(p, ino);
-		json_object_object_add(o, "id", json_object_new_uint64(h->id));
-		json_object_object_add(o, "inode", json_object_new_uint64(h->inode));
-		json_object_object_add(o, "flags", json_object_new_int(h->flags));
-		json_object_object_add(o, "access", json_object_new_string(access_name(flags)));
+		vs_json_set(o, "id", json_object_new_uint64(h->id));
+		vs_json_set(o, "inode", json_object_new_uint64(h->inode));
+		vs_json_set(o, "flags", json_object_new_int(h->flags));
+		vs_json_set(o, "access", json_object_new_string(access_name(flags)));
 		if (path && path[0])
-			json_object_object_add(o, "path", json_object_new_string(path));
-		json_object_object_add(o, "status", json_object_new_string(status));
+			vs_json_set(o, "path", json_object_new_string(path));
+		vs_json_set(o, "status", json_object_new_string(status));
 		json_object_array_add(p->handle_list, o);
 		free(path);
 	}
@@ -1051,14 +1052,14 @@ list_inodes(struct pf *p)
 		const struct node *n = &p->nodes[i];
 		struct json_object *o = json_object_new_object();
 		char *path = inode_path(p, ino);
-		json_object_object_add(o, "id", json_object_new_uint64(ino->id));
-		json_object_object_add(o, "location", json_object_new_string(location_names[ino->location]));
+		vs_json_set(o, "id", json_object_new_uint64(ino->id));
+		vs_json_set(o, "location", json_object_new_string(location_names[ino->location]));
 		if (path && path[0])
-			json_object_object_add(o, "path", json_object_new_string(path));
+			vs_json_set(o, "path", json_object_new_string(path));
 		if (n->valid)
-			json_object_object_add(o, "type", json_object_new_string(type_name(n->mode)));
-		json_object_object_add(o, "recorded_handle", json_object_new_boolean(ino->recorded != NULL));
-		json_object_object_add(o, "status", json_object_new_string(n->status ? n->status : "not-reached"));
+			vs_json_set(o, "type", json_object_new_string(type_name(n->mode)));
+		vs_json_set(o, "recorded_handle", json_object_new_boolean(ino->recorded != NULL));
+		vs_json_set(o, "status", json_object_new_string(n->status ? n->status : "not-reached"));
 		json_object_array_add(p->inode_list, o);
 		free(path);
 	}
@@ -1149,9 +1150,9 @@ user_json(const struct vs_pf_user *u)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "uid", json_object_new_int64(u->uid));
-	json_object_object_add(o, "gid", json_object_new_int64(u->gid));
-	json_object_object_add(o, "privileged", json_object_new_boolean(u->privileged));
+	vs_json_set(o, "uid", json_object_new_int64(u->uid));
+	vs_json_set(o, "gid", json_object_new_int64(u->gid));
+	vs_json_set(o, "privileged", json_object_new_boolean(u->privileged));
 	return o;
 }
 
@@ -1160,8 +1161,8 @@ counts(size_t total, size_t broken)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "total", json_object_new_uint64(total));
-	json_object_object_add(o, "broken", json_object_new_uint64(broken));
+	vs_json_set(o, "total", json_object_new_uint64(total));
+	vs_json_set(o, "broken", json_object_new_uint64(broken));
 	return o;
 }
 
@@ -1232,23 +1233,23 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 	simulate(&p);
 
 	doc = json_object_new_object();
-	json_object_object_add(doc, "backend", json_object_new_string("virtiofsd"));
-	json_object_object_add(doc, "state_version", json_object_new_string(st->variant ? "V2" : "V1"));
-	json_object_object_add(doc, "shared_dir", json_object_new_string(o->dir));
-	json_object_object_add(doc, "on_error", json_object_new_string(o->on_error == VS_PF_ABORT ? "abort" : "guest-error"));
-	json_object_object_add(doc, "migration_mode",
+	vs_json_set(doc, "backend", json_object_new_string("virtiofsd"));
+	vs_json_set(doc, "state_version", json_object_new_string(st->variant ? "V2" : "V1"));
+	vs_json_set(doc, "shared_dir", json_object_new_string(o->dir));
+	vs_json_set(doc, "on_error", json_object_new_string(o->on_error == VS_PF_ABORT ? "abort" : "guest-error"));
+	vs_json_set(doc, "migration_mode",
 			       o->mode == VS_PF_MODE_UNSET ? NULL
 			       : json_object_new_string(o->mode == VS_PF_MODE_FIND_PATHS ? "find-paths" : "file-handles"));
-	json_object_object_add(doc, "user", user_json(&o->user));
+	vs_json_set(doc, "user", user_json(&o->user));
 	verdict = p.bad_state ? VS_PF_BAD_STATE : p.failed ? VS_PF_FAILS : VS_PF_RESTORES;
-	json_object_object_add(doc, "verdict",
+	vs_json_set(doc, "verdict",
 			       json_object_new_string(verdict == VS_PF_BAD_STATE ? "bad-state"
 						      : verdict == VS_PF_FAILS	   ? "fails"
 						      : p.broken_inodes + p.broken_handles ? "restores-with-errors"
 											 : "restores"));
-	json_object_object_add(doc, "exit_code", json_object_new_int(verdict));
-	json_object_object_add(doc, "inodes", counts(st->ninodes, p.broken_inodes));
-	json_object_object_add(doc, "handles", counts(st->nhandles, p.broken_handles));
+	vs_json_set(doc, "exit_code", json_object_new_int(verdict));
+	vs_json_set(doc, "inodes", counts(st->ninodes, p.broken_inodes));
+	vs_json_set(doc, "handles", counts(st->nhandles, p.broken_handles));
 	/* NegotiatedOpts::apply(): options the destination must have on */
 	req = json_object_new_array();
 	if (st->writeback)
@@ -1257,8 +1258,8 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 		json_object_array_add(req, json_object_new_string("announce-submounts"));
 	if (st->posix_acl)
 		json_object_array_add(req, json_object_new_string("posix-acl"));
-	json_object_object_add(doc, "requires", req);
-	json_object_object_add(doc, "problems", p.problems);
+	vs_json_set(doc, "requires", req);
+	vs_json_set(doc, "problems", p.problems);
 	notes = json_object_new_array();
 	if (trailing) {
 		char t[96];
@@ -1272,11 +1273,11 @@ vs_preflight_fs(const struct vs_vfs_state *st, size_t trailing, const struct vs_
 	if (!o->user.privileged)
 		json_object_array_add(notes, json_object_new_string(
 						     "permissions are judged from mode bits; ACLs are not read"));
-	json_object_object_add(doc, "notes", notes);
+	vs_json_set(doc, "notes", notes);
 	if (o->details) {
 		list_inodes(&p);
-		json_object_object_add(doc, "inode_list", p.inode_list);
-		json_object_object_add(doc, "handle_list", p.handle_list);
+		vs_json_set(doc, "inode_list", p.inode_list);
+		vs_json_set(doc, "handle_list", p.handle_list);
 	}
 	*out = doc;
 out:
@@ -1320,32 +1321,32 @@ vs_preflight_net(const struct vs_passt_header *h, struct json_object **out)
 	bool ok = h->compat_version <= VS_PASST_READS_MAX && h->version >= VS_PASST_READS_MIN &&
 		  h->compat_version <= h->version;
 
-	json_object_object_add(doc, "backend", json_object_new_string("passt"));
-	json_object_object_add(doc, "state_version", json_object_new_int64(h->version));
-	json_object_object_add(doc, "compat_version", json_object_new_int64(h->compat_version));
+	vs_json_set(doc, "backend", json_object_new_string("passt"));
+	vs_json_set(doc, "state_version", json_object_new_int64(h->version));
+	vs_json_set(doc, "compat_version", json_object_new_int64(h->compat_version));
 	/* a good header is all that can be known: the flows decide */
-	json_object_object_add(doc, "verdict", json_object_new_string(ok ? "unverified" : "fails"));
-	json_object_object_add(doc, "exit_code", json_object_new_int(ok ? 0 : VS_PF_FAILS));
+	vs_json_set(doc, "verdict", json_object_new_string(ok ? "unverified" : "fails"));
+	vs_json_set(doc, "exit_code", json_object_new_int(ok ? 0 : VS_PF_FAILS));
 	if (!ok) {
 		struct json_object *p = json_object_new_object();
 		char msg[160];
 		snprintf(msg, sizeof msg, "migration data version %u (compatible down to %u); passt reads version %u",
 			 h->version, h->compat_version, VS_PASST_READS_MAX);
-		json_object_object_add(p, "object", json_object_new_string("header"));
-		json_object_object_add(p, "id", json_object_new_uint64(0));
-		json_object_object_add(p, "status", json_object_new_string("version"));
-		json_object_object_add(p, "errno", json_object_new_string("EOPNOTSUPP"));
-		json_object_object_add(p, "message", json_object_new_string(msg));
-		json_object_object_add(p, "effect", json_object_new_string("fatal"));
-		json_object_object_add(p, "first", json_object_new_boolean(true));
+		vs_json_set(p, "object", json_object_new_string("header"));
+		vs_json_set(p, "id", json_object_new_uint64(0));
+		vs_json_set(p, "status", json_object_new_string("version"));
+		vs_json_set(p, "errno", json_object_new_string("EOPNOTSUPP"));
+		vs_json_set(p, "message", json_object_new_string(msg));
+		vs_json_set(p, "effect", json_object_new_string("fatal"));
+		vs_json_set(p, "first", json_object_new_boolean(true));
 		json_object_array_add(problems, p);
 	}
-	json_object_object_add(doc, "problems", problems);
+	vs_json_set(doc, "problems", problems);
 	json_object_array_add(notes, json_object_new_string(
 					     "TCP flows are not checked offline: they need passt-repair on the "
 					     "destination at restore time, and each connection must still be "
 					     "repairable there"));
-	json_object_object_add(doc, "notes", notes);
+	vs_json_set(doc, "notes", notes);
 	*out = doc;
 	return ok ? VS_PF_RESTORES : VS_PF_FAILS;
 }

@@ -26,6 +26,7 @@
 #include "qemu-file.h"
 #include "qemu-walk.h"
 #include "source.h"
+#include "vs-json.h"
 
 
 int
@@ -1018,78 +1019,78 @@ vs_qemu_file_json(const struct vs_qemu_file *q)
 			   *secs = json_object_new_array(), *states = json_object_new_array(),
 			   *desc = json_object_new_object();
 
-	json_object_object_add(doc, "file", json_object_new_string(q->name));
-	json_object_object_add(doc, "format",
+	vs_json_set(doc, "file", json_object_new_string(q->name));
+	vs_json_set(doc, "format",
 			       json_object_new_string(q->libvirt ? "libvirt-save-image" : "qemu-migration"));
 	if (q->libvirt) {
 		struct json_object *lv = json_object_new_object(), *dom = json_object_new_object();
-		json_object_object_add(lv, "version", json_object_new_int64(q->image.version));
-		json_object_object_add(lv, "format", json_object_new_string(vs_libvirt_format_name(q->image.format)));
-		json_object_object_add(lv, "format_number", json_object_new_int64(q->image.format));
-		json_object_object_add(lv, "was_running", json_object_new_boolean(q->image.was_running));
-		json_object_object_add(lv, "data_len", json_object_new_int64(q->image.data_len));
-		json_object_object_add(lv, "xml_bytes", json_object_new_int64((int64_t)q->image.xml_len));
-		json_object_object_add(lv, "cookie_bytes", json_object_new_int64((int64_t)q->image.cookie_len));
-		json_object_object_add(lv, "stream_offset", json_object_new_int64((int64_t)q->image.stream_offset));
-		json_object_object_add(lv, "big_endian", json_object_new_boolean(q->image.big_endian));
-		json_object_object_add(dom, "name", json_object_new_string(q->image.name));
-		json_object_object_add(dom, "uuid", json_object_new_string(q->image.uuid));
-		json_object_object_add(lv, "domain", dom);
-		json_object_object_add(doc, "libvirt", lv);
+		vs_json_set(lv, "version", json_object_new_int64(q->image.version));
+		vs_json_set(lv, "format", json_object_new_string(vs_libvirt_format_name(q->image.format)));
+		vs_json_set(lv, "format_number", json_object_new_int64(q->image.format));
+		vs_json_set(lv, "was_running", json_object_new_boolean(q->image.was_running));
+		vs_json_set(lv, "data_len", json_object_new_int64(q->image.data_len));
+		vs_json_set(lv, "xml_bytes", json_object_new_int64((int64_t)q->image.xml_len));
+		vs_json_set(lv, "cookie_bytes", json_object_new_int64((int64_t)q->image.cookie_len));
+		vs_json_set(lv, "stream_offset", json_object_new_int64((int64_t)q->image.stream_offset));
+		vs_json_set(lv, "big_endian", json_object_new_boolean(q->image.big_endian));
+		vs_json_set(dom, "name", json_object_new_string(q->image.name));
+		vs_json_set(dom, "uuid", json_object_new_string(q->image.uuid));
+		vs_json_set(lv, "domain", dom);
+		vs_json_set(doc, "libvirt", lv);
 	} else {
-		json_object_object_add(doc, "libvirt", NULL);
+		vs_json_set(doc, "libvirt", NULL);
 	}
-	json_object_object_add(doc, "layout", json_object_new_string(q->mapped_ram ? "mapped-ram" : "plain"));
-	json_object_object_add(doc, "version", json_object_new_int(VS_QEMU_FILE_VERSION));
-	json_object_object_add(doc, "size", json_object_new_int64((int64_t)q->size));
-	json_object_object_add(doc, "machine", q->machine[0] ? json_object_new_string(q->machine) : NULL);
-	json_object_object_add(doc, "page_size", json_object_new_int64((int64_t)q->page_size));
-	json_object_object_add(doc, "section_footers", json_object_new_boolean(q->footers));
-	json_object_object_add(ram, "blocks", json_object_new_int64(q->ram_blocks));
-	json_object_object_add(ram, "bytes", json_object_new_int64((int64_t)q->ram_bytes));
-	json_object_object_add(ram, "pages", json_object_new_int64((int64_t)q->ram_pages));
-	json_object_object_add(ram, "zero_pages", json_object_new_int64((int64_t)q->ram_zero_pages));
-	json_object_object_add(ram, "xbzrle_pages", json_object_new_int64((int64_t)q->ram_xbzrle_pages));
-	json_object_object_add(ram, "parts", json_object_new_int64((int64_t)q->ram_parts));
-	json_object_object_add(doc, "ram", ram);
+	vs_json_set(doc, "layout", json_object_new_string(q->mapped_ram ? "mapped-ram" : "plain"));
+	vs_json_set(doc, "version", json_object_new_int(VS_QEMU_FILE_VERSION));
+	vs_json_set(doc, "size", json_object_new_int64((int64_t)q->size));
+	vs_json_set(doc, "machine", q->machine[0] ? json_object_new_string(q->machine) : NULL);
+	vs_json_set(doc, "page_size", json_object_new_int64((int64_t)q->page_size));
+	vs_json_set(doc, "section_footers", json_object_new_boolean(q->footers));
+	vs_json_set(ram, "blocks", json_object_new_int64(q->ram_blocks));
+	vs_json_set(ram, "bytes", json_object_new_int64((int64_t)q->ram_bytes));
+	vs_json_set(ram, "pages", json_object_new_int64((int64_t)q->ram_pages));
+	vs_json_set(ram, "zero_pages", json_object_new_int64((int64_t)q->ram_zero_pages));
+	vs_json_set(ram, "xbzrle_pages", json_object_new_int64((int64_t)q->ram_xbzrle_pages));
+	vs_json_set(ram, "parts", json_object_new_int64((int64_t)q->ram_parts));
+	vs_json_set(doc, "ram", ram);
 	for (size_t i = 0; i < q->nsections; i++) {
 		const struct vs_qemu_section *s = &q->sections[i];
 		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "name", json_object_new_string(s->name));
-		json_object_object_add(o, "instance_id", json_object_new_int64(s->instance_id));
-		json_object_object_add(o, "section_id", json_object_new_int64(s->section_id));
-		json_object_object_add(o, "version", json_object_new_int64(s->version));
-		json_object_object_add(o, "type", json_object_new_string(section_type_name(s->type)));
-		json_object_object_add(o, "offset", json_object_new_int64((int64_t)s->offset));
+		vs_json_set(o, "name", json_object_new_string(s->name));
+		vs_json_set(o, "instance_id", json_object_new_int64(s->instance_id));
+		vs_json_set(o, "section_id", json_object_new_int64(s->section_id));
+		vs_json_set(o, "version", json_object_new_int64(s->version));
+		vs_json_set(o, "type", json_object_new_string(section_type_name(s->type)));
+		vs_json_set(o, "offset", json_object_new_int64((int64_t)s->offset));
 		if (s->type == QEMU_VM_SECTION_FULL)
-			json_object_object_add(o, "length", json_object_new_int64((int64_t)s->length));
-		json_object_object_add(o, "backend_state", json_object_new_boolean(s->state >= 0));
+			vs_json_set(o, "length", json_object_new_int64((int64_t)s->length));
+		vs_json_set(o, "backend_state", json_object_new_boolean(s->state >= 0));
 		json_object_array_add(secs, o);
 	}
-	json_object_object_add(doc, "sections", secs);
+	vs_json_set(doc, "sections", secs);
 	for (size_t i = 0; i < q->nstates; i++) {
 		const struct vs_qemu_state *st = &q->states[i];
 		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "index", json_object_new_int64((int64_t)i + 1));
-		json_object_object_add(o, "device", json_object_new_string(st->device));
-		json_object_object_add(o, "instance_id", json_object_new_int64(st->instance_id));
-		json_object_object_add(o, "kind", json_object_new_string(vs_payload_kind_name(st->kind)));
-		json_object_object_add(o, "offset", json_object_new_int64((int64_t)st->offset));
-		json_object_object_add(o, "stream_bytes", json_object_new_int64((int64_t)st->length));
-		json_object_object_add(o, "payload_bytes", json_object_new_int64((int64_t)st->payload));
-		json_object_object_add(o, "chunks", json_object_new_int64((int64_t)st->chunks));
-		json_object_object_add(o, "sha256", json_object_new_string(st->sha256));
-		json_object_object_add(o, "described_field_size", json_object_new_int64((int64_t)st->desc_size));
+		vs_json_set(o, "index", json_object_new_int64((int64_t)i + 1));
+		vs_json_set(o, "device", json_object_new_string(st->device));
+		vs_json_set(o, "instance_id", json_object_new_int64(st->instance_id));
+		vs_json_set(o, "kind", json_object_new_string(vs_payload_kind_name(st->kind)));
+		vs_json_set(o, "offset", json_object_new_int64((int64_t)st->offset));
+		vs_json_set(o, "stream_bytes", json_object_new_int64((int64_t)st->length));
+		vs_json_set(o, "payload_bytes", json_object_new_int64((int64_t)st->payload));
+		vs_json_set(o, "chunks", json_object_new_int64((int64_t)st->chunks));
+		vs_json_set(o, "sha256", json_object_new_string(st->sha256));
+		vs_json_set(o, "described_field_size", json_object_new_int64((int64_t)st->desc_size));
 		json_object_array_add(states, o);
 	}
-	json_object_object_add(doc, "states", states);
-	json_object_object_add(desc, "offset", json_object_new_int64((int64_t)q->desc_offset));
-	json_object_object_add(desc, "length", json_object_new_int64(q->desc_len));
+	vs_json_set(doc, "states", states);
+	vs_json_set(desc, "offset", json_object_new_int64((int64_t)q->desc_offset));
+	vs_json_set(desc, "length", json_object_new_int64(q->desc_len));
 	if (!q->described) {
 		json_object_put(desc);
 		desc = NULL;
 	}
-	json_object_object_add(doc, "vm_description", desc);
+	vs_json_set(doc, "vm_description", desc);
 	return doc;
 }
 

@@ -18,6 +18,7 @@
 #include "output.h"
 #include "qemu-compressed.h"
 #include "qemu-walk.h"
+#include "vs-json.h"
 
 /* [from, to) of the file to a sink or an fd. */
 static int
@@ -197,7 +198,7 @@ vs_qemu_file_inject(struct vs_qemu_file *q, size_t i, vs_qemu_read_fn fn, void *
 			       "%s: the field holding the state is described as an array (array_len %" PRId64
 			       "); a new size cannot be written for it",
 			       q->name, alen);
-	json_object_object_add(st->desc_field, "size", json_object_new_int64((int64_t)new_size));
+	vs_json_set(st->desc_field, "size", json_object_new_int64((int64_t)new_size));
 	json = vs_qemu_json_serialize(q->desc, &jlen);
 	if (!json)
 		return -1;
