@@ -28,7 +28,7 @@ vs_fuzz_setup(void)
 }
 
 /* What most targets need before the first input; weak, so a target with
- * more to set up (fuzz-reply, fuzz-reply-fast) defines its own, which
+ * more to set up (fuzz-reply, fuzz-reply-fast, fuzz-migfile-fast) defines its own, which
  * calls vs_fuzz_setup too. */
 __attribute__((weak)) int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -37,6 +37,22 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	vs_fuzz_setup();
 	return 0;
+}
+
+/* ASan's quarantine of freed memory (256 MiB by default) is 16 MiB in
+ * every target: an input frees tens to hundreds of KiB, so a use after
+ * free within an input, or the next tens, is still caught, and freed
+ * blocks come back while they are mapped and in cache instead of the
+ * allocator faulting in fresh pages (and their shadow) until 256 MiB are
+ * held.  Measured: 1.2-1.5 times the executions per second of
+ * container-fast and migfile-fast, and decode-fast's system time 2.2 s
+ * -> 0.3 s of a 10 s run.  ASAN_OPTIONS from the environment still
+ * comes after this. */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+	return "quarantine_size_mb=16";
 }
 
 int
@@ -150,20 +166,3 @@ vs_fuzz_mem_source(struct vs_source *s, struct vs_fuzz_mem *m, const uint8_t *da
 	s->cap = sizeof buf;
 }
 
-int
-vs_fuzz_memfd_reuse(const uint8_t *data, size_t size)
-{
-	static int fd = -1;
-	static size_t len;
-
-	if (fd < 0)
-		fd = vs_fuzz_memfd(NULL, 0, NULL, 0);
-	/* write, then cut to size if it was longer (a write past the end
-	 * grows it): no page of the file is freed and faulted in again, as
-	 * ftruncate(0) first would */
-	vs_fuzz_fail_if((size && pwrite(fd, data, size, 0) != (ssize_t)size) ||
-				(size < len && ftruncate(fd, (off_t)size) < 0) || lseek(fd, 0, SEEK_SET) != 0,
-			"rewriting the memfd");
-	len = size;
-	return fd;
-}

@@ -48,9 +48,6 @@ struct vs_fuzz_mem {
 };
 void vs_fuzz_mem_source(struct vs_source *s, struct vs_fuzz_mem *m, const uint8_t *data, size_t size,
 			size_t step);
-/* One memfd per process, rewritten for each input (pwrite + ftruncate)
- * and rewound; its fd. */
-int vs_fuzz_memfd_reuse(const uint8_t *data, size_t size);
 
 /* Open fds, counted in /proc/self/fd. */
 int vs_fuzz_count_fds(void);

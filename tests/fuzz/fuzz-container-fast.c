@@ -143,18 +143,6 @@ ZSTD_DStreamOutSize(void)
 	return ZSTD_BLOCKSIZE_MAX - 8192;
 }
 
-/* ASan's quarantine of freed memory (256 MiB by default) is 16 MiB here:
- * an input frees about 280 KiB (libarchive's buffer, libzstd's context
- * and window), so a use after free within an input, or the next 50, is
- * still caught, and the buffers cycle through memory that stays mapped
- * and in cache instead of fresh pages (1.2-1.5 times the speed).
- * ASAN_OPTIONS from the environment still comes after this. */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-	return "quarantine_size_mb=16";
-}
 #else
 static bool
 zstd_frame(const uint8_t *p, size_t n)

@@ -62,8 +62,9 @@ tests/fuzz/fuzz-container-fast: tests/fuzz/fuzz-container-fast.c $(FUZZ_DEPS)
 tests/fuzz/fuzz-container-zstd-fast: tests/fuzz/fuzz-container-zstd-fast.c tests/fuzz/fuzz-container-fast.c \
 		$(FUZZ_DEPS)
 	$(FUZZ_LINK)
+# its file is read from memory (see the harness)
 tests/fuzz/fuzz-migfile-fast: tests/fuzz/fuzz-migfile-fast.c $(FUZZ_DEPS)
-	$(FUZZ_LINK)
+	$(FUZZ_LINK) -Wl,--wrap=fstat,--wrap=pread
 tests/fuzz/fuzz-payload-fast: tests/fuzz/fuzz-payload-fast.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 tests/fuzz/fuzz-decode-fast: tests/fuzz/fuzz-decode-fast.c $(FUZZ_DEPS)
