@@ -98,17 +98,18 @@ boolean(struct cursor *c, bool *out)
 	return true;
 }
 
-/* A count of items that each take at least one byte cannot exceed what
- * is left; more means the bytes end early.  This bounds every allocation
- * by the input size. */
+/* A count of items that each take at least min bytes cannot exceed what
+ * is left divided by min; more means the bytes end early, found before
+ * anything is allocated.  This bounds every allocation by the input size
+ * (an inode, 64 bytes in memory, takes at least 4 on the wire). */
 static bool
-count(struct cursor *c, size_t *out)
+count(struct cursor *c, size_t min, size_t *out)
 {
 	uint64_t n;
 
 	if (!u64(c, &n))
 		return false;
-	if (n > c->len - c->off) {
+	if (n > (c->len - c->off) / min) {
 		c->short_input = true;
 		return false;
 	}
@@ -242,6 +243,13 @@ inode(struct cursor *c, struct vs_vfs_inode *ino)
 	return !opt || file_handle(c, &ino->recorded);
 }
 
+/* The fewest bytes each item takes (one per varint, tag and length):
+ * an inode's id, refcount, location and file-handle option; a handle's
+ * id, inode, source and flags; a mount's id and path length. */
+#define INODE_MIN 4
+#define HANDLE_MIN 4
+#define MOUNT_MIN 2
+
 static int
 decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err, size_t errlen)
 {
@@ -261,7 +269,7 @@ decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trai
 		goto out;
 	}
 	st->variant = variant;
-	if (!count(&c, &st->ninodes))
+	if (!count(&c, INODE_MIN, &st->ninodes))
 		goto out;
 	st->inodes = vs_calloc_large(st->ninodes, sizeof *st->inodes);
 	if (!st->inodes)
@@ -269,7 +277,7 @@ decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trai
 	for (size_t i = 0; i < st->ninodes; i++)
 		if (!inode(&c, &st->inodes[i]))
 			goto out;
-	if (!u64(&c, &st->next_inode) || !count(&c, &st->nhandles))
+	if (!u64(&c, &st->next_inode) || !count(&c, HANDLE_MIN, &st->nhandles))
 		goto out;
 	st->handles = calloc(st->nhandles ? st->nhandles : 1, sizeof *st->handles);
 	if (!st->handles)
@@ -291,7 +299,7 @@ decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trai
 	    !boolean(&c, &st->sup_group_extension))
 		goto out;
 	if (variant == 1) {
-		if (!count(&c, &st->nmounts))
+		if (!count(&c, MOUNT_MIN, &st->nmounts))
 			goto out;
 		st->mounts = calloc(st->nmounts ? st->nmounts : 1, sizeof *st->mounts);
 		if (!st->mounts)
