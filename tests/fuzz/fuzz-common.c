@@ -28,8 +28,8 @@ vs_fuzz_setup(void)
 }
 
 /* What most targets need before the first input; weak, so a target with
- * more to set up (fuzz-reply, fuzz-reply-fast, fuzz-migfile-fast) defines its own, which
- * calls vs_fuzz_setup too. */
+ * more to set up (fuzz-reply, fuzz-reply-fast, fuzz-migfile-fast)
+ * defines its own, which calls vs_fuzz_setup too. */
 __attribute__((weak)) int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {

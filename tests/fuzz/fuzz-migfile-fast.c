@@ -1,17 +1,18 @@
 /* Fast libFuzzer target: the QEMU migration-file walker (what inspect,
  * extract --list and inject do first) over the input as a file, then the
- * JSON view and the choice of a state.  The file is in memory: this
- * target is linked with --wrap=fstat and --wrap=pread (fuzz.mk), and for
- * the one fd it hands the library fstat says "a regular file of the
- * input's size" and pread copies from the input -- what a memfd holding
- * it gives, without the five or more syscalls per input (rewrite the
- * memfd, fstat, pread) that were a third of the time.  fuzz-migfile
- * keeps real files.  The walk must end inside the file, and every state found must
- * lie inside it.  The walk must end inside the file, and every state found must
- * lie inside it.  Plain streams, mapped-ram files and libvirt images in
- * the raw and sparse formats (the libvirt header and domain XML read
- * first); a compressed libvirt image is left to fuzz-migfile, since
- * opening one decompresses it into a spool file on disk, per input. */
+ * JSON view and the choice of a state.  The walk must end inside the
+ * file, and every state found must lie inside it.  Plain streams,
+ * mapped-ram files and libvirt images in the raw and sparse formats (the
+ * libvirt header and domain XML read first); a compressed libvirt image
+ * is left to fuzz-migfile, since opening one decompresses it into a spool
+ * file on disk, per input.
+ *
+ * The file is in memory: this target is linked with --wrap=fstat and
+ * --wrap=pread (fuzz.mk), and for the one fd it hands the library, fstat
+ * says "a regular file of the input's size" and pread copies from the
+ * input: what a memfd holding it gives, without the five or more syscalls
+ * per input (rewriting the memfd, fstat, pread) that took a quarter of
+ * the time under perf.  fuzz-migfile keeps real files. */
 #include <config.h>
 
 #include <errno.h>
