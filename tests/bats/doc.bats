@@ -199,3 +199,28 @@ bats_listing_problems() {
 	assert_line --partial "area.mk:1:BATS_TESTS += tests/bats/new.bats: a bats file listed outside Makefile.am"
 	assert_equal "${#lines[@]}" 4
 }
+
+# helpers/common.bash loads bats-support and bats-assert itself, without
+# the 15 forks per test of bats_load_library (a tenth of the suite's CPU:
+# tests/README.md).  The same functions must result, and the fast path
+# must be the one taken: with this bats-assert, a fallback would only
+# mean the time is back.
+@test "doc: the helpers load bats-support and bats-assert as bats_load_library does, and without falling back to it" {
+	# the functions each way defines, from a shell with none of them
+	libfns() (
+		for f in $(compgen -A function | grep -E '^(assert|refute|fail$|batslib_)'); do unset -f "$f"; done
+		"$1" bats-support && "$1" bats-assert || return
+		for f in $(compgen -A function | grep -E '^(assert|refute|fail$|batslib_)'); do declare -f "$f"; done
+	)
+	libfns bats_load_library >"$BATS_TEST_TMPDIR/theirs"
+	libfns vs_load_library >"$BATS_TEST_TMPDIR/ours"
+	[ "$(grep -c '^[a-z_]* ()' "$BATS_TEST_TMPDIR/theirs")" -ge 15 ]
+	run diff "$BATS_TEST_TMPDIR/theirs" "$BATS_TEST_TMPDIR/ours"
+	assert_success
+	# a fallback to bats_load_library says so here
+	run bash -c "$(declare -f find_in_bats_lib_path vs_load_library)"'
+		bats_load_library() { echo "fell back for $1"; }
+		vs_load_library bats-support && vs_load_library bats-assert && declare -F assert_output'
+	assert_success
+	assert_output "assert_output"
+}
