@@ -46,7 +46,15 @@ if [ -z "$(find "$apt_dir/lists" -name '*trixie*Packages*' -mtime -1 2>/dev/null
 	apt-get "$@" -qq update >&2
 fi
 
-version=$(apt-cache "$@" show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+# Every file of peer tests asks, and apt-cache loads the whole index for
+# each answer: the answer is kept until the index changes.
+known=$apt_dir/version.$pkg
+if [ -s "$known" ] && [ -z "$(find "$apt_dir/lists" -name '*Packages*' -newer "$known" | head -n1)" ]; then
+	version=$(cat "$known")
+else
+	version=$(apt-cache "$@" show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+	[ -z "$version" ] || { printf '%s\n' "$version" >"$known.tmp" && mv "$known.tmp" "$known"; }
+fi
 [ -n "$version" ] || { echo "fetch-trixie.sh: trixie has no package '$pkg'" >&2; exit 1; }
 root=$cache/$pkg-$(printf '%s' "$version" | tr -c 'A-Za-z0-9.+~-' '_')
 
