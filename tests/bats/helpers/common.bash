@@ -3,8 +3,8 @@ bats_require_minimum_version 1.5.0
 
 # vs_load_library NAME: bats_load_library without its cost.  Every test
 # sources this file, and the libraries' load.bash find their own files
-# with one `$(dirname ...)` each: 15 forks per test, ~180 ms of CPU on
-# the CI's machine, a tenth of the suite's time (tests/README.md).  A
+# with one `$(dirname ...)` each: 15 forks per test, ~0.2 s of CPU on
+# the CI's machine, busy (tests/README.md).  A
 # load.bash of only such lines is read here and its files sourced
 # directly; any other shape goes to bats_load_library itself.
 vs_load_library() {
