@@ -44,12 +44,15 @@ set -- -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=
 # Refresh the private index at most once a day.
 if [ -z "$(find "$apt_dir/lists" -name '*trixie*Packages*' -mtime -1 2>/dev/null | head -n1)" ]; then
 	apt-get "$@" -qq update >&2
+	rm -f "$apt_dir"/version.*
 fi
 
 # Every file of peer tests asks, and apt-cache loads the whole index for
-# each answer: the answer is kept until the index changes.
+# each answer: the answer is kept until the next update of the index
+# (above; the lock is held, and the lists carry the server's times, so
+# comparing them with this file's would not do).
 known=$apt_dir/version.$pkg
-if [ -s "$known" ] && [ -z "$(find "$apt_dir/lists" -name '*Packages*' -newer "$known" | head -n1)" ]; then
+if [ -s "$known" ]; then
 	version=$(cat "$known")
 else
 	version=$(apt-cache "$@" show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
