@@ -15,7 +15,7 @@ vs_load_library() {
 		bats_load_library "$1"
 		return
 	}
-	while IFS= read -r line; do
+	while IFS= read -r line || [[ -n $line ]]; do
 		if [[ $line =~ $re ]]; then
 			files+=("${load%/load.bash}/${BASH_REMATCH[1]}")
 		elif ! [[ $line =~ ^[[:space:]]*(#.*)?$ ]]; then
@@ -25,7 +25,7 @@ vs_load_library() {
 	done <"$load"
 	for line in "${files[@]}"; do
 		# shellcheck disable=SC1090
-		source "$line" || return
+		source "$line" || exit 1
 	done
 }
 vs_load_library bats-support
