@@ -66,7 +66,10 @@ say() {
 	# the guest's loop saw no error, and still runs after the last cont
 	run soak_failures "$GUEST_CONSOLE"
 	assert_failure
-	soak_wait_round "$GUEST_CONSOLE" "$(soak_rounds "$GUEST_CONSOLE")" 60
+	if ! soak_wait_round "$GUEST_CONSOLE" "$(soak_rounds "$GUEST_CONSOLE")" 60; then
+		soak_stall_report
+		false
+	fi
 	[ "$(soak_rounds "$GUEST_CONSOLE")" -ge "$SOAK_CYCLES" ]
 	# every status call answered; at least two a second got through (each
 	# is a process start and a 100 ms sleep; a wrapper makes starts slow)

@@ -143,9 +143,10 @@ proxy_measure() {
 # file while still stopped, the virtio-fs state extracted and its payload
 # compared with the snapshot's; then QMP cont.  Appends to DIR/cycles.log.
 soak_cycle() {
-	local d=$1 k=$2 compare=$3 t0 ms
+	local d=$1 k=$2 compare=$3 t0 ms round
 	t0=$(date +%s%3N)
 	qmp stop >/dev/null || { echo "cycle $k: QMP stop failed" >&2; return 1; }
+	round=$(soak_rounds "$GUEST_CONSOLE")
 	"$VHOST_STATE" -q snapshot -t 60 "$PROXY_CTL" -o "$d/snap$k.vhs" ||
 		{ echo "cycle $k: snapshot failed" >&2; return 1; }
 	python3 "$HELPERS/chunks.py" payload <"$d/snap$k.vhs" >"$d/snap$k.bin" || return 1
@@ -168,7 +169,7 @@ soak_cycle() {
 	fi
 	qmp cont >/dev/null || { echo "cycle $k: QMP cont failed" >&2; return 1; }
 	ms=$(($(date +%s%3N) - t0))
-	echo "cycle $k: stopped $ms ms, state $(wc -c <"$d/snap$k.bin") bytes sha256 $(sha256sum <"$d/snap$k.bin" | cut -c1-16), share files checked $share_checked, compared: $compare" >>"$d/cycles.log"
+	echo "cycle $k: stopped $ms ms, guest at round $round, state $(wc -c <"$d/snap$k.bin") bytes sha256 $(sha256sum <"$d/snap$k.bin" | cut -c1-16), share files checked $share_checked, compared: $compare" >>"$d/cycles.log"
 }
 
 # vfs_equivalent A B — two virtiofsd states, B saved after A with the VM
@@ -220,6 +221,34 @@ soak_run() {
 	wait_exit "$POLL_PID" 20 || return 1
 	proxy_measure "$d" end || return 1
 	echo "$(($(date +%s%3N) - t0))" >"$d/elapsed_ms"
+}
+
+# soak_stall_report — what to look at when the guest's loop has stopped:
+# the guest's round at each cycle's stop, QEMU's run state, QEMU's view
+# of the device's queues (a request the guest made available and the
+# back-end never took shows as last_avail_idx behind the avail index),
+# and the ends of the proxy's, virtiofsd's and QEMU's logs.
+soak_stall_report() {
+	local path q
+	echo "-- cycles:"
+	cat "$SOAK_DIR/cycles.log"
+	echo "-- run state: $(qmp status 2>&1)"
+	path=$(qmp x-query-virtio 2>/dev/null | jq -r '.[] | select(.name | test("user-fs")) | .path' | head -n1)
+	if [ -n "$path" ]; then
+		qmp x-query-virtio-status "{\"path\": \"$path\"}" 2>&1 |
+			jq -c '{status, started, vm_running: .["vm-running"], broken}' 2>&1
+		for q in 0 1; do
+			echo "-- queue $q:"
+			qmp x-query-virtio-queue-status "{\"path\": \"$path\", \"queue\": $q}" 2>&1 | jq -c . 2>&1
+			qmp x-query-virtio-vhost-queue-status "{\"path\": \"$path\", \"queue\": $q}" 2>&1 | jq -c . 2>&1
+		done
+	fi
+	echo "-- proxy log, last 30 lines:"
+	tail -n 30 "$PROXY_LOG"
+	echo "-- virtiofsd log, last 20 lines:"
+	tail -n 20 "$VFS_LOG"
+	echo "-- QEMU log, last 20 lines:"
+	tail -n 20 "$QEMU_LOG"
 }
 
 # soak_distinct_states — how many different states the snapshots held.
