@@ -106,6 +106,11 @@ void vs_px_peer_queue(struct peer *p, struct msg *m);
 struct ring {
 	bool seen, started, enabled, kick, call;
 	uint32_t size, base;
+	/* a copy of the front-end's kick fd, -1 when none, to kick the ring
+	 * again once its enable is acked (proxy-track.c; doc/vhost-user.md,
+	 * R10) */
+	int kick_fd;
+	bool rekick;
 };
 
 /* A device-state transfer of the front-end, teed (proxy-tee.c). */
@@ -207,6 +212,9 @@ void vs_px_log_msg(struct proxy *px, enum dir d, const struct msg *m);
 /* --- the negotiation and the rings (proxy-track.c) --- */
 
 /* A request of the front-end, before it is forwarded. */
+/* Every ring without a kept kick fd; closes the kept ones. */
+void vs_px_rings_init(struct proxy *px);
+void vs_px_rings_close(struct proxy *px);
 void vs_px_track_request(struct proxy *px, const struct msg *m);
 /* A reply of the back-end to the front-end. */
 void vs_px_track_reply(struct proxy *px, const struct msg *m);

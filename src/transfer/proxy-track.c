@@ -4,8 +4,11 @@
  * and what the control socket's status reports. */
 #include <config.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "proxy-int.h"
 #include "vu-proto.h"
@@ -26,11 +29,56 @@ ring_at(struct proxy *px, uint64_t index)
 }
 
 static void
+ring_forget_kick(struct ring *r)
+{
+	if (r->kick_fd >= 0)
+		close(r->kick_fd);
+	r->kick_fd = -1;
+	r->rekick = false;
+}
+
+void
+vs_px_rings_init(struct proxy *px)
+{
+	for (unsigned i = 0; i < NRINGS; i++)
+		px->rings[i].kick_fd = -1;
+}
+
+void
+vs_px_rings_close(struct proxy *px)
+{
+	for (unsigned i = 0; i < NRINGS; i++)
+		ring_forget_kick(&px->rings[i]);
+}
+
+static void
 rings_reset(struct proxy *px)
 {
 	for (unsigned i = 0; i < NRINGS; i++) {
 		px->rings[i].started = px->rings[i].enabled = false;
 		px->rings[i].kick = px->rings[i].call = false;
+		ring_forget_kick(&px->rings[i]);
+	}
+}
+
+/* rust-vmm's vhost-user-backend before 0.22 (virtiofsd 1.13 has 0.17)
+ * reads a kick that comes while its ring is not yet enabled and drops
+ * it, and QEMU's kick fd starts signalled, so that requests the guest
+ * made before a stop are seen at the start: dropped, the guest waits
+ * for them forever.  The proxy's hop between SET_VRING_KICK and
+ * SET_VRING_ENABLE widens that window.  So once the back-end has acked
+ * an enable, the ring is kicked again; a kick with nothing new in the
+ * ring costs the back-end one look (doc/vhost-user.md, R10). */
+static void
+rekick(struct proxy *px, bool acked)
+{
+	for (unsigned i = 0; i < NRINGS; i++) {
+		struct ring *r = &px->rings[i];
+		if (!r->rekick)
+			continue;
+		r->rekick = false;
+		if (acked && r->kick_fd >= 0 && eventfd_write(r->kick_fd, 1) == 0)
+			vs_px_log_event(px, "rekick", NULL, "ring %u kicked again after the back-end acked its enable", i);
 	}
 }
 
@@ -87,8 +135,12 @@ vs_px_track_request(struct proxy *px, const struct msg *m)
 			r->base = s.num;
 		break;
 	case VHOST_USER_SET_VRING_ENABLE:
-		if (h.size == sizeof s && (r = ring_at(px, s.index)))
+		if (h.size == sizeof s && (r = ring_at(px, s.index))) {
 			r->enabled = s.num != 0;
+			/* only an ack says when the back-end has enabled it */
+			r->rekick = r->enabled && r->kick_fd >= 0 && (h.flags & VHOST_USER_NEED_REPLY_MASK) &&
+				    reply_ack_on(px);
+		}
 		break;
 	case VHOST_USER_SET_VRING_KICK:
 		/* A ring with a kick fd (or polling) may start at any moment:
@@ -96,6 +148,9 @@ vs_px_track_request(struct proxy *px, const struct msg *m)
 		if (msg_u64(m, &v) && (r = ring_at(px, v & VHOST_USER_VRING_IDX_MASK))) {
 			r->kick = !(v & VHOST_USER_VRING_NOFD_MASK);
 			r->started = true;
+			ring_forget_kick(r);
+			if (r->kick && m->nfds == 1)
+				r->kick_fd = fcntl(m->fds[0], F_DUPFD_CLOEXEC, 3);
 		}
 		break;
 	case VHOST_USER_SET_VRING_CALL:
@@ -166,9 +221,13 @@ vs_px_track_reply(struct proxy *px, const struct msg *m)
 			if ((r = ring_at(px, s.index))) {
 				r->started = false;
 				r->kick = r->call = false; /* back-ends forget both (doc/vhost-user.md, V7) */
+				ring_forget_kick(r);
 				r->base = s.num;
 			}
 		}
+		break;
+	case VHOST_USER_SET_VRING_ENABLE:
+		rekick(px, msg_u64(m, &v) && v == 0);
 		break;
 	case VHOST_USER_SET_DEVICE_STATE_FD:
 		if (!msg_u64(m, &v) || (v & VHOST_USER_DEVICE_STATE_ERROR_MASK))

@@ -382,6 +382,7 @@ cleanup(struct proxy *px)
 	vs_px_peer_close(&px->be);
 	vs_px_peer_close(&px->chan_fe);
 	vs_px_peer_close(&px->chan_be);
+	vs_px_rings_close(px);
 	vs_px_tee_end(px);
 	vs_px_ctl_end(px);
 }
@@ -518,6 +519,7 @@ vs_proxy_run(const struct vs_proxy_opts *o)
 	memset(&px, 0, sizeof px);
 	px.o = o;
 	px.listen_fd = px.ctl_fd = px.listen_slot = px.ctl_slot = px.snap.fd = -1;
+	vs_px_rings_init(&px);
 	vs_px_peer_init(&px.fe, "the front-end");
 	vs_px_peer_init(&px.be, "the back-end");
 	vs_px_peer_init(&px.chan_fe, "the front-end (back-end channel)");

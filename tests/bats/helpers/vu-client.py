@@ -6,6 +6,8 @@
 Steps, in order on one connection:
   hello          GET_FEATURES, GET/SET_PROTOCOL_FEATURES (as offered), SET_OWNER
   kick:N         SET_VRING_KICK(N) with an eventfd: ring N may start
+  kick-set:N     the same with the eventfd already signalled, as QEMU's are
+  enable:N       SET_VRING_ENABLE(N, 1) with NEED_REPLY; prints "enable N ACK"
   stop:N         GET_VRING_BASE(N): ring N stops; prints "base N M"
   sh:COMMAND     run COMMAND with sh; prints "sh EXIT-STATUS" and its output
   save-start     SET_DEVICE_STATE_FD (SAVE, stopped) with a pipe; prints "save-start REPLY"
@@ -75,11 +77,14 @@ def main():
             c.send(1)
             c.u64(1)
             print("hello features %#x protocol %#x" % (features, offered))
-        elif name == "kick":
-            fd = os.eventfd(0, os.EFD_CLOEXEC)
+        elif name in ("kick", "kick-set"):
+            fd = os.eventfd(1 if name == "kick-set" else 0, os.EFD_CLOEXEC)
             kicks.append(fd)
             c.send(12, struct.pack("=Q", int(arg)), [fd])
             print("kick", arg)
+        elif name == "enable":
+            c.send(18, struct.pack("=II", int(arg), 1), flags=1 | NEED_REPLY)
+            print("enable", arg, c.u64(18))
         elif name == "stop":
             c.send(11, struct.pack("=II", int(arg), 0))
             index, num = struct.unpack("=II", c.reply(11))
