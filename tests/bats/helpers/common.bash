@@ -57,11 +57,14 @@ hexof() {
 	xxd -p "$1" | tr -d '\n'
 }
 
-# Wait until a unix socket exists (a freshly started back-end).
+# Wait until a unix socket exists (a freshly started back-end) and
+# listens: between bind() and listen() the file is there, but the tool's
+# look for its owner (/proc/net/unix) does not count it as listening yet
+# (seen under check-stress's load).
 wait_for_socket() {
 	local sock=$1 pid=${2:-} i
 	for i in $(seq 1 100); do
-		[ -S "$sock" ] && return 0
+		[ -S "$sock" ] && ! sock_bound_only "$sock" && return 0
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
 			echo "back-end $pid exited before creating $sock" >&2
 			return 1
@@ -70,6 +73,13 @@ wait_for_socket() {
 	done
 	echo "no socket at $sock after 5 s" >&2
 	return 1
+}
+
+# sock_bound_only PATH — the socket is in /proc/net/unix without
+# __SO_ACCEPTCON (Flags 00010000): bound, not yet listening.  One not
+# listed at all (another network namespace's) is not waited for.
+sock_bound_only() {
+	awk -v p="$1" '$NF == p && substr($4, length($4) - 4, 1) != "1" { found = 1 } END { exit !found }' /proc/net/unix
 }
 
 # wait_gone PID [SECONDS] — a process that should end by itself does so
