@@ -211,10 +211,11 @@ void vs_px_log_msg(struct proxy *px, enum dir d, const struct msg *m);
 
 /* --- the negotiation and the rings (proxy-track.c) --- */
 
-/* A request of the front-end, before it is forwarded. */
-/* Every ring without a kept kick fd; closes the kept ones. */
+/* Before the first message: no ring holds a kick fd yet. */
 void vs_px_rings_init(struct proxy *px);
+/* At the end: closes the kick fds the rings kept. */
 void vs_px_rings_close(struct proxy *px);
+/* A request of the front-end, before it is forwarded. */
 void vs_px_track_request(struct proxy *px, const struct msg *m);
 /* A reply of the back-end to the front-end. */
 void vs_px_track_reply(struct proxy *px, const struct msg *m);
