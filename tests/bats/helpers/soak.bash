@@ -225,9 +225,9 @@ soak_run() {
 
 # soak_stall_report — what to look at when the guest's loop has stopped:
 # the guest's round at each cycle's stop, QEMU's run state, QEMU's view
-# of the device's queues (a request the guest made available and the
-# back-end never took shows as last_avail_idx behind the avail index),
-# and the ends of the proxy's, virtiofsd's and QEMU's logs.
+# of the device and its queues (for a vhost device, used-idx is read from
+# guest memory: the back-end's progress), and the ends of the proxy's,
+# virtiofsd's and QEMU's logs.
 soak_stall_report() {
 	local path q
 	echo "-- cycles:"
