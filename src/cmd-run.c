@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "chunk.h"
 #include "cmd.h"
 #include "decode.h"
@@ -331,8 +332,7 @@ json_info(struct vs_vhost_dev *dev, const char *socket, uint32_t config_size)
 		unsigned char cfg[VHOST_USER_MAX_CONFIG_SIZE];
 		char hex[2 * VHOST_USER_MAX_CONFIG_SIZE + 1];
 		if (vs_vhost_dev_get_config(dev, cfg, config_size) == 0) {
-			for (uint32_t i = 0; i < config_size; i++)
-				sprintf(hex + 2 * i, "%02x", cfg[i]);
+			vs_hex(hex, cfg, config_size);
 			json_object_object_add(o, "config", json_object_new_string(hex));
 		}
 	}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "decode.h"
 #include "error.h"
 #include "vs-json.h"
@@ -30,9 +31,7 @@ jhex(const unsigned char *p, size_t len)
 {
 	char buf[2 * VS_VFS_HANDLE_MAX + 1];
 
-	for (size_t i = 0; i < len && i < VS_VFS_HANDLE_MAX; i++)
-		snprintf(buf + 2 * i, 3, "%02x", p[i]);
-	buf[2 * (len < VS_VFS_HANDLE_MAX ? len : VS_VFS_HANDLE_MAX)] = '\0';
+	vs_hex(buf, p, len < VS_VFS_HANDLE_MAX ? len : VS_VFS_HANDLE_MAX);
 	return json_object_new_string(buf);
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "error.h"
 #include "hasher.h"
 #include "input.h"
@@ -37,13 +38,6 @@ vs_input_format_name(enum vs_input_format f)
 	case VS_FORMAT_ARCHIVE_ZSTD: return "archive+zstd";
 	}
 	return "?";
-}
-
-static void
-hex(const unsigned char *d, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", d[i]);
 }
 
 /* Which reader the first bytes call for. */
@@ -159,7 +153,7 @@ vs_state_input_open(struct vs_state_input *in, const char *path, const struct vs
 	if (digest) {
 		vs_hasher_digest(&sha, md);
 		digest = false;
-		hex(md, sizeof md, in->sha256);
+		vs_hex(in->sha256, md, sizeof md);
 	}
 	in->payload = r.payload;
 	in->chunks = r.chunks;

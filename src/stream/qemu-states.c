@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "error.h"
 #include "qemu-walk.h"
 
@@ -34,13 +35,6 @@ vs_qf_json_str(struct json_object *o, const char *key)
 	if (!json_object_object_get_ex(o, key, &n) || !json_object_is_type(n, json_type_string))
 		return NULL;
 	return json_object_get_string(n);
-}
-
-static void
-hex(const unsigned char *d, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", d[i]);
 }
 
 /* A chunk list (be32 n + n bytes, ended by be32 0) at r->off, hashed, all
@@ -92,7 +86,7 @@ vs_qf_chunk_list(struct walk *w, struct vs_qemu_state *st)
 	}
 	st->length = r->off - st->offset;
 	sha256_digest(&sha, sizeof digest, digest);
-	hex(digest, sizeof digest, st->sha256);
+	vs_hex(st->sha256, digest, sizeof digest);
 	return 0;
 }
 

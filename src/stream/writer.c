@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "container.h"
 #include "payload.h"
 #include "error.h"
@@ -159,8 +160,7 @@ vs_capture_manifest(struct vs_capture *c, struct vs_manifest *m, struct json_obj
 		return;
 	vs_hasher_digest(&c->hash, digest);
 	c->digest = false;
-	for (size_t i = 0; i < sizeof digest; i++)
-		sprintf(m->sha256 + 2 * i, "%02x", digest[i]);
+	vs_hex(m->sha256, digest, sizeof digest);
 }
 
 void
