@@ -39,6 +39,21 @@ jhex(const unsigned char *p, size_t len)
 
 static const char *const location_names[] = { "root", "path", "invalid", "full-path", "file-handle" };
 
+/* One string object per status word, shared by every inode that has it
+ * (json-c counts the references): an inode's object is otherwise eight
+ * or nine allocations, and a state holds thousands of inodes. */
+struct status_words {
+	struct json_object *word[sizeof location_names / sizeof *location_names];
+};
+
+static struct json_object *
+status_word(struct status_words *w, enum vs_vfs_location loc)
+{
+	if (!w->word[loc])
+		return w->word[loc] = json_object_new_string(location_names[loc]);
+	return json_object_get(w->word[loc]);
+}
+
 static struct json_object *
 file_handle_json(const struct vs_vfs_file_handle *fh)
 {
@@ -55,14 +70,15 @@ file_handle_json(const struct vs_vfs_file_handle *fh)
 #define PATH_BUDGET (1ull << 24)
 
 static struct json_object *
-inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, uint64_t *budget)
+inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, struct status_words *words,
+	   uint64_t *budget)
 {
 	struct json_object *o = json_object_new_object();
 	char path[4097];
 
 	add(o, "id", ino->id);
 	add(o, "refcount", ino->refcount);
-	vs_json_set(o, "status", json_object_new_string(location_names[ino->location]));
+	vs_json_set(o, "status", status_word(words, ino->location));
 	if (ino->location == VS_LOC_PATH) {
 		add(o, "parent", ino->parent);
 		vs_json_set(o, "name", json_object_new_string(ino->name));
@@ -80,6 +96,7 @@ vfs_json(const unsigned char *p, size_t len)
 {
 	struct json_object *o = json_object_new_object(), *neg, *list;
 	struct vs_vfs_state st;
+	struct status_words words = { 0 };
 	uint64_t budget = PATH_BUDGET;
 	char err[128];
 	int r;
@@ -103,7 +120,7 @@ vfs_json(const unsigned char *p, size_t len)
 	vs_json_set(o, "negotiated", neg);
 	list = json_object_new_array_ext((int)st.ninodes);
 	for (size_t i = 0; i < st.ninodes; i++)
-		json_object_array_add(list, inode_json(&st, &st.inodes[i], &budget));
+		json_object_array_add(list, inode_json(&st, &st.inodes[i], &words, &budget));
 	vs_json_set(o, "inodes", list);
 	if (budget == 0)
 		vs_json_set(o, "paths_incomplete", json_object_new_boolean(true));

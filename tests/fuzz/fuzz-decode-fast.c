@@ -1,8 +1,10 @@
 /* Fast libFuzzer target: the decoded views of a payload (decode.c over
  * payload.c), as inspect shows them: vs_decode_json as virtiofsd's and
- * as passt's state, rendered as JSON.  Every view names its format; a
- * view of an unknown kind does not exist.  (fuzz-decode adds the
- * comparisons diff and verify make.) */
+ * as passt's state.  Every view names its format; a view of an unknown
+ * kind does not exist.  The tree is not rendered here: that is json-c's
+ * work on what the view built (two fifths of a view's instructions under
+ * callgrind); fuzz-decode renders every view it makes, and adds the
+ * comparisons diff and verify make. */
 #include <config.h>
 
 #include <json.h>
@@ -17,7 +19,6 @@ view(enum vs_payload_kind kind, const uint8_t *data, size_t size)
 
 	vs_fuzz_fail_if(!v, "a view for a known kind");
 	vs_fuzz_fail_if(!json_object_object_get_ex(v, "format", &fmt), "the view names its format");
-	vs_fuzz_fail_if(!json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "the view renders");
 	json_object_put(v);
 }
 
