@@ -224,3 +224,17 @@ bats_listing_problems() {
 	assert_success
 	assert_output "assert_output"
 }
+
+# The proxy's JSON log names each event by its kind (vs_px_log_event's
+# second argument): the schema lists the kinds, doc/json.md names them.
+@test "doc: every event kind the proxy logs is in proxy-log.schema.json and doc/json.md, and the schema lists no other" {
+	local src schema k
+	src=$(grep -rhoE 'vs_px_log_event\([^,]+, "[a-z-]+"' "$SRC/src" | sed -E 's/.*"([a-z-]+)"$/\1/' | sort -u)
+	# the kinds are read: an empty list would match an empty enum
+	[ "$(echo "$src" | wc -w)" -ge 8 ] || fail "only $(echo "$src" | wc -w) event kinds read from src/"
+	schema=$(jq -r '.properties.event.enum[]' "$SRC/schema/proxy-log.schema.json" | sort)
+	assert_equal "$schema" "$src"
+	for k in $src; do
+		grep -q "proxy --log FILE --json.*\`$k\`" "$SRC/doc/json.md" || fail "doc/json.md does not name the event '$k'"
+	done
+}

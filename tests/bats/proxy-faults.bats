@@ -291,7 +291,7 @@ print(d[:3]); s.close()' $PROXY_CTL"
 KICK: ring 0 not kicked within 1 s of its enable"
 	# through the proxy: kicked again right after the ack
 	start_fake via --watch-kicks
-	start_proxy a "$FAKE_SOCK"
+	start_proxy a "$FAKE_SOCK" --json
 	run python3 "$VS_SRCDIR/tests/bats/helpers/vu-client.py" "$PROXY_FRONT" hello kick-set:0 enable:0
 	assert_success
 	assert_line "enable 0 0"
@@ -299,6 +299,8 @@ KICK: ring 0 not kicked within 1 s of its enable"
 	run grep '^KICK' "$FAKE_LOG"
 	assert_output "KICK: ring 0: a kick before its enable, dropped
 KICK: ring 0 kicked after its enable"
-	run grep -c 'ring 0 kicked again after the back-end acked its enable' "$PROXY_LOG"
-	assert_output 1
+	# the proxy says so, once, as an event of its JSON log
+	assert_schema_lines proxy-log "$PROXY_LOG"
+	run jq -r 'select(.event == "rekick") | .message' "$PROXY_LOG"
+	assert_output "ring 0 kicked again after the back-end acked its enable"
 }
