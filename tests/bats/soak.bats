@@ -55,7 +55,7 @@ say() {
 	say "guest ready and writing after $((SECONDS - t0)) s ($(guest_accel)); soak of $SOAK_SECONDS s, $SOAK_CYCLES cycles"
 
 	if ! soak_run "$SOAK_SECONDS" "$SOAK_CYCLES" "$SOAK_COMPARE_EVERY"; then
-		cat "$SOAK_DIR/cycles.log" 2>/dev/null
+		soak_stall_report
 		console_lines "$GUEST_CONSOLE" | tail -n 20
 		false
 	fi
@@ -98,7 +98,7 @@ say() {
 
 	# negative control: bytes changed on the host under the guest are seen
 	# by the share check and, after cont, by the guest's loop
-	qmp stop >/dev/null
+	qmp stop >/dev/null || { soak_stall_report; false; }
 	share_check "$VFS_SHARE/soak"
 	for f in "$VFS_SHARE"/soak/f*.sum; do
 		if [ -e "${f%.sum}" ]; then
@@ -107,7 +107,7 @@ say() {
 	done
 	run share_check "$VFS_SHARE/soak"
 	assert_failure
-	qmp cont >/dev/null
+	qmp cont >/dev/null || { soak_stall_report; false; }
 	wait_console "$GUEST_CONSOLE" 'soak [0-9]+ FAIL old=f[0-9]+' 60
 	run soak_failures "$GUEST_CONSOLE"
 	assert_success

@@ -223,15 +223,24 @@ soak_run() {
 	echo "$(($(date +%s%3N) - t0))" >"$d/elapsed_ms"
 }
 
-# soak_stall_report — what to look at when the guest's loop has stopped:
-# the guest's round at each cycle's stop, QEMU's run state, QEMU's view
-# of the device and its queues (for a vhost device, used-idx is read from
-# guest memory: the back-end's progress), and the ends of the proxy's,
-# virtiofsd's and QEMU's logs.
+# soak_stall_report — what to look at when the guest's loop has stopped
+# or QEMU did not answer: the guest's round at each cycle's stop, where
+# each thread of QEMU, the proxy and virtiofsd waits (a QEMU that waits
+# for a vhost-user reply does not answer QMP either), QEMU's run state,
+# its view of the device and its queues (for a vhost device, used-idx is
+# read from guest memory: the back-end's progress), and the ends of the
+# proxy's, virtiofsd's and QEMU's logs.  Each QMP query gets 5 s.
 soak_stall_report() {
-	local path q
+	local path q pid
+	local QMP_TIMEOUT=5
+	export QMP_TIMEOUT
 	echo "-- cycles:"
 	cat "$SOAK_DIR/cycles.log"
+	for pid in "${QEMU_PID:-}" "${PROXY_PID:-}" "${VFS_PID:-}"; do
+		[ -n "$pid" ] || continue
+		echo "-- threads of $pid:"
+		ps -L -o tid=,stat=,wchan:32=,comm= -p "$pid" 2>&1
+	done
 	echo "-- run state: $(qmp status 2>&1)"
 	path=$(qmp x-query-virtio 2>/dev/null | jq -r '.[] | select(.name | test("user-fs")) | .path' | head -n1)
 	if [ -n "$path" ]; then
