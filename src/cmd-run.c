@@ -389,14 +389,13 @@ print_info(struct vs_vhost_dev *dev, const char *socket, uint32_t config_size)
 	printf("device state:       %s\n", vs_vhost_supports_device_state(dev) ? "supported" : "not supported");
 	if (vs_vu_has_protocol_feature(vu, VHOST_USER_PROTOCOL_F_CONFIG) && config_size) {
 		unsigned char cfg[VHOST_USER_MAX_CONFIG_SIZE];
+		char hex[2 * VHOST_USER_MAX_CONFIG_SIZE + 1];
 		printf("config:             ");
 		if (vs_vhost_dev_get_config(dev, cfg, config_size) < 0) {
 			printf("unreadable: %s\n", vs_error_get()->msg);
 		} else {
-			printf("%" PRIu32 " bytes: ", config_size);
-			for (uint32_t i = 0; i < config_size; i++)
-				printf("%02x", cfg[i]);
-			printf("\n");
+			vs_hex(hex, cfg, config_size);
+			printf("%" PRIu32 " bytes: %s\n", config_size, hex);
 		}
 	}
 	fflush(stdout);
