@@ -27,11 +27,7 @@ trap cleanup EXIT
 R=$("$VS_SRCDIR/tests/peers/fetch-trixie.sh" virtiofsd 2>/dev/null | tail -n1)/root
 [ -x "$R/usr/libexec/virtiofsd" ] || { echo "mapped-ram bench: no virtiofsd (tests/peers/fetch-trixie.sh)" >&2; exit 1; }
 
-wait_sock() {
-	for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done
-	echo "no socket $1" >&2
-	return 1
-}
+. "$VS_SRCDIR/tests/peers/wait-socket.sh"
 
 # save MEM URI: one paused guest of MEM with a virtiofsd, saved mapped-ram
 save() {
@@ -41,13 +37,13 @@ save() {
 	"$R/usr/lib64/ld-linux-x86-64.so.2" --library-path "$R/usr/lib/x86_64-linux-gnu" "$R/usr/libexec/virtiofsd" \
 		--socket-path="$d/vfs.sock" --shared-dir="$d/share" --sandbox=none --seccomp=none >"$d/vfs.log" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_sock "$d/vfs.sock"
+	wait_listening "$d/vfs.sock" $!
 	qemu-system-x86_64 -M q35 -accel tcg -nodefaults -display none -S -m "$mem" \
 		-object memory-backend-memfd,id=mem,size="$mem",share=on -machine memory-backend=mem \
 		-chardev socket,id=vfs,path="$d/vfs.sock" -device vhost-user-fs-pci,chardev=vfs,tag=fs,addr=0x4 \
 		-qmp unix:"$d/qmp",server=on,wait=off >"$d/qemu.log" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_sock "$d/qmp"
+	wait_listening "$d/qmp" $!
 	python3 "$QMP" "$d/qmp" migrate-set-capabilities \
 		'{"capabilities":[{"capability":"mapped-ram","state":true}]}' >/dev/null
 	# QEMU reads every page of RAM to save it (a 16 GiB guest: over 20 s)

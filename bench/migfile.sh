@@ -33,11 +33,7 @@ trap cleanup EXIT
 R=$(sh "$VS_SRCDIR/tests/peers/fetch-trixie.sh" virtiofsd 2>/dev/null | tail -n1)/root
 [ -x "$R/usr/libexec/virtiofsd" ] || { echo "migfile bench: no virtiofsd (tests/peers/fetch-trixie.sh)" >&2; exit 1; }
 
-wait_sock() {
-	for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done
-	echo "migfile bench: no socket $1" >&2
-	return 1
-}
+. "$VS_SRCDIR/tests/peers/wait-socket.sh"
 
 bytes() {
 	case $1 in
@@ -57,14 +53,14 @@ save() {
 		--socket-path="$SOCKS/vfs.sock" --shared-dir="$TMP/share" --sandbox=none --seccomp=none \
 		>"$TMP/vfs.log" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_sock "$SOCKS/vfs.sock"
+	wait_listening "$SOCKS/vfs.sock" $!
 	qemu-system-x86_64 -M q35 -accel tcg -nodefaults -display none -S -m "$mem" \
 		-object memory-backend-file,id=mem,size="$mem",mem-path="$TMP/ram.bin",share=on \
 		-machine memory-backend=mem \
 		-chardev socket,id=vfs,path="$SOCKS/vfs.sock" -device vhost-user-fs-pci,chardev=vfs,tag=fs,addr=0x4 \
 		-qmp unix:"$SOCKS/qmp",server=on,wait=off >"$TMP/qemu.log" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_sock "$SOCKS/qmp"
+	wait_listening "$SOCKS/qmp" $!
 	python3 "$QMP" "$SOCKS/qmp" migrate "file:$out" >/dev/null
 	python3 "$QMP" "$SOCKS/qmp" quit >/dev/null || true
 	wait

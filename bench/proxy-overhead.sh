@@ -26,14 +26,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# (sh has no locals: this counter must not be the run loop's)
+. "$SRC/tests/peers/wait-socket.sh"
 wait_sock() {
-	tries=0
-	while [ ! -S "$1" ]; do
-		tries=$((tries + 1))
-		[ $tries -lt 200 ] || { echo "proxy overhead: no socket $1" >&2; exit 1; }
-		sleep 0.02
-	done
+	wait_listening "$1" "$2" || exit 1
 }
 
 # one_run MODE N: prints the migration time in ms
@@ -44,12 +39,12 @@ one_run() {
 		"$root/usr/libexec/virtiofsd" --socket-path="$d/vfs.sock" --shared-dir="$d/share" \
 		--sandbox=none --seccomp=none >"$d/vfs.log" 2>&1 &
 	pids="$pids $!"
-	wait_sock "$d/vfs.sock"
+	wait_sock "$d/vfs.sock" $!
 	front=$d/vfs.sock
 	if [ "$1" = proxy ]; then
 		"$VS" proxy --listen "$d/front.sock" --connect "$d/vfs.sock" --log /dev/null 2>"$d/proxy.log" &
 		pids="$pids $!"
-		wait_sock "$d/front.sock"
+		wait_sock "$d/front.sock" $!
 		front=$d/front.sock
 	fi
 	qemu-system-x86_64 -M q35 -accel tcg -nodefaults -display none -S -m 128M \
@@ -57,7 +52,7 @@ one_run() {
 		-chardev socket,id=vfs,path="$front" -device vhost-user-fs-pci,chardev=vfs,tag=bench \
 		-qmp unix:"$d/qmp.sock",server=on,wait=off >"$d/qemu.log" 2>&1 &
 	pids="$pids $!"
-	wait_sock "$d/qmp.sock"
+	wait_sock "$d/qmp.sock" $!
 	t0=$(date +%s%N)
 	python3 "$QMP_PY" "$d/qmp.sock" migrate "$d/mig.bin" >/dev/null
 	t1=$(date +%s%N)

@@ -36,6 +36,7 @@ set -eu
 : "${VHOST_STATE:?run through make bench}" "${FAKE_BACKEND:?run through make bench}"
 : "${TIME_RUN:?run through make bench}" "${MINI_FRONTEND:?run through make bench}"
 : "${VS_SRCDIR:?run through make bench}" "${SHA256:?run through make bench}"
+. "$VS_SRCDIR/tests/peers/wait-socket.sh"
 QUICK=${BENCH_QUICK:-0}
 [ "$QUICK" = 0 ] || [ "$QUICK" = 1 ] || { echo "bench: BENCH_QUICK must be 0 or 1" >&2; exit 2; }
 if [ "$QUICK" = 1 ]; then
@@ -91,13 +92,7 @@ human() {
 
 # wait_socket PATH PID — until a back-end listens on PATH.
 wait_socket() {
-	local i
-	for i in $(seq 1 2000); do
-		[ -S "$1" ] && return 0
-		kill -0 "$2" 2>/dev/null || die "the back-end (pid $2) exited before creating $1"
-		sleep 0.005
-	done
-	die "no socket at $1 after 10 s"
+	wait_listening "$1" "$2" || die "no back-end on $1"
 }
 
 # start_fake SOCKET [fake-backend options] — sets BACKEND_PID.

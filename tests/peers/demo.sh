@@ -5,6 +5,8 @@ set -eu
 
 VS=${VHOST_STATE:-./vhost-state}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/peers/wait-socket.sh
+. "$here/wait-socket.sh"
 root=$("$here/fetch-trixie.sh" virtiofsd)/root
 work=$(mktemp -d /tmp/vhost-state-demo.XXXXXX)
 pids=
@@ -25,12 +27,8 @@ start() {
 		"$root/usr/libexec/virtiofsd" --socket-path="$work/$name.sock" --shared-dir="$work/share" \
 		--sandbox=none --seccomp=none "$@" >"$work/$name.log" 2>&1 &
 	pids="$pids $!"
-	i=0
-	while [ ! -S "$work/$name.sock" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { echo "virtiofsd did not start; its log:" >&2; cat "$work/$name.log" >&2; exit 1; }
-		sleep 0.05
-	done
+	wait_listening "$work/$name.sock" $! 5 ||
+		{ echo "virtiofsd did not start; its log:" >&2; cat "$work/$name.log" >&2; exit 1; }
 }
 
 mkdir -p "$work/share"

@@ -33,6 +33,7 @@ vs_load_library bats-assert
 
 : "${VHOST_STATE:?run the tests through make check (VHOST_STATE unset)}"
 : "${FAKE_BACKEND:?run the tests through make check (FAKE_BACKEND unset)}"
+: "${VS_SRCDIR:?run the tests through make check (VS_SRCDIR unset)}"
 
 # Socket paths must fit sun_path (108 bytes): keep them short and private.
 # Sets VS_SOCKDIR (call it directly, not in $(...), or it is forgotten).
@@ -57,29 +58,15 @@ hexof() {
 	xxd -p "$1" | tr -d '\n'
 }
 
-# Wait until a unix socket exists (a freshly started back-end) and
-# listens: between bind() and listen() the file is there, but the tool's
-# look for its owner (/proc/net/unix) does not count it as listening yet
-# (seen under check-stress's load).
-wait_for_socket() {
-	local sock=$1 pid=${2:-} i
-	for i in $(seq 1 100); do
-		[ -S "$sock" ] && ! sock_bound_only "$sock" && return 0
-		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-			echo "back-end $pid exited before creating $sock" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-	echo "no socket at $sock after 5 s" >&2
-	return 1
-}
+# The waits for a freshly started server's socket (sock_bound_only,
+# wait_listening) are shared with the demo and the benches.
+# shellcheck source=tests/peers/wait-socket.sh
+source "$VS_SRCDIR/tests/peers/wait-socket.sh"
 
-# sock_bound_only PATH — the socket is in /proc/net/unix without
-# __SO_ACCEPTCON (Flags 00010000): bound, not yet listening.  One not
-# listed at all (another network namespace's) is not waited for.
-sock_bound_only() {
-	awk -v p="$1" '$NF == p && substr($4, length($4) - 4, 1) != "1" { found = 1 } END { exit !found }' /proc/net/unix
+# wait_for_socket PATH [PID]: a back-end started by a test listens on
+# PATH within 5 s.
+wait_for_socket() {
+	wait_listening "$1" "${2:-}" 5
 }
 
 # wait_gone PID [SECONDS] — a process that should end by itself does so
