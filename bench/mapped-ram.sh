@@ -44,11 +44,11 @@ save() {
 		-qmp unix:"$d/qmp",server=on,wait=off >"$d/qemu.log" 2>&1 &
 	PIDS="$PIDS $!"
 	wait_listening "$d/qmp" $!
-	python3 "$QMP" "$d/qmp" migrate-set-capabilities \
+	/usr/bin/python3 "$QMP" "$d/qmp" migrate-set-capabilities \
 		'{"capabilities":[{"capability":"mapped-ram","state":true}]}' >/dev/null
 	# QEMU reads every page of RAM to save it (a 16 GiB guest: over 20 s)
-	QMP_TIMEOUT=600 python3 "$QMP" "$d/qmp" migrate "$uri"
-	python3 "$QMP" "$d/qmp" quit
+	QMP_TIMEOUT=600 /usr/bin/python3 "$QMP" "$d/qmp" migrate "$uri"
+	/usr/bin/python3 "$QMP" "$d/qmp" quit
 	wait
 	PIDS=
 }
@@ -75,7 +75,7 @@ measure() {
 printf '| guest RAM | file | apparent size | on disk | extract --list |\n|---|---|---|---|---|\n'
 for mem in ${BENCH_SIZES:-1G 4G}; do
 	save "$mem" "file:$TMP/mr-$mem.mig"
-	n=$(python3 "$VS_SRCDIR/tests/bats/helpers/libvirt-image.py" header "$TMP/lv-$mem.img" --format 6)
+	n=$(/usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/libvirt-image.py" header "$TMP/lv-$mem.img" --format 6)
 	save "$mem" "file:$TMP/lv-$mem.img,offset=$n"
 	for f in "$TMP/mr-$mem.mig" "$TMP/lv-$mem.img"; do
 		printf '| %s | %s | %s | %s | %s |\n' "$mem" "$(basename "$f" | sed 's/-.*//; s/mr/mapped-ram/; s/lv/libvirt sparse/')" \

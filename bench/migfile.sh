@@ -61,8 +61,8 @@ save() {
 		-qmp unix:"$SOCKS/qmp",server=on,wait=off >"$TMP/qemu.log" 2>&1 &
 	PIDS="$PIDS $!"
 	wait_listening "$SOCKS/qmp" $!
-	python3 "$QMP" "$SOCKS/qmp" migrate "file:$out" >/dev/null
-	python3 "$QMP" "$SOCKS/qmp" quit >/dev/null || true
+	/usr/bin/python3 "$QMP" "$SOCKS/qmp" migrate "file:$out" >/dev/null
+	/usr/bin/python3 "$QMP" "$SOCKS/qmp" quit >/dev/null || true
 	wait
 	PIDS=
 	rm -f "$TMP/ram.bin"

@@ -23,11 +23,11 @@ work=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/vs-bench-preflight.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
 mkdir "$work/share"
-python3 "$SRC/tests/bats/helpers/vfsstate.py" --mkdir "$work/share" --tree "$INODES" >"$work/state.vhs"
+/usr/bin/python3 "$SRC/tests/bats/helpers/vfsstate.py" --mkdir "$work/share" --tree "$INODES" >"$work/state.vhs"
 "$VS" -q preflight "$work/state.vhs" --shared-dir "$work/share" --rlimit-nofile 1000000 ||
 	{ echo "preflight: the generated state does not restore ($?)" >&2; exit 1; }
 
-python3 - "$RUNS" "$VS" "$work" "$INODES" <<'PY'
+/usr/bin/python3 - "$RUNS" "$VS" "$work" "$INODES" <<'PY'
 import os, resource, statistics, subprocess, sys, time
 
 runs, vs, work, inodes = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])

@@ -366,7 +366,7 @@ bench_virtiofsd() {
 	start_vfs "$sock"
 	"$MINI_FRONTEND" "$sock" >"$WORK/idle.bin"
 	reap
-	python3 "$VS_SRCDIR/tests/bats/helpers/chunks.py" payload <"$WORK/idle.vhs" | cmp -s - "$WORK/idle.bin" ||
+	/usr/bin/python3 "$VS_SRCDIR/tests/bats/helpers/chunks.py" payload <"$WORK/idle.vhs" | cmp -s - "$WORK/idle.bin" ||
 		die "virtiofsd: vhost-state and mini-frontend dumped different states"
 	for i in $(seq 0 "$VFS_RUNS"); do
 		start_vfs "$sock"
