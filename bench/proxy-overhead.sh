@@ -28,10 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# under set -e, a failed wait ends the script
 . "$SRC/tests/peers/wait-socket.sh"
-wait_sock() {
-	wait_listening "$1" "$2" || exit 1
-}
 
 # one_run MODE N: prints the migration time in ms
 one_run() {
@@ -41,12 +39,12 @@ one_run() {
 		"$root/usr/libexec/virtiofsd" --socket-path="$d/vfs.sock" --shared-dir="$d/share" \
 		--sandbox=none --seccomp=none >"$d/vfs.log" 2>&1 &
 	pids="$pids $!"
-	wait_sock "$d/vfs.sock" $!
+	wait_listening "$d/vfs.sock" $!
 	front=$d/vfs.sock
 	if [ "$1" = proxy ]; then
 		"$VS" proxy --listen "$d/front.sock" --connect "$d/vfs.sock" --log /dev/null 2>"$d/proxy.log" &
 		pids="$pids $!"
-		wait_sock "$d/front.sock" $!
+		wait_listening "$d/front.sock" $!
 		front=$d/front.sock
 	fi
 	qemu-system-x86_64 -M q35 -accel tcg -nodefaults -display none -S -m 128M \
@@ -54,7 +52,7 @@ one_run() {
 		-chardev socket,id=vfs,path="$front" -device vhost-user-fs-pci,chardev=vfs,tag=bench \
 		-qmp unix:"$d/qmp.sock",server=on,wait=off >"$d/qemu.log" 2>&1 &
 	pids="$pids $!"
-	wait_sock "$d/qmp.sock" $!
+	wait_listening "$d/qmp.sock" $!
 	$PY "$QMP_PY" "$d/qmp.sock" migrate "$d/mig.bin" >/dev/null
 	# QEMU's own count, from the migrate command to completion: neither
 	# qmp.py's start-up nor its 50 ms polling is in it
