@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd_errors.h>
 
 #include "container.h"
 #include "error.h"
@@ -128,15 +129,84 @@ vs_container_tail_size(uint64_t raw_size)
 
 /* --- reading --- */
 
-/* libarchive reads the base source's own buffer: no copy, and no
- * buffer of our own per archive. */
+bool
+vs_is_zstd(const unsigned char *p, size_t n)
+{
+	uint32_t m;
+
+	if (n < 4)
+		return false;
+	m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	/* a frame, or a skippable frame: 0x184d2a50 to 0x184d2a5f (RFC 8878) */
+	return m == 0xfd2fb528u || (m & 0xfffffff0u) == 0x184d2a50u;
+}
+
+/* What libarchive reads when there is a zstd layer: up to this many
+ * decoded bytes at a time. */
+#define ZBUF_SIZE 65536
+
+/* zstd is decoded here rather than by libarchive's filter, which can
+ * neither cap the window nor use a decoder it did not make.  A frame
+ * may end and the next begin anywhere; the input may only end between
+ * frames. */
+static la_ssize_t
+zstd_read(struct archive *a, struct vs_container_reader *r, const void **out)
+{
+	for (;;) {
+		ZSTD_outBuffer o = { r->zbuf, ZBUF_SIZE, 0 };
+		const unsigned char *p = NULL;
+		ssize_t n;
+
+		if (r->zin.pos < r->zin.size || r->out_full) {
+			size_t left = ZSTD_decompressStream(r->zd, &o, &r->zin);
+			if (ZSTD_getErrorCode(left) == ZSTD_error_frameParameter_windowTooLarge) {
+				archive_set_error(a, EILSEQ, "zstd: a frame asks for a window over %u MiB, the most read here",
+						  1u << (VS_ZSTD_WINDOW_LOG_MAX - 20));
+				return -1;
+			}
+			if (ZSTD_isError(left)) {
+				archive_set_error(a, EILSEQ, "zstd: %s", ZSTD_getErrorName(left));
+				return -1;
+			}
+			r->in_frame = left != 0;
+			r->out_full = o.pos == o.size;
+			if (o.pos) {
+				*out = r->zbuf;
+				return o.pos;
+			}
+			/* libzstd either consumes input or fails
+			 * (noForwardProgress): this loop ends */
+			if (r->zin.pos < r->zin.size)
+				continue;
+		}
+		n = vs_source_next(r->base, &p);
+		if (n < 0) {
+			archive_set_error(a, EIO, "%s", vs_error_get()->msg);
+			return -1;
+		}
+		if (n == 0) {
+			if (r->in_frame) {
+				archive_set_error(a, EILSEQ, "zstd: the input ends inside a frame (cut short?)");
+				return -1;
+			}
+			return 0;
+		}
+		r->zin = (ZSTD_inBuffer){ p, (size_t)n, 0 };
+	}
+}
+
+/* Without zstd, libarchive reads the base source's own buffer: no copy,
+ * and no buffer of our own per archive. */
 static la_ssize_t
 read_cb(struct archive *a, void *ctx, const void **out)
 {
 	struct vs_container_reader *r = ctx;
 	const unsigned char *p = NULL;
-	ssize_t n = vs_source_next(r->base, &p);
+	ssize_t n;
 
+	if (r->zd)
+		return zstd_read(a, r, out);
+	n = vs_source_next(r->base, &p);
 	if (n < 0) {
 		archive_set_error(a, EIO, "%s", vs_error_get()->msg);
 		return -1;
@@ -180,8 +250,38 @@ member_check(struct vs_container_reader *r, struct archive_entry *e, const char 
 	return 0;
 }
 
+/* A zstd layer gets a decoder: dctx if given, else one of our own. */
+static int
+zstd_setup(struct vs_container_reader *r, ZSTD_DCtx *dctx)
+{
+	const unsigned char *p;
+	ssize_t n = vs_source_peek(r->base, 4, &p);
+
+	if (n < 0)
+		return -1;
+	if (!vs_is_zstd(p, n))
+		return 0;
+	r->compressed = true;
+	r->zd_lent = dctx != NULL;
+	r->zd = dctx ? dctx : ZSTD_createDCtx();
+	r->zbuf = malloc(ZBUF_SIZE);
+	if (!r->zd || !r->zbuf)
+		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+	/* a lent decoder may have been left mid-frame by another container */
+	if (ZSTD_isError(ZSTD_DCtx_reset(r->zd, ZSTD_reset_session_and_parameters)) ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(r->zd, ZSTD_d_windowLogMax, VS_ZSTD_WINDOW_LOG_MAX)))
+		return vs_fail(VS_EXIT_FAIL, 0, "zstd: the decoder cannot be set up");
+	return 0;
+}
+
 int
 vs_container_open(struct vs_container_reader *r, struct vs_source *base)
+{
+	return vs_container_open_with(r, base, NULL);
+}
+
+int
+vs_container_open_with(struct vs_container_reader *r, struct vs_source *base, ZSTD_DCtx *dctx)
 {
 	struct archive_entry *e;
 	char *text = NULL;
@@ -189,19 +289,19 @@ vs_container_open(struct vs_container_reader *r, struct vs_source *base)
 
 	memset(r, 0, sizeof *r);
 	r->base = base;
+	if (zstd_setup(r, dctx) < 0)
+		return -1;
 	r->ar = archive_read_new();
 	if (!r->ar)
 		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	/* zstd only: libarchive would run external programs for some
-	 * other filters, and this is untrusted input. */
-	archive_read_support_filter_zstd(r->ar);
+	/* No filter: zstd is ours (zstd_read), and libarchive would run
+	 * external programs for some others, on untrusted input. */
 	archive_read_support_format_tar(r->ar);
 	archive_read_support_format_raw(r->ar);
 	if (archive_read_open(r->ar, r, NULL, read_cb, NULL) != ARCHIVE_OK)
 		return archive_error(r, "cannot be opened");
 	if (archive_read_next_header(r->ar, &e) != ARCHIVE_OK)
 		return archive_error(r, "has no readable first member");
-	r->compressed = archive_filter_count(r->ar) > 1;
 	r->is_tar = archive_format(r->ar) != ARCHIVE_FORMAT_RAW;
 	if (!r->is_tar)
 		return 0;
@@ -275,6 +375,11 @@ vs_container_close(struct vs_container_reader *r)
 	if (r->ar)
 		archive_read_free(r->ar);
 	r->ar = NULL;
+	if (!r->zd_lent)
+		ZSTD_freeDCtx(r->zd);
+	r->zd = NULL;
+	free(r->zbuf);
+	r->zbuf = NULL;
 	if (r->have_manifest)
 		vs_manifest_free(&r->manifest);
 	r->have_manifest = false;

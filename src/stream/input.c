@@ -14,8 +14,6 @@
 #include "input.h"
 #include "io.h"
 
-static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
-
 struct compressor {
 	const char *name, *tool; /* the data, the program that undoes it */
 	unsigned char magic[6];
@@ -71,7 +69,7 @@ detect(struct vs_state_input *in, bool *via_archive)
 	if (n >= 16 && (memcmp(p, "LibvirtQemudSave", 16) == 0 || memcmp(p, "LibvirtQemudPart", 16) == 0))
 		return vs_fail_hint(VS_EXIT_DATAERR, VS_HINT_LIBVIRT_IMAGE,
 				    "%s: this is a libvirt save image, not a state stream", in->base.name);
-	*via_archive = (n >= 4 && memcmp(p, zstd_magic, 4) == 0) ||
+	*via_archive = vs_is_zstd(p, (size_t)n) ||
 		       (n >= 262 && memcmp(p + 257, "ustar", 5) == 0);
 	return 0;
 }

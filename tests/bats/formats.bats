@@ -144,6 +144,46 @@ state.vhs"
 	assert_failure 65
 }
 
+@test "formats: zstd from other writers is read: pzstd (a skippable frame first), frames that end anywhere" {
+	b=$BATS_TEST_TMPDIR/s
+	make_all "$b"
+	pzstd -q -p 2 -c "$b.vhsnap" >"$BATS_TEST_TMPDIR/p.vhsnap.zst"
+	pzstd -q -p 2 -c "$b.vhs" >"$BATS_TEST_TMPDIR/p.vhs.zst"
+	# frames ending inside tar headers and chunk headers: 700-byte pieces, then the rest
+	: >"$BATS_TEST_TMPDIR/m.vhsnap.zst"
+	for skip in 0 1 2 3; do
+		dd if="$b.vhsnap" bs=700 skip=$skip count=1 status=none | zstd -q -c >>"$BATS_TEST_TMPDIR/m.vhsnap.zst"
+	done
+	tail -c +2801 "$b.vhsnap" | zstd -q -c >>"$BATS_TEST_TMPDIR/m.vhsnap.zst"
+	for f in p.vhsnap.zst p.vhs.zst m.vhsnap.zst; do
+		run --separate-stderr "$VHOST_STATE" convert --json "$BATS_TEST_TMPDIR/$f" "$BATS_TEST_TMPDIR/out.vhs"
+		assert_success
+		cmp "$b.vhs" "$BATS_TEST_TMPDIR/out.vhs"
+		echo "$output" | jq -e --arg f "$f" '.input_format == if ($f | startswith("p.vhs.")) then "raw+zstd" else "archive+zstd" end'
+		rm "$BATS_TEST_TMPDIR/out.vhs"
+	done
+}
+
+@test "formats: a zstd file cut inside a frame, or asking for a window over 128 MiB, exits 65 and writes nothing" {
+	b=$BATS_TEST_TMPDIR/s
+	make_all "$b"
+	head -c 5000 "$b.vhsnap.zst" >"$BATS_TEST_TMPDIR/cut.vhsnap.zst"
+	run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/cut.vhsnap.zst" "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 65
+	assert_output --partial "cut.vhsnap.zst: archive is corrupt: zstd: the input ends inside a frame"
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	# a frame header asking for a 256 MiB window (Window_Descriptor
+	# 0x90), then an empty last block: zstd -d refuses it as well
+	printf '\x28\xb5\x2f\xfd\x00\x90\x01\x00\x00' >"$BATS_TEST_TMPDIR/w.vhs.zst"
+	run zstd -dcq "$BATS_TEST_TMPDIR/w.vhs.zst"
+	assert_failure
+	run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/w.vhs.zst" "$BATS_TEST_TMPDIR/out.vhs"
+	assert_failure 65
+	assert_output --partial "w.vhs.zst: zstd stream cannot be opened: zstd: a frame asks for a window over 128 MiB, the most read here"
+	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
+}
+
 @test "formats: a QEMU migration file goes to the migration-file reader; a truncated one is 65, and state readers point at extract" {
 	# a header and nothing else: inspect walks it as a migration file
 	printf 'QEVM\x00\x00\x00\x03' >"$BATS_TEST_TMPDIR/mig.bin"

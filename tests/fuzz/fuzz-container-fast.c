@@ -13,8 +13,9 @@
  * maps and unmaps each time): a tenth of the speed.  So this target
  * leaves inputs that open with a zstd frame to fuzz-container-zstd-fast,
  * this file built with VS_FUZZ_ZSTD, which puts the zstd magic in front
- * of every container it reads and keeps the decoder's buffers small
- * (clamp_window, ZSTD_DStreamOutSize below). */
+ * of every container it reads, keeps one decoder for all of them
+ * (vs_container_open_with) and keeps its buffers small (clamp_window
+ * below). */
 #include <config.h>
 
 #include <json.h>
@@ -22,19 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef VS_FUZZ_ZSTD
-#include <zstd.h>
-#endif
-
 #include "container.h"
 #include "error.h"
 #include "fuzz-common.h"
 #include "manifest.h"
-
-/* zstd frames and skippable frames, as libarchive's zstd filter bids */
-#define ZSTD_MAGIC 0xfd2fb528u
-#define ZSTD_SKIPPABLE_MASK 0xfffffff0u
-#define ZSTD_SKIPPABLE 0x184d2a50u
 
 #ifndef VS_FUZZ_ZSTD
 static void
@@ -64,7 +56,7 @@ manifest(const uint8_t *data, size_t size)
 #endif
 
 static void
-container(const uint8_t *data, size_t size, size_t step)
+container(const uint8_t *data, size_t size, size_t step, ZSTD_DCtx *dctx)
 {
 	static unsigned char buf[65536];
 	struct vs_container_reader r;
@@ -75,7 +67,7 @@ container(const uint8_t *data, size_t size, size_t step)
 
 	vs_fuzz_mem_source(&base, &m, data, size, step);
 	vs_error_clear();
-	if (vs_container_open(&r, &base) < 0) {
+	if (vs_container_open_with(&r, &base, dctx) < 0) {
 		vs_fuzz_check_error(true, "a malformed container");
 		vs_container_close(&r);
 		return;
@@ -93,23 +85,25 @@ container(const uint8_t *data, size_t size, size_t step)
 
 #ifdef VS_FUZZ_ZSTD
 /* The largest window a frame header may ask of the decoder here (2^n
- * bytes).  libzstd allocates, per frame, the window plus two blocks of
- * output and a block of input (blocks are at most the window, up to
- * 128 KiB): 2.4 MiB for what vhost-state writes (a 2 MiB window), up to
- * 128 MiB as a header asks.  Under ASan a buffer past 128 KiB is
- * mmapped, its shadow poisoned, then unmapped with a TLB flush, per
- * input; at 2^14 the buffer (64 KiB) stays in ASan's size classes.
- * What the decoder does does not depend on the window but through which
- * offsets and block sizes are valid, and the seeds are written with this
- * window (gen-fast-seeds.py), so it changes nothing for them: a
- * Window_Descriptor asking for more (up to libzstd's limit of 2^27;
- * above it the frame is refused before any allocation and is left as it
- * is) is rewritten to ask for this much, and a match reaching further
- * back or a bigger block is then the decoder's corruption error.  Only
- * the first frame's header is rewritten; a single-segment frame's window
- * is its content size, left as it is too. */
+ * bytes).  A decoder's buffers hold the window plus two blocks of output
+ * and a block of input (blocks are at most the window, up to 128 KiB):
+ * 2.4 MiB for what vhost-state writes (a 2 MiB window), up to 128 MiB as
+ * a header asks.  The decoder kept across inputs keeps them while they
+ * are big enough, but mutated headers ask for every size, so they are
+ * made again and again; under ASan a buffer past 128 KiB is mmapped, its
+ * shadow poisoned, then unmapped with a TLB flush (a quarter of the
+ * speed without this cap, measured).  At 2^14 the buffer (64 KiB) stays
+ * in ASan's size classes.  What the decoder does does not depend on the
+ * window but through which offsets and block sizes are valid, and the
+ * seeds are written with this window (gen-fast-seeds.py), so it changes
+ * nothing for them: a Window_Descriptor asking for more (up to the
+ * reader's limit, VS_ZSTD_WINDOW_LOG_MAX; above it the frame is refused
+ * before any allocation and is left as it is) is rewritten to ask for
+ * this much, and a match reaching further back or a bigger block is then
+ * the decoder's corruption error.  Only the first frame's header is
+ * rewritten; a single-segment frame's window is its content size, left
+ * as it is too. */
 #define WINDOW_LOG_CAP 14
-#define ZSTD_WINDOW_LOG_LIMIT 27
 
 static void
 clamp_window(uint8_t *frame, size_t size)
@@ -123,37 +117,10 @@ clamp_window(uint8_t *frame, size_t size)
 		return;
 	base = UINT64_C(1) << (10 + (frame[5] >> 3));
 	window = base + (base >> 3) * (frame[5] & 7);
-	if (window > UINT64_C(1) << WINDOW_LOG_CAP && window <= UINT64_C(1) << ZSTD_WINDOW_LOG_LIMIT)
+	if (window > UINT64_C(1) << WINDOW_LOG_CAP && window <= UINT64_C(1) << VS_ZSTD_WINDOW_LOG_MAX)
 		frame[5] = (WINDOW_LOG_CAP - 10) << 3;
 }
 
-/* libarchive's zstd filter allocates its output buffer per archive, of
- * the size libzstd recommends: ZSTD_BLOCKSIZE_MAX, 128 KiB.  Under ASan a
- * buffer that size (plus its redzone) is past the largest size class,
- * so it is mmapped, its shadow poisoned, then unmapped with a TLB flush,
- * for each input: 6 times the time of everything else here.  The
- * executable's definition of this function comes first for libarchive,
- * which only sizes that buffer with it (the library never calls it; a
- * decompressing stream accepts any output size); 8 KiB less keeps the
- * buffer in ASan's size classes, and the decoder still fills it in one
- * or more calls as it does with the full size. */
-size_t
-ZSTD_DStreamOutSize(void)
-{
-	return ZSTD_BLOCKSIZE_MAX - 8192;
-}
-
-#else
-static bool
-zstd_frame(const uint8_t *p, size_t n)
-{
-	uint32_t m;
-
-	if (n < 4)
-		return false;
-	m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-	return m == ZSTD_MAGIC || (m & ZSTD_SKIPPABLE_MASK) == ZSTD_SKIPPABLE;
-}
 #endif
 
 int
@@ -171,12 +138,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(z, "\x28\xb5\x2f\xfd", 4);
 	memcpy(z + 4, data + 1, size - 1);
 	clamp_window(z, size + 3);
-	container(z, size + 3, step);
+	/* one decoder for every input, as vs_container_open_with allows:
+	 * its buffers are not made and unmade each time */
+	static ZSTD_DCtx *dctx;
+	if (!dctx)
+		dctx = ZSTD_createDCtx();
+	vs_fuzz_fail_if(!dctx, "out of memory");
+	container(z, size + 3, step, dctx);
 	free(z);
 #else
 	if (data[0] & 1) {
-		if (!zstd_frame(data + 1, size - 1))
-			container(data + 1, size - 1, step);
+		if (!vs_is_zstd(data + 1, size - 1))
+			container(data + 1, size - 1, step, NULL);
 	} else {
 		manifest(data + 1, size - 1);
 	}
