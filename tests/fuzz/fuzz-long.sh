@@ -6,6 +6,13 @@
 # record the counts in tests/fuzz/README.md between its fuzz-long
 # markers.  Exits 1 if any target found a crash, leak or timeout; the
 # input stays in tests/fuzz/work/NAME/artifacts/.
+#
+# FUZZ_LONG_BASELINE (fuzz-baseline, a target that only reads its input)
+# runs FUZZ_LONG_BASELINE_RUNS times (default 3 M) from no corpus before
+# the first target and after each one: each target's rate per CPU second
+# is also given as a fraction of the baseline's around it (the mean of
+# the runs before and after), which stays comparable between runs on a
+# machine whose speed changes, even during a run.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 runs=${FUZZ_LONG_RUNS:-10000000}
@@ -17,8 +24,24 @@ if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && c=$(command -v "${CLANG_FUZZ:-clang-14}
 	s=$(dirname "$(readlink -f "$c")")/llvm-symbolizer
 	[ -x "$s" ] && ASAN_SYMBOLIZER_PATH=$s && export ASAN_SYMBOLIZER_PATH
 fi
-table="| target | executions | seconds | exec/s (wall) | CPU s | corpus before → after | result |
-|---|---|---|---|---|---|---|
+baseline=${FUZZ_LONG_BASELINE:-}
+base_runs=${FUZZ_LONG_BASELINE_RUNS:-3000000}
+# baseline_rate: the baseline's executions per CPU second, now
+baseline_rate() {
+	b=tests/fuzz/work/baseline
+	rm -rf "$b" && mkdir -p "$b/new" || return 1
+	/usr/bin/time -f 'cpu %U %S' -o "$b/cpu" "$baseline" -runs="$base_runs" "$b/new" >"$b/fuzz-long.log" 2>&1 ||
+		{ tail -n 20 "$b/fuzz-long.log" >&2; return 1; }
+	awk -v n="$base_runs" '/^cpu/ { t = $2 + $3; if (t > 0) printf "%.0f", n / t }' "$b/cpu"
+}
+base_before=
+if [ -n "$baseline" ]; then
+	base_before=$(baseline_rate) || exit 1
+	echo "fuzz-baseline: $base_before executions per CPU second"
+fi
+bases=$base_before # every baseline rate of the run
+table="| target | executions | seconds | exec/s (wall) | CPU s | exec per CPU s | baseline per CPU s | ÷ baseline | corpus before → after | result |
+|---|---|---|---|---|---|---|---|---|---|
 "
 for bin in "$@"; do
 	name=${bin##*/fuzz-}
@@ -40,6 +63,16 @@ for bin in "$@"; do
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz-long.log" | tail -n 1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/fuzz-long.log" | tail -n 1)
 	cpu=$(awk '/^cpu/ { printf "%.0f", $2 + $3 }' "$work/cpu")
+	per_cpu=$(awk -v n="${execs:-0}" '/^cpu/ { t = $2 + $3; if (t > 0 && n > 0) printf "%.0f", n / t }' "$work/cpu")
+	ratio='' base=''
+	if [ -n "$baseline" ]; then
+		base_after=$(baseline_rate) || exit 1
+		echo "fuzz-baseline: $base_after executions per CPU second"
+		base=$(((base_before + base_after) / 2))
+		bases="$bases $base_after"
+		base_before=$base_after
+		[ -n "$per_cpu" ] && ratio=$(awk -v a="$per_cpu" -v b="$base" 'BEGIN { printf "%.3f", a / b }')
+	fi
 	result=clean
 	if [ $rc -ne 0 ]; then
 		failed=1
@@ -53,7 +86,7 @@ for bin in "$@"; do
 	fi
 	after=$(find "$corpus" -type f | wc -l)
 	echo "fuzz-$name: ${execs:-?} executions in $t s, $result"
-	table="$table| fuzz-$name | ${execs:-?} | $t | ${rate:-?} | ${cpu:-?} | $before → $after | $result |
+	table="$table| fuzz-$name | ${execs:-?} | $t | ${rate:-?} | ${cpu:-?} | ${per_cpu:-?} | ${base:--} | ${ratio:--} | $before → $after | $result |
 "
 done
 printf '%s' "$table"
@@ -62,7 +95,7 @@ readme=$here/README.md
 if grep -q '^<!-- fuzz-long begin -->$' "$readme"; then
 	{
 		sed '/^<!-- fuzz-long begin -->$/q' "$readme"
-		echo "Last run: $(date -u +%Y-%m-%dT%H:%MZ), FUZZ_LONG_RUNS=$runs FUZZ_LONG_SECONDS=$seconds, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)."
+		echo "Last run: $(date -u +%Y-%m-%dT%H:%MZ), FUZZ_LONG_RUNS=$runs FUZZ_LONG_SECONDS=$seconds, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)${bases:+; fuzz-baseline did $(echo "$bases" | tr ' ' '\n' | sort -n | sed -n '1p;$p' | paste -sd' ' | sed 's/ / to /') executions per CPU second}."
 		echo
 		printf '%s' "$table"
 		sed -n '/^<!-- fuzz-long end -->$/,$p' "$readme"

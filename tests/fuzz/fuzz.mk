@@ -29,6 +29,9 @@ FUZZ_FAST_BINS = tests/fuzz/fuzz-chunk-fast tests/fuzz/fuzz-reply-fast \
 	tests/fuzz/fuzz-container-fast tests/fuzz/fuzz-container-zstd-fast \
 	tests/fuzz/fuzz-migfile-fast tests/fuzz/fuzz-payload-fast tests/fuzz/fuzz-decode-fast
 
+# fuzz-long's reference: a target that only reads its input (fuzz-baseline.c)
+FUZZ_BASELINE = tests/fuzz/fuzz-baseline
+
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_COMPILE = $(CLANG_FUZZ) $(DEFS) $(DEFAULT_INCLUDES) $(INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	-I$(srcdir)/tests/fuzz $(AM_CFLAGS) -g -O1 $(FUZZ_SAN)
@@ -69,6 +72,8 @@ tests/fuzz/fuzz-payload-fast: tests/fuzz/fuzz-payload-fast.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
 tests/fuzz/fuzz-decode-fast: tests/fuzz/fuzz-decode-fast.c $(FUZZ_DEPS)
 	$(FUZZ_LINK)
+tests/fuzz/fuzz-baseline: tests/fuzz/fuzz-baseline.c $(FUZZ_DEPS)
+	$(FUZZ_LINK)
 
 # Every library source, so a target never misses a new file.  Depending
 # on the gcc-built library reuses its header dependency tracking.
@@ -93,9 +98,9 @@ fuzz: $(FUZZ_DIFF_BINS)
 # minimised in the tree, the counts recorded in tests/fuzz/README.md.
 FUZZ_LONG_RUNS = 10000000
 FUZZ_LONG_SECONDS = 0
-fuzz-long: $(FUZZ_FAST_BINS)
+fuzz-long: $(FUZZ_FAST_BINS) $(FUZZ_BASELINE)
 	@CLANG_FUZZ='$(CLANG_FUZZ)' FUZZ_LONG_RUNS='$(FUZZ_LONG_RUNS)' FUZZ_LONG_SECONDS='$(FUZZ_LONG_SECONDS)' \
-	FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' FUZZ_RSS_MB='$(FUZZ_RSS_MB)' \
+	FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' FUZZ_RSS_MB='$(FUZZ_RSS_MB)' FUZZ_LONG_BASELINE='$(FUZZ_BASELINE)' \
 	$(SHELL) $(srcdir)/tests/fuzz/fuzz-long.sh $(FUZZ_FAST_BINS)
 
 # make check: every checked-in input once through its target (not in
@@ -108,7 +113,7 @@ endif
 
 clean-local: clean-fuzz
 clean-fuzz:
-	rm -rf $(FUZZ_BINS) $(FUZZ_LIB) tests/fuzz/lib tests/fuzz/work
+	rm -rf $(FUZZ_BINS) $(FUZZ_BASELINE) $(FUZZ_LIB) tests/fuzz/lib tests/fuzz/work
 
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py tests/fuzz/gen-fast-seeds.py \
 	tests/fuzz/fuzz-run.sh tests/fuzz/fuzz-replay.sh \
@@ -117,7 +122,7 @@ EXTRA_DIST += tests/fuzz/README.md tests/fuzz/gen-seeds.py tests/fuzz/gen-fast-s
 	tests/fuzz/fuzz-container.c tests/fuzz/fuzz-migfile.c tests/fuzz/fuzz-decode.c \
 	tests/fuzz/fuzz-chunk-fast.c tests/fuzz/fuzz-reply-fast.c tests/fuzz/fuzz-container-fast.c \
 	tests/fuzz/fuzz-container-zstd-fast.c tests/fuzz/fuzz-migfile-fast.c tests/fuzz/fuzz-payload-fast.c \
-	tests/fuzz/fuzz-decode-fast.c tests/fuzz/fuzz-long.sh \
+	tests/fuzz/fuzz-decode-fast.c tests/fuzz/fuzz-baseline.c tests/fuzz/fuzz-long.sh \
 	tests/fuzz/corpus tests/fuzz/regressions
 
 .PHONY: fuzz fuzz-long clean-fuzz
