@@ -164,7 +164,7 @@ state.vhs"
 	done
 }
 
-@test "formats: a zstd file cut inside a frame, or asking for a window over 128 MiB, exits 65 and writes nothing" {
+@test "formats: a zstd file cut inside a frame, asking for a window over 128 MiB, or holding nothing exits 65 and writes nothing" {
 	b=$BATS_TEST_TMPDIR/s
 	make_all "$b"
 	head -c 5000 "$b.vhsnap.zst" >"$BATS_TEST_TMPDIR/cut.vhsnap.zst"
@@ -181,6 +181,15 @@ state.vhs"
 	assert_failure 65
 	assert_output --partial "w.vhs.zst: zstd stream cannot be opened: zstd: a frame asks for a window over 128 MiB, the most read here"
 	[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	# an empty frame, and a skippable frame alone
+	printf '' | zstd -q -c >"$BATS_TEST_TMPDIR/e.vhs.zst"
+	printf '\x50\x2a\x4d\x18\x00\x00\x00\x00' >"$BATS_TEST_TMPDIR/s.vhs.zst"
+	for f in e s; do
+		run "$VHOST_STATE" convert "$BATS_TEST_TMPDIR/$f.vhs.zst" "$BATS_TEST_TMPDIR/out.vhs"
+		assert_failure 65
+		assert_output --partial "$f.vhs.zst: the zstd data decodes to nothing (expected a state stream or a .vhsnap archive inside)"
+		[ ! -e "$BATS_TEST_TMPDIR/out.vhs" ]
+	done
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
 }
 
