@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zstd_errors.h>
 
+#include "bytes.h"
 #include "container.h"
 #include "error.h"
 
@@ -132,13 +133,10 @@ vs_container_tail_size(uint64_t raw_size)
 bool
 vs_is_zstd(const unsigned char *p, size_t n)
 {
-	uint32_t m;
-
 	if (n < 4)
 		return false;
-	m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 	/* a frame, or a skippable frame: 0x184d2a50 to 0x184d2a5f (RFC 8878) */
-	return m == 0xfd2fb528u || (m & 0xfffffff0u) == 0x184d2a50u;
+	return vs_get_le32(p) == 0xfd2fb528u || (vs_get_le32(p) & 0xfffffff0u) == 0x184d2a50u;
 }
 
 /* What libarchive reads when there is a zstd layer: up to this many
