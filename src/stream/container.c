@@ -158,13 +158,11 @@ zstd_read(struct archive *a, struct vs_container_reader *r, const void **out)
 		if (r->zin.pos < r->zin.size || r->out_full) {
 			size_t left = ZSTD_decompressStream(r->zd, &o, &r->zin);
 			if (ZSTD_getErrorCode(left) == ZSTD_error_frameParameter_windowTooLarge) {
-				r->zfailed = true;
 				archive_set_error(a, EILSEQ, "zstd: a frame asks for a window over %u MiB, the most read here",
 						  1u << (VS_ZSTD_WINDOW_LOG_MAX - 20));
 				return -1;
 			}
 			if (ZSTD_isError(left)) {
-				r->zfailed = true;
 				archive_set_error(a, EILSEQ, "zstd: %s", ZSTD_getErrorName(left));
 				return -1;
 			}
@@ -187,8 +185,17 @@ zstd_read(struct archive *a, struct vs_container_reader *r, const void **out)
 		}
 		if (n == 0) {
 			if (r->in_frame) {
-				r->zfailed = true;
 				archive_set_error(a, EILSEQ, "zstd: the input ends inside a frame (cut short?)");
+				return -1;
+			}
+			/* libarchive would call it an unrecognized format; our
+			 * own error passes through it (archive_error) */
+			if (r->decoded == 0) {
+				vs_error_set(VS_EXIT_DATAERR, 0,
+					"%s: the zstd data decodes to nothing (expected a state stream or a .vhsnap "
+					"archive inside)",
+					r->base->name);
+				archive_set_error(a, EIO, "%s", vs_error_get()->msg);
 				return -1;
 			}
 			return 0;
@@ -300,15 +307,8 @@ vs_container_open_with(struct vs_container_reader *r, struct vs_source *base, ZS
 	 * external programs for some others, on untrusted input. */
 	archive_read_support_format_tar(r->ar);
 	archive_read_support_format_raw(r->ar);
-	if (archive_read_open(r->ar, r, NULL, read_cb, NULL) != ARCHIVE_OK) {
-		/* libarchive would say "Unrecognized archive format" */
-		if (r->zd && r->decoded == 0 && !r->zfailed && archive_errno(r->ar) != EIO)
-			return vs_fail(VS_EXIT_DATAERR, 0,
-				       "%s: the zstd data decodes to nothing (expected a state stream or a .vhsnap "
-				       "archive inside)",
-				       base->name);
+	if (archive_read_open(r->ar, r, NULL, read_cb, NULL) != ARCHIVE_OK)
 		return archive_error(r, "cannot be opened");
-	}
 	if (archive_read_next_header(r->ar, &e) != ARCHIVE_OK)
 		return archive_error(r, "has no readable first member");
 	r->is_tar = archive_format(r->ar) != ARCHIVE_FORMAT_RAW;

@@ -50,7 +50,6 @@ struct vs_container_reader {
 	bool in_frame;	      /* the last call left a frame unfinished */
 	bool out_full;	      /* ... or filled zbuf: more may be buffered */
 	uint64_t decoded;     /* bytes the zstd layer has given libarchive */
-	bool zfailed;	      /* ... and then said why it could not go on */
 };
 
 /* Open base as zstd and/or tar; for a tar, read and check the manifest
