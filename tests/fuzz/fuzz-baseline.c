@@ -2,10 +2,10 @@
  * each input once and nothing else, built and run like the fast targets
  * (clang, ASan + UBSan, libFuzzer's coverage and mutations), so its
  * rate is what libFuzzer and the sanitizers cost on this machine today.
- * fuzz-long runs it first and gives each target's rate as a fraction of
- * it, which stays comparable between runs when the machine's speed does
- * not (on the 2-core CI machine it has swung by a quarter from one
- * session to the next). */
+ * fuzz-long runs it before the first target and after each one, and
+ * gives each target's rate as a fraction of the baseline's around it,
+ * which stays comparable between runs when the machine's speed does not
+ * (on the 2-core CI machine it has swung by a third within a run). */
 #include <config.h>
 
 #include <stddef.h>
