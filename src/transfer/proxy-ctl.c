@@ -400,6 +400,10 @@ ctl_command(struct proxy *px, struct ctl *c)
 			  "permission denied: the proxy serves only its own uid and root");
 		return;
 	}
+	if (c->turned_away) {
+		ctl_error(c, false, VS_EXIT_FAIL, "too many control clients at once");
+		return;
+	}
 	if (strcmp(c->in, "status") == 0) {
 		struct json_object *doc = status_json(px);
 		const char *s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -502,7 +506,7 @@ void
 vs_px_ctl_accept(struct proxy *px)
 {
 	int fd = accept4(px->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	unsigned i;
+	unsigned i, served = 0;
 
 	if (fd < 0) {
 		/* out of fds or memory: the pending client would keep the
@@ -513,11 +517,12 @@ vs_px_ctl_accept(struct proxy *px)
 		}
 		return;
 	}
-	for (i = 0; i < CTL_MAX && px->ctls[i]; i++)
+	for (i = 0; i < CTL_SLOTS; i++)
+		if (px->ctls[i] && !px->ctls[i]->turned_away)
+			served++;
+	for (i = 0; i < CTL_SLOTS && px->ctls[i]; i++)
 		;
-	if (i == CTL_MAX) {
-		static const char busy[] = "error 1 too many control clients at once\n";
-		(void)!send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (i == CTL_SLOTS) { /* not polled for then (vs_px_ctl_room) */
 		close(fd);
 		return;
 	}
@@ -529,6 +534,20 @@ vs_px_ctl_accept(struct proxy *px)
 	px->ctls[i]->fd = fd;
 	px->ctls[i]->since = vs_px_now_ms();
 	px->ctls[i]->refused = !ctl_allowed(px, fd);
+	/* answered once its line is read, as a refused one (ctl_command) */
+	px->ctls[i]->turned_away = served >= CTL_MAX;
+}
+
+/* With every slot taken the listening socket is left alone: further
+ * clients wait in its backlog, and once that is full are refused at
+ * connect (EAGAIN), which costs the proxy nothing. */
+bool
+vs_px_ctl_room(const struct proxy *px)
+{
+	for (unsigned i = 0; i < CTL_SLOTS; i++)
+		if (!px->ctls[i])
+			return true;
+	return false;
 }
 
 /* --- for the loop --- */
@@ -553,7 +572,7 @@ vs_px_ctl_poll(struct proxy *px, struct pollset *ps)
 	if (!px->ending && px->snap.state == SNAP_PUMP &&
 	    (!px->snap.client || px->snap.client->out_off == px->snap.client->out_len))
 		vs_px_poll_add(ps, px->snap.fd, POLLIN, S_SNAP, NULL, 0);
-	for (unsigned i = 0; i < CTL_MAX; i++)
+	for (unsigned i = 0; i < CTL_SLOTS; i++)
 		if (px->ctls[i])
 			vs_px_poll_add(ps, px->ctls[i]->fd, POLLIN | (px->ctls[i]->out_off < px->ctls[i]->out_len ? POLLOUT : 0),
 				       S_CTL, NULL, i);
@@ -566,7 +585,7 @@ vs_px_ctl_since(const struct proxy *px)
 
 	if (px->snap.state != SNAP_IDLE && !snap_client_slow(px))
 		first = px->snap.since;
-	for (unsigned i = 0; i < CTL_MAX; i++)
+	for (unsigned i = 0; i < CTL_SLOTS; i++)
 		if (px->ctls[i] && ctl_busy(px->ctls[i]) && px->ctls[i]->since < first)
 			first = px->ctls[i]->since;
 	return first;
@@ -583,7 +602,7 @@ vs_px_ctl_deadline(struct proxy *px, long now)
 			return vs_fail(VS_EXIT_TIMEOUT, 0, "timed out after %g s waiting for the back-end during a snapshot (%s)",
 				       px->o->timeout_ms / 1000.0, px->snap.state == SNAP_PUMP ? "state data" : "a reply");
 	}
-	for (unsigned i = 0; i < CTL_MAX; i++) {
+	for (unsigned i = 0; i < CTL_SLOTS; i++) {
 		struct ctl *c = px->ctls[i];
 		if (c && ctl_busy(c) && vs_px_expired(px, c->since, now))
 			ctl_free(px, i); /* a stuck control client never stalls the VM */
@@ -605,7 +624,7 @@ vs_px_ctl_event(struct proxy *px, unsigned i, int fd, short ev)
 void
 vs_px_ctl_flush(struct proxy *px)
 {
-	for (unsigned i = 0; i < CTL_MAX; i++)
+	for (unsigned i = 0; i < CTL_SLOTS; i++)
 		if (px->ctls[i] && px->ctls[i]->out_off < px->ctls[i]->out_len)
 			ctl_write(px, i);
 }
@@ -623,7 +642,7 @@ vs_px_ctl_end(struct proxy *px)
 {
 	if (px->snap.state != SNAP_IDLE)
 		snap_fail(px, VS_EXIT_UNAVAILABLE, "the session ended during the snapshot");
-	for (unsigned i = 0; i < CTL_MAX; i++)
+	for (unsigned i = 0; i < CTL_SLOTS; i++)
 		if (px->ctls[i]) {
 			/* best effort: the final words of a refused or cut client */
 			ctl_write(px, i);

@@ -27,7 +27,9 @@ struct json_object;
 #define NRINGS 256	  /* ring indexes are 8 bits on the wire */
 #define PENDING_MAX 64	  /* QEMU waits for each reply: one or two at most */
 #define XFER_MAX 8	  /* concurrent tee copies (QEMU does one at a time) */
-#define CTL_MAX 4	  /* concurrent control clients */
+#define CTL_MAX 4	  /* control clients served at a time */
+/* and as many again held until their line is read, to be told 'too many' */
+#define CTL_SLOTS (2 * CTL_MAX)
 /* A side is read only while what waits for the other side is below this:
  * a peer that sends faster than the other reads is held back, not
  * buffered without end. */
@@ -123,6 +125,7 @@ struct ctl {
 	size_t in_len;
 	bool got_command, closing;
 	bool refused; /* another uid: its command is answered with an error */
+	bool turned_away; /* over CTL_MAX: answered 'too many' the same way */
 	unsigned char *out;
 	size_t out_len, out_off, out_cap;
 	long since;
@@ -158,7 +161,7 @@ struct proxy {
 	struct xfer *awaiting; /* the tee whose 42 reply is due */
 	unsigned xfer_seq;
 	unsigned tee_failures;
-	struct ctl *ctls[CTL_MAX];
+	struct ctl *ctls[CTL_SLOTS];
 	struct {
 		enum snap_state state;
 		struct ctl *client; /* NULL once the client left: the rest is discarded */
@@ -182,7 +185,7 @@ struct slot {
 	unsigned index;
 };
 
-#define MAX_SLOTS (2 + 4 + CTL_MAX + 2 * XFER_MAX + 1)
+#define MAX_SLOTS (2 + 4 + CTL_SLOTS + 2 * XFER_MAX + 1)
 
 struct pollset {
 	struct pollfd pfd[MAX_SLOTS];
@@ -243,6 +246,7 @@ void vs_px_tee_end(struct proxy *px);
 /* --- the control socket and snapshots (proxy-ctl.c) --- */
 
 void vs_px_ctl_accept(struct proxy *px);
+bool vs_px_ctl_room(const struct proxy *px);
 /* poll's events for control client i, whose fd is fd */
 void vs_px_ctl_event(struct proxy *px, unsigned i, int fd, short ev);
 /* send what waits for the control clients */

@@ -487,7 +487,8 @@ poll_set(struct proxy *px, struct pollset *ps)
 	ps->n = 0;
 	if (!px->ending) {
 		vs_px_poll_add(ps, px->listen_fd, POLLIN, S_LISTEN, NULL, 0);
-		vs_px_poll_add(ps, px->ctl_fd, POLLIN, S_CTL_LISTEN, NULL, 0);
+		if (vs_px_ctl_room(px))
+			vs_px_poll_add(ps, px->ctl_fd, POLLIN, S_CTL_LISTEN, NULL, 0);
 		/* held: the front-end is left out of the poll set entirely,
 		 * so even its hang-up waits */
 		if (px->snap.state == SNAP_IDLE)

@@ -109,6 +109,49 @@ teardown() {
 	assert_success
 }
 
+@test "proxy: a fifth control client is told 'too many' once its line is read, then a clean EOF (no reset), and snapshot says so with exit 1" {
+	start_fake a
+	start_proxy a "$FAKE_SOCK"
+	# four clients that say nothing hold the four places; the fifth sends
+	# its line at once, the sixth only after a pause (accepted before it
+	# sent anything); each reads the answer to its end
+	run python3 - "$PROXY_CTL" "$VHOST_STATE" <<-'PY'
+		import socket, subprocess, sys, time
+		path, tool = sys.argv[1], sys.argv[2]
+		def conn():
+		    s = socket.socket(socket.AF_UNIX)
+		    s.settimeout(20)
+		    s.connect(path)
+		    return s
+		silent = [conn() for _ in range(4)]
+		time.sleep(0.3)
+		def ask(pause):
+		    s = conn()
+		    time.sleep(pause)
+		    s.sendall(b"status\n")
+		    time.sleep(0.3)
+		    data = b""
+		    while True:
+		        d = s.recv(65536)  # a reset raises here
+		        if not d:
+		            return data
+		        data += d
+		print("at once:", ask(0))
+		print("after a pause:", ask(0.3))
+		r = subprocess.run([tool, "snapshot", "--status", path], capture_output=True, text=True)
+		print("snapshot --status:", r.returncode, r.stderr.strip())
+		for s in silent:
+		    s.close()
+	PY
+	echo "$output"
+	assert_success
+	assert_line "at once: b'error 1 too many control clients at once\n'"
+	assert_line "after a pause: b'error 1 too many control clients at once\n'"
+	assert_line "snapshot --status: 1 vhost-state: snapshot: too many control clients at once"
+	run "$VHOST_STATE" snapshot --status "$PROXY_CTL"
+	assert_success
+}
+
 @test "proxy: a control client that connects and never sends is dropped after -t; the proxy goes on" {
 	start_fake a
 	vs_sockdir
