@@ -65,9 +65,10 @@ file_handle_json(const struct vs_vfs_file_handle *fh)
 	return o;
 }
 
-/* Parent steps for all the paths of one state: far more than any real
- * tree needs, few enough that a crafted chain cannot stall a decode. */
-#define PATH_BUDGET (1ull << 24)
+/* Bytes of path text for one state (vs_vfs_inode_path): a million
+ * inodes 256 bytes deep each, while a crafted state (many inodes under
+ * one 4 KiB-deep chain) cannot make a decode write gigabytes. */
+#define PATH_BUDGET (1ull << 28)
 
 static struct json_object *
 inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, struct status_words *words,

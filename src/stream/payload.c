@@ -250,6 +250,96 @@ inode(struct cursor *c, struct vs_vfs_inode *ino)
 #define HANDLE_MIN 4
 #define MOUNT_MIN 2
 
+/* ---- paths: every inode's, resolved once ---- */
+
+#define NO_INODE SIZE_MAX
+enum { PATH_NONE = -1, PATH_UNSEEN = -2, PATH_ON_CHAIN = -3 };
+
+static const struct vs_vfs_inode *
+find_inode(const struct vs_vfs_state *st, uint64_t id)
+{
+	struct vs_vfs_id_index key = { .id = id }, *hit;
+
+	hit = bsearch(&key, st->by_id, st->ninodes, sizeof key, by_id);
+	return hit ? &st->inodes[hit->i] : NULL;
+}
+
+/* The length of a path that starts at this inode (Root, Full path), or
+ * PATH_NONE for what names no place (Invalid, a file handle). */
+static int32_t
+start_len(const struct vs_vfs_inode *ino)
+{
+	if (ino->location == VS_LOC_ROOT)
+		return 1; /* "." */
+	if (ino->location == VS_LOC_FULL_PATH && ino->name && strlen(ino->name) <= VS_VFS_PATH_MAX)
+		return (int32_t)strlen(ino->name);
+	return PATH_NONE;
+}
+
+/* A Path inode's path length from its parent's: the parent's path, "/"
+ * and the name, or the name alone under the root ("a", not "./a"). */
+static int32_t
+child_len(const struct vs_vfs_inode *parent, int32_t parent_len, const struct vs_vfs_inode *ino)
+{
+	size_t n = ino->name ? strlen(ino->name) : 0, total;
+
+	/* a prefix (vs_vfs_decode 1) may end before an inode's name; an
+	 * empty name is no path component */
+	if (parent_len < 0 || n == 0)
+		return PATH_NONE;
+	total = parent->location == VS_LOC_ROOT ? n : (size_t)parent_len + 1 + n;
+	return total <= VS_VFS_PATH_MAX ? (int32_t)total : PATH_NONE;
+}
+
+/* Each inode's parent index and path length (st->parent_at, ->path_len).
+ * Following the parents inode by inode costs a chain's length for every
+ * inode on it, and a loop the whole path limit each time: quadratic on a
+ * crafted state.  Here every inode is resolved once: climb from it to an
+ * inode already resolved or one that starts a path (the climb's inodes
+ * are marked, so meeting one again is a loop), then come back down. */
+static bool
+index_paths(struct vs_vfs_state *st)
+{
+	size_t n = st->ninodes ? st->ninodes : 1, *chain = malloc(n * sizeof *chain);
+	const struct vs_vfs_inode *ino = st->inodes;
+	int32_t *len;
+
+	st->parent_at = malloc(n * sizeof *st->parent_at);
+	st->path_len = len = malloc(n * sizeof *st->path_len);
+	if (!chain || !st->parent_at || !len) {
+		free(chain);
+		return false;
+	}
+	for (size_t i = 0; i < st->ninodes; i++) {
+		const struct vs_vfs_inode *p = ino[i].location == VS_LOC_PATH ? find_inode(st, ino[i].parent) : NULL;
+		st->parent_at[i] = p ? (size_t)(p - ino) : NO_INODE;
+		len[i] = PATH_UNSEEN;
+	}
+	for (size_t i = 0; i < st->ninodes; i++) {
+		size_t top = 0, at = i;
+		int32_t l;
+
+		while (at != NO_INODE && len[at] == PATH_UNSEEN && ino[at].location == VS_LOC_PATH) {
+			len[at] = PATH_ON_CHAIN;
+			chain[top++] = at;
+			at = st->parent_at[at];
+		}
+		if (at == NO_INODE || len[at] == PATH_ON_CHAIN)
+			l = PATH_NONE; /* a parent not in the state, or a loop */
+		else if (len[at] == PATH_UNSEEN)
+			l = len[at] = start_len(&ino[at]);
+		else
+			l = len[at];
+		while (top > 0) {
+			size_t c = chain[--top];
+			l = len[c] = at == NO_INODE ? PATH_NONE : child_len(&ino[at], l, &ino[c]);
+			at = c;
+		}
+	}
+	free(chain);
+	return true;
+}
+
 static int
 decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err, size_t errlen)
 {
@@ -326,6 +416,8 @@ decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trai
 		for (size_t i = 0; i < st->ninodes; i++)
 			st->by_id[i] = (struct vs_vfs_id_index){ st->inodes[i].id, i };
 		qsort(st->by_id, st->ninodes, sizeof *st->by_id, by_id);
+		if (!index_paths(st))
+			goto out;
 	}
 	ok = true;
 out:
@@ -361,65 +453,46 @@ vs_vfs_state_free(struct vs_vfs_state *st)
 	free(st->strings);
 	free(st->inodes);
 	free(st->by_id);
+	free(st->parent_at);
+	free(st->path_len);
 	free(st->handles);
 	free(st->mounts);
 	memset(st, 0, sizeof *st);
-}
-
-static const struct vs_vfs_inode *
-find_inode(const struct vs_vfs_state *st, uint64_t id)
-{
-	struct vs_vfs_id_index key = { .id = id }, *hit;
-
-	hit = st->by_id ? bsearch(&key, st->by_id, st->ninodes, sizeof key, by_id) : NULL;
-	return hit ? &st->inodes[hit->i] : NULL;
 }
 
 bool
 vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len,
 		  uint64_t *budget)
 {
-	size_t at = len - 1, n;
+	size_t i = (size_t)(ino - st->inodes), at, n;
+	int32_t plen = st->path_len ? st->path_len[i] : -1;
 
-	if (len < 2)
+	if (plen < 0 || (size_t)plen >= len)
 		return false;
-	buf[at] = '\0';
-	/* build right to left; every step adds a name of at least one byte
-	 * (an empty one is no path component: refused), so the walk ends
-	 * within len steps even on a parent loop */
-	while (ino && ino->location == VS_LOC_PATH) {
-		/* a prefix (vs_vfs_decode 1) may end before an inode's name */
-		if (*budget == 0 || !ino->name)
-			return false;
-		--*budget;
-		n = strlen(ino->name);
-		if (n == 0)
-			return false;
-		if (n + (at < len - 1) > at)
-			return false;
-		if (at < len - 1)
-			buf[--at] = '/';
-		at -= n;
-		memcpy(buf + at, ino->name, n);
-		ino = find_inode(st, ino->parent);
+	if (*budget < (uint64_t)plen + 1) {
+		*budget = 0;
+		return false;
 	}
-	if (!ino)
-		return false;
+	*budget -= (uint64_t)plen + 1;
 	if (ino->location == VS_LOC_ROOT) {
-		if (at == len - 1)
-			buf[--at] = '.';
-	} else if (ino->location == VS_LOC_FULL_PATH && ino->name) {
+		memcpy(buf, ".", 2);
+		return true;
+	}
+	/* right to left, each name before its parent's: index_paths checked
+	 * that the names and separators add up to plen */
+	at = (size_t)plen;
+	buf[at] = '\0';
+	for (;;) {
 		n = strlen(ino->name);
-		if (n + 1 > at)
-			return false;
-		if (at < len - 1)
-			buf[--at] = '/';
 		at -= n;
 		memcpy(buf + at, ino->name, n);
-	} else {
-		return false;
+		if (ino->location != VS_LOC_PATH)
+			break; /* a full path: the start */
+		ino = &st->inodes[st->parent_at[ino - st->inodes]];
+		if (ino->location == VS_LOC_ROOT)
+			break;
+		buf[--at] = '/';
 	}
-	memmove(buf, buf + at, len - at);
 	return true;
 }
 

@@ -62,6 +62,11 @@ struct vs_vfs_state {
 	size_t ninodes, nhandles, nmounts;
 	struct vs_vfs_inode *inodes;
 	struct vs_vfs_id_index *by_id; /* inodes sorted by id, for lookups */
+	/* vs_vfs_decode only, per inode (vs_vfs_inode_path): its parent's
+	 * index (a Path inode whose parent is there) and its path's length,
+	 * -1 where it has none */
+	size_t *parent_at;
+	int32_t *path_len;
 	struct vs_vfs_handle *handles;
 	struct vs_vfs_mount *mounts;
 	uint64_t next_inode, next_handle;
@@ -81,10 +86,15 @@ int vs_vfs_load(const unsigned char *p, size_t len, struct vs_vfs_state *st, siz
 void vs_vfs_state_free(struct vs_vfs_state *st);
 /* The inode's path relative to the shared directory ("." for the root),
  * following Path parents; false when it cannot be resolved (Invalid, a
- * file handle, a missing parent, a loop, longer than len) or *budget
- * parent steps are used up (each step takes one; it bounds the work over
- * a whole state, whatever its shape).  Only for a state from vs_vfs_decode:
- * vs_vfs_load builds no id index, so there no parent is ever found. */
+ * file handle, a missing parent, a loop, longer than VS_VFS_PATH_MAX or
+ * than len - 1) or the path would use more of *budget than is left (it
+ * counts the bytes of every path given, NULs too, to bound the text a
+ * state of many deep inodes turns into).  Each path costs its length:
+ * vs_vfs_decode resolved every inode's parent and path length once
+ * (a chain shared by many inodes, or a loop, is followed only once).
+ * Only for a state from vs_vfs_decode: vs_vfs_load builds no index, so
+ * there no path is ever found. */
+#define VS_VFS_PATH_MAX 4096
 bool vs_vfs_inode_path(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, size_t len,
 		       uint64_t *budget);
 

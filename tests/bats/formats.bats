@@ -284,6 +284,33 @@ V2_ALL=0105010200000201020003010303642f7801070202abcd040104070101010005010103017
 	echo "$output" | jq -e '.decoded.inodes[2049].path == null and .decoded.inodes[19999].path == null and (.decoded | has("error") | not)'
 }
 
+@test "formats: inode paths: through Path and FullPath parents; null for a loop, what leads into one, a missing parent, an empty name" {
+	gen=$VS_SRCDIR/tests/bats/helpers/vfsstate.py
+	/usr/bin/python3 "$gen" root path:2:1:a path:3:2:b path:4:5:l path:5:4:m path:6:4:n path:7:99:x \
+		full:8:/abs path:9:8:c pathhex:10:1: path:11:10:d path:12:3:e >"$BATS_TEST_TMPDIR/p.vhs"
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/p.vhs"
+	assert_success
+	assert_schema inspect
+	echo "$output" | jq -ce '[.decoded.inodes[] | [.id, .path]]'
+	echo "$output" | jq -e '[.decoded.inodes[] | [.id, .path]] ==
+		[[1, "."], [2, "a"], [3, "a/b"], [4, null], [5, null], [6, null], [7, null],
+		 [8, "/abs"], [9, "/abs/c"], [10, null], [11, null], [12, "a/b/e"]]'
+	echo "$output" | jq -e '.decoded | has("paths_incomplete") | not'
+	# 20000 inodes under a two-inode loop: each is found to lead into it
+	# once, not by following the loop to the path limit (2048 steps
+	# each, which used up the old walk's bound: paths_incomplete)
+	/usr/bin/python3 - "$gen" "$BATS_TEST_TMPDIR/loop.vhs" <<-'PY'
+		import subprocess, sys
+		words = ["root", "path:2:3:a", "path:3:2:b"] + [f"path:{k}:{2 + k % 2}:f{k}" for k in range(4, 20004)]
+		with open(sys.argv[2], "wb") as f:
+		    subprocess.run(["/usr/bin/python3", sys.argv[1]] + words, stdout=f, check=True)
+	PY
+	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/loop.vhs"
+	assert_success
+	echo "$output" | jq -e '(.decoded.inodes | length) == 20003 and ([.decoded.inodes[1:][] | .path] | unique) == [null]'
+	echo "$output" | jq -e '.decoded | has("paths_incomplete") | not'
+}
+
 @test "formats: virtiofsd states decode whole: V1 and V2, Invalid, FullPath and file-handle inodes, mount paths" {
 	raw_stream "$V1_ALL" >"$BATS_TEST_TMPDIR/v1.vhs"
 	run --separate-stderr "$VHOST_STATE" inspect --json "$BATS_TEST_TMPDIR/v1.vhs"
