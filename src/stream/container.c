@@ -169,7 +169,6 @@ zstd_read(struct archive *a, struct vs_container_reader *r, const void **out)
 			r->in_frame = left != 0;
 			r->out_full = o.pos == o.size;
 			if (o.pos) {
-				r->decoded += o.pos;
 				*out = r->zbuf;
 				return o.pos;
 			}
@@ -190,7 +189,7 @@ zstd_read(struct archive *a, struct vs_container_reader *r, const void **out)
 			}
 			/* libarchive would call it an unrecognized format; our
 			 * own error passes through it (archive_error) */
-			if (r->decoded == 0) {
+			if (r->handed == 0) {
 				vs_error_set(VS_EXIT_DATAERR, 0,
 					"%s: the zstd data decodes to nothing (expected a state stream or a .vhsnap "
 					"archive inside)",
@@ -204,6 +203,22 @@ zstd_read(struct archive *a, struct vs_container_reader *r, const void **out)
 	}
 }
 
+/* Keep the end of the buffer libarchive had until now, before it is
+ * reused (vs_container_finish may need its last bytes). */
+static void
+keep_tail(struct vs_container_reader *r)
+{
+	size_t n = r->last_len < VS_CONTAINER_TAIL ? r->last_len : VS_CONTAINER_TAIL;
+	size_t keep = r->tail_len + n > VS_CONTAINER_TAIL ? VS_CONTAINER_TAIL - n : r->tail_len;
+
+	if (n == 0)
+		return;
+	memmove(r->tail, r->tail + r->tail_len - keep, keep);
+	memcpy(r->tail + keep, r->last + r->last_len - n, n);
+	r->tail_len = keep + n;
+	r->last_len = 0;
+}
+
 /* Without zstd, libarchive reads the base source's own buffer: no copy,
  * and no buffer of our own per archive. */
 static la_ssize_t
@@ -211,16 +226,22 @@ read_cb(struct archive *a, void *ctx, const void **out)
 {
 	struct vs_container_reader *r = ctx;
 	const unsigned char *p = NULL;
-	ssize_t n;
+	la_ssize_t n;
 
-	if (r->zd)
-		return zstd_read(a, r, out);
-	n = vs_source_next(r->base, &p);
-	if (n < 0) {
-		archive_set_error(a, EIO, "%s", vs_error_get()->msg);
-		return -1;
+	keep_tail(r);
+	if (r->zd) {
+		n = zstd_read(a, r, out);
+	} else {
+		n = vs_source_next(r->base, &p);
+		if (n < 0)
+			archive_set_error(a, EIO, "%s", vs_error_get()->msg);
+		*out = p;
 	}
-	*out = p;
+	if (n > 0) {
+		r->last = *out;
+		r->last_len = (size_t)n;
+		r->handed += (uint64_t)n;
+	}
 	return n;
 }
 
@@ -353,6 +374,74 @@ vs_container_read(struct vs_source *s, void *buf, size_t len)
 	return n;
 }
 
+/* Where p[0..n) first holds a byte other than zero, or n. */
+static size_t
+nonzero_at(const unsigned char *p, size_t n)
+{
+	static const unsigned char zero[4096];
+	size_t at = 0;
+
+	while (n - at >= sizeof zero && memcmp(p + at, zero, sizeof zero) == 0)
+		at += sizeof zero;
+	while (at < n && p[at] == 0)
+		at++;
+	return at;
+}
+
+/* The zero padding taken after a tar's end: a whole record of GNU tar's
+ * largest customary blocking factor (-b 2048); more is no tar's, and a
+ * zstd layer can turn a small file into terabytes of zeros. */
+#define PADDING_MAX (1u << 20)
+
+static int
+padding_check(struct vs_container_reader *r, const unsigned char *p, size_t n, uint64_t end, uint64_t *at)
+{
+	size_t i = nonzero_at(p, n);
+
+	if (i < n)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: data after the archive's end, at byte %" PRIu64 "%s (expected only zero padding: "
+			       "one archive per file)",
+			       r->base->name, *at + i, r->compressed ? " of the decoded tar" : "");
+	*at += n;
+	if (*at - end > PADDING_MAX)
+		return vs_fail(VS_EXIT_DATAERR, 0,
+			       "%s: more than %u MiB of zeros after the archive's end (a tar pads to its record size, "
+			       "10 KiB by default)",
+			       r->base->name, PADDING_MAX >> 20);
+	return 0;
+}
+
+/* libarchive stops at the tar's end-of-archive blocks.  What follows may
+ * be zero padding (tar writes whole records, 10 KiB by default) and
+ * nothing else, or two archives one after the other, or bytes appended
+ * to one, would read as the first alone.  libarchive read ahead of its
+ * end: those bytes are the last it was handed (read_cb keeps them); the
+ * rest is read here. */
+static int
+after_end(struct vs_container_reader *r)
+{
+	int64_t pos = archive_filter_bytes(r->ar, 0);
+	uint64_t end = (uint64_t)pos, at = end, held;
+	size_t in_last;
+	const void *p;
+	la_ssize_t n;
+
+	if (pos < 0 || end > r->handed || r->handed - end > r->last_len + r->tail_len)
+		return vs_fail(VS_EXIT_FAIL, 0, "%s: the bytes after the archive's end cannot be found to check",
+			       r->base->name);
+	held = r->handed - end;
+	in_last = held < r->last_len ? held : r->last_len;
+	if (held > in_last && padding_check(r, r->tail + r->tail_len - (held - in_last), held - in_last, end, &at) < 0)
+		return -1;
+	if (in_last && padding_check(r, r->last + r->last_len - in_last, in_last, end, &at) < 0)
+		return -1;
+	while ((n = read_cb(r->ar, r, &p)) > 0)
+		if (padding_check(r, p, (size_t)n, end, &at) < 0)
+			return -1;
+	return n < 0 ? archive_error(r, "is corrupt after its end") : 0;
+}
+
 int
 vs_container_finish(struct vs_container_reader *r)
 {
@@ -371,7 +460,7 @@ vs_container_finish(struct vs_container_reader *r)
 	}
 	rc = archive_read_next_header(r->ar, &e);
 	if (rc == ARCHIVE_EOF)
-		return 0;
+		return after_end(r);
 	if (rc != ARCHIVE_OK)
 		return archive_error(r, "is corrupt after the state member");
 	return vs_fail(VS_EXIT_DATAERR, 0, "%s: unexpected archive member '%s' after %s", r->base->name,

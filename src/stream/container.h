@@ -34,6 +34,8 @@ bool vs_is_zstd(const unsigned char *p, size_t n);
 int vs_container_head(const struct vs_manifest *m, uint64_t raw_size, unsigned char **head, size_t *len);
 size_t vs_container_tail_size(uint64_t raw_size);
 
+#define VS_CONTAINER_TAIL 4096
+
 struct vs_container_reader {
 	struct archive *ar;
 	struct vs_source *base;
@@ -49,7 +51,14 @@ struct vs_container_reader {
 	unsigned char *zbuf;
 	bool in_frame;	      /* the last call left a frame unfinished */
 	bool out_full;	      /* ... or filled zbuf: more may be buffered */
-	uint64_t decoded;     /* bytes the zstd layer has given libarchive */
+	/* what libarchive was handed, for the check of the bytes after the
+	 * tar's end (vs_container_finish): the latest buffer, the last
+	 * bytes of those before it (libarchive holds fewer than 512 of them
+	 * unread, a header's worth), and the count */
+	const unsigned char *last;
+	size_t last_len, tail_len;
+	unsigned char tail[VS_CONTAINER_TAIL];
+	uint64_t handed;
 };
 
 /* Open base as zstd and/or tar; for a tar, read and check the manifest
@@ -61,7 +70,8 @@ int vs_container_open(struct vs_container_reader *r, struct vs_source *base);
 int vs_container_open_with(struct vs_container_reader *r, struct vs_source *base, ZSTD_DCtx *dctx);
 /* vs_source_read_fn over the state bytes (ctx = the reader). */
 ssize_t vs_container_read(struct vs_source *s, void *buf, size_t len);
-/* After the state: nothing else may follow. */
+/* After the state: nothing else may follow (after a tar's end, only
+ * zero padding). */
 int vs_container_finish(struct vs_container_reader *r);
 void vs_container_close(struct vs_container_reader *r);
 

@@ -193,6 +193,48 @@ state.vhs"
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name '.out.vhs.*')" ]
 }
 
+@test "formats: after a tar's end only zero padding may follow (GNU tar's 10 KiB record, up to 1 MiB): a second archive or appended bytes exit 65 and write nothing" {
+	b=$BATS_TEST_TMPDIR/s
+	make_all "$b"
+	t=$BATS_TEST_TMPDIR
+	# repacked with GNU tar (padded to its record) and padded by hand
+	mkdir "$t/x"
+	tar -C "$t/x" -xf "$b.vhsnap"
+	tar -C "$t/x" -cf "$t/gnu.vhsnap" manifest.json state.vhs
+	[ $(($(stat -c %s "$t/gnu.vhsnap") % 10240)) -eq 0 ]
+	{ cat "$b.vhsnap"; head -c 1048576 /dev/zero; } >"$t/pad.vhsnap"
+	zstd -q -c "$t/pad.vhsnap" >"$t/pad.vhsnap.zst"
+	for f in gnu.vhsnap pad.vhsnap pad.vhsnap.zst; do
+		"$VHOST_STATE" -q convert "$t/$f" "$t/ok.vhs"
+		cmp "$b.vhs" "$t/ok.vhs"
+		rm "$t/ok.vhs"
+	done
+	# two archives one after the other; bytes appended; a nonzero byte
+	# deep in the padding; the same under zstd
+	size=$(stat -c %s "$b.vhsnap")
+	cat "$b.vhsnap" "$b.vhsnap" >"$t/two.vhsnap"
+	{ cat "$b.vhsnap"; printf 'appended'; } >"$t/app.vhsnap"
+	{ cat "$b.vhsnap"; head -c 70000 /dev/zero; printf '\001'; head -c 100 /dev/zero; } >"$t/deep.vhsnap"
+	zstd -q -c "$t/two.vhsnap" >"$t/two.vhsnap.zst"
+	for f in two.vhsnap:$size app.vhsnap:$size deep.vhsnap:$((size + 70000)) "two.vhsnap.zst:$size of the decoded tar"; do
+		run "$VHOST_STATE" convert "$t/${f%%:*}" "$t/out.vhs"
+		assert_failure 65
+		assert_output --partial "${f%%:*}: data after the archive's end, at byte ${f#*:} (expected only zero padding: one archive per file)"
+		[ ! -e "$t/out.vhs" ]
+	done
+	# the same through a pipe, read in whatever pieces it comes
+	run bash -c "cat '$t/two.vhsnap' | '$VHOST_STATE' inspect -"
+	assert_failure 65
+	assert_output --partial "stdin: data after the archive's end, at byte $size"
+	# padding past any tar record: a small zstd file of many zeros
+	{ cat "$b.vhsnap"; head -c 1048577 /dev/zero; } | zstd -q -c >"$t/bomb.vhsnap.zst"
+	run "$VHOST_STATE" convert "$t/bomb.vhsnap.zst" "$t/out.vhs"
+	assert_failure 65
+	assert_output --partial "bomb.vhsnap.zst: more than 1 MiB of zeros after the archive's end (a tar pads to its record size, 10 KiB by default)"
+	[ ! -e "$t/out.vhs" ]
+	[ -z "$(find "$t" -name '.out.vhs.*')" ]
+}
+
 @test "formats: a QEMU migration file goes to the migration-file reader; a truncated one is 65, and state readers point at extract" {
 	# a header and nothing else: inspect walks it as a migration file
 	printf 'QEVM\x00\x00\x00\x03' >"$BATS_TEST_TMPDIR/mig.bin"
