@@ -204,18 +204,22 @@ zstd_read(struct archive *a, struct vs_container_reader *r, const void **out)
 }
 
 /* Keep the end of the buffer libarchive had until now, before it is
- * reused (vs_container_finish may need its last bytes). */
+ * reused (vs_container_finish may need its last bytes): into a ring, so
+ * that each call copies at most what it was handed. */
 static void
 keep_tail(struct vs_container_reader *r)
 {
-	size_t n = r->last_len < VS_CONTAINER_TAIL ? r->last_len : VS_CONTAINER_TAIL;
-	size_t keep = r->tail_len + n > VS_CONTAINER_TAIL ? VS_CONTAINER_TAIL - n : r->tail_len;
+	size_t n = r->last_len < VS_CONTAINER_TAIL ? r->last_len : VS_CONTAINER_TAIL, first;
+	const unsigned char *p;
 
 	if (n == 0)
 		return;
-	memmove(r->tail, r->tail + r->tail_len - keep, keep);
-	memcpy(r->tail + keep, r->last + r->last_len - n, n);
-	r->tail_len = keep + n;
+	p = r->last + r->last_len - n;
+	first = n < VS_CONTAINER_TAIL - r->tail_end ? n : VS_CONTAINER_TAIL - r->tail_end;
+	memcpy(r->tail + r->tail_end, p, first);
+	memcpy(r->tail, p + first, n - first);
+	r->tail_end = (r->tail_end + n) % VS_CONTAINER_TAIL;
+	r->tail_len = r->tail_len + n < VS_CONTAINER_TAIL ? r->tail_len + n : VS_CONTAINER_TAIL;
 	r->last_len = 0;
 }
 
@@ -374,16 +378,23 @@ vs_container_read(struct vs_source *s, void *buf, size_t len)
 	return n;
 }
 
-/* Where p[0..n) first holds a byte other than zero, or n. */
+/* Where p[0..n) first holds a byte other than zero, or n.  Compared a
+ * block at a time: the bytes are looked at one by one only in a block
+ * known to hold one, on the way to an error. */
 static size_t
 nonzero_at(const unsigned char *p, size_t n)
 {
 	static const unsigned char zero[4096];
-	size_t at = 0;
+	size_t at, k;
 
-	while (n - at >= sizeof zero && memcmp(p + at, zero, sizeof zero) == 0)
-		at += sizeof zero;
-	while (at < n && p[at] == 0)
+	for (at = 0; at < n; at += k) {
+		k = n - at < sizeof zero ? n - at : sizeof zero;
+		if (memcmp(p + at, zero, k) != 0)
+			break;
+	}
+	if (at >= n)
+		return n;
+	while (p[at] == 0)
 		at++;
 	return at;
 }
@@ -432,8 +443,14 @@ after_end(struct vs_container_reader *r)
 			       r->base->name);
 	held = r->handed - end;
 	in_last = held < r->last_len ? held : r->last_len;
-	if (held > in_last && padding_check(r, r->tail + r->tail_len - (held - in_last), held - in_last, end, &at) < 0)
-		return -1;
+	if (held > in_last) {
+		/* the last held - in_last bytes of the ring, maybe in two parts */
+		size_t k = held - in_last, start = (r->tail_end + VS_CONTAINER_TAIL - k) % VS_CONTAINER_TAIL;
+		size_t first = k < VS_CONTAINER_TAIL - start ? k : VS_CONTAINER_TAIL - start;
+		if (padding_check(r, r->tail + start, first, end, &at) < 0 ||
+		    padding_check(r, r->tail, k - first, end, &at) < 0)
+			return -1;
+	}
 	if (in_last && padding_check(r, r->last + r->last_len - in_last, in_last, end, &at) < 0)
 		return -1;
 	while ((n = read_cb(r->ar, r, &p)) > 0)

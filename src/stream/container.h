@@ -56,8 +56,9 @@ struct vs_container_reader {
 	 * bytes of those before it (libarchive holds fewer than 512 of them
 	 * unread, a header's worth), and the count */
 	const unsigned char *last;
-	size_t last_len, tail_len;
-	unsigned char tail[VS_CONTAINER_TAIL];
+	size_t last_len;
+	unsigned char tail[VS_CONTAINER_TAIL]; /* a ring: tail_len bytes ending at tail_end */
+	size_t tail_len, tail_end;
 	uint64_t handed;
 };
 
