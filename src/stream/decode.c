@@ -39,19 +39,43 @@ jhex(const unsigned char *p, size_t len)
 
 static const char *const location_names[] = { "root", "path", "invalid", "full-path", "file-handle" };
 
-/* One string object per status word, shared by every inode that has it
- * (json-c counts the references): an inode's object is otherwise eight
- * or nine allocations, and a state holds thousands of inodes. */
-struct status_words {
+/* Objects one view shares (json-c counts the references; nothing edits
+ * a view once built): an inode's object is otherwise eight or nine
+ * allocations, and a state holds thousands of inodes.  One string per
+ * status word, one number per small value (refcounts, open flags), and
+ * each inode's id, which is also its children's parent and its handles'
+ * inode. */
+#define SMALL_INTS 64
+
+struct shared {
 	struct json_object *word[sizeof location_names / sizeof *location_names];
+	struct json_object *small[SMALL_INTS];
+	struct json_object **ids; /* per inode, each with a reference of ours */
 };
 
 static struct json_object *
-status_word(struct status_words *w, enum vs_vfs_location loc)
+status_word(struct shared *sh, enum vs_vfs_location loc)
 {
-	if (!w->word[loc])
-		return w->word[loc] = json_object_new_string(location_names[loc]);
-	return json_object_get(w->word[loc]);
+	if (!sh->word[loc])
+		return sh->word[loc] = json_object_new_string(location_names[loc]);
+	return json_object_get(sh->word[loc]);
+}
+
+static struct json_object *
+small_int(struct shared *sh, int64_t v)
+{
+	if (v < 0 || v >= SMALL_INTS)
+		return json_object_new_int64(v);
+	if (!sh->small[v])
+		return sh->small[v] = json_object_new_int64(v);
+	return json_object_get(sh->small[v]);
+}
+
+/* Inode i's id, or the number v where there is no such inode. */
+static struct json_object *
+inode_id(struct shared *sh, size_t i, uint64_t v)
+{
+	return i != SIZE_MAX && sh->ids ? json_object_get(sh->ids[i]) : jint(v);
 }
 
 static struct json_object *
@@ -71,17 +95,17 @@ file_handle_json(const struct vs_vfs_file_handle *fh)
 #define PATH_BUDGET (1ull << 28)
 
 static struct json_object *
-inode_json(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, struct status_words *words,
-	   uint64_t *budget)
+inode_json(const struct vs_vfs_state *st, size_t i, struct shared *sh, uint64_t *budget)
 {
+	const struct vs_vfs_inode *ino = &st->inodes[i];
 	struct json_object *o = json_object_new_object();
 	char path[4097];
 
-	add(o, "id", ino->id);
-	add(o, "refcount", ino->refcount);
-	vs_json_set(o, "status", status_word(words, ino->location));
+	vs_json_set(o, "id", inode_id(sh, i, ino->id));
+	vs_json_set(o, "refcount", ino->refcount < SMALL_INTS ? small_int(sh, (int64_t)ino->refcount) : jint(ino->refcount));
+	vs_json_set(o, "status", status_word(sh, ino->location));
 	if (ino->location == VS_LOC_PATH) {
-		add(o, "parent", ino->parent);
+		vs_json_set(o, "parent", inode_id(sh, st->parent_at[i], ino->parent));
 		vs_json_set(o, "name", json_object_new_string(ino->name));
 	}
 	vs_json_set(o, "path",
@@ -97,7 +121,7 @@ vfs_json(const unsigned char *p, size_t len)
 {
 	struct json_object *o = json_object_new_object(), *neg, *list;
 	struct vs_vfs_state st;
-	struct status_words words = { 0 };
+	struct shared sh = { 0 };
 	uint64_t budget = PATH_BUDGET;
 	char err[128];
 	int r;
@@ -119,9 +143,12 @@ vfs_json(const unsigned char *p, size_t len)
 	vs_json_set(neg, "posix_acl", json_object_new_boolean(st.posix_acl));
 	vs_json_set(neg, "sup_group_extension", json_object_new_boolean(st.sup_group_extension));
 	vs_json_set(o, "negotiated", neg);
+	sh.ids = malloc((st.ninodes ? st.ninodes : 1) * sizeof *sh.ids);
+	for (size_t i = 0; sh.ids && i < st.ninodes; i++)
+		sh.ids[i] = jint(st.inodes[i].id);
 	list = json_object_new_array_ext((int)st.ninodes);
 	for (size_t i = 0; i < st.ninodes; i++)
-		json_object_array_add(list, inode_json(&st, &st.inodes[i], &words, &budget));
+		json_object_array_add(list, inode_json(&st, i, &sh, &budget));
 	vs_json_set(o, "inodes", list);
 	if (budget == 0)
 		vs_json_set(o, "paths_incomplete", json_object_new_boolean(true));
@@ -129,8 +156,8 @@ vfs_json(const unsigned char *p, size_t len)
 	for (size_t i = 0; i < st.nhandles; i++) {
 		struct json_object *h = json_object_new_object();
 		add(h, "id", st.handles[i].id);
-		add(h, "inode", st.handles[i].inode);
-		vs_json_set(h, "flags", json_object_new_int(st.handles[i].flags));
+		vs_json_set(h, "inode", inode_id(&sh, vs_vfs_inode_at(&st, st.handles[i].inode), st.handles[i].inode));
+		vs_json_set(h, "flags", small_int(&sh, st.handles[i].flags));
 		json_object_array_add(list, h);
 	}
 	vs_json_set(o, "handles", list);
@@ -144,6 +171,9 @@ vfs_json(const unsigned char *p, size_t len)
 		}
 		vs_json_set(o, "mounts", list);
 	}
+	for (size_t i = 0; sh.ids && i < st.ninodes; i++)
+		json_object_put(sh.ids[i]);
+	free(sh.ids);
 	vs_vfs_state_free(&st);
 	return o;
 }

@@ -252,16 +252,16 @@ inode(struct cursor *c, struct vs_vfs_inode *ino)
 
 /* ---- paths: every inode's, resolved once ---- */
 
-#define NO_INODE SIZE_MAX
+#define NO_INODE SIZE_MAX /* as vs_vfs_inode_at says none */
 enum { PATH_NONE = -1, PATH_UNSEEN = -2, PATH_ON_CHAIN = -3 };
 
-static const struct vs_vfs_inode *
-find_inode(const struct vs_vfs_state *st, uint64_t id)
+size_t
+vs_vfs_inode_at(const struct vs_vfs_state *st, uint64_t id)
 {
 	struct vs_vfs_id_index key = { .id = id }, *hit;
 
-	hit = bsearch(&key, st->by_id, st->ninodes, sizeof key, by_id);
-	return hit ? &st->inodes[hit->i] : NULL;
+	hit = st->by_id ? bsearch(&key, st->by_id, st->ninodes, sizeof key, by_id) : NULL;
+	return hit ? hit->i : SIZE_MAX;
 }
 
 /* The length of a path that starts at this inode (Root, Full path), or
@@ -311,8 +311,7 @@ index_paths(struct vs_vfs_state *st)
 		return false;
 	}
 	for (size_t i = 0; i < st->ninodes; i++) {
-		const struct vs_vfs_inode *p = ino[i].location == VS_LOC_PATH ? find_inode(st, ino[i].parent) : NULL;
-		st->parent_at[i] = p ? (size_t)(p - ino) : NO_INODE;
+		st->parent_at[i] = ino[i].location == VS_LOC_PATH ? vs_vfs_inode_at(st, ino[i].parent) : NO_INODE;
 		len[i] = PATH_UNSEEN;
 	}
 	for (size_t i = 0; i < st->ninodes; i++) {

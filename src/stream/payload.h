@@ -63,8 +63,8 @@ struct vs_vfs_state {
 	struct vs_vfs_inode *inodes;
 	struct vs_vfs_id_index *by_id; /* inodes sorted by id, for lookups */
 	/* vs_vfs_decode only, per inode (vs_vfs_inode_path): its parent's
-	 * index (a Path inode whose parent is there) and its path's length,
-	 * -1 where it has none */
+	 * index (a Path inode whose parent is there, else SIZE_MAX) and its
+	 * path's length, -1 where it has none */
 	size_t *parent_at;
 	int32_t *path_len;
 	struct vs_vfs_handle *handles;
@@ -84,6 +84,9 @@ int vs_vfs_decode(const unsigned char *p, size_t len, struct vs_vfs_state *st, c
 int vs_vfs_load(const unsigned char *p, size_t len, struct vs_vfs_state *st, size_t *trailing, char *err,
 		size_t errlen);
 void vs_vfs_state_free(struct vs_vfs_state *st);
+/* The index of an inode with this id (one of them, if several share it),
+ * or SIZE_MAX; only for a state from vs_vfs_decode, as below. */
+size_t vs_vfs_inode_at(const struct vs_vfs_state *st, uint64_t id);
 /* The inode's path relative to the shared directory ("." for the root),
  * following Path parents; false when it cannot be resolved (Invalid, a
  * file handle, a missing parent, a loop, longer than VS_VFS_PATH_MAX or
