@@ -456,7 +456,9 @@ walk_vmsd(struct walk *w, struct json_object *d, const char *owner, int depth, b
 		if ((uint64_t)size > UINT64_MAX / (uint64_t)n)
 			return vs_qf_bad(r, at, "field '%s' of %s: size overflows", name, owner);
 		total = (uint64_t)size * (uint64_t)n;
-		if (!top && vmsd && strcmp(vmsd, FS_SUBSECTION) == 0 && strcmp(name, FS_FIELD) == 0) {
+		/* a back-end's state belongs to a device's section: the
+		 * configuration, read before any, has none */
+		if (!top && !w->in_config && vmsd && strcmp(vmsd, FS_SUBSECTION) == 0 && strcmp(name, FS_FIELD) == 0) {
 			struct vs_qemu_state st;
 			if (vs_qf_chunk_list(w, &st) < 0)
 				return -1;

@@ -95,8 +95,11 @@ vs_qf_add_state(struct walk *w, struct vs_qemu_state *st, enum vs_payload_kind k
 	  uint64_t field_size)
 {
 	struct vs_qemu_file *q = w->q;
-	struct vs_qemu_section *sec = &q->sections[w->cur_section];
+	struct vs_qemu_section *sec;
 
+	if (w->cur_section >= q->nsections)
+		return vs_qf_bad(&w->r, st->offset, "a back-end's state outside any device's section");
+	sec = &q->sections[w->cur_section];
 	if (q->nstates == w->cap_states) {
 		size_t cap = w->cap_states ? 2 * w->cap_states : 4;
 		struct vs_qemu_state *s = realloc(q->states, cap * sizeof *s);
