@@ -67,6 +67,9 @@ is_raw(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < sizeof other / sizeof *other; i++)
 		if (size >= other[i].len && memcmp(data, other[i].magic, other[i].len) == 0)
 			return false;
+	/* a zstd skippable frame (pzstd writes one first): 5? 2a 4d 18 */
+	if (size >= 4 && (data[0] & 0xf0) == 0x50 && memcmp(data + 1, "\x2a\x4d\x18", 3) == 0)
+		return false;
 	return !(size >= 262 && memcmp(data + 257, "ustar", 5) == 0);
 }
 
