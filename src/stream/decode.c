@@ -75,7 +75,7 @@ small_int(struct shared *sh, int64_t v)
 static struct json_object *
 inode_id(struct shared *sh, size_t i, uint64_t v)
 {
-	return i != SIZE_MAX && sh->ids ? json_object_get(sh->ids[i]) : jint(v);
+	return i != VS_VFS_NO_INODE && sh->ids ? json_object_get(sh->ids[i]) : jint(v);
 }
 
 static struct json_object *

@@ -252,7 +252,6 @@ inode(struct cursor *c, struct vs_vfs_inode *ino)
 
 /* ---- paths: every inode's, resolved once ---- */
 
-#define NO_INODE SIZE_MAX /* as vs_vfs_inode_at says none */
 enum { PATH_NONE = -1, PATH_UNSEEN = -2, PATH_ON_CHAIN = -3 };
 
 size_t
@@ -261,7 +260,7 @@ vs_vfs_inode_at(const struct vs_vfs_state *st, uint64_t id)
 	struct vs_vfs_id_index key = { .id = id }, *hit;
 
 	hit = st->by_id ? bsearch(&key, st->by_id, st->ninodes, sizeof key, by_id) : NULL;
-	return hit ? hit->i : SIZE_MAX;
+	return hit ? hit->i : VS_VFS_NO_INODE;
 }
 
 /* The length of a path that starts at this inode (Root, Full path), or
@@ -311,19 +310,19 @@ index_paths(struct vs_vfs_state *st)
 		return false;
 	}
 	for (size_t i = 0; i < st->ninodes; i++) {
-		st->parent_at[i] = ino[i].location == VS_LOC_PATH ? vs_vfs_inode_at(st, ino[i].parent) : NO_INODE;
+		st->parent_at[i] = ino[i].location == VS_LOC_PATH ? vs_vfs_inode_at(st, ino[i].parent) : VS_VFS_NO_INODE;
 		len[i] = PATH_UNSEEN;
 	}
 	for (size_t i = 0; i < st->ninodes; i++) {
 		size_t top = 0, at = i;
 		int32_t l;
 
-		while (at != NO_INODE && len[at] == PATH_UNSEEN && ino[at].location == VS_LOC_PATH) {
+		while (at != VS_VFS_NO_INODE && len[at] == PATH_UNSEEN && ino[at].location == VS_LOC_PATH) {
 			len[at] = PATH_ON_CHAIN;
 			chain[top++] = at;
 			at = st->parent_at[at];
 		}
-		if (at == NO_INODE || len[at] == PATH_ON_CHAIN)
+		if (at == VS_VFS_NO_INODE || len[at] == PATH_ON_CHAIN)
 			l = PATH_NONE; /* a parent not in the state, or a loop */
 		else if (len[at] == PATH_UNSEEN)
 			l = len[at] = start_len(&ino[at]);
@@ -331,7 +330,7 @@ index_paths(struct vs_vfs_state *st)
 			l = len[at];
 		while (top > 0) {
 			size_t c = chain[--top];
-			l = len[c] = at == NO_INODE ? PATH_NONE : child_len(&ino[at], l, &ino[c]);
+			l = len[c] = at == VS_VFS_NO_INODE ? PATH_NONE : child_len(&ino[at], l, &ino[c]);
 			at = c;
 		}
 	}

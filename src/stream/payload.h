@@ -63,7 +63,7 @@ struct vs_vfs_state {
 	struct vs_vfs_inode *inodes;
 	struct vs_vfs_id_index *by_id; /* inodes sorted by id, for lookups */
 	/* vs_vfs_decode only, per inode (vs_vfs_inode_path): its parent's
-	 * index (a Path inode whose parent is there, else SIZE_MAX) and its
+	 * index (a Path inode whose parent is there, else VS_VFS_NO_INODE) and its
 	 * path's length, -1 where it has none */
 	size_t *parent_at;
 	int32_t *path_len;
@@ -85,7 +85,8 @@ int vs_vfs_load(const unsigned char *p, size_t len, struct vs_vfs_state *st, siz
 		size_t errlen);
 void vs_vfs_state_free(struct vs_vfs_state *st);
 /* The index of an inode with this id (one of them, if several share it),
- * or SIZE_MAX; only for a state from vs_vfs_decode, as below. */
+ * or VS_VFS_NO_INODE; only for a state from vs_vfs_decode, as below. */
+#define VS_VFS_NO_INODE SIZE_MAX
 size_t vs_vfs_inode_at(const struct vs_vfs_state *st, uint64_t id);
 /* The inode's path relative to the shared directory ("." for the root),
  * following Path parents; false when it cannot be resolved (Invalid, a

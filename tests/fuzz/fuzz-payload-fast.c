@@ -39,7 +39,7 @@ walk(const struct vs_vfs_state *st, const struct vs_vfs_inode *ino, char *buf, s
 		memcpy(buf + at, ino->name, n);
 		if (ino->location == VS_LOC_FULL_PATH)
 			break;
-		if (st->parent_at[ino - st->inodes] == SIZE_MAX)
+		if (st->parent_at[ino - st->inodes] == VS_VFS_NO_INODE)
 			return false;
 		ino = &st->inodes[st->parent_at[ino - st->inodes]];
 		if (ino->location == VS_LOC_ROOT)
