@@ -153,42 +153,53 @@ vs_qf_bytes(struct reader *r, void *dst, size_t n, const char *what)
 	return 0;
 }
 
+/* The fixed-width fields: one bounds check each (a be64 is one read,
+ * not two be32s; the walk reads millions of RAM record headers). */
 int
 vs_qf_u8(struct reader *r, uint8_t *v, const char *what)
 {
-	return vs_qf_bytes(r, v, 1, what);
+	const unsigned char *p = vs_qf_peek(r, 1, what);
+
+	if (!p)
+		return -1;
+	*v = *p;
+	r->off++;
+	return 0;
 }
 
 int
 vs_qf_be16(struct reader *r, uint16_t *v, const char *what)
 {
-	unsigned char b[2];
+	const unsigned char *p = vs_qf_peek(r, 2, what);
 
-	if (vs_qf_bytes(r, b, 2, what) < 0)
+	if (!p)
 		return -1;
-	*v = vs_get_be16(b);
+	*v = vs_get_be16(p);
+	r->off += 2;
 	return 0;
 }
 
 int
 vs_qf_be32(struct reader *r, uint32_t *v, const char *what)
 {
-	unsigned char b[4];
+	const unsigned char *p = vs_qf_peek(r, 4, what);
 
-	if (vs_qf_bytes(r, b, 4, what) < 0)
+	if (!p)
 		return -1;
-	*v = vs_get_be32(b);
+	*v = vs_get_be32(p);
+	r->off += 4;
 	return 0;
 }
 
 int
 vs_qf_be64(struct reader *r, uint64_t *v, const char *what)
 {
-	uint32_t hi, lo;
+	const unsigned char *p = vs_qf_peek(r, 8, what);
 
-	if (vs_qf_be32(r, &hi, what) < 0 || vs_qf_be32(r, &lo, what) < 0)
+	if (!p)
 		return -1;
-	*v = (uint64_t)hi << 32 | lo;
+	*v = vs_get_be64(p);
+	r->off += 8;
 	return 0;
 }
 
@@ -310,8 +321,8 @@ load_desc(struct vs_qemu_file *q, struct reader *r)
 	/* json-c spends ~100 bytes per value: bound the values (each but the
 	 * first follows a comma or an opening bracket) before parsing */
 	size_t values = 1, lead = strspn(text, " \t\r\n");
-	for (size_t k = 0; k < got; k++)
-		values += text[k] == ',' || text[k] == '[' || text[k] == '{';
+	for (size_t k = strcspn(text, ",[{"); k < got; k += 1 + strcspn(text + k + 1, ",[{"))
+		values += text[k] != '\0'; /* strcspn stops at a NUL too: step over it */
 	if (text[lead] != '{' || values > DESC_VALUES_MAX) {
 		bool object = text[lead] == '{';
 		free(own);
@@ -878,7 +889,7 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 out:
 	free(w.r.buf);
 	free(w.blocks);
-	free(w.dev);
+	free(w.dev_own);
 	free(w.cands);
 	if (rc < 0) {
 		if (!q->compressed)

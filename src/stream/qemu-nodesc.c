@@ -95,13 +95,18 @@ collect_footers(struct walk *w, uint64_t from)
 			   r->end - from, NODESC_DEVICES_MAX);
 	w->dev_len = r->end - from;
 	w->dev_off = from;
-	w->dev = malloc(w->dev_len ? w->dev_len : 1);
-	if (!w->dev)
-		return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
-	if (vs_qf_pread(w->q->fd, w->dev, w->dev_len, from, &got, w->q->name) < 0)
-		return -1;
-	if (got != w->dev_len)
-		return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", w->q->name);
+	if (r->buf_off == 0 && r->buf_len == w->q->size) {
+		/* the whole file is in the reader's buffer: no copy */
+		w->dev = r->buf + from;
+	} else {
+		w->dev = w->dev_own = malloc(w->dev_len ? w->dev_len : 1);
+		if (!w->dev_own)
+			return vs_fail(VS_EXIT_FAIL, ENOMEM, "out of memory");
+		if (vs_qf_pread(w->q->fd, w->dev_own, w->dev_len, from, &got, w->q->name) < 0)
+			return -1;
+		if (got != w->dev_len)
+			return vs_fail(VS_EXIT_FAIL, 0, "%s: the file shrank while it was read", w->q->name);
+	}
 	for (const unsigned char *p = w->dev, *e = w->dev + w->dev_len; (p = memchr(p, QEMU_VM_SECTION_FOOTER, e - p));
 	     p++) {
 		if (e - p < 6 || !plausible_next(p + 5, e - p - 5))

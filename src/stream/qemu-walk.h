@@ -102,7 +102,8 @@ struct walk {
 	struct footer_cand *cands;
 	size_t ncands;
 	bool cands_done;
-	unsigned char *dev; /* the device part, [dev_off, dev_off + dev_len) */
+	const unsigned char *dev; /* the device part, [dev_off, dev_off + dev_len) */
+	unsigned char *dev_own; /* its copy, when the file is not in r.buf whole */
 	uint64_t dev_off, dev_len;
 };
 
