@@ -429,18 +429,48 @@ ctl_command(struct proxy *px, struct ctl *c)
 	}
 }
 
+/* A client's bytes after its line (or after its answer is decided) are
+ * read and dropped: closing a unix socket with unread data resets the
+ * connection, and the client would see ECONNRESET, not its answer's end.
+ * Returns false once the client is gone. */
+static bool
+ctl_drop_input(struct proxy *px, unsigned i)
+{
+	struct ctl *c = px->ctls[i];
+	char junk[4096];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->fd, junk, sizeof junk, MSG_DONTWAIT);
+		if (n > 0) {
+			c->dropped += n;
+			if (c->dropped <= CTL_DROP_MAX)
+				continue;
+			break;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		break;
+	}
+	if (n == 0 && c->closing && c->out_off < c->out_len) {
+		/* it shut its side (printf status | socat): answer it first */
+		c->eof = true;
+		return true;
+	}
+	ctl_free(px, i);
+	return false;
+}
+
 static void
 ctl_read(struct proxy *px, unsigned i)
 {
 	struct ctl *c = px->ctls[i];
 	ssize_t n;
 
-	if (c->got_command) {
-		/* nothing more is expected: EOF or junk ends the client */
-		char junk[64];
-		n = recv(c->fd, junk, sizeof junk, MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			ctl_free(px, i);
+	if (c->got_command || c->closing) {
+		ctl_drop_input(px, i);
 		return;
 	}
 	n = recv(c->fd, c->in + c->in_len, sizeof c->in - 1 - c->in_len, MSG_DONTWAIT);
@@ -476,8 +506,17 @@ ctl_write(struct proxy *px, unsigned i)
 		c->out_off += n;
 		c->since = vs_px_now_ms();
 	}
-	if (c->closing)
+	if (!c->closing || c->draining)
+		return;
+	/* the answer is whole: our EOF goes out now, and the client is
+	 * closed at its own (or at the deadline), with nothing unread */
+	if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
 		ctl_free(px, i);
+		return;
+	}
+	c->draining = true;
+	c->since = vs_px_now_ms();
+	ctl_drop_input(px, i);
 }
 
 /* The control socket hands out the guest's device state and can hold the
@@ -518,7 +557,7 @@ vs_px_ctl_accept(struct proxy *px)
 		return;
 	}
 	for (i = 0; i < CTL_SLOTS; i++)
-		if (px->ctls[i] && !px->ctls[i]->turned_away)
+		if (px->ctls[i] && !px->ctls[i]->turned_away && !px->ctls[i]->draining)
 			served++;
 	for (i = 0; i < CTL_SLOTS && px->ctls[i]; i++)
 		;
@@ -563,7 +602,7 @@ snap_client_slow(const struct proxy *px)
 static bool
 ctl_busy(const struct ctl *c)
 {
-	return !c->got_command || c->out_off < c->out_len;
+	return !c->got_command || c->out_off < c->out_len || c->draining;
 }
 
 void
@@ -574,7 +613,9 @@ vs_px_ctl_poll(struct proxy *px, struct pollset *ps)
 		vs_px_poll_add(ps, px->snap.fd, POLLIN, S_SNAP, NULL, 0);
 	for (unsigned i = 0; i < CTL_SLOTS; i++)
 		if (px->ctls[i])
-			vs_px_poll_add(ps, px->ctls[i]->fd, POLLIN | (px->ctls[i]->out_off < px->ctls[i]->out_len ? POLLOUT : 0),
+			vs_px_poll_add(ps, px->ctls[i]->fd,
+				       (px->ctls[i]->eof ? 0 : POLLIN) |
+					       (px->ctls[i]->out_off < px->ctls[i]->out_len ? POLLOUT : 0),
 				       S_CTL, NULL, i);
 }
 

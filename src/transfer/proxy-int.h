@@ -30,6 +30,9 @@ struct json_object;
 #define CTL_MAX 4	  /* control clients served at a time */
 /* and as many again held until their line is read, to be told 'too many' */
 #define CTL_SLOTS (2 * CTL_MAX)
+/* Bytes a control client may send beyond its line before it is cut off
+ * (with a reset); none of ours sends any. */
+#define CTL_DROP_MAX (1u << 20)
 /* A side is read only while what waits for the other side is below this:
  * a peer that sends faster than the other reads is held back, not
  * buffered without end. */
@@ -126,6 +129,11 @@ struct ctl {
 	bool got_command, closing;
 	bool refused; /* another uid: its command is answered with an error */
 	bool turned_away; /* over CTL_MAX: answered 'too many' the same way */
+	/* after the last answer: our side shut, its bytes read and dropped
+	 * until its EOF, so that the close never resets the connection */
+	bool draining;
+	bool eof; /* it shut its side while its answer was still queued */
+	size_t dropped; /* bytes it sent beyond its line, at most CTL_DROP_MAX */
 	unsigned char *out;
 	size_t out_len, out_off, out_cap;
 	long since;

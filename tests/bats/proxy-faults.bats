@@ -152,6 +152,43 @@ teardown() {
 	assert_success
 }
 
+@test "proxy: a control client that sends more than its line (a line over 255 bytes, or bytes after it) gets its answer and a clean EOF, not a reset" {
+	start_fake a
+	start_proxy a "$FAKE_SOCK"
+	# each sends, waits until the proxy has answered, then reads to EOF
+	run python3 - "$PROXY_CTL" <<-'PY'
+		import socket, sys, time
+		path = sys.argv[1]
+		def ask(data, more=b""):
+		    s = socket.socket(socket.AF_UNIX)
+		    s.settimeout(20)
+		    s.connect(path)
+		    s.sendall(data)
+		    time.sleep(0.3)
+		    if more:
+		        s.sendall(more)  # after the proxy read the line
+		        time.sleep(0.3)
+		    got = b""
+		    while True:
+		        d = s.recv(65536)  # a reset raises here
+		        if not d:
+		            break
+		        got += d
+		    s.close()
+		    return got
+		print("long:", ask(b"x" * 4000 + b"\n"))
+		print("after:", ask(b"nonsense\n", b"y" * 3000))
+		print("status and more:", ask(b"status\nstatus\n" + b"z" * 70000)[:10])
+	PY
+	echo "$output"
+	assert_success
+	assert_line "long: b'error 64 command line too long\n'"
+	assert_line "after: b\"error 64 unknown command 'nonsense' (status, snapshot)\\n\""
+	assert_line "status and more: b'{\"backend\"'"
+	run "$VHOST_STATE" snapshot --status "$PROXY_CTL"
+	assert_success
+}
+
 @test "proxy: a control client that connects and never sends is dropped after -t; the proxy goes on" {
 	start_fake a
 	vs_sockdir
