@@ -260,6 +260,39 @@ archive_error(struct vs_container_reader *r, const char *what)
 		       what, msg ? msg : "unreadable");
 }
 
+/* The first bytes libarchive was handed, into buf (at most want), when
+ * they are all still held (in the ring and the latest buffer); else 0. */
+static size_t
+handed_start(const struct vs_container_reader *r, unsigned char *buf, size_t want)
+{
+	size_t got = 0, start = (r->tail_end + VS_CONTAINER_TAIL - r->tail_len) % VS_CONTAINER_TAIL;
+
+	if (r->tail_len + r->last_len != r->handed)
+		return 0;
+	for (size_t i = 0; i < r->tail_len && got < want; i++)
+		buf[got++] = r->tail[(start + i) % VS_CONTAINER_TAIL];
+	for (size_t i = 0; i < r->last_len && got < want; i++)
+		buf[got++] = r->last[i];
+	return got;
+}
+
+/* libarchive takes a tar cut inside its first header for its raw format,
+ * and the stream parser would then report a nonsense chunk length: say
+ * what it is. */
+static int
+cut_first_header(struct vs_container_reader *r)
+{
+	unsigned char head[512];
+	size_t n = r->handed < sizeof head ? handed_start(r, head, sizeof head) : 0;
+
+	if (n == 0 || n != r->handed || n < 262 || memcmp(head + 257, "ustar", 5) != 0)
+		return 0;
+	return vs_fail(VS_EXIT_DATAERR, 0,
+		       "%s: the archive ends inside its first header, at byte %zu%s (a tar header is 512 bytes: "
+		       "the file is cut short)",
+		       r->base->name, n, r->compressed ? " of the decoded tar" : "");
+}
+
 /* The format has exactly two members, both plain files with fixed names.
  * Nothing is ever extracted by name, but a link, a device or a directory
  * in their place is refused too: the format has none. */
@@ -334,11 +367,18 @@ vs_container_open_with(struct vs_container_reader *r, struct vs_source *base, ZS
 	archive_read_support_format_raw(r->ar);
 	if (archive_read_open(r->ar, r, NULL, read_cb, NULL) != ARCHIVE_OK)
 		return archive_error(r, "cannot be opened");
-	if (archive_read_next_header(r->ar, &e) != ARCHIVE_OK)
+	switch (archive_read_next_header(r->ar, &e)) {
+	case ARCHIVE_OK:
+		break;
+	case ARCHIVE_EOF:
+		return vs_fail(VS_EXIT_DATAERR, 0, "%s: the archive holds no member (expected %s, then %s)", base->name,
+			       VS_CONTAINER_MANIFEST, VS_CONTAINER_STATE);
+	default:
 		return archive_error(r, "has no readable first member");
+	}
 	r->is_tar = archive_format(r->ar) != ARCHIVE_FORMAT_RAW;
 	if (!r->is_tar)
-		return 0;
+		return cut_first_header(r);
 
 	if (member_check(r, e, "first", VS_CONTAINER_MANIFEST) < 0)
 		return -1;
@@ -359,8 +399,15 @@ vs_container_open_with(struct vs_container_reader *r, struct vs_source *base, ZS
 	}
 	free(text);
 	r->have_manifest = true;
-	if (archive_read_next_header(r->ar, &e) != ARCHIVE_OK)
+	switch (archive_read_next_header(r->ar, &e)) {
+	case ARCHIVE_OK:
+		break;
+	case ARCHIVE_EOF:
+		return vs_fail(VS_EXIT_DATAERR, 0, "%s: the archive ends after %s: its %s member is missing (the file is cut short?)",
+			       base->name, VS_CONTAINER_MANIFEST, VS_CONTAINER_STATE);
+	default:
 		return archive_error(r, "has no state member");
+	}
 	if (member_check(r, e, "second", VS_CONTAINER_STATE) < 0)
 		return -1;
 	r->state_size = archive_entry_size(e);

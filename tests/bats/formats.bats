@@ -136,12 +136,45 @@ state.vhs"
 	done
 }
 
-@test "formats: a truncated archive exits 65" {
+@test "formats: a truncated archive exits 65 and says where it was cut; one cut right after its state (no end blocks) still reads" {
 	b=$BATS_TEST_TMPDIR/s
+	t=$BATS_TEST_TMPDIR
 	make_all "$b"
-	head -c 3000 "$b.vhsnap" >"$BATS_TEST_TMPDIR/cut.vhsnap"
-	run "$VHOST_STATE" inspect "$BATS_TEST_TMPDIR/cut.vhsnap"
+	head -c 3000 "$b.vhsnap" >"$t/cut.vhsnap"
+	run "$VHOST_STATE" inspect "$t/cut.vhsnap"
 	assert_failure 65
+	# where the state member's header is, and where its data ends
+	read -r hdr end < <(python3 -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+h = next(o for o in range(0, len(d), 512) if d[o:o + 10] == b"state.vhs\0")
+size = int(d[h + 124:h + 136].rstrip(b"\0 "), 8)
+print(h, h + 512 + (size + 511) // 512 * 512)' "$b.vhsnap")
+	# inside the first header (libarchive would take it for raw data)
+	head -c 300 "$b.vhsnap" >"$t/h.vhsnap"
+	zstd -q -c "$t/h.vhsnap" >"$t/h.vhsnap.zst"
+	run "$VHOST_STATE" inspect "$t/h.vhsnap"
+	assert_failure 65
+	assert_output "vhost-state: inspect: $t/h.vhsnap: the archive ends inside its first header, at byte 300 (a tar header is 512 bytes: the file is cut short)"
+	run "$VHOST_STATE" inspect "$t/h.vhsnap.zst"
+	assert_failure 65
+	assert_output --partial "h.vhsnap.zst: the archive ends inside its first header, at byte 300 of the decoded tar"
+	# right after the manifest
+	head -c "$hdr" "$b.vhsnap" >"$t/m.vhsnap"
+	run "$VHOST_STATE" convert "$t/m.vhsnap" "$t/out.vhs"
+	assert_failure 65
+	assert_output --partial "m.vhsnap: the archive ends after manifest.json: its state.vhs member is missing"
+	[ ! -e "$t/out.vhs" ]
+	# after the state's last block, without the two end blocks: nothing
+	# of the state is missing, and its digest in the manifest proves it
+	head -c "$end" "$b.vhsnap" >"$t/e.vhsnap"
+	"$VHOST_STATE" -q convert "$t/e.vhsnap" "$t/out.vhs"
+	cmp "$b.vhs" "$t/out.vhs"
+	# and one byte short of that is a cut state
+	head -c $((end - 1)) "$b.vhsnap" >"$t/s.vhsnap"
+	run "$VHOST_STATE" convert "$t/s.vhsnap" "$t/out2.vhs"
+	assert_failure 65
+	[ ! -e "$t/out2.vhs" ]
 }
 
 @test "formats: zstd from other writers is read: pzstd (a skippable frame first), frames that end anywhere" {
