@@ -109,8 +109,8 @@ reader_fill(struct reader *r)
 
 /* The whole file is in the buffer (a short read leaves it to preads,
  * which then say the file shrank). */
-static bool
-reader_whole(const struct reader *r)
+bool
+vs_qf_reader_whole(const struct reader *r)
 {
 	return r->buf_off == 0 && r->buf_len == r->q->size;
 }
@@ -244,7 +244,7 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 	size_t got;
 	uint32_t len;
 
-	if (reader_whole(r)) {
+	if (vs_qf_reader_whole(r)) {
 		const unsigned char *m = hi > lo ? memrchr(r->buf + lo, QEMU_VM_VMDESCRIPTION, hi - lo) : NULL;
 		if (m)
 			pos = (uint64_t)(m - r->buf);
@@ -277,7 +277,7 @@ find_desc(struct vs_qemu_file *q, struct reader *r)
 		uint64_t at = pos - k;
 		if (q->size - at < 6)
 			continue;
-		if (reader_whole(r))
+		if (vs_qf_reader_whole(r))
 			memcpy(head, r->buf + at, got = 5);
 		else if (vs_qf_pread(q->fd, head, 5, at, &got, q->name) < 0)
 			return -1;
@@ -302,7 +302,7 @@ load_desc(struct vs_qemu_file *q, struct reader *r)
 
 	/* the description ends the file: in a whole buffer, the NUL after the
 	 * file ends its text */
-	if (reader_whole(r)) {
+	if (vs_qf_reader_whole(r)) {
 		text = (char *)r->buf + q->desc_offset + 5;
 	} else {
 		text = own = malloc((size_t)q->desc_len + 1);
@@ -814,7 +814,7 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 	{
 		unsigned char magic[VS_LIBVIRT_MAGIC_LEN];
 		size_t got;
-		if (reader_whole(&w.r))
+		if (vs_qf_reader_whole(&w.r))
 			memcpy(magic, w.r.buf, got = q->size < sizeof magic ? (size_t)q->size : sizeof magic);
 		else if (vs_qf_pread(fd, magic, sizeof magic, 0, &got, name) < 0)
 			goto out;
@@ -851,7 +851,7 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 			goto out;
 		}
 	}
-	if (!reader_whole(&w.r))
+	if (!vs_qf_reader_whole(&w.r))
 		w.r.buf_len = 0;
 	switch (find_desc(q, &w.r)) {
 	case 0:
@@ -870,7 +870,7 @@ vs_qemu_file_open_fd(struct vs_qemu_file *q, int fd, const char *name, uint64_t 
 	default:
 		goto out;
 	}
-	if (!reader_whole(&w.r))
+	if (!vs_qf_reader_whole(&w.r))
 		w.r.buf_off = w.r.buf_len = 0;
 	rc = walk(&w);
 	q->footers = w.footers == 1;

@@ -95,8 +95,8 @@ collect_footers(struct walk *w, uint64_t from)
 			   r->end - from, NODESC_DEVICES_MAX);
 	w->dev_len = r->end - from;
 	w->dev_off = from;
-	if (r->buf_off == 0 && r->buf_len == w->q->size) {
-		/* the whole file is in the reader's buffer: no copy */
+	if (vs_qf_reader_whole(r)) {
+		/* no copy: the device part is read in place */
 		w->dev = r->buf + from;
 	} else {
 		w->dev = w->dev_own = malloc(w->dev_len ? w->dev_len : 1);

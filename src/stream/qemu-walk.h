@@ -127,6 +127,7 @@ int vs_qf_unsupported(struct reader *r, uint64_t at, const char *fmt, ...) __att
 int vs_qf_no_desc(struct reader *r);
 void vs_qf_printable(char *s);
 int vs_qf_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got, const char *name);
+bool vs_qf_reader_whole(const struct reader *r);
 const unsigned char *vs_qf_peek(struct reader *r, size_t n, const char *what);
 int vs_qf_bytes(struct reader *r, void *dst, size_t n, const char *what);
 int vs_qf_u8(struct reader *r, uint8_t *v, const char *what);
