@@ -260,20 +260,33 @@ archive_error(struct vs_container_reader *r, const char *what)
 		       what, msg ? msg : "unreadable");
 }
 
-/* The first bytes libarchive was handed, into buf (at most want), when
- * they are all still held (in the ring and the latest buffer); else 0. */
-static size_t
-handed_start(const struct vs_container_reader *r, unsigned char *buf, size_t want)
+/* The ring's last k bytes (k <= tail_len), in order: first bytes at the
+ * returned pointer, then k - first at r->tail (the ring wraps). */
+static const unsigned char *
+ring_last(const struct vs_container_reader *r, size_t k, size_t *first)
 {
-	size_t got = 0, start = (r->tail_end + VS_CONTAINER_TAIL - r->tail_len) % VS_CONTAINER_TAIL;
+	size_t start = (r->tail_end + VS_CONTAINER_TAIL - k) % VS_CONTAINER_TAIL;
 
-	if (r->tail_len + r->last_len != r->handed)
+	*first = k < VS_CONTAINER_TAIL - start ? k : VS_CONTAINER_TAIL - start;
+	return r->tail + start;
+}
+
+/* Every byte libarchive was handed, into buf, when there are some, they
+ * fit in cap and all are still held (in the ring and the latest buffer);
+ * else 0. */
+static size_t
+handed_all(const struct vs_container_reader *r, unsigned char *buf, size_t cap)
+{
+	const unsigned char *p;
+	size_t first;
+
+	if (r->handed == 0 || r->handed > cap || r->tail_len + r->last_len != r->handed)
 		return 0;
-	for (size_t i = 0; i < r->tail_len && got < want; i++)
-		buf[got++] = r->tail[(start + i) % VS_CONTAINER_TAIL];
-	for (size_t i = 0; i < r->last_len && got < want; i++)
-		buf[got++] = r->last[i];
-	return got;
+	p = ring_last(r, r->tail_len, &first);
+	memcpy(buf, p, first);
+	memcpy(buf + first, r->tail, r->tail_len - first);
+	memcpy(buf + r->tail_len, r->last, r->last_len);
+	return (size_t)r->handed;
 }
 
 /* libarchive takes a tar cut inside its first header for its raw format,
@@ -283,9 +296,10 @@ static int
 cut_first_header(struct vs_container_reader *r)
 {
 	unsigned char head[512];
-	size_t n = r->handed < sizeof head ? handed_start(r, head, sizeof head) : 0;
+	size_t n = handed_all(r, head, sizeof head);
 
-	if (n == 0 || n != r->handed || n < 262 || memcmp(head + 257, "ustar", 5) != 0)
+	/* a whole header that libarchive refused is not a cut one */
+	if (n < 262 || n == sizeof head || memcmp(head + 257, "ustar", 5) != 0)
 		return 0;
 	return vs_fail(VS_EXIT_DATAERR, 0,
 		       "%s: the archive ends inside its first header, at byte %zu%s (a tar header is 512 bytes: "
@@ -491,11 +505,10 @@ after_end(struct vs_container_reader *r)
 	held = r->handed - end;
 	in_last = held < r->last_len ? held : r->last_len;
 	if (held > in_last) {
-		/* the last held - in_last bytes of the ring, maybe in two parts */
-		size_t k = held - in_last, start = (r->tail_end + VS_CONTAINER_TAIL - k) % VS_CONTAINER_TAIL;
-		size_t first = k < VS_CONTAINER_TAIL - start ? k : VS_CONTAINER_TAIL - start;
-		if (padding_check(r, r->tail + start, first, end, &at) < 0 ||
-		    padding_check(r, r->tail, k - first, end, &at) < 0)
+		/* the last held - in_last bytes of the ring */
+		size_t k = held - in_last, first;
+		const unsigned char *p0 = ring_last(r, k, &first);
+		if (padding_check(r, p0, first, end, &at) < 0 || padding_check(r, r->tail, k - first, end, &at) < 0)
 			return -1;
 	}
 	if (in_last && padding_check(r, r->last + r->last_len - in_last, in_last, end, &at) < 0)
