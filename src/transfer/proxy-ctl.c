@@ -432,8 +432,8 @@ ctl_command(struct proxy *px, struct ctl *c)
 /* A client's bytes after its line (or after its answer is decided) are
  * read and dropped: closing a unix socket with unread data resets the
  * connection, and the client would see ECONNRESET, not its answer's end.
- * Returns false once the client is gone. */
-static bool
+ * At its EOF (or past CTL_DROP_MAX) the client is freed. */
+static void
 ctl_drop_input(struct proxy *px, unsigned i)
 {
 	struct ctl *c = px->ctls[i];
@@ -451,16 +451,15 @@ ctl_drop_input(struct proxy *px, unsigned i)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return true;
+			return;
 		break;
 	}
 	if (n == 0 && c->closing && c->out_off < c->out_len) {
 		/* it shut its side (printf status | socat): answer it first */
 		c->eof = true;
-		return true;
+		return;
 	}
 	ctl_free(px, i);
-	return false;
 }
 
 static void
